@@ -1,0 +1,105 @@
+//! Types exchanged between the browser, the server and host applications. They are part of the
+//! versioned `/api/v1` contract: add fields, never rename or remove them within a version.
+
+use serde::{Deserialize, Serialize};
+
+/// Where a mailbox connection stands, from the admin's point of view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountState {
+    /// The wizard was started; some steps are still missing.
+    Draft,
+    /// Every setting is in; the mailbox owner has not signed in yet.
+    ReadyToSignIn,
+    /// Signed in and tested; tokens are kept fresh.
+    Connected,
+    /// Something broke (refresh refused, secret expired, test failed) and an admin must act.
+    NeedsAttention,
+}
+
+impl AccountState {
+    pub const ALL: [AccountState; 4] = [
+        AccountState::Draft,
+        AccountState::ReadyToSignIn,
+        AccountState::Connected,
+        AccountState::NeedsAttention,
+    ];
+
+    /// The value stored in the database and sent over the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountState::Draft => "draft",
+            AccountState::ReadyToSignIn => "ready_to_sign_in",
+            AccountState::Connected => "connected",
+            AccountState::NeedsAttention => "needs_attention",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AccountState> {
+        AccountState::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// The words the admin sees.
+    pub fn label(self) -> &'static str {
+        match self {
+            AccountState::Draft => "Draft",
+            AccountState::ReadyToSignIn => "Ready to sign in",
+            AccountState::Connected => "Connected",
+            AccountState::NeedsAttention => "Needs attention",
+        }
+    }
+
+    /// What the admin should do next, in one short phrase.
+    pub fn next_step(self) -> &'static str {
+        match self {
+            AccountState::Draft => "Finish the setup steps",
+            AccountState::ReadyToSignIn => "Sign in with the mailbox",
+            AccountState::Connected => "Nothing to do",
+            AccountState::NeedsAttention => "Open the account to see what broke",
+        }
+    }
+}
+
+/// One row of the accounts list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountSummary {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub state: AccountState,
+    /// Seconds since the Unix epoch.
+    pub updated_at: i64,
+}
+
+/// `GET /api/v1/accounts`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountList {
+    pub accounts: Vec<AccountSummary>,
+}
+
+/// The body of every `/api/v1` error response: a stable machine-readable `code` and a message
+/// written for a person. Never carries secrets or internal details.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    pub code: String,
+    pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_serialises_as_its_stored_form() {
+        for st in AccountState::ALL {
+            assert_eq!(AccountState::parse(st.as_str()), Some(st));
+            assert_eq!(serde_json::to_string(&st).unwrap(), format!("\"{}\"", st.as_str()));
+        }
+        assert_eq!(AccountState::parse("gone"), None);
+    }
+}

@@ -1,0 +1,45 @@
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, Title};
+use leptos_router::{
+    components::{Route, Router, Routes},
+    path, SsrMode,
+};
+
+use crate::{
+    components::layout::{Footer, Header},
+    error::PortalError,
+    pages::{home::HomePage, not_found::NotFound},
+    server_fns::{current_operator, OperatorView},
+};
+
+/// The signed-in operator, shared by the header and the pages.
+pub type OperatorResource = Resource<Result<Option<OperatorView>, PortalError>>;
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    let operator: OperatorResource = Resource::new(|| (), |_| current_operator());
+    provide_context(operator);
+
+    // Set once the WebAssembly has taken over the page: lets people and tests tell a hydrated page
+    // from server-rendered HTML.
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
+
+    view! {
+        <Title formatter=|page: String| format!("{page} · Mailkey")/>
+        <div class="app" data-hydrated=move || hydrated.get().then_some("true")>
+            <a class="skip-link" href="#main">"Skip to content"</a>
+            <Router>
+                <Header/>
+                <main id="main" class="main" tabindex="-1">
+                    <Routes fallback=NotFound>
+                        // Async: the page waits for its data, so a signed-out visitor gets a real 401 status.
+                        <Route path=path!("/") view=HomePage ssr=SsrMode::Async/>
+                    </Routes>
+                </main>
+                <Footer/>
+            </Router>
+        </div>
+    }
+}

@@ -1,0 +1,46 @@
+//! The seam between the portal's server functions (declared here, so the browser can call them)
+//! and the server crate that owns storage and sessions. The server provides a [`Backend`] in the
+//! Leptos context; server functions look it up and pass the request along.
+
+use std::{future::Future, pin::Pin, sync::Arc};
+
+use http::request::Parts;
+use leptos::prelude::use_context;
+
+use crate::{
+    api::AccountSummary,
+    error::PortalError,
+    server_fns::OperatorView,
+};
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What the portal's pages need from the server. Each method receives the request so the server
+/// can authenticate it.
+pub trait PortalBackend: Send + Sync + 'static {
+    fn operator<'a>(&'a self, request: &'a Parts) -> BoxFuture<'a, Result<Option<OperatorView>, PortalError>>;
+    fn list_accounts<'a>(&'a self, request: &'a Parts) -> BoxFuture<'a, Result<Vec<AccountSummary>, PortalError>>;
+}
+
+#[derive(Clone)]
+pub struct Backend(pub Arc<dyn PortalBackend>);
+
+/// Sets the HTTP status of the page being rendered (the server supplies it, since only it knows
+/// the HTTP integration). Pages use it for 401 and 404.
+#[derive(Clone)]
+pub struct ResponseStatus(pub Arc<dyn Fn(u16) + Send + Sync>);
+
+pub fn set_status(code: u16) {
+    if let Some(status) = use_context::<ResponseStatus>() {
+        (status.0)(code);
+    }
+}
+
+/// The backend and the current request, as every server function needs them.
+pub fn request_context() -> Result<(Backend, Parts), PortalError> {
+    let backend = use_context::<Backend>()
+        .ok_or_else(|| PortalError::Server("Mailkey's server is misconfigured: no backend.".into()))?;
+    let parts = use_context::<Parts>()
+        .ok_or_else(|| PortalError::Server("Mailkey's server is misconfigured: no request.".into()))?;
+    Ok((backend, parts))
+}

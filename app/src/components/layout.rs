@@ -1,0 +1,66 @@
+//! The frame around every page: header with the operator menu, and the footer.
+
+use leptos::{ev, prelude::*};
+
+use crate::{app::OperatorResource, VERSION};
+
+#[component]
+pub fn Header() -> impl IntoView {
+    let operator = expect_context::<OperatorResource>();
+    view! {
+        <header class="site-header">
+            <a class="brand" href="/">
+                <span class="brand-mark" aria-hidden="true">"✉"</span>
+                <span>"Mailkey"</span>
+            </a>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    matches!(operator.await, Ok(Some(_))).then(|| view! { <OperatorMenu/> })
+                })}
+            </Transition>
+        </header>
+    }
+}
+
+/// The operator's menu: a disclosure button (keyboard and screen-reader friendly) over a panel.
+#[component]
+fn OperatorMenu() -> impl IntoView {
+    let open = RwSignal::new(false);
+    let close_on_escape = move |e: ev::KeyboardEvent| {
+        if e.key() == "Escape" {
+            open.set(false);
+        }
+    };
+    view! {
+        <nav class="operator-menu" aria-label="Operator" on:keydown=close_on_escape>
+            <button
+                type="button"
+                class="button button-quiet menu-button"
+                aria-expanded=move || open.get().to_string()
+                aria-controls="operator-menu-panel"
+                on:click=move |_| open.update(|o| *o = !*o)
+            >
+                "Operator"
+                <span aria-hidden="true" class="menu-caret">"▾"</span>
+            </button>
+            <div id="operator-menu-panel" class="menu-panel" hidden=move || !open.get()>
+                <p class="menu-note">"Signed in as the operator of this Mailkey."</p>
+                <form method="post" action="/logout">
+                    <button type="submit" class="button button-secondary">"Sign out"</button>
+                </form>
+            </div>
+        </nav>
+    }
+}
+
+#[component]
+pub fn Footer() -> impl IntoView {
+    view! {
+        <footer class="site-footer">
+            <p>
+                "Mailkey " <span class="version">{VERSION}</span>
+                " · connects business applications to Microsoft 365 mailboxes over OAuth 2.0"
+            </p>
+        </footer>
+    }
+}

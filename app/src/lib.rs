@@ -1,0 +1,25 @@
+//! Mailkey's user interface and the rules shared by browser and server.
+//!
+//! Compiled twice: with `ssr` into the server (rendering pages, running server functions) and with
+//! `hydrate` into the browser's WebAssembly (making the rendered pages interactive).
+
+pub mod api;
+mod app;
+#[cfg(feature = "ssr")]
+pub mod backend;
+mod components;
+pub mod error;
+mod pages;
+pub mod server_fns;
+#[cfg(feature = "ssr")]
+mod shell;
+
+pub use app::App;
+#[cfg(feature = "ssr")]
+pub use shell::shell;
+
+/// The version shown in the footer and reported by the API.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Where the wizard's own server functions live, apart from the host applications' `/api/v1`.
+pub const SERVER_FN_PREFIX: &str = "/_fn";

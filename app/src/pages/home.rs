@@ -1,0 +1,104 @@
+//! The portal's home: the list of mailbox connections.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::{
+    api::{AccountState, AccountSummary},
+    error::PortalError,
+    server_fns::list_accounts,
+};
+
+#[component]
+pub fn HomePage() -> impl IntoView {
+    let accounts = Resource::new(|| (), |_| list_accounts());
+    view! {
+        <Title text="Mailboxes"/>
+        <Suspense fallback=|| view! { <p class="loading">"Loading mailboxes…"</p> }>
+            {move || Suspend::new(async move {
+                match accounts.await {
+                    Ok(list) if list.is_empty() => view! { <EmptyState/> }.into_any(),
+                    Ok(list) => view! { <AccountsList accounts=list/> }.into_any(),
+                    Err(PortalError::NotSignedIn) => view! { <SignInRequired/> }.into_any(),
+                    Err(e) => view! {
+                        <section class="panel">
+                            <h1>"Mailboxes"</h1>
+                            <p class="alert alert-error" role="alert">{e.to_string()}</p>
+                        </section>
+                    }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn EmptyState() -> impl IntoView {
+    view! {
+        <section class="panel empty-state">
+            <h1>"Connect your first mailbox"</h1>
+            <p>
+                "Mailkey walks you through registering an app in Microsoft Entra, signing in with \
+                 the mailbox and proving it can send and receive, then keeps the connection alive \
+                 for your business application."
+            </p>
+            <p class="hint">"Each mailbox gets its own app registration, as Microsoft recommends."</p>
+            <a class="button button-primary" href="/accounts/new">"Connect your first mailbox"</a>
+        </section>
+    }
+}
+
+#[component]
+fn AccountsList(accounts: Vec<AccountSummary>) -> impl IntoView {
+    view! {
+        <section class="panel">
+            <div class="panel-head">
+                <h1>"Mailboxes"</h1>
+                <a class="button button-primary" href="/accounts/new">"New Microsoft 365 account"</a>
+            </div>
+            <ul class="account-list">
+                {accounts
+                    .into_iter()
+                    .map(|a| view! { <AccountRow account=a/> })
+                    .collect_view()}
+            </ul>
+        </section>
+    }
+}
+
+#[component]
+fn AccountRow(account: AccountSummary) -> impl IntoView {
+    let state_class = format!("badge badge-{}", account.state.as_str());
+    let attention = account.state != AccountState::Connected;
+    view! {
+        <li class="account-row">
+            <div class="account-main">
+                <a class="account-name" href=format!("/accounts/{}", account.id)>{account.name}</a>
+                <span class="account-email">{account.email}</span>
+            </div>
+            <div class="account-state">
+                <span class=state_class>{account.state.label()}</span>
+                {attention.then(|| view! { <span class="next-step">{account.state.next_step()}</span> })}
+            </div>
+        </li>
+    }
+}
+
+/// What a visitor without an operator session sees: how to get in, never any data.
+#[component]
+fn SignInRequired() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    crate::backend::set_status(401);
+    view! {
+        <section class="panel sign-in-required">
+            <h1>"Sign in to Mailkey"</h1>
+            <p>
+                "This portal is for the operator of this Mailkey server. Sign in with the one-time \
+                 setup link that Mailkey printed in its log when it started."
+            </p>
+            <p>"No link at hand? On the server, run:"</p>
+            <pre class="command"><code>"mailkey admin link"</code></pre>
+            <p class="hint">"Each link works once and expires after 24 hours."</p>
+        </section>
+    }
+}

@@ -1,0 +1,99 @@
+// Starts the real Mailkey release binary on a free loopback port with a throwaway data directory,
+// and Debian's Chromium through playwright-core. Shared by the browser tests and the benchmark.
+
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, mkdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createInterface } from "node:readline";
+import { chromium } from "playwright-core";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, "../..");
+
+export const BIN = process.env.MAILKEY_BIN ?? join(root, "target/release/mailkey");
+export const SITE = process.env.MAILKEY_SITE ?? join(root, "target/site");
+export const RESULTS = join(root, "end2end/test-results");
+
+export const VIEWPORTS = [
+  { name: "phone", width: 390, height: 844, isMobile: true, hasTouch: true },
+  { name: "desktop", width: 1280, height: 800, isMobile: false, hasTouch: false },
+];
+
+/** A running Mailkey: `base` URL, the setup link it logged, and `adminLink()` for more. */
+export async function startMailkey() {
+  const dataDir = mkdtempSync(join(tmpdir(), "mailkey-e2e-"));
+  const env = {
+    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("MAILKEY_"))),
+    MAILKEY_LISTEN: "127.0.0.1:0",
+    MAILKEY_DATA_DIR: dataDir,
+    MAILKEY_SITE_DIR: SITE,
+    MAILKEY_LOG_FORMAT: "json",
+  };
+  const child = spawn(BIN, ["serve"], { env, stdio: ["ignore", "ignore", "pipe"] });
+  const log = [];
+  const found = {};
+  const ready = new Promise((resolveReady, reject) => {
+    const timer = setTimeout(() => reject(new Error(`Mailkey did not start:\n${log.join("\n")}`)), 30_000);
+    child.on("exit", (code) => reject(new Error(`Mailkey exited with ${code}:\n${log.join("\n")}`)));
+    createInterface({ input: child.stderr }).on("line", (line) => {
+      log.push(line);
+      let v;
+      try { v = JSON.parse(line); } catch { return; }
+      if (v.address) found.address = v.address;
+      if (v.setup_link) found.setupLink = v.setup_link;
+      if (found.address && found.setupLink) {
+        clearTimeout(timer);
+        resolveReady();
+      }
+    });
+  });
+  await ready;
+  return {
+    base: `http://${found.address}`,
+    setupLink: found.setupLink,
+    log,
+    adminLink() {
+      return execFileSync(BIN, ["admin", "link"], {
+        env: { ...env, MAILKEY_LISTEN: found.address },
+        encoding: "utf8",
+      }).trim();
+    },
+    async stop() {
+      child.kill("SIGTERM");
+      await new Promise((r) => (child.exitCode !== null ? r() : child.once("exit", r)));
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function launchChromium() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: [
+      "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    ],
+  });
+}
+
+/** A fresh browser context for a viewport, collecting console errors and page errors. */
+export async function openPage(browser, viewport) {
+  const context = await browser.newContext({
+    viewport: { width: viewport.width, height: viewport.height },
+    isMobile: viewport.isMobile,
+    hasTouch: viewport.hasTouch,
+    deviceScaleFactor: 1,
+  });
+  const page = await context.newPage();
+  const problems = [];
+  page.on("console", (m) => { if (m.type() === "error") problems.push(`console: ${m.text()}`); });
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  return { context, page, problems };
+}
+
+export async function screenshot(page, name) {
+  mkdirSync(RESULTS, { recursive: true });
+  await page.screenshot({ path: join(RESULTS, `${name}.png`), fullPage: true });
+}

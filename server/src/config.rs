@@ -1,0 +1,624 @@
+//! Mailkey's configuration: built-in defaults, then an optional TOML file, then `MAILKEY_*`
+//! environment variables (`MAILKEY_<NAME>_FILE` reads the value from a file, for secrets).
+//!
+//! Every value goes through one parser per setting, whatever layer it came from, so an admin gets
+//! the same message for `listen = "x"` in the file and `MAILKEY_LISTEN=x` in the environment: the
+//! key, where the value came from, what is wrong with it and an example of a good one.
+
+use std::{
+    collections::BTreeMap,
+    fmt,
+    net::{IpAddr, SocketAddr},
+    path::{Path, PathBuf},
+};
+
+use url::Url;
+
+/// The prefix of every environment variable Mailkey reads.
+pub const ENV_PREFIX: &str = "MAILKEY_";
+/// Names the configuration file; not itself a setting.
+pub const CONFIG_PATH_ENV: &str = "MAILKEY_CONFIG";
+/// Read from the working directory when present and no other file is named.
+pub const DEFAULT_CONFIG_FILE: &str = "mailkey.toml";
+
+/// One documented setting. The README's configuration table lists exactly these (a test checks).
+pub struct Setting {
+    pub key: &'static str,
+    pub default: Option<&'static str>,
+    pub example: &'static str,
+    pub help: &'static str,
+}
+
+pub const SETTINGS: &[Setting] = &[
+    Setting {
+        key: "listen",
+        default: Some("127.0.0.1:3000"),
+        example: "127.0.0.1:3000",
+        help: "IP address and port the HTTP server binds to (port 0 picks a free port).",
+    },
+    Setting {
+        key: "public_url",
+        default: None,
+        example: "https://mailkey.example.com",
+        help: "The address users reach Mailkey at; used for links, the OAuth redirect URI and the \
+               Origin check. Defaults to http://<listen address>.",
+    },
+    Setting {
+        key: "data_dir",
+        default: Some("./data"),
+        example: "/var/lib/mailkey",
+        help: "Directory for the SQLite database and generated keys; created when missing.",
+    },
+    Setting {
+        key: "site_dir",
+        default: Some("target/site"),
+        example: "/usr/share/mailkey/site",
+        help: "Directory holding the built web assets (`pkg/`, static files) made by cargo-leptos.",
+    },
+    Setting {
+        key: "log_format",
+        default: Some("pretty"),
+        example: "json",
+        help: "`pretty` (human-readable, coloured on a terminal) or `json` (one object per line).",
+    },
+    Setting {
+        key: "log_level",
+        default: Some("info"),
+        example: "info,mailkey=debug",
+        help: "Log filter: a level (`error`..`trace`) or `target=level` directives.",
+    },
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// The validated configuration the server runs with.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// `None` until the listener is bound; then `http://<bound address>` unless configured.
+    pub public_url: Option<Url>,
+    pub data_dir: PathBuf,
+    pub site_dir: PathBuf,
+    pub log_format: LogFormat,
+    pub log_level: String,
+}
+
+/// Where a value came from, so that an error can send the admin to the right place.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    Default,
+    File(PathBuf),
+    Env(String),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Default => write!(f, "built-in default"),
+            Source::File(path) => write!(f, "file {}", path.display()),
+            Source::Env(var) => write!(f, "environment variable {var}"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("cannot read the configuration file {path}: {reason}")]
+    FileUnreadable { path: PathBuf, reason: String },
+    #[error("the configuration file {path} is not valid TOML: {reason}")]
+    FileSyntax { path: PathBuf, reason: String },
+    #[error(
+        "unknown setting `{key}` in {origin}. Known settings: {known}. \
+         Check the spelling (keys use snake_case, e.g. `public_url`)"
+    )]
+    UnknownKey {
+        key: String,
+        origin: Source,
+        known: String,
+    },
+    #[error("`{key}` in {origin} must be a single value (a string or number), not a table or list. Example: {key} = \"{example}\"")]
+    NotAScalar {
+        key: String,
+        origin: Source,
+        example: &'static str,
+    },
+    #[error("both {var} and {var}_FILE are set; keep only one of them")]
+    EnvAndFile { var: String },
+    #[error("cannot read {var} (file {path}): {reason}")]
+    SecretFileUnreadable {
+        var: String,
+        path: PathBuf,
+        reason: String,
+    },
+    #[error("invalid value for `{key}` ({origin}): {problem}. Example: {key} = \"{example}\"")]
+    BadValue {
+        key: &'static str,
+        origin: Source,
+        problem: String,
+        example: &'static str,
+    },
+}
+
+/// The raw layers, each value tagged with its origin.
+#[derive(Default, Debug)]
+pub struct Layers {
+    values: BTreeMap<&'static str, (String, Source)>,
+}
+
+impl Layers {
+    fn set(&mut self, key: &'static str, value: String, source: Source) {
+        self.values.insert(key, (value, source));
+    }
+
+    fn get(&self, key: &'static str) -> Option<&(String, Source)> {
+        self.values.get(key)
+    }
+}
+
+fn setting(key: &str) -> Option<&'static Setting> {
+    SETTINGS.iter().find(|s| s.key == key)
+}
+
+fn known_keys() -> String {
+    SETTINGS
+        .iter()
+        .map(|s| s.key)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn env_var_of(key: &str) -> String {
+    format!("{ENV_PREFIX}{}", key.to_ascii_uppercase())
+}
+
+impl Config {
+    /// Loads the configuration from the process environment and the config file it names (or
+    /// `./mailkey.toml` when present).
+    pub fn load() -> Result<Config, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        let explicit = env
+            .iter()
+            .find(|(k, _)| k == CONFIG_PATH_ENV)
+            .map(|(_, v)| PathBuf::from(v));
+        Config::load_from(explicit.as_deref(), &env)
+    }
+
+    /// Loads from a given environment: the seam the unit tests use.
+    pub fn load_from(
+        config_file: Option<&Path>,
+        env: &[(String, String)],
+    ) -> Result<Config, ConfigError> {
+        let mut layers = Layers::default();
+        for s in SETTINGS {
+            if let Some(default) = s.default {
+                layers.set(s.key, default.to_string(), Source::Default);
+            }
+        }
+        match config_file {
+            Some(path) => apply_file(&mut layers, path, read_file(path)?)?,
+            None => {
+                let path = Path::new(DEFAULT_CONFIG_FILE);
+                if path.exists() {
+                    apply_file(&mut layers, path, read_file(path)?)?;
+                }
+            }
+        }
+        apply_env(&mut layers, env)?;
+        Config::from_layers(&layers)
+    }
+
+    fn from_layers(layers: &Layers) -> Result<Config, ConfigError> {
+        Ok(Config {
+            listen: parse("listen", layers, parse_listen)?.expect("listen has a default"),
+            public_url: parse("public_url", layers, parse_public_url)?,
+            data_dir: parse("data_dir", layers, parse_dir)?.expect("data_dir has a default"),
+            site_dir: parse("site_dir", layers, parse_dir)?.expect("site_dir has a default"),
+            log_format: parse("log_format", layers, parse_log_format)?
+                .expect("log_format has a default"),
+            log_level: parse("log_level", layers, parse_log_level)?
+                .expect("log_level has a default"),
+        })
+    }
+
+    /// The URL users reach Mailkey at, once the listener's real address is known.
+    pub fn public_url_or(&self, bound: SocketAddr) -> Url {
+        self.public_url.clone().unwrap_or_else(|| {
+            Url::parse(&format!("http://{bound}")).expect("a socket address makes a valid URL")
+        })
+    }
+
+    /// Warnings worth a log line at start, though not worth refusing to start.
+    pub fn warnings(&self, public_url: &Url) -> Vec<String> {
+        let mut out = Vec::new();
+        if public_url.scheme() == "http" && !is_local_host(public_url) {
+            out.push(format!(
+                "public_url {public_url} is plain http on a host other than localhost: cookies \
+                 travel unencrypted and Microsoft accepts http redirect URIs only for localhost. \
+                 Serve Mailkey over https and set public_url = \"https://...\""
+            ));
+        }
+        out
+    }
+}
+
+/// True for `localhost` and loopback addresses, where plain http is acceptable.
+pub fn is_local_host(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+fn read_file(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|e| ConfigError::FileUnreadable {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
+}
+
+fn apply_file(layers: &mut Layers, path: &Path, text: String) -> Result<(), ConfigError> {
+    let source = Source::File(path.to_path_buf());
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::FileSyntax {
+        path: path.to_path_buf(),
+        reason: e.message().to_string(),
+    })?;
+    for (key, value) in table {
+        let Some(s) = setting(&key) else {
+            return Err(ConfigError::UnknownKey {
+                key,
+                origin: source,
+                known: known_keys(),
+            });
+        };
+        let text = match value {
+            toml::Value::String(v) => v,
+            toml::Value::Integer(v) => v.to_string(),
+            toml::Value::Float(v) => v.to_string(),
+            toml::Value::Boolean(v) => v.to_string(),
+            toml::Value::Datetime(v) => v.to_string(),
+            toml::Value::Array(_) | toml::Value::Table(_) => {
+                return Err(ConfigError::NotAScalar {
+                    key,
+                    origin: source,
+                    example: s.example,
+                })
+            }
+        };
+        layers.set(s.key, text, source.clone());
+    }
+    Ok(())
+}
+
+fn apply_env(layers: &mut Layers, env: &[(String, String)]) -> Result<(), ConfigError> {
+    for (var, value) in env {
+        let Some(rest) = var.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        if var == CONFIG_PATH_ENV {
+            continue;
+        }
+        let (name, from_file) = match rest.strip_suffix("_FILE") {
+            Some(name) => (name, true),
+            None => (rest, false),
+        };
+        let key = name.to_ascii_lowercase();
+        let Some(s) = setting(&key) else {
+            return Err(ConfigError::UnknownKey {
+                key: var.clone(),
+                origin: Source::Env(var.clone()),
+                known: SETTINGS
+                    .iter()
+                    .map(|s| env_var_of(s.key))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        };
+        let plain_var = env_var_of(s.key);
+        if from_file {
+            if env.iter().any(|(k, _)| *k == plain_var) {
+                return Err(ConfigError::EnvAndFile { var: plain_var });
+            }
+            let path = PathBuf::from(value);
+            let contents =
+                std::fs::read_to_string(&path).map_err(|e| ConfigError::SecretFileUnreadable {
+                    var: var.clone(),
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
+            // Files written by `echo` or editors end in a newline that is not part of the secret.
+            let trimmed = contents.trim_end_matches(['\n', '\r']).to_string();
+            layers.set(s.key, trimmed, Source::Env(var.clone()));
+        } else {
+            layers.set(s.key, value.clone(), Source::Env(var.clone()));
+        }
+    }
+    Ok(())
+}
+
+fn parse<T>(
+    key: &'static str,
+    layers: &Layers,
+    parser: fn(&str) -> Result<T, String>,
+) -> Result<Option<T>, ConfigError> {
+    let Some((raw, source)) = layers.get(key) else {
+        return Ok(None);
+    };
+    let s = setting(key).expect("parse is only called with known keys");
+    parser(raw.trim()).map(Some).map_err(|problem| ConfigError::BadValue {
+        key: s.key,
+        origin: source.clone(),
+        problem,
+        example: s.example,
+    })
+}
+
+fn parse_listen(raw: &str) -> Result<SocketAddr, String> {
+    if raw.is_empty() {
+        return Err("it is empty; give an IP address and a port".into());
+    }
+    if let Ok(addr) = raw.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    if raw.parse::<IpAddr>().is_ok() {
+        return Err(format!("\"{raw}\" has no port; add one, as in \"{raw}:3000\""));
+    }
+    if let Some((host, port)) = raw.rsplit_once(':') {
+        if host.parse::<IpAddr>().is_err() && !host.starts_with('[') {
+            return Err(format!(
+                "\"{host}\" is not an IP address; listen takes a numeric address such as \
+                 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)"
+            ));
+        }
+        if port.parse::<u16>().is_err() {
+            return Err(format!("\"{port}\" is not a port number (0 to 65535)"));
+        }
+    }
+    Err(format!("\"{raw}\" is not an IP address and port"))
+}
+
+fn parse_public_url(raw: &str) -> Result<Url, String> {
+    let url = Url::parse(raw).map_err(|e| format!("\"{raw}\" is not a URL ({e})"))?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(format!(
+            "\"{raw}\" uses the scheme `{}`; use https:// (or http:// for localhost)",
+            url.scheme()
+        ));
+    }
+    if url.host().is_none() {
+        return Err(format!("\"{raw}\" has no host name"));
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "\"{raw}\" has a path, query or fragment; give only scheme, host and port (Mailkey \
+             must be served at the root of its host)"
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("it contains a user name or password; remove them".into());
+    }
+    Ok(url)
+}
+
+fn parse_dir(raw: &str) -> Result<PathBuf, String> {
+    if raw.is_empty() {
+        return Err("it is empty; give a directory path".into());
+    }
+    Ok(PathBuf::from(raw))
+}
+
+fn parse_log_format(raw: &str) -> Result<LogFormat, String> {
+    match raw.to_ascii_lowercase().as_str() {
+        "pretty" => Ok(LogFormat::Pretty),
+        "json" => Ok(LogFormat::Json),
+        _ => Err(format!("\"{raw}\" is not a log format; use `pretty` or `json`")),
+    }
+}
+
+fn parse_log_level(raw: &str) -> Result<String, String> {
+    tracing_subscriber::EnvFilter::builder()
+        .parse(raw)
+        .map(|_| raw.to_string())
+        .map_err(|e| format!("\"{raw}\" is not a log filter ({e})"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn toml_file(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        f
+    }
+
+    #[test]
+    fn defaults_apply_without_file_or_env() {
+        let c = Config::load_from(None, &[]).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:3000".parse().unwrap());
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+        assert_eq!(c.log_format, LogFormat::Pretty);
+        assert_eq!(c.public_url, None);
+        assert_eq!(
+            c.public_url_or(c.listen).as_str(),
+            "http://127.0.0.1:3000/"
+        );
+    }
+
+    #[test]
+    fn file_overrides_defaults_and_env_overrides_file() {
+        let f = toml_file("listen = \"0.0.0.0:8080\"\nlog_format = \"json\"\ndata_dir = \"/srv/a\"\n");
+        let c = Config::load_from(Some(f.path()), &env(&[("MAILKEY_DATA_DIR", "/srv/b")])).unwrap();
+        assert_eq!(c.listen, "0.0.0.0:8080".parse().unwrap());
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(c.data_dir, PathBuf::from("/srv/b"));
+    }
+
+    #[test]
+    fn unrelated_environment_variables_are_ignored() {
+        let c = Config::load_from(None, &env(&[("HOME", "/root"), ("LISTEN", "x")])).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:3000".parse().unwrap());
+    }
+
+    #[test]
+    fn file_variant_reads_value_and_strips_the_trailing_newline() {
+        let f = toml_file("https://mail.example.com\n");
+        let c = Config::load_from(
+            None,
+            &env(&[("MAILKEY_PUBLIC_URL_FILE", f.path().to_str().unwrap())]),
+        )
+        .unwrap();
+        assert_eq!(c.public_url.unwrap().as_str(), "https://mail.example.com/");
+    }
+
+    #[test]
+    fn bad_listen_value_names_key_source_problem_and_example() {
+        let err = Config::load_from(None, &env(&[("MAILKEY_LISTEN", "localhost:3000")])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid value for `listen` (environment variable MAILKEY_LISTEN): \"localhost\" is \
+             not an IP address; listen takes a numeric address such as 127.0.0.1 (this machine \
+             only) or 0.0.0.0 (every interface). Example: listen = \"127.0.0.1:3000\""
+        );
+    }
+
+    #[test]
+    fn listen_without_port_suggests_one() {
+        let err = Config::load_from(None, &env(&[("MAILKEY_LISTEN", "127.0.0.1")])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid value for `listen` (environment variable MAILKEY_LISTEN): \"127.0.0.1\" has \
+             no port; add one, as in \"127.0.0.1:3000\". Example: listen = \"127.0.0.1:3000\""
+        );
+    }
+
+    #[test]
+    fn listen_with_bad_port() {
+        let err = Config::load_from(None, &env(&[("MAILKEY_LISTEN", "127.0.0.1:99999")])).unwrap_err();
+        assert!(err.to_string().contains("\"99999\" is not a port number (0 to 65535)"), "{err}");
+    }
+
+    #[test]
+    fn bad_value_in_file_names_the_file() {
+        let f = toml_file("log_format = \"xml\"\n");
+        let err = Config::load_from(Some(f.path()), &[]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "invalid value for `log_format` (file {}): \"xml\" is not a log format; use \
+                 `pretty` or `json`. Example: log_format = \"json\"",
+                f.path().display()
+            )
+        );
+    }
+
+    #[test]
+    fn unknown_key_in_file_is_refused_with_the_known_keys() {
+        let f = toml_file("listen_addr = \"127.0.0.1:3000\"\n");
+        let err = Config::load_from(Some(f.path()), &[]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "unknown setting `listen_addr` in file {}. Known settings: listen, public_url, \
+                 data_dir, site_dir, log_format, log_level. Check the spelling (keys use \
+                 snake_case, e.g. `public_url`)",
+                f.path().display()
+            )
+        );
+    }
+
+    #[test]
+    fn unknown_environment_variable_with_our_prefix_is_refused() {
+        let err = Config::load_from(None, &env(&[("MAILKEY_LISTN", "127.0.0.1:1")])).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("unknown setting `MAILKEY_LISTN` in environment variable MAILKEY_LISTN. Known settings: MAILKEY_LISTEN, MAILKEY_PUBLIC_URL"), "{msg}");
+    }
+
+    #[test]
+    fn table_value_is_refused() {
+        let f = toml_file("[listen]\nhost = \"x\"\n");
+        let err = Config::load_from(Some(f.path()), &[]).unwrap_err();
+        assert!(err.to_string().starts_with("`listen` in file"), "{err}");
+        assert!(err.to_string().ends_with("Example: listen = \"127.0.0.1:3000\""), "{err}");
+    }
+
+    #[test]
+    fn invalid_toml_is_reported_with_the_path() {
+        let f = toml_file("listen = \n");
+        let err = Config::load_from(Some(f.path()), &[]).unwrap_err();
+        assert!(matches!(err, ConfigError::FileSyntax { .. }), "{err:?}");
+        assert!(err.to_string().contains(&f.path().display().to_string()));
+    }
+
+    #[test]
+    fn named_config_file_that_is_missing_stops_start_up() {
+        let err = Config::load_from(Some(Path::new("/nonexistent/mailkey.toml")), &[]).unwrap_err();
+        assert!(err.to_string().starts_with("cannot read the configuration file /nonexistent/mailkey.toml"));
+    }
+
+    #[test]
+    fn env_and_file_variant_together_are_refused() {
+        let err = Config::load_from(
+            None,
+            &env(&[("MAILKEY_DATA_DIR", "/a"), ("MAILKEY_DATA_DIR_FILE", "/b")]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "both MAILKEY_DATA_DIR and MAILKEY_DATA_DIR_FILE are set; keep only one of them"
+        );
+    }
+
+    #[test]
+    fn unreadable_secret_file_names_variable_and_path() {
+        let err = Config::load_from(None, &env(&[("MAILKEY_PUBLIC_URL_FILE", "/nonexistent/x")]))
+            .unwrap_err();
+        assert!(err
+            .to_string()
+            .starts_with("cannot read MAILKEY_PUBLIC_URL_FILE (file /nonexistent/x):"));
+    }
+
+    #[test]
+    fn public_url_rules() {
+        let bad = |v: &str| {
+            Config::load_from(None, &env(&[("MAILKEY_PUBLIC_URL", v)]))
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(bad("mailkey.example.com").contains("is not a URL"));
+        assert!(bad("ftp://mailkey.example.com").contains("uses the scheme `ftp`"));
+        assert!(bad("https://mailkey.example.com/portal").contains("has a path, query or fragment"));
+        assert!(bad("https://u:p@mailkey.example.com").contains("user name or password"));
+    }
+
+    #[test]
+    fn plain_http_public_url_warns_unless_local() {
+        let c = Config::load_from(None, &[]).unwrap();
+        let remote = Url::parse("http://mailkey.example.com").unwrap();
+        let w = c.warnings(&remote);
+        assert_eq!(w.len(), 1);
+        assert!(w[0].starts_with("public_url http://mailkey.example.com/ is plain http"));
+        for local in ["http://localhost:3000", "http://127.0.0.1:3000", "https://x.example"] {
+            assert!(c.warnings(&Url::parse(local).unwrap()).is_empty(), "{local}");
+        }
+    }
+
+    #[test]
+    fn bad_log_level_is_explained() {
+        let err = Config::load_from(None, &env(&[("MAILKEY_LOG_LEVEL", "info,mailkey=loud")])).unwrap_err();
+        assert!(err.to_string().starts_with("invalid value for `log_level`"), "{err}");
+    }
+}

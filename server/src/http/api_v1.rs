@@ -1,0 +1,29 @@
+//! `/api/v1`: the versioned JSON API for host applications. Independent of the portal's server
+//! functions, so the UI can change without breaking integrations.
+
+use axum::{extract::State, routing::get, Extension, Json, Router};
+use mailkey_app::api::AccountList;
+
+use super::error::HttpError;
+use crate::{auth::OperatorSession, state::AppState, storage::Store};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/accounts", get(list_accounts))
+        .fallback(|| async { HttpError::NotFound })
+}
+
+/// Every route here needs a caller; API keys for host applications join operator sessions later.
+fn require_caller(session: Option<Extension<OperatorSession>>) -> Result<OperatorSession, HttpError> {
+    session.map(|Extension(s)| s).ok_or(HttpError::Unauthorized)
+}
+
+async fn list_accounts(
+    State(store): State<Store>,
+    session: Option<Extension<OperatorSession>>,
+) -> Result<Json<AccountList>, HttpError> {
+    require_caller(session)?;
+    Ok(Json(AccountList {
+        accounts: store.list_accounts().await?,
+    }))
+}

@@ -1,0 +1,72 @@
+//! The HTTP layer's one error type. Each variant becomes a JSON body with a stable `code` and a
+//! message for a person; internal details go to the log only.
+
+use axum::{
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    Json,
+};
+use mailkey_app::api::{ErrorBody, ErrorDetail};
+
+use crate::storage::StorageError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("not signed in")]
+    Unauthorized,
+    #[error("cross-origin request refused")]
+    CrossOrigin { origin: String, expected: String },
+    #[error("not found")]
+    NotFound,
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+}
+
+impl HttpError {
+    fn parts(&self) -> (StatusCode, &'static str, String) {
+        match self {
+            HttpError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Sign in first: open the operator setup link from Mailkey's log, or run \
+                 `mailkey admin link` on the server."
+                    .into(),
+            ),
+            HttpError::CrossOrigin { origin, expected } => (
+                StatusCode::FORBIDDEN,
+                "cross_origin_request",
+                format!(
+                    "This request came from another site ({origin}) and was refused. Use \
+                     Mailkey at {expected}; if that is where you are, set public_url to the \
+                     address in your browser's address bar."
+                ),
+            ),
+            HttpError::NotFound => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "There is no such API endpoint. The API is documented in the README.".into(),
+            ),
+            HttpError::Storage(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                "Mailkey could not reach its database. Try again in a moment.".into(),
+            ),
+        }
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let (status, code, message) = self.parts();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: code.into(),
+                message,
+            },
+        };
+        (status, Json(body)).into_response()
+    }
+}

@@ -1,0 +1,11 @@
+//! Everything that speaks HTTP: the router, the JSON API, operator sign-in routes, static assets
+//! and the security middleware that wraps them all.
+
+pub mod api_v1;
+pub mod assets;
+pub mod error;
+pub mod health;
+pub mod origin;
+pub mod security_headers;
+pub mod session;
+pub mod setup;

@@ -1,0 +1,13 @@
+//! Mailkey's server: configuration, storage, operator access, the `/api/v1` JSON API, and the
+//! server-rendered portal pages with their server functions.
+
+pub mod auth;
+pub mod config;
+pub mod http;
+mod portal;
+pub mod server;
+pub mod state;
+pub mod storage;
+pub mod telemetry;
+
+pub use server::{app, Server};

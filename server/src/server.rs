@@ -1,0 +1,263 @@
+//! Assembles the router and runs it: `app` builds the whole HTTP surface from a state (tests call
+//! it directly), `Server` binds, prepares state and serves until told to stop.
+
+use std::{future::Future, net::SocketAddr, sync::Arc};
+
+use axum::{
+    extract::{Request, State},
+    middleware,
+    response::{IntoResponse, Response},
+    routing::{get, post},
+    Router,
+};
+use leptos::{config::LeptosOptions, prelude::*};
+use leptos_axum::{generate_route_list, LeptosRoutes, ResponseOptions};
+use mailkey_app::{
+    backend::{Backend, ResponseStatus},
+    App,
+};
+use tokio::net::TcpListener;
+use tower_http::{
+    compression::{CompressionLayer, CompressionLevel},
+    trace::TraceLayer,
+};
+use url::Url;
+
+use crate::{
+    auth::{operator::SETUP_PATH, OperatorAccess},
+    config::Config,
+    http::{
+        api_v1,
+        assets::{BuildManifest, StaticAssets},
+        health, origin,
+        origin::OriginPolicy,
+        security_headers::{self, page_csp, SecurityHeaders},
+        session, setup,
+    },
+    portal::Portal,
+    state::AppState,
+    storage::{StorageError, Store},
+};
+
+/// The name cargo-leptos gives the wasm, js and css files (`[[workspace.metadata.leptos]] name`).
+pub const OUTPUT_NAME: &str = "mailkey";
+const PKG_DIR: &str = "pkg";
+
+/// Context every Leptos render and server function gets: the backend, and (for pages) the
+/// response's Content-Security-Policy with the nonce Leptos put on its scripts.
+fn leptos_context(store: Store) -> impl Fn() + Clone + Send + Sync + 'static {
+    let backend = Backend(Arc::new(Portal { store }));
+    move || {
+        provide_context(backend.clone());
+        if let Some(res) = use_context::<ResponseOptions>() {
+            if let Some(nonce) = leptos::nonce::use_nonce() {
+                if let Ok(v) = page_csp(&nonce).parse() {
+                    res.insert_header(axum::http::header::CONTENT_SECURITY_POLICY, v);
+                }
+            }
+            let status = res.clone();
+            provide_context(ResponseStatus(Arc::new(move |code| {
+                if let Ok(code) = axum::http::StatusCode::from_u16(code) {
+                    status.set_status(code);
+                }
+            })));
+        }
+    }
+}
+
+/// The whole HTTP surface.
+pub fn app(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let context = leptos_context(state.store.clone());
+    let css_href = state.css_href.clone();
+    let shell = move |options: LeptosOptions| mailkey_app::shell(options, css_href.to_string());
+
+    // Routes that know who is asking: pages, server functions, the API, sign-out.
+    let with_session = Router::new()
+        .leptos_routes_with_context(&state, routes, context.clone(), {
+            let shell = shell.clone();
+            let options = state.leptos_options.clone();
+            move || shell(options.clone())
+        })
+        .nest("/api/v1", api_v1::routes())
+        .route("/logout", post(setup::logout))
+        .route_layer(middleware::from_fn_with_state(
+            state.operator_access.clone(),
+            session::resolve,
+        ));
+
+    let fallback = leptos_axum::file_and_error_handler_with_context(context, shell);
+    Router::new()
+        .merge(with_session)
+        .route(SETUP_PATH, get(setup::redeem))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .fallback(move |State(s): State<AppState>, req: Request| async move {
+            match s.assets.respond(req.method(), req.uri().path(), req.headers()) {
+                Some(res) => res,
+                None => fallback(req.uri().clone(), State(s.clone()), req).await.into_response(),
+            }
+        })
+        .layer(middleware::from_fn_with_state(state.origin_policy.clone(), origin::check))
+        .layer(middleware::from_fn_with_state(
+            state.security_headers,
+            security_headers::apply,
+        ))
+        // Pages and JSON; assets arrive precompressed and are left alone.
+        .layer(CompressionLayer::new().quality(CompressionLevel::Precise(5)))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
+            }),
+        )
+        .with_state(state)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("cannot read the web assets in {dir}: {source}")]
+    Assets { dir: String, source: std::io::Error },
+    #[error("server stopped with an error: {0}")]
+    Serve(std::io::Error),
+}
+
+/// A bound, ready server.
+pub struct Server {
+    listener: TcpListener,
+    state: AppState,
+    public_url: Url,
+}
+
+impl Server {
+    /// Binds the listener, opens storage, loads assets. Port 0 binds a free port.
+    pub async fn prepare(config: &Config) -> Result<Server, StartError> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let bound = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let public_url = config.public_url_or(bound);
+        for w in config.warnings(&public_url) {
+            tracing::warn!("{w}");
+        }
+        let store = Store::open(&config.data_dir).await?;
+        let manifest = BuildManifest::beside_executable();
+        let assets = StaticAssets::load(&config.site_dir, PKG_DIR, manifest.hashed()).map_err(|source| {
+            StartError::Assets {
+                dir: config.site_dir.display().to_string(),
+                source,
+            }
+        })?;
+        if assets.is_empty() {
+            tracing::warn!(
+                site_dir = %config.site_dir.display(),
+                "no built web assets found: pages render without styles or interactivity. Build \
+                 them with `cargo xtask run` (or `cargo leptos build --release`) or set site_dir"
+            );
+        } else {
+            tracing::info!(files = assets.len(), site_dir = %config.site_dir.display(), "web assets loaded");
+        }
+        let leptos_options = LeptosOptions::builder()
+            .output_name(OUTPUT_NAME)
+            .site_root(config.site_dir.display().to_string())
+            .site_pkg_dir(PKG_DIR)
+            .site_addr(bound)
+            .hash_files(manifest.hashed())
+            .env(leptos::config::Env::PROD)
+            .build();
+        let state = AppState {
+            css_href: manifest.css_href(PKG_DIR, OUTPUT_NAME).into(),
+            leptos_options,
+            operator_access: OperatorAccess::new(store.clone(), public_url.clone()),
+            origin_policy: OriginPolicy::new(&public_url, config.public_url.is_some()),
+            security_headers: SecurityHeaders {
+                hsts: public_url.scheme() == "https",
+            },
+            assets: Arc::new(assets),
+            store,
+        };
+        Ok(Server {
+            listener,
+            state,
+            public_url,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn public_url(&self) -> &Url {
+        &self.public_url
+    }
+
+    pub fn operator_access(&self) -> &OperatorAccess {
+        &self.state.operator_access
+    }
+
+    /// Logs a setup link when nobody could sign in otherwise.
+    pub async fn announce_setup_link(&self) -> Result<(), StorageError> {
+        let access = &self.state.operator_access;
+        if access.needs_setup_link().await? {
+            let link = access.new_setup_link().await?;
+            tracing::info!(
+                setup_link = %link,
+                "no operator is signed in: open this one-time link to sign in (valid 24 hours; \
+                 `mailkey admin link` prints another)"
+            );
+        }
+        Ok(())
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartError> {
+        tracing::info!(address = %self.local_addr(), public_url = %self.public_url, "Mailkey is listening");
+        let store = self.state.store.clone();
+        axum::serve(self.listener, app(self.state))
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(StartError::Serve)?;
+        store.close().await;
+        tracing::info!("Mailkey stopped");
+        Ok(())
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+/// Needed by the fallback's response type.
+#[allow(dead_code)]
+fn _assert_response(_: Response) {}

@@ -1,0 +1,24 @@
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use leptos::config::LeptosOptions;
+
+use crate::{
+    auth::OperatorAccess,
+    http::{assets::StaticAssets, origin::OriginPolicy, security_headers::SecurityHeaders},
+    storage::Store,
+};
+
+/// Everything a request handler may need, cheap to clone. Handlers take only the part they use
+/// (`State<Store>`, `State<OperatorAccess>`, …) through `FromRef`.
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub store: Store,
+    pub operator_access: OperatorAccess,
+    pub origin_policy: OriginPolicy,
+    pub security_headers: SecurityHeaders,
+    pub assets: Arc<StaticAssets>,
+    /// The stylesheet's URL (content-hashed in release builds).
+    pub css_href: Arc<str>,
+}

@@ -1,0 +1,179 @@
+//! The `mailkey` binary as an operator meets it: help, configuration errors, the setup link in
+//! the log, `mailkey admin link`, and a clean stop on SIGTERM.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+fn mailkey() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mailkey"));
+    // The test runner's own environment must not leak settings into the server under test.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("MAILKEY_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+#[test]
+fn help_lists_the_subcommands() {
+    let out = mailkey().arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("serve"), "{text}");
+    assert!(text.contains("admin"), "{text}");
+    let admin = mailkey().args(["admin", "--help"]).output().unwrap();
+    assert!(String::from_utf8(admin.stdout).unwrap().contains("link"));
+}
+
+#[test]
+fn a_bad_setting_stops_start_up_with_a_helpful_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = mailkey()
+        .current_dir(dir.path())
+        .env("MAILKEY_LISTEN", "localhost:3000")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("invalid value for `listen` (environment variable MAILKEY_LISTEN)"),
+        "{err}"
+    );
+    assert!(err.contains("Example: listen = \"127.0.0.1:3000\""), "{err}");
+    assert!(!dir.path().join("data").exists(), "nothing was created");
+}
+
+#[test]
+fn an_unknown_key_in_the_config_file_stops_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("mailkey.toml"), "listen = \"127.0.0.1:0\"\n").unwrap();
+    let out = mailkey().current_dir(dir.path()).arg("serve").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("unknown setting `listen` in file mailkey.toml"), "{err}");
+}
+
+struct Running {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Running {
+    fn start(data_dir: &std::path::Path) -> Running {
+        let mut child = mailkey()
+            .arg("serve")
+            .env("MAILKEY_LISTEN", "127.0.0.1:0")
+            .env("MAILKEY_DATA_DIR", data_dir)
+            .env("MAILKEY_SITE_DIR", data_dir.join("no-site"))
+            .env("MAILKEY_LOG_FORMAT", "json")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Running { child, lines: rx }
+    }
+
+    /// The first JSON log line that has `field`, within 20 seconds.
+    fn wait_for(&self, field: &str) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            let Ok(line) = self.lines.recv_timeout(left) else { break };
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                if v.get(field).is_some() {
+                    return v;
+                }
+            }
+        }
+        panic!("no log line with `{field}`");
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn get(url: &str) -> (u16, String) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let res = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .get(url)
+            .send()
+            .await
+            .unwrap();
+        (res.status().as_u16(), res.text().await.unwrap_or_default())
+    })
+}
+
+#[test]
+fn first_start_logs_a_setup_link_and_admin_link_prints_fresh_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Running::start(dir.path());
+    let listening = server.wait_for("address");
+    let addr = listening["address"].as_str().unwrap().to_string();
+    let logged = server.wait_for("setup_link");
+    let link = logged["setup_link"].as_str().unwrap().to_string();
+    assert!(link.starts_with(&format!("http://{addr}/setup?token=")), "{link}");
+
+    assert_eq!(get(&format!("http://{addr}/healthz")).0, 200);
+    assert_eq!(get(&link).0, 303, "the logged link signs in");
+    assert_eq!(get(&link).0, 400, "but only once");
+
+    // `mailkey admin link` writes to the same database while the server runs.
+    let out = mailkey()
+        .args(["admin", "link"])
+        .env("MAILKEY_DATA_DIR", dir.path())
+        .env("MAILKEY_LISTEN", &addr)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let fresh = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(fresh.starts_with(&format!("http://{addr}/setup?token=")), "{fresh}");
+    assert_ne!(fresh, link);
+    assert_eq!(get(&fresh).0, 303);
+}
+
+#[test]
+fn sigterm_stops_the_server_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Running::start(dir.path());
+    let addr = server.wait_for("address")["address"].as_str().unwrap().to_string();
+    assert_eq!(get(&format!("http://{addr}/readyz")).0, 200);
+    let status = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let exit = loop {
+        if let Some(exit) = server.child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "server did not stop within 20 s");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "exit status {exit:?}");
+    let mut stopped = false;
+    while let Ok(line) = server.lines.recv_timeout(Duration::from_secs(2)) {
+        stopped |= line.contains("Mailkey stopped");
+    }
+    assert!(stopped, "the server logged its clean stop");
+}

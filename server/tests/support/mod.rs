@@ -1,0 +1,86 @@
+//! Starts a real Mailkey server on a free loopback port with its own temporary data directory.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use mailkey::{config::Config, Server};
+use tokio::sync::oneshot;
+
+pub struct TestServer {
+    pub base: String,
+    pub addr: SocketAddr,
+    pub data_dir: tempfile::TempDir,
+    pub access: mailkey::auth::OperatorAccess,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
+        let data_dir = tempfile::tempdir().unwrap();
+        let env = vec![
+            ("MAILKEY_LISTEN".to_string(), "127.0.0.1:0".to_string()),
+            ("MAILKEY_DATA_DIR".to_string(), data_dir.path().display().to_string()),
+            ("MAILKEY_SITE_DIR".to_string(), data_dir.path().join("no-site").display().to_string()),
+        ];
+        let mut config = Config::load_from(None, &env).unwrap();
+        adjust(&mut config);
+        let server = Server::prepare(&config).await.unwrap();
+        let addr = server.local_addr();
+        let access = server.operator_access().clone();
+        let (tx, rx) = oneshot::channel();
+        let task = tokio::spawn(async move {
+            server
+                .run(async {
+                    let _ = rx.await;
+                })
+                .await
+                .unwrap();
+        });
+        TestServer {
+            base: format!("http://{addr}"),
+            addr,
+            data_dir,
+            access,
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A client that shows redirects instead of following them, and keeps no cookies.
+    pub fn client() -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    /// Signs in through a fresh setup link and returns the `Cookie` header value.
+    pub async fn sign_in(&self) -> String {
+        let link = self.access.new_setup_link().await.unwrap();
+        let res = Self::client().get(link.as_str()).send().await.unwrap();
+        assert_eq!(res.status(), 303, "setup link should redirect");
+        let set_cookie = res.headers()["set-cookie"].to_str().unwrap();
+        set_cookie.split(';').next().unwrap().to_string()
+    }
+
+    /// Stops the server gracefully and hands back its data directory for inspection.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap();
+        }
+        self.data_dir
+    }
+}

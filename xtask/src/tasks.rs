@@ -1,0 +1,92 @@
+//! The tasks themselves.
+
+use std::{path::PathBuf, process::Command, time::Instant};
+
+use crate::setup::{self, path_with_npm_bin, root, run, step};
+
+/// Where cargo-leptos leaves the release server binary (with `hash.txt` beside it).
+fn release_binary() -> PathBuf {
+    root().join("target/release/mailkey")
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(root());
+    cmd
+}
+
+/// The release build: size-optimised wasm, hashed file names, normal-speed server.
+fn build_release_site() -> Result<(), String> {
+    step("building the release site (server + WebAssembly) with cargo-leptos");
+    let started = Instant::now();
+    run(cargo()
+        .args(["leptos", "build", "--release"])
+        .env("PATH", path_with_npm_bin()))?;
+    println!("release site built in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+pub fn run(args: &[String]) -> Result<(), String> {
+    setup::build_tools()?;
+    build_release_site()?;
+    step("starting Mailkey (Ctrl-C stops it)");
+    let mut cmd = Command::new(release_binary());
+    cmd.current_dir(root()).args(args);
+    // `exec` semantics: Mailkey receives Ctrl-C directly and shuts down gracefully.
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        let err = cmd.exec();
+        Err(format!("cannot start {}: {err}", release_binary().display()))
+    }
+    #[cfg(not(unix))]
+    {
+        run(&mut cmd)
+    }
+}
+
+pub fn test() -> Result<(), String> {
+    let started = Instant::now();
+    setup::build_tools()?;
+    setup::test_tools()?;
+
+    step("formatting (cargo fmt --check)");
+    run(cargo().args(["fmt", "--all", "--check"]))?;
+
+    // Separate invocations: the server (ssr) and the browser (hydrate, wasm) builds enable
+    // different features of the same crates, which must not be unified into one build.
+    step("lints (cargo clippy -D warnings): server, task runner, shared app");
+    run(cargo().args([
+        "clippy", "--all-targets", "--package", "mailkey", "--package", "xtask", "--", "-D", "warnings",
+    ]))?;
+    step("lints (cargo clippy -D warnings): browser build");
+    run(cargo().args([
+        "clippy", "--package", "mailkey-frontend", "--target", "wasm32-unknown-unknown", "--", "-D", "warnings",
+    ]))?;
+
+    step("unit and integration tests (cargo test)");
+    run(cargo().args(["test", "--package", "mailkey", "--package", "mailkey-app", "--package", "xtask"]))?;
+
+    build_release_site()?;
+    step("browser tests (Playwright + Chromium) against the release build");
+    run(Command::new("node")
+        .args(["--test", "--test-concurrency=1", "tests/"])
+        .current_dir(root().join("end2end"))
+        .env("MAILKEY_BIN", release_binary())
+        .env("MAILKEY_SITE", root().join("target/site")))?;
+
+    println!("\nall checks and tests passed in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+pub fn bench() -> Result<(), String> {
+    setup::build_tools()?;
+    setup::test_tools()?;
+    build_release_site()?;
+    step("first-load weight (Chromium loads each page once, cold cache)");
+    run(Command::new("node")
+        .arg("bench/first-load.mjs")
+        .current_dir(root().join("end2end"))
+        .env("MAILKEY_BIN", release_binary())
+        .env("MAILKEY_SITE", root().join("target/site")))
+}
