@@ -98,7 +98,10 @@ mod tests {
     fn state_serialises_as_its_stored_form() {
         for st in AccountState::ALL {
             assert_eq!(AccountState::parse(st.as_str()), Some(st));
-            assert_eq!(serde_json::to_string(&st).unwrap(), format!("\"{}\"", st.as_str()));
+            assert_eq!(
+                serde_json::to_string(&st).unwrap(),
+                format!("\"{}\"", st.as_str())
+            );
         }
         assert_eq!(AccountState::parse("gone"), None);
     }

@@ -7,19 +7,21 @@ use std::{future::Future, pin::Pin, sync::Arc};
 use http::request::Parts;
 use leptos::prelude::use_context;
 
-use crate::{
-    api::AccountSummary,
-    error::PortalError,
-    server_fns::OperatorView,
-};
+use crate::{api::AccountSummary, error::PortalError, server_fns::OperatorView};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// What the portal's pages need from the server. Each method receives the request so the server
 /// can authenticate it.
 pub trait PortalBackend: Send + Sync + 'static {
-    fn operator<'a>(&'a self, request: &'a Parts) -> BoxFuture<'a, Result<Option<OperatorView>, PortalError>>;
-    fn list_accounts<'a>(&'a self, request: &'a Parts) -> BoxFuture<'a, Result<Vec<AccountSummary>, PortalError>>;
+    fn operator<'a>(
+        &'a self,
+        request: &'a Parts,
+    ) -> BoxFuture<'a, Result<Option<OperatorView>, PortalError>>;
+    fn list_accounts<'a>(
+        &'a self,
+        request: &'a Parts,
+    ) -> BoxFuture<'a, Result<Vec<AccountSummary>, PortalError>>;
 }
 
 #[derive(Clone)]
@@ -38,9 +40,11 @@ pub fn set_status(code: u16) {
 
 /// The backend and the current request, as every server function needs them.
 pub fn request_context() -> Result<(Backend, Parts), PortalError> {
-    let backend = use_context::<Backend>()
-        .ok_or_else(|| PortalError::Server("Mailkey's server is misconfigured: no backend.".into()))?;
-    let parts = use_context::<Parts>()
-        .ok_or_else(|| PortalError::Server("Mailkey's server is misconfigured: no request.".into()))?;
+    let backend = use_context::<Backend>().ok_or_else(|| {
+        PortalError::Server("Mailkey's server is misconfigured: no backend.".into())
+    })?;
+    let parts = use_context::<Parts>().ok_or_else(|| {
+        PortalError::Server("Mailkey's server is misconfigured: no request.".into())
+    })?;
     Ok((backend, parts))
 }

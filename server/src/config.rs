@@ -264,10 +264,12 @@ fn read_file(path: &Path) -> Result<String, ConfigError> {
 
 fn apply_file(layers: &mut Layers, path: &Path, text: String) -> Result<(), ConfigError> {
     let source = Source::File(path.to_path_buf());
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::FileSyntax {
-        path: path.to_path_buf(),
-        reason: e.message().to_string(),
-    })?;
+    let table: toml::Table =
+        text.parse()
+            .map_err(|e: toml::de::Error| ConfigError::FileSyntax {
+                path: path.to_path_buf(),
+                reason: e.message().to_string(),
+            })?;
     for (key, value) in table {
         let Some(s) = setting(&key) else {
             return Err(ConfigError::UnknownKey {
@@ -350,12 +352,14 @@ fn parse<T>(
         return Ok(None);
     };
     let s = setting(key).expect("parse is only called with known keys");
-    parser(raw.trim()).map(Some).map_err(|problem| ConfigError::BadValue {
-        key: s.key,
-        origin: source.clone(),
-        problem,
-        example: s.example,
-    })
+    parser(raw.trim())
+        .map(Some)
+        .map_err(|problem| ConfigError::BadValue {
+            key: s.key,
+            origin: source.clone(),
+            problem,
+            example: s.example,
+        })
 }
 
 fn parse_listen(raw: &str) -> Result<SocketAddr, String> {
@@ -366,7 +370,9 @@ fn parse_listen(raw: &str) -> Result<SocketAddr, String> {
         return Ok(addr);
     }
     if raw.parse::<IpAddr>().is_ok() {
-        return Err(format!("\"{raw}\" has no port; add one, as in \"{raw}:3000\""));
+        return Err(format!(
+            "\"{raw}\" has no port; add one, as in \"{raw}:3000\""
+        ));
     }
     if let Some((host, port)) = raw.rsplit_once(':') {
         if host.parse::<IpAddr>().is_err() && !host.starts_with('[') {
@@ -416,7 +422,9 @@ fn parse_log_format(raw: &str) -> Result<LogFormat, String> {
     match raw.to_ascii_lowercase().as_str() {
         "pretty" => Ok(LogFormat::Pretty),
         "json" => Ok(LogFormat::Json),
-        _ => Err(format!("\"{raw}\" is not a log format; use `pretty` or `json`")),
+        _ => Err(format!(
+            "\"{raw}\" is not a log format; use `pretty` or `json`"
+        )),
     }
 }
 
@@ -452,15 +460,13 @@ mod tests {
         assert_eq!(c.data_dir, PathBuf::from("./data"));
         assert_eq!(c.log_format, LogFormat::Pretty);
         assert_eq!(c.public_url, None);
-        assert_eq!(
-            c.public_url_or(c.listen).as_str(),
-            "http://127.0.0.1:3000/"
-        );
+        assert_eq!(c.public_url_or(c.listen).as_str(), "http://127.0.0.1:3000/");
     }
 
     #[test]
     fn file_overrides_defaults_and_env_overrides_file() {
-        let f = toml_file("listen = \"0.0.0.0:8080\"\nlog_format = \"json\"\ndata_dir = \"/srv/a\"\n");
+        let f =
+            toml_file("listen = \"0.0.0.0:8080\"\nlog_format = \"json\"\ndata_dir = \"/srv/a\"\n");
         let c = Config::load_from(Some(f.path()), &env(&[("MAILKEY_DATA_DIR", "/srv/b")])).unwrap();
         assert_eq!(c.listen, "0.0.0.0:8080".parse().unwrap());
         assert_eq!(c.log_format, LogFormat::Json);
@@ -486,7 +492,8 @@ mod tests {
 
     #[test]
     fn bad_listen_value_names_key_source_problem_and_example() {
-        let err = Config::load_from(None, &env(&[("MAILKEY_LISTEN", "localhost:3000")])).unwrap_err();
+        let err =
+            Config::load_from(None, &env(&[("MAILKEY_LISTEN", "localhost:3000")])).unwrap_err();
         assert_eq!(
             err.to_string(),
             "invalid value for `listen` (environment variable MAILKEY_LISTEN): \"localhost\" is \
@@ -507,8 +514,13 @@ mod tests {
 
     #[test]
     fn listen_with_bad_port() {
-        let err = Config::load_from(None, &env(&[("MAILKEY_LISTEN", "127.0.0.1:99999")])).unwrap_err();
-        assert!(err.to_string().contains("\"99999\" is not a port number (0 to 65535)"), "{err}");
+        let err =
+            Config::load_from(None, &env(&[("MAILKEY_LISTEN", "127.0.0.1:99999")])).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("\"99999\" is not a port number (0 to 65535)"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -552,7 +564,11 @@ mod tests {
         let f = toml_file("[listen]\nhost = \"x\"\n");
         let err = Config::load_from(Some(f.path()), &[]).unwrap_err();
         assert!(err.to_string().starts_with("`listen` in file"), "{err}");
-        assert!(err.to_string().ends_with("Example: listen = \"127.0.0.1:3000\""), "{err}");
+        assert!(
+            err.to_string()
+                .ends_with("Example: listen = \"127.0.0.1:3000\""),
+            "{err}"
+        );
     }
 
     #[test]
@@ -566,7 +582,9 @@ mod tests {
     #[test]
     fn named_config_file_that_is_missing_stops_start_up() {
         let err = Config::load_from(Some(Path::new("/nonexistent/mailkey.toml")), &[]).unwrap_err();
-        assert!(err.to_string().starts_with("cannot read the configuration file /nonexistent/mailkey.toml"));
+        assert!(err
+            .to_string()
+            .starts_with("cannot read the configuration file /nonexistent/mailkey.toml"));
     }
 
     #[test]
@@ -611,14 +629,25 @@ mod tests {
         let w = c.warnings(&remote);
         assert_eq!(w.len(), 1);
         assert!(w[0].starts_with("public_url http://mailkey.example.com/ is plain http"));
-        for local in ["http://localhost:3000", "http://127.0.0.1:3000", "https://x.example"] {
-            assert!(c.warnings(&Url::parse(local).unwrap()).is_empty(), "{local}");
+        for local in [
+            "http://localhost:3000",
+            "http://127.0.0.1:3000",
+            "https://x.example",
+        ] {
+            assert!(
+                c.warnings(&Url::parse(local).unwrap()).is_empty(),
+                "{local}"
+            );
         }
     }
 
     #[test]
     fn bad_log_level_is_explained() {
-        let err = Config::load_from(None, &env(&[("MAILKEY_LOG_LEVEL", "info,mailkey=loud")])).unwrap_err();
-        assert!(err.to_string().starts_with("invalid value for `log_level`"), "{err}");
+        let err = Config::load_from(None, &env(&[("MAILKEY_LOG_LEVEL", "info,mailkey=loud")]))
+            .unwrap_err();
+        assert!(
+            err.to_string().starts_with("invalid value for `log_level`"),
+            "{err}"
+        );
     }
 }

@@ -57,7 +57,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("mailkey: cannot start the async runtime: {e}");
@@ -84,12 +87,20 @@ fn main() -> ExitCode {
 async fn serve(config: Config) -> Result<(), String> {
     telemetry::init(config.log_format, &config.log_level);
     let server = Server::prepare(&config).await.map_err(|e| e.to_string())?;
-    server.announce_setup_link().await.map_err(|e| e.to_string())?;
-    server.run(shutdown_signal()).await.map_err(|e| e.to_string())
+    server
+        .announce_setup_link()
+        .await
+        .map_err(|e| e.to_string())?;
+    server
+        .run(shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
 }
 
 async fn admin_link(config: Config) -> Result<(), String> {
-    let store = Store::open(&config.data_dir).await.map_err(|e| e.to_string())?;
+    let store = Store::open(&config.data_dir)
+        .await
+        .map_err(|e| e.to_string())?;
     let public_url = config.public_url_or(config.listen);
     let link = OperatorAccess::new(store, public_url)
         .new_setup_link()

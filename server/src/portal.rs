@@ -22,7 +22,10 @@ fn operator_of(request: &Parts) -> Result<&OperatorSession, PortalError> {
 }
 
 impl PortalBackend for Portal {
-    fn operator<'a>(&'a self, request: &'a Parts) -> BoxFuture<'a, Result<Option<OperatorView>, PortalError>> {
+    fn operator<'a>(
+        &'a self,
+        request: &'a Parts,
+    ) -> BoxFuture<'a, Result<Option<OperatorView>, PortalError>> {
         Box::pin(async move {
             Ok(operator_of(request).ok().map(|s| OperatorView {
                 signed_in_at: s.signed_in_at,
@@ -30,7 +33,10 @@ impl PortalBackend for Portal {
         })
     }
 
-    fn list_accounts<'a>(&'a self, request: &'a Parts) -> BoxFuture<'a, Result<Vec<AccountSummary>, PortalError>> {
+    fn list_accounts<'a>(
+        &'a self,
+        request: &'a Parts,
+    ) -> BoxFuture<'a, Result<Vec<AccountSummary>, PortalError>> {
         Box::pin(async move {
             operator_of(request)?;
             self.store.list_accounts().await.map_err(|e| {

@@ -138,12 +138,13 @@ pub struct Server {
 impl Server {
     /// Binds the listener, opens storage, loads assets. Port 0 binds a free port.
     pub async fn prepare(config: &Config) -> Result<Server, StartError> {
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| StartError::Bind {
-                addr: config.listen,
-                source,
-            })?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
         let bound = listener.local_addr().map_err(|source| StartError::Bind {
             addr: config.listen,
             source,
@@ -154,12 +155,13 @@ impl Server {
         }
         let store = Store::open(&config.data_dir).await?;
         let manifest = BuildManifest::beside_executable();
-        let assets = StaticAssets::load(&config.site_dir, PKG_DIR, manifest.hashed()).map_err(|source| {
-            StartError::Assets {
-                dir: config.site_dir.display().to_string(),
-                source,
-            }
-        })?;
+        let assets =
+            StaticAssets::load(&config.site_dir, PKG_DIR, manifest.hashed()).map_err(|source| {
+                StartError::Assets {
+                    dir: config.site_dir.display().to_string(),
+                    source,
+                }
+            })?;
         if assets.is_empty() {
             tracing::warn!(
                 site_dir = %config.site_dir.display(),
@@ -196,7 +198,9 @@ impl Server {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     pub fn public_url(&self) -> &Url {
@@ -222,7 +226,10 @@ impl Server {
     }
 
     /// Serves until `shutdown` completes, then finishes in-flight requests.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartError> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartError> {
         tracing::info!(address = %self.local_addr(), public_url = %self.public_url, "Mailkey is listening");
         let store = self.state.store.clone();
         axum::serve(self.listener, app(self.state))

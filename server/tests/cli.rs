@@ -18,6 +18,25 @@ fn mailkey() -> Command {
     cmd
 }
 
+/// Runs a command that must exit by itself; a server that starts instead is killed, failing the
+/// test rather than hanging it.
+fn output_within(cmd: &mut Command, secs: u64) -> std::process::Output {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the command did not exit within {secs} s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
 #[test]
 fn help_lists_the_subcommands() {
     let out = mailkey().arg("--help").output().unwrap();
@@ -32,34 +51,46 @@ fn help_lists_the_subcommands() {
 #[test]
 fn a_bad_setting_stops_start_up_with_a_helpful_message() {
     let dir = tempfile::tempdir().unwrap();
-    let out = mailkey()
-        .current_dir(dir.path())
-        .env("MAILKEY_LISTEN", "localhost:3000")
-        .output()
-        .unwrap();
+    let out = output_within(
+        mailkey()
+            .current_dir(dir.path())
+            .env("MAILKEY_LISTEN", "localhost:3000"),
+        20,
+    );
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(
         err.contains("invalid value for `listen` (environment variable MAILKEY_LISTEN)"),
         "{err}"
     );
-    assert!(err.contains("Example: listen = \"127.0.0.1:3000\""), "{err}");
+    assert!(
+        err.contains("Example: listen = \"127.0.0.1:3000\""),
+        "{err}"
+    );
     assert!(!dir.path().join("data").exists(), "nothing was created");
 }
 
 #[test]
 fn an_unknown_key_in_the_config_file_stops_start_up() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("mailkey.toml"), "listen = \"127.0.0.1:0\"\n").unwrap();
-    let out = mailkey().current_dir(dir.path()).arg("serve").output().unwrap();
+    std::fs::write(
+        dir.path().join("mailkey.toml"),
+        "listen_address = \"127.0.0.1:0\"\n",
+    )
+    .unwrap();
+    let out = output_within(mailkey().current_dir(dir.path()).arg("serve"), 20);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("unknown setting `listen` in file mailkey.toml"), "{err}");
+    assert!(
+        err.contains("unknown setting `listen_address` in file mailkey.toml"),
+        "{err}"
+    );
 }
 
 struct Running {
     child: Child,
     lines: std::sync::mpsc::Receiver<String>,
+    seen: std::cell::RefCell<Vec<serde_json::Value>>,
 }
 
 impl Running {
@@ -83,21 +114,31 @@ impl Running {
                 }
             }
         });
-        Running { child, lines: rx }
+        Running {
+            child,
+            lines: rx,
+            seen: Default::default(),
+        }
     }
 
-    /// The first JSON log line that has `field`, within 20 seconds.
+    /// The first JSON log line (seen before or arriving within 20 seconds) that has `field`.
     fn wait_for(&self, field: &str) -> serde_json::Value {
+        if let Some(v) = self.seen.borrow().iter().find(|v| v.get(field).is_some()) {
+            return v.clone();
+        }
         let deadline = Instant::now() + Duration::from_secs(20);
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            let Ok(line) = self.lines.recv_timeout(left) else { break };
+            let Ok(line) = self.lines.recv_timeout(left) else {
+                break;
+            };
             if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                self.seen.borrow_mut().push(v.clone());
                 if v.get(field).is_some() {
                     return v;
                 }
             }
         }
-        panic!("no log line with `{field}`");
+        panic!("no log line with `{field}` in {:?}", self.seen.borrow());
     }
 }
 
@@ -109,7 +150,10 @@ impl Drop for Running {
 }
 
 fn get(url: &str) -> (u16, String) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let res = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -131,7 +175,10 @@ fn first_start_logs_a_setup_link_and_admin_link_prints_fresh_ones() {
     let addr = listening["address"].as_str().unwrap().to_string();
     let logged = server.wait_for("setup_link");
     let link = logged["setup_link"].as_str().unwrap().to_string();
-    assert!(link.starts_with(&format!("http://{addr}/setup?token=")), "{link}");
+    assert!(
+        link.starts_with(&format!("http://{addr}/setup?token=")),
+        "{link}"
+    );
 
     assert_eq!(get(&format!("http://{addr}/healthz")).0, 200);
     assert_eq!(get(&link).0, 303, "the logged link signs in");
@@ -144,9 +191,16 @@ fn first_start_logs_a_setup_link_and_admin_link_prints_fresh_ones() {
         .env("MAILKEY_LISTEN", &addr)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let fresh = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    assert!(fresh.starts_with(&format!("http://{addr}/setup?token=")), "{fresh}");
+    assert!(
+        fresh.starts_with(&format!("http://{addr}/setup?token=")),
+        "{fresh}"
+    );
     assert_ne!(fresh, link);
     assert_eq!(get(&fresh).0, 303);
 }
@@ -155,7 +209,10 @@ fn first_start_logs_a_setup_link_and_admin_link_prints_fresh_ones() {
 fn sigterm_stops_the_server_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = Running::start(dir.path());
-    let addr = server.wait_for("address")["address"].as_str().unwrap().to_string();
+    let addr = server.wait_for("address")["address"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(get(&format!("http://{addr}/readyz")).0, 200);
     let status = Command::new("kill")
         .args(["-TERM", &server.child.id().to_string()])

@@ -81,9 +81,12 @@ pub fn test_tools() -> Result<(), String> {
 }
 
 fn wasm_target() -> Result<(), String> {
-    let installed = output(Command::new("rustup").args(["target", "list", "--installed"]))
-        .unwrap_or_default();
-    if installed.lines().any(|l| l.trim() == "wasm32-unknown-unknown") {
+    let installed =
+        output(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
+    if installed
+        .lines()
+        .any(|l| l.trim() == "wasm32-unknown-unknown")
+    {
         return Ok(());
     }
     step("installing the Rust target wasm32-unknown-unknown (the browser build)");
@@ -116,7 +119,10 @@ fn locked_version(package: &str) -> Result<String, String> {
     let mut lines = lock.lines();
     while let Some(line) = lines.next() {
         if line.trim() == format!("name = \"{package}\"") {
-            if let Some(v) = lines.next().and_then(|l| l.trim().strip_prefix("version = ")) {
+            if let Some(v) = lines
+                .next()
+                .and_then(|l| l.trim().strip_prefix("version = "))
+            {
                 return Ok(v.trim_matches('"').to_string());
             }
         }
@@ -136,7 +142,13 @@ fn wasm_bindgen() -> Result<(), String> {
         "installing wasm-bindgen-cli {wanted} (must equal the wasm-bindgen in Cargo.lock; about 2 minutes)"
     ));
     // Without --locked: its own lockfile names a yanked crate the registry no longer serves.
-    run(Command::new("cargo").args(["install", "wasm-bindgen-cli", "--version", &wanted, "--force"]))
+    run(Command::new("cargo").args([
+        "install",
+        "wasm-bindgen-cli",
+        "--version",
+        &wanted,
+        "--force",
+    ]))
 }
 
 fn node_and_npm() -> Result<(), String> {
@@ -185,7 +197,10 @@ fn debian_packages(packages: &[&str]) -> Result<(), String> {
             missing.join(" ")
         ));
     }
-    step(&format!("installing Debian packages: {}", missing.join(" ")));
+    step(&format!(
+        "installing Debian packages: {}",
+        missing.join(" ")
+    ));
     run(Command::new("apt-get")
         .arg("update")
         .env("DEBIAN_FRONTEND", "noninteractive"))?;

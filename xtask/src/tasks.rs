@@ -37,7 +37,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
     {
         use std::os::unix::process::CommandExt;
         let err = cmd.exec();
-        Err(format!("cannot start {}: {err}", release_binary().display()))
+        Err(format!(
+            "cannot start {}: {err}",
+            release_binary().display()
+        ))
     }
     #[cfg(not(unix))]
     {
@@ -57,15 +60,38 @@ pub fn test() -> Result<(), String> {
     // different features of the same crates, which must not be unified into one build.
     step("lints (cargo clippy -D warnings): server, task runner, shared app");
     run(cargo().args([
-        "clippy", "--all-targets", "--package", "mailkey", "--package", "xtask", "--", "-D", "warnings",
+        "clippy",
+        "--all-targets",
+        "--package",
+        "mailkey",
+        "--package",
+        "xtask",
+        "--",
+        "-D",
+        "warnings",
     ]))?;
     step("lints (cargo clippy -D warnings): browser build");
     run(cargo().args([
-        "clippy", "--package", "mailkey-frontend", "--target", "wasm32-unknown-unknown", "--", "-D", "warnings",
+        "clippy",
+        "--package",
+        "mailkey-frontend",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--",
+        "-D",
+        "warnings",
     ]))?;
 
     step("unit and integration tests (cargo test)");
-    run(cargo().args(["test", "--package", "mailkey", "--package", "mailkey-app", "--package", "xtask"]))?;
+    run(cargo().args([
+        "test",
+        "--package",
+        "mailkey",
+        "--package",
+        "mailkey-app",
+        "--package",
+        "xtask",
+    ]))?;
 
     build_release_site()?;
     step("browser tests (Playwright + Chromium) against the release build");

@@ -65,7 +65,10 @@ mod tests {
     #[test]
     fn reads_the_session_among_other_cookies() {
         let mut h = HeaderMap::new();
-        h.append(header::COOKIE, HeaderValue::from_static("a=1; mailkey_session=xyz; b=2"));
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; mailkey_session=xyz; b=2"),
+        );
         assert_eq!(read(&h, false).as_deref(), Some("xyz"));
         assert_eq!(read(&h, true), None);
         let mut empty = HeaderMap::new();

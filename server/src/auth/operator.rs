@@ -43,7 +43,10 @@ impl OperatorAccess {
         self.store
             .insert_setup_link(&token.hash(), now, now + SETUP_LINK_LIFETIME_SECS)
             .await?;
-        let mut url = self.public_url.join(SETUP_PATH).expect("a fixed path joins any base URL");
+        let mut url = self
+            .public_url
+            .join(SETUP_PATH)
+            .expect("a fixed path joins any base URL");
         url.query_pairs_mut().append_pair("token", token.expose());
         Ok(url)
     }
@@ -65,7 +68,10 @@ impl OperatorAccess {
         Ok(opened.then_some(session))
     }
 
-    pub async fn session(&self, cookie_value: &str) -> Result<Option<OperatorSession>, StorageError> {
+    pub async fn session(
+        &self,
+        cookie_value: &str,
+    ) -> Result<Option<OperatorSession>, StorageError> {
         Ok(self
             .store
             .find_session(&token::hash(cookie_value), storage::now())

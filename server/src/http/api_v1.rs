@@ -14,7 +14,9 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Every route here needs a caller; API keys for host applications join operator sessions later.
-fn require_caller(session: Option<Extension<OperatorSession>>) -> Result<OperatorSession, HttpError> {
+fn require_caller(
+    session: Option<Extension<OperatorSession>>,
+) -> Result<OperatorSession, HttpError> {
     session.map(|Extension(s)| s).ok_or(HttpError::Unauthorized)
 }
 

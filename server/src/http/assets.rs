@@ -219,7 +219,11 @@ fn is_compressible(content_type: &str) -> bool {
     content_type.starts_with("text/")
         || matches!(
             content_type,
-            "application/wasm" | "application/json" | "application/manifest+json" | "image/svg+xml" | "image/x-icon"
+            "application/wasm"
+                | "application/json"
+                | "application/manifest+json"
+                | "image/svg+xml"
+                | "image/x-icon"
         )
 }
 
@@ -230,7 +234,11 @@ mod tests {
     fn site() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("pkg")).unwrap();
-        std::fs::write(dir.path().join("pkg/app.abc.js"), "console.log(1);\n".repeat(100)).unwrap();
+        std::fs::write(
+            dir.path().join("pkg/app.abc.js"),
+            "console.log(1);\n".repeat(100),
+        )
+        .unwrap();
         std::fs::write(dir.path().join("favicon.svg"), "<svg/>").unwrap();
         dir
     }
@@ -247,14 +255,25 @@ mod tests {
     fn serves_the_best_encoding_the_client_accepts() {
         let dir = site();
         let a = StaticAssets::load(dir.path(), "pkg", true).unwrap();
-        let br = get(&a, "/pkg/app.abc.js", &[("accept-encoding", "gzip, deflate, br")]).unwrap();
+        let br = get(
+            &a,
+            "/pkg/app.abc.js",
+            &[("accept-encoding", "gzip, deflate, br")],
+        )
+        .unwrap();
         assert_eq!(br.headers()[header::CONTENT_ENCODING], "br");
-        assert_eq!(br.headers()[header::CACHE_CONTROL], "public, max-age=31536000, immutable");
+        assert_eq!(
+            br.headers()[header::CACHE_CONTROL],
+            "public, max-age=31536000, immutable"
+        );
         let gz = get(&a, "/pkg/app.abc.js", &[("accept-encoding", "gzip")]).unwrap();
         assert_eq!(gz.headers()[header::CONTENT_ENCODING], "gzip");
         let raw = get(&a, "/pkg/app.abc.js", &[]).unwrap();
         assert!(raw.headers().get(header::CONTENT_ENCODING).is_none());
-        assert_eq!(raw.headers()[header::CONTENT_TYPE], "text/javascript; charset=utf-8");
+        assert_eq!(
+            raw.headers()[header::CONTENT_TYPE],
+            "text/javascript; charset=utf-8"
+        );
     }
 
     #[test]

@@ -33,7 +33,10 @@ impl OriginPolicy {
 
     /// Whether a request with these headers may change state.
     pub fn allows(&self, headers: &HeaderMap) -> Result<(), String> {
-        match headers.get(header::ORIGIN).map(|v| v.to_str().unwrap_or("(not text)")) {
+        match headers
+            .get(header::ORIGIN)
+            .map(|v| v.to_str().unwrap_or("(not text)"))
+        {
             Some(origin) => {
                 if origin == self.expected {
                     return Ok(());
@@ -87,11 +90,18 @@ mod tests {
     #[test]
     fn configured_origin_only() {
         let p = OriginPolicy::new(&Url::parse("https://mk.example.com").unwrap(), true);
-        assert!(p.allows(&headers(&[("origin", "https://mk.example.com")])).is_ok());
-        assert!(p.allows(&headers(&[("origin", "https://evil.example")])).is_err());
+        assert!(p
+            .allows(&headers(&[("origin", "https://mk.example.com")]))
+            .is_ok());
+        assert!(p
+            .allows(&headers(&[("origin", "https://evil.example")]))
+            .is_err());
         assert!(p.allows(&headers(&[("origin", "null")])).is_err());
         assert!(p
-            .allows(&headers(&[("origin", "http://mk.example.com"), ("host", "mk.example.com")]))
+            .allows(&headers(&[
+                ("origin", "http://mk.example.com"),
+                ("host", "mk.example.com")
+            ]))
             .is_err());
     }
 
@@ -99,10 +109,16 @@ mod tests {
     fn guessed_public_url_accepts_the_requested_host() {
         let p = OriginPolicy::new(&Url::parse("http://127.0.0.1:3000").unwrap(), false);
         assert!(p
-            .allows(&headers(&[("origin", "http://localhost:3000"), ("host", "localhost:3000")]))
+            .allows(&headers(&[
+                ("origin", "http://localhost:3000"),
+                ("host", "localhost:3000")
+            ]))
             .is_ok());
         assert!(p
-            .allows(&headers(&[("origin", "http://evil.example"), ("host", "localhost:3000")]))
+            .allows(&headers(&[
+                ("origin", "http://evil.example"),
+                ("host", "localhost:3000")
+            ]))
             .is_err());
     }
 
@@ -110,7 +126,11 @@ mod tests {
     fn no_origin_is_judged_by_fetch_metadata() {
         let p = OriginPolicy::new(&Url::parse("http://127.0.0.1:3000").unwrap(), true);
         assert!(p.allows(&headers(&[])).is_ok());
-        assert!(p.allows(&headers(&[("sec-fetch-site", "same-origin")])).is_ok());
-        assert!(p.allows(&headers(&[("sec-fetch-site", "cross-site")])).is_err());
+        assert!(p
+            .allows(&headers(&[("sec-fetch-site", "same-origin")]))
+            .is_ok());
+        assert!(p
+            .allows(&headers(&[("sec-fetch-site", "cross-site")]))
+            .is_err());
     }
 }

@@ -10,7 +10,8 @@ use axum::{
 };
 
 /// For responses that render no page (JSON, assets, redirects).
-const LOCKED_DOWN_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+const LOCKED_DOWN_CSP: &str =
+    "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
 /// The policy of a server-rendered page: only scripts carrying this response's nonce run, and
 /// they may load further modules ('strict-dynamic') and compile WebAssembly; no inline styles,
@@ -34,7 +35,10 @@ pub async fn apply(State(cfg): State<SecurityHeaders>, req: Request, next: Next)
     let h = res.headers_mut();
     h.entry(header::CONTENT_SECURITY_POLICY)
         .or_insert(HeaderValue::from_static(LOCKED_DOWN_CSP));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     // `same-origin` keeps full referrers inside Mailkey and sends none elsewhere. (`no-referrer`
     // would also blank the Origin header of same-origin form posts, which the Origin check needs.)

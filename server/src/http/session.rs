@@ -10,7 +10,11 @@ use axum::{
 use super::error::HttpError;
 use crate::auth::{cookie, OperatorAccess};
 
-pub async fn resolve(State(access): State<OperatorAccess>, mut req: Request, next: Next) -> Response {
+pub async fn resolve(
+    State(access): State<OperatorAccess>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     if let Some(value) = cookie::read(req.headers(), access.secure_cookies()) {
         match access.session(&value).await {
             Ok(Some(session)) => {

@@ -31,7 +31,11 @@ pub async fn redeem(
             let mut res = Redirect::to("/").into_response();
             res.headers_mut().insert(
                 header::SET_COOKIE,
-                cookie::set(session.expose(), access.secure_cookies(), SESSION_LIFETIME_SECS),
+                cookie::set(
+                    session.expose(),
+                    access.secure_cookies(),
+                    SESSION_LIFETIME_SECS,
+                ),
             );
             res
         }
@@ -43,7 +47,10 @@ pub async fn redeem(
     // The token is in this URL: keep it out of caches and out of any Referer header.
     let h = res.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     Ok(res)
 }
 

@@ -3,7 +3,7 @@
 use mailkey_app::api::{AccountState, AccountSummary};
 use sqlx::Row;
 
-use super::{Store, StorageError};
+use super::{StorageError, Store};
 
 impl Store {
     pub async fn list_accounts(&self) -> Result<Vec<AccountSummary>, StorageError> {

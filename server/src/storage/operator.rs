@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{Store, StorageError};
+use super::{StorageError, Store};
 
 /// A live operator session.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,12 +18,14 @@ impl Store {
         now: i64,
         expires_at: i64,
     ) -> Result<(), StorageError> {
-        sqlx::query("INSERT INTO setup_links (token_hash, created_at, expires_at) VALUES (?, ?, ?)")
-            .bind(token_hash)
-            .bind(now)
-            .bind(expires_at)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO setup_links (token_hash, created_at, expires_at) VALUES (?, ?, ?)",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -50,12 +52,14 @@ impl Store {
             tx.rollback().await?;
             return Ok(false);
         }
-        sqlx::query("INSERT INTO operator_sessions (id_hash, created_at, expires_at) VALUES (?, ?, ?)")
-            .bind(session_hash)
-            .bind(now)
-            .bind(session_expires_at)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO operator_sessions (id_hash, created_at, expires_at) VALUES (?, ?, ?)",
+        )
+        .bind(session_hash)
+        .bind(now)
+        .bind(session_expires_at)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -88,10 +92,11 @@ impl Store {
 
     /// Whether anyone could still use the portal without a new setup link.
     pub async fn has_live_session(&self, now: i64) -> Result<bool, StorageError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM operator_sessions WHERE expires_at > ?")
-            .bind(now)
-            .fetch_one(&self.pool)
-            .await?;
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM operator_sessions WHERE expires_at > ?")
+                .bind(now)
+                .fetch_one(&self.pool)
+                .await?;
         Ok(n > 0)
     }
 

@@ -25,8 +25,14 @@ impl TestServer {
         let data_dir = tempfile::tempdir().unwrap();
         let env = vec![
             ("MAILKEY_LISTEN".to_string(), "127.0.0.1:0".to_string()),
-            ("MAILKEY_DATA_DIR".to_string(), data_dir.path().display().to_string()),
-            ("MAILKEY_SITE_DIR".to_string(), data_dir.path().join("no-site").display().to_string()),
+            (
+                "MAILKEY_DATA_DIR".to_string(),
+                data_dir.path().display().to_string(),
+            ),
+            (
+                "MAILKEY_SITE_DIR".to_string(),
+                data_dir.path().join("no-site").display().to_string(),
+            ),
         ];
         let mut config = Config::load_from(None, &env).unwrap();
         adjust(&mut config);
