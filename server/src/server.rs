@@ -6,7 +6,7 @@ use std::{future::Future, net::SocketAddr, sync::Arc};
 use axum::{
     extract::{Request, State},
     middleware,
-    response::{IntoResponse, Response},
+    response::IntoResponse,
     routing::{get, post},
     Router,
 };
@@ -264,7 +264,3 @@ pub async fn shutdown_signal() {
     }
     tracing::info!("shutting down: finishing requests in flight");
 }
-
-/// Needed by the fallback's response type.
-#[allow(dead_code)]
-fn _assert_response(_: Response) {}

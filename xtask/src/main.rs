@@ -23,7 +23,7 @@ fn main() -> ExitCode {
     let task = args.next().unwrap_or_default();
     let rest: Vec<String> = args.collect();
     let result = match task.as_str() {
-        "run" => tasks::run(&rest),
+        "run" => tasks::run_mailkey(&rest),
         "test" => tasks::test(),
         "bench" => tasks::bench(),
         "setup" => setup::build_tools().and_then(|_| setup::test_tools()),

@@ -26,7 +26,7 @@ fn build_release_site() -> Result<(), String> {
     Ok(())
 }
 
-pub fn run(args: &[String]) -> Result<(), String> {
+pub fn run_mailkey(args: &[String]) -> Result<(), String> {
     setup::build_tools()?;
     build_release_site()?;
     step("starting Mailkey (Ctrl-C stops it)");
@@ -64,6 +64,8 @@ pub fn test() -> Result<(), String> {
         "--all-targets",
         "--package",
         "mailkey",
+        "--package",
+        "mailkey-app",
         "--package",
         "xtask",
         "--",
