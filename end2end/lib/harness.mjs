@@ -58,6 +58,8 @@ export async function startMailkey() {
       return execFileSync(BIN, ["admin", "link"], {
         env: { ...env, MAILKEY_LISTEN: found.address },
         encoding: "utf8",
+        // The command's note for people ("signs in once...") goes to stderr; keep it out of TAP.
+        stdio: ["ignore", "pipe", "pipe"],
       }).trim();
     },
     async stop() {
