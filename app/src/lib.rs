@@ -8,8 +8,11 @@ mod app;
 #[cfg(feature = "ssr")]
 pub mod backend;
 mod components;
+pub mod draft;
 pub mod error;
 mod pages;
+pub mod provider;
+pub mod rules;
 pub mod server_fns;
 #[cfg(feature = "ssr")]
 mod shell;

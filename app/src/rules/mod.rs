@@ -1,0 +1,89 @@
+//! The rules every value of the wizard must pass, written once: the browser runs them as the admin
+//! types, the server runs them again as the authority before saving anything. Each rule returns the
+//! exact words the admin sees, naming what is wrong and how to fix it.
+
+pub mod dates;
+pub mod endpoints;
+pub mod identifiers;
+pub mod mailbox;
+pub mod scopes;
+pub mod secret;
+pub mod steps;
+pub mod tenant;
+
+use serde::{Deserialize, Serialize};
+
+/// How serious a finding is: an error blocks saving the step, a warning is shown and allowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Error,
+    Warning,
+}
+
+/// What a rule found about one value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Note {
+    pub level: Level,
+    pub message: String,
+}
+
+impl Note {
+    pub fn error(message: impl Into<String>) -> Note {
+        Note {
+            level: Level::Error,
+            message: message.into(),
+        }
+    }
+
+    pub fn warning(message: impl Into<String>) -> Note {
+        Note {
+            level: Level::Warning,
+            message: message.into(),
+        }
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.level == Level::Error
+    }
+}
+
+/// The result of one rule: nothing to say, or a note.
+pub type Check = Option<Note>;
+
+/// Findings for a whole step, keyed by the form field's name (the same name the HTML input, the
+/// server function argument and the 422 response use).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Findings(pub Vec<(String, Note)>);
+
+impl Findings {
+    pub fn add(&mut self, field: &str, check: Check) {
+        if let Some(note) = check {
+            self.0.push((field.to_string(), note));
+        }
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.0.iter().any(|(_, n)| n.is_error())
+    }
+
+    pub fn get(&self, field: &str) -> Option<&Note> {
+        // Errors first: a field with both shows what blocks it.
+        self.0
+            .iter()
+            .filter(|(f, _)| f == field)
+            .map(|(_, n)| n)
+            .min_by_key(|n| n.level != Level::Error)
+    }
+
+    pub fn errors(&self) -> impl Iterator<Item = (&str, &Note)> {
+        self.0
+            .iter()
+            .filter(|(_, n)| n.is_error())
+            .map(|(f, n)| (f.as_str(), n))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
