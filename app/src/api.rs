@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::draft::{AppDetails, Draft, MailboxSettings, SecretStatus};
+
 /// Where a mailbox connection stands, from the admin's point of view.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -75,6 +77,34 @@ pub struct AccountSummary {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountList {
     pub accounts: Vec<AccountSummary>,
+}
+
+/// `GET /api/v1/accounts/{id}`: an account's settings. Secrets are never included: the client
+/// secret is described by [`SecretStatus`] only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountDetail {
+    pub id: String,
+    /// The last wizard step saved (1–5; 0 for none).
+    pub saved_step: u8,
+    pub redirect_uri: String,
+    pub tenant_id: Option<String>,
+    pub app: AppDetails,
+    pub client_secret: SecretStatus,
+    pub mailbox: MailboxSettings,
+}
+
+impl From<Draft> for AccountDetail {
+    fn from(d: Draft) -> AccountDetail {
+        AccountDetail {
+            id: d.id,
+            saved_step: d.saved_step,
+            redirect_uri: d.redirect_uri,
+            tenant_id: d.tenant_id,
+            app: d.app,
+            client_secret: d.client_secret,
+            mailbox: d.mailbox,
+        }
+    }
 }
 
 /// The body of every `/api/v1` error response: a stable machine-readable `code` and a message

@@ -7,7 +7,12 @@ use std::{future::Future, pin::Pin, sync::Arc};
 use http::request::Parts;
 use leptos::prelude::use_context;
 
-use crate::{api::AccountSummary, error::PortalError, server_fns::OperatorView};
+use crate::{
+    api::AccountSummary,
+    draft::{AppDetails, Draft, MailboxSettings, Step},
+    error::PortalError,
+    server_fns::{OperatorView, StepSaved},
+};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -22,6 +27,38 @@ pub trait PortalBackend: Send + Sync + 'static {
         &'a self,
         request: &'a Parts,
     ) -> BoxFuture<'a, Result<Vec<AccountSummary>, PortalError>>;
+    fn create_draft<'a>(&'a self, request: &'a Parts)
+        -> BoxFuture<'a, Result<String, PortalError>>;
+    fn load_draft<'a>(
+        &'a self,
+        request: &'a Parts,
+        id: String,
+    ) -> BoxFuture<'a, Result<Draft, PortalError>>;
+    /// Marks a step without values (instructions, redirect URI) as done.
+    fn complete_step<'a>(
+        &'a self,
+        request: &'a Parts,
+        id: String,
+        step: Step,
+    ) -> BoxFuture<'a, Result<StepSaved, PortalError>>;
+    fn save_app_details<'a>(
+        &'a self,
+        request: &'a Parts,
+        id: String,
+        values: AppDetails,
+    ) -> BoxFuture<'a, Result<StepSaved, PortalError>>;
+    fn save_mailbox<'a>(
+        &'a self,
+        request: &'a Parts,
+        id: String,
+        values: MailboxSettings,
+    ) -> BoxFuture<'a, Result<StepSaved, PortalError>>;
+    /// Resolves a tenant domain to its ID: `Ok(Ok(id))` found, `Ok(Err(message))` not.
+    fn lookup_tenant<'a>(
+        &'a self,
+        request: &'a Parts,
+        tenant: String,
+    ) -> BoxFuture<'a, Result<Result<String, String>, PortalError>>;
 }
 
 #[derive(Clone)]
@@ -35,6 +72,17 @@ pub struct ResponseStatus(pub Arc<dyn Fn(u16) + Send + Sync>);
 pub fn set_status(code: u16) {
     if let Some(status) = use_context::<ResponseStatus>() {
         (status.0)(code);
+    }
+}
+
+/// Sends the browser elsewhere after a server function: a real redirect for a plain form post
+/// (no wasm yet), client-side navigation otherwise. The server supplies it.
+#[derive(Clone)]
+pub struct Redirect(pub Arc<dyn Fn(&str) + Send + Sync>);
+
+pub fn redirect(path: &str) {
+    if let Some(r) = use_context::<Redirect>() {
+        (r.0)(path);
     }
 }
 

@@ -4,6 +4,8 @@
 use leptos::server_fn::{codec::JsonEncoding, error::FromServerFnError, ServerFnError};
 use serde::{Deserialize, Serialize};
 
+use crate::rules::Findings;
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum PortalError {
     #[error(
@@ -11,6 +13,11 @@ pub enum PortalError {
          `mailkey admin link` on the server to get a new one."
     )]
     NotSignedIn,
+    /// Some values of a step are wrong: each field's message says what and how to fix it.
+    #[error("Some values need fixing: see the messages next to the fields.")]
+    Invalid(Findings),
+    #[error("This account does not exist (any more). Go back to the list of mailboxes.")]
+    NotFound,
     /// A failure on the server; the text says what the admin can do, never what broke inside.
     #[error("{0}")]
     Server(String),

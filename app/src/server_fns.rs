@@ -4,7 +4,12 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::{api::AccountSummary, error::PortalError};
+use crate::{
+    api::AccountSummary,
+    draft::{AppDetails, Draft, MailboxSettings, Step},
+    error::PortalError,
+    rules::Findings,
+};
 
 /// The signed-in operator, as the pages show it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,4 +28,136 @@ pub async fn current_operator() -> Result<Option<OperatorView>, PortalError> {
 pub async fn list_accounts() -> Result<Vec<AccountSummary>, PortalError> {
     let (backend, parts) = crate::backend::request_context()?;
     backend.0.list_accounts(&parts).await
+}
+
+/// What saving a step answers: where to go next and the warnings the admin should still read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepSaved {
+    pub id: String,
+    pub next: Step,
+    pub warnings: Findings,
+}
+
+impl StepSaved {
+    pub fn next_path(&self) -> String {
+        step_path(&self.id, self.next)
+    }
+}
+
+/// The address of a wizard step.
+pub fn step_path(id: &str, step: Step) -> String {
+    format!("/accounts/{id}/setup/{}", step.number())
+}
+
+/// Sends a plain form post (no wasm yet) on to the next step; with the wasm, the page navigates.
+#[cfg(feature = "ssr")]
+fn go_on(saved: &StepSaved) {
+    crate::backend::redirect(&saved.next_path());
+}
+
+/// The wizard's "Next" on step 1 for a new account: creates the draft.
+#[server(prefix = "/_fn", endpoint = "accounts/create")]
+pub async fn create_draft() -> Result<StepSaved, PortalError> {
+    let (backend, parts) = crate::backend::request_context()?;
+    let id = backend.0.create_draft(&parts).await?;
+    let saved = backend.0.complete_step(&parts, id, Step::Register).await?;
+    go_on(&saved);
+    Ok(saved)
+}
+
+#[server(prefix = "/_fn", endpoint = "accounts/draft")]
+pub async fn load_draft(id: String) -> Result<Draft, PortalError> {
+    let (backend, parts) = crate::backend::request_context()?;
+    backend.0.load_draft(&parts, id).await
+}
+
+/// "Next" on a step without values (1: instructions, 3: redirect URI).
+#[server(prefix = "/_fn", endpoint = "accounts/step")]
+pub async fn complete_step(id: String, step: u8) -> Result<StepSaved, PortalError> {
+    let (backend, parts) = crate::backend::request_context()?;
+    let step = Step::from_number(step)
+        .filter(|s| matches!(s, Step::Register | Step::RedirectUri))
+        .ok_or_else(|| {
+            PortalError::Server("This step has values; save it with its form.".into())
+        })?;
+    let saved = backend.0.complete_step(&parts, id, step).await?;
+    go_on(&saved);
+    Ok(saved)
+}
+
+/// Step 2. Field names are the form's input names.
+#[server(prefix = "/_fn", endpoint = "accounts/app")]
+#[allow(clippy::too_many_arguments)]
+pub async fn save_app_details(
+    id: String,
+    tenant: String,
+    client_id: String,
+    app_name: String,
+    #[server(default)] client_secret: String,
+    #[server(default)] secret_expires: String,
+    #[server(default)] custom_endpoints: Option<String>,
+    #[server(default)] authorize_url: String,
+    #[server(default)] token_url: String,
+) -> Result<StepSaved, PortalError> {
+    let (backend, parts) = crate::backend::request_context()?;
+    let values = AppDetails {
+        tenant,
+        client_id,
+        app_name,
+        client_secret,
+        secret_expires,
+        custom_endpoints: custom_endpoints.is_some_and(|v| !v.is_empty() && v != "false"),
+        authorize_url,
+        token_url,
+    };
+    let saved = backend.0.save_app_details(&parts, id, values).await?;
+    go_on(&saved);
+    Ok(saved)
+}
+
+/// Step 4.
+#[server(prefix = "/_fn", endpoint = "accounts/mailbox")]
+#[allow(clippy::too_many_arguments)]
+pub async fn save_mailbox(
+    id: String,
+    account_name: String,
+    email: String,
+    #[server(default)] reply_to: String,
+    smtp_host: String,
+    smtp_port: String,
+    smtp_security: String,
+    protocol: String,
+    imap_host: String,
+    imap_port: String,
+    imap_security: String,
+    root_folder: String,
+    timeout_minutes: String,
+    scopes: String,
+) -> Result<StepSaved, PortalError> {
+    let (backend, parts) = crate::backend::request_context()?;
+    let values = MailboxSettings {
+        account_name,
+        email,
+        reply_to,
+        smtp_host,
+        smtp_port,
+        smtp_security,
+        protocol,
+        imap_host,
+        imap_port,
+        imap_security,
+        root_folder,
+        timeout_minutes,
+        scopes,
+    };
+    let saved = backend.0.save_mailbox(&parts, id, values).await?;
+    go_on(&saved);
+    Ok(saved)
+}
+
+/// The Tenant field's lookup as the admin leaves it: `Ok(tenant id)` or the reason it failed.
+#[server(prefix = "/_fn", endpoint = "tenant")]
+pub async fn lookup_tenant(tenant: String) -> Result<Result<String, String>, PortalError> {
+    let (backend, parts) = crate::backend::request_context()?;
+    backend.0.lookup_tenant(&parts, tenant).await
 }

@@ -14,6 +14,8 @@ use std::{
 
 use url::Url;
 
+use crate::secrets::MasterKey;
+
 /// The prefix of every environment variable Mailkey reads.
 pub const ENV_PREFIX: &str = "MAILKEY_";
 /// Names the configuration file; not itself a setting.
@@ -56,6 +58,22 @@ pub const SETTINGS: &[Setting] = &[
         help: "Directory holding the built web assets (`pkg/`, static files) made by cargo-leptos.",
     },
     Setting {
+        key: "master_key",
+        default: None,
+        example: "(32 random bytes in base64: `openssl rand -base64 32`)",
+        help: "Key that encrypts client secrets and tokens at rest. Best given as \
+               MAILKEY_MASTER_KEY_FILE. Unset: generated on first start into <data_dir>/master.key \
+               (mode 0600); Mailkey refuses to start if stored secrets exist and the key is missing \
+               or different.",
+    },
+    Setting {
+        key: "microsoft_authority",
+        default: Some("https://login.microsoftonline.com"),
+        example: "https://login.microsoftonline.com",
+        help: "Base URL of the Microsoft identity platform, used for tenant discovery and the \
+               OAuth endpoints (change only for a national cloud or a test server).",
+    },
+    Setting {
         key: "log_format",
         default: Some("pretty"),
         example: "json",
@@ -85,6 +103,9 @@ pub struct Config {
     pub site_dir: PathBuf,
     pub log_format: LogFormat,
     pub log_level: String,
+    /// `None`: use (or create) the key file in the data directory.
+    pub master_key: Option<MasterKey>,
+    pub microsoft_authority: Url,
 }
 
 /// Where a value came from, so that an error can send the admin to the right place.
@@ -221,6 +242,9 @@ impl Config {
                 .expect("log_format has a default"),
             log_level: parse("log_level", layers, parse_log_level)?
                 .expect("log_level has a default"),
+            master_key: parse("master_key", layers, MasterKey::from_base64)?,
+            microsoft_authority: parse("microsoft_authority", layers, parse_authority)?
+                .expect("microsoft_authority has a default"),
         })
     }
 
@@ -411,6 +435,22 @@ fn parse_public_url(raw: &str) -> Result<Url, String> {
     Ok(url)
 }
 
+fn parse_authority(raw: &str) -> Result<Url, String> {
+    let url = Url::parse(raw).map_err(|e| format!("\"{raw}\" is not a URL ({e})"))?;
+    let local = is_local_host(&url);
+    if url.scheme() != "https" && !(url.scheme() == "http" && local) {
+        return Err(format!(
+            "\"{raw}\" must use https:// (http:// is accepted only for a test server on localhost)"
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "\"{raw}\" has a query or fragment; give only the base URL"
+        ));
+    }
+    Ok(url)
+}
+
 fn parse_dir(raw: &str) -> Result<PathBuf, String> {
     if raw.is_empty() {
         return Err("it is empty; give a directory path".into());
@@ -545,7 +585,7 @@ mod tests {
             err.to_string(),
             format!(
                 "unknown setting `listen_addr` in file {}. Known settings: listen, public_url, \
-                 data_dir, site_dir, log_format, log_level. Check the spelling (keys use \
+                 data_dir, site_dir, master_key, microsoft_authority, log_format, log_level. Check the spelling (keys use \
                  snake_case, e.g. `public_url`)",
                 f.path().display()
             )

@@ -3,11 +3,14 @@
 
 pub mod auth;
 pub mod config;
+pub mod discovery;
 pub mod http;
 mod portal;
+pub mod secrets;
 pub mod server;
 pub mod state;
 pub mod storage;
 pub mod telemetry;
+pub mod wizard;
 
 pub use server::{app, Server};

@@ -1,17 +1,24 @@
-//! The server's side of the portal's server functions (see `mailkey_app::backend`).
+//! The server's side of the portal's server functions (see `mailkey_app::backend`): checks the
+//! operator session, calls the wizard, and turns its errors into safe messages.
 
 use axum::http::request::Parts;
 use mailkey_app::{
     api::AccountSummary,
-    backend::{BoxFuture, PortalBackend},
+    backend::{set_status, BoxFuture, PortalBackend},
+    draft::{AppDetails, Draft, MailboxSettings, Step},
     error::PortalError,
-    server_fns::OperatorView,
+    server_fns::{OperatorView, StepSaved},
 };
 
-use crate::{auth::OperatorSession, storage::Store};
+use crate::{
+    auth::OperatorSession,
+    storage::Store,
+    wizard::{DraftError, Saved, Wizard},
+};
 
 pub struct Portal {
     pub store: Store,
+    pub wizard: Wizard,
 }
 
 fn operator_of(request: &Parts) -> Result<&OperatorSession, PortalError> {
@@ -19,6 +26,40 @@ fn operator_of(request: &Parts) -> Result<&OperatorSession, PortalError> {
         .extensions
         .get::<OperatorSession>()
         .ok_or(PortalError::NotSignedIn)
+}
+
+/// The one place wizard errors become what the browser sees (and the HTTP status it gets).
+fn portal_error(e: DraftError) -> PortalError {
+    match e {
+        DraftError::Invalid(findings) => {
+            set_status(422);
+            PortalError::Invalid(findings)
+        }
+        DraftError::NotFound => {
+            set_status(404);
+            PortalError::NotFound
+        }
+        DraftError::Storage(e) => {
+            tracing::error!(error = %e, "storage failed in the wizard");
+            PortalError::storage_unavailable()
+        }
+        DraftError::Corrupt(e) => {
+            tracing::error!(error = %e, "a stored draft cannot be read");
+            PortalError::Server(
+                "This account's saved settings cannot be read by this version of Mailkey. The \
+                 operator should check the server log."
+                    .into(),
+            )
+        }
+    }
+}
+
+fn step_saved(id: String, saved: Saved) -> StepSaved {
+    StepSaved {
+        id,
+        next: saved.next,
+        warnings: saved.warnings,
+    }
 }
 
 impl PortalBackend for Portal {
@@ -43,6 +84,98 @@ impl PortalBackend for Portal {
                 tracing::error!(error = %e, "listing accounts failed");
                 PortalError::storage_unavailable()
             })
+        })
+    }
+
+    fn create_draft<'a>(
+        &'a self,
+        request: &'a Parts,
+    ) -> BoxFuture<'a, Result<String, PortalError>> {
+        Box::pin(async move {
+            operator_of(request)?;
+            let id = self.wizard.create().await.map_err(portal_error)?;
+            tracing::info!(account = %id, "account draft created");
+            Ok(id)
+        })
+    }
+
+    fn load_draft<'a>(
+        &'a self,
+        request: &'a Parts,
+        id: String,
+    ) -> BoxFuture<'a, Result<Draft, PortalError>> {
+        Box::pin(async move {
+            operator_of(request)?;
+            self.wizard.load(&id).await.map_err(portal_error)
+        })
+    }
+
+    fn complete_step<'a>(
+        &'a self,
+        request: &'a Parts,
+        id: String,
+        step: Step,
+    ) -> BoxFuture<'a, Result<StepSaved, PortalError>> {
+        Box::pin(async move {
+            operator_of(request)?;
+            let saved = self
+                .wizard
+                .complete(&id, step)
+                .await
+                .map_err(portal_error)?;
+            Ok(step_saved(id, saved))
+        })
+    }
+
+    fn save_app_details<'a>(
+        &'a self,
+        request: &'a Parts,
+        id: String,
+        values: AppDetails,
+    ) -> BoxFuture<'a, Result<StepSaved, PortalError>> {
+        Box::pin(async move {
+            operator_of(request)?;
+            let saved = self
+                .wizard
+                .save_app(&id, values)
+                .await
+                .map_err(portal_error)?;
+            // Field names only: values (the secret above all) never reach the log.
+            tracing::info!(account = %id, fields = "tenant,client_id,app_name,client_secret?,secret_expires,endpoints", "application details saved");
+            Ok(step_saved(id, saved))
+        })
+    }
+
+    fn save_mailbox<'a>(
+        &'a self,
+        request: &'a Parts,
+        id: String,
+        values: MailboxSettings,
+    ) -> BoxFuture<'a, Result<StepSaved, PortalError>> {
+        Box::pin(async move {
+            operator_of(request)?;
+            let saved = self
+                .wizard
+                .save_mailbox(&id, values)
+                .await
+                .map_err(portal_error)?;
+            tracing::info!(account = %id, "mailbox settings saved");
+            Ok(step_saved(id, saved))
+        })
+    }
+
+    fn lookup_tenant<'a>(
+        &'a self,
+        request: &'a Parts,
+        tenant: String,
+    ) -> BoxFuture<'a, Result<Result<String, String>, PortalError>> {
+        Box::pin(async move {
+            operator_of(request)?;
+            Ok(self
+                .wizard
+                .lookup_tenant(&tenant)
+                .await
+                .map_err(|note| note.message))
         })
     }
 }

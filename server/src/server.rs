@@ -13,7 +13,7 @@ use axum::{
 use leptos::{config::LeptosOptions, prelude::*};
 use leptos_axum::{generate_route_list, LeptosRoutes, ResponseOptions};
 use mailkey_app::{
-    backend::{Backend, ResponseStatus},
+    backend::{Backend, Redirect, ResponseStatus},
     App,
 };
 use tokio::net::TcpListener;
@@ -26,6 +26,7 @@ use url::Url;
 use crate::{
     auth::{operator::SETUP_PATH, OperatorAccess},
     config::Config,
+    discovery::TenantDiscovery,
     http::{
         api_v1,
         assets::{BuildManifest, StaticAssets},
@@ -35,20 +36,25 @@ use crate::{
         session, setup,
     },
     portal::Portal,
+    secrets::{KeyOrigin, MasterKey, SealError, Sealer, SecretsError, KEY_FILE},
     state::AppState,
     storage::{StorageError, Store},
+    wizard::{StartupKeyError, Wizard},
 };
 
 /// The name cargo-leptos gives the wasm, js and css files (`[[workspace.metadata.leptos]] name`).
 pub const OUTPUT_NAME: &str = "mailkey";
 const PKG_DIR: &str = "pkg";
+/// How long the wizard waits for Microsoft to resolve a tenant domain.
+const DISCOVERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Context every Leptos render and server function gets: the backend, and (for pages) the
 /// response's Content-Security-Policy with the nonce Leptos put on its scripts.
-fn leptos_context(store: Store) -> impl Fn() + Clone + Send + Sync + 'static {
-    let backend = Backend(Arc::new(Portal { store }));
+fn leptos_context(store: Store, wizard: Wizard) -> impl Fn() + Clone + Send + Sync + 'static {
+    let backend = Backend(Arc::new(Portal { store, wizard }));
     move || {
         provide_context(backend.clone());
+        provide_context(Redirect(Arc::new(|path: &str| leptos_axum::redirect(path))));
         if let Some(res) = use_context::<ResponseOptions>() {
             if let Some(nonce) = leptos::nonce::use_nonce() {
                 if let Ok(v) = page_csp(&nonce).parse() {
@@ -68,7 +74,7 @@ fn leptos_context(store: Store) -> impl Fn() + Clone + Send + Sync + 'static {
 /// The whole HTTP surface.
 pub fn app(state: AppState) -> Router {
     let routes = generate_route_list(App);
-    let context = leptos_context(state.store.clone());
+    let context = leptos_context(state.store.clone(), state.wizard.clone());
     let css_href = state.css_href.clone();
     let shell = move |options: LeptosOptions| mailkey_app::shell(options, css_href.to_string());
 
@@ -122,6 +128,8 @@ pub enum StartError {
     },
     #[error(transparent)]
     Storage(#[from] StorageError),
+    #[error("cannot start with the master key: {0}")]
+    Secrets(#[from] SecretsError),
     #[error("cannot read the web assets in {dir}: {source}")]
     Assets { dir: String, source: std::io::Error },
     #[error("server stopped with an error: {0}")]
@@ -154,6 +162,16 @@ impl Server {
             tracing::warn!("{w}");
         }
         let store = Store::open(&config.data_dir).await?;
+        let sealer = open_secrets(config, &store).await?;
+        let discovery =
+            TenantDiscovery::new(config.microsoft_authority.as_str(), DISCOVERY_TIMEOUT);
+        let wizard = Wizard::new(
+            store.clone(),
+            sealer,
+            discovery,
+            &public_url,
+            config.microsoft_authority.as_str(),
+        );
         let manifest = BuildManifest::beside_executable();
         let assets =
             StaticAssets::load(&config.site_dir, PKG_DIR, manifest.hashed()).map_err(|source| {
@@ -189,6 +207,7 @@ impl Server {
             },
             assets: Arc::new(assets),
             store,
+            wizard,
         };
         Ok(Server {
             listener,
@@ -239,6 +258,42 @@ impl Server {
         store.close().await;
         tracing::info!("Mailkey stopped");
         Ok(())
+    }
+}
+
+/// Finds the master key (configured, on disk, or new) and proves it opens what is stored; fails
+/// closed otherwise.
+async fn open_secrets(config: &Config, store: &Store) -> Result<Sealer, StartError> {
+    let has_secrets = store.any_sealed_secret().await?.is_some();
+    let (key, origin) =
+        MasterKey::resolve(config.master_key.clone(), &config.data_dir, has_secrets)?;
+    let key_path = config.data_dir.join(KEY_FILE).display().to_string();
+    match origin {
+        KeyOrigin::Generated => tracing::info!(
+            key_id = %key.id_hex(),
+            path = %key_path,
+            "generated a new master key (mode 0600). Back it up with the database: without it the \
+             stored client secrets cannot be read"
+        ),
+        KeyOrigin::DataDirFile => {
+            tracing::info!(key_id = %key.id_hex(), path = %key_path, "master key loaded")
+        }
+        KeyOrigin::Configured => {
+            tracing::info!(key_id = %key.id_hex(), "master key taken from the configuration")
+        }
+    }
+    let sealer = Sealer::new(key);
+    match Wizard::verify_key(store, &sealer).await {
+        Ok(()) => Ok(sealer),
+        Err(StartupKeyError::Storage(e)) => Err(e.into()),
+        Err(StartupKeyError::Seal(SealError::WrongKey(stored))) => {
+            Err(StartError::Secrets(SecretsError::WrongKey {
+                given: sealer.key_id_hex(),
+                stored,
+                path: key_path,
+            }))
+        }
+        Err(StartupKeyError::Seal(_)) => Err(StartError::Secrets(SecretsError::Tampered)),
     }
 }
 

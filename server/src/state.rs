@@ -7,6 +7,7 @@ use crate::{
     auth::OperatorAccess,
     http::{assets::StaticAssets, origin::OriginPolicy, security_headers::SecurityHeaders},
     storage::Store,
+    wizard::Wizard,
 };
 
 /// Everything a request handler may need, cheap to clone. Handlers take only the part they use
@@ -15,6 +16,7 @@ use crate::{
 pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub store: Store,
+    pub wizard: Wizard,
     pub operator_access: OperatorAccess,
     pub origin_policy: OriginPolicy,
     pub security_headers: SecurityHeaders,

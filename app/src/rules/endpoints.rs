@@ -63,7 +63,7 @@ pub fn check(input: &str, which: Endpoint, authority: &str, tenant: &ExpectedTen
     }
     let authority = authority.trim_end_matches('/');
     let lower = v.to_ascii_lowercase();
-    if lower.starts_with("http://") {
+    if lower.starts_with("http://") && authority.starts_with("https://") {
         return Some(Note::error(format!(
             "The endpoint must start with https://. {where_to_copy}"
         )));

@@ -51,36 +51,52 @@ impl Note {
 /// The result of one rule: nothing to say, or a note.
 pub type Check = Option<Note>;
 
+/// One field's note, as sent to the browser and in `422` bodies.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldNote {
+    pub field: String,
+    pub level: Level,
+    pub message: String,
+}
+
 /// Findings for a whole step, keyed by the form field's name (the same name the HTML input, the
 /// server function argument and the 422 response use).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Findings(pub Vec<(String, Note)>);
+#[serde(transparent)]
+pub struct Findings(pub Vec<FieldNote>);
 
 impl Findings {
     pub fn add(&mut self, field: &str, check: Check) {
         if let Some(note) = check {
-            self.0.push((field.to_string(), note));
+            self.0.push(FieldNote {
+                field: field.to_string(),
+                level: note.level,
+                message: note.message,
+            });
         }
     }
 
     pub fn has_errors(&self) -> bool {
-        self.0.iter().any(|(_, n)| n.is_error())
+        self.0.iter().any(|n| n.level == Level::Error)
     }
 
-    pub fn get(&self, field: &str) -> Option<&Note> {
-        // Errors first: a field with both shows what blocks it.
+    /// The note to show for a field: its error if it has one, else its warning.
+    pub fn get(&self, field: &str) -> Option<Note> {
         self.0
             .iter()
-            .filter(|(f, _)| f == field)
-            .map(|(_, n)| n)
+            .filter(|n| n.field == field)
             .min_by_key(|n| n.level != Level::Error)
+            .map(|n| Note {
+                level: n.level,
+                message: n.message.clone(),
+            })
     }
 
-    pub fn errors(&self) -> impl Iterator<Item = (&str, &Note)> {
+    pub fn errors(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0
             .iter()
-            .filter(|(_, n)| n.is_error())
-            .map(|(f, n)| (f.as_str(), n))
+            .filter(|n| n.level == Level::Error)
+            .map(|n| (n.field.as_str(), n.message.as_str()))
     }
 
     pub fn is_empty(&self) -> bool {

@@ -1,15 +1,25 @@
 //! `/api/v1`: the versioned JSON API for host applications. Independent of the portal's server
 //! functions, so the UI can change without breaking integrations.
 
-use axum::{extract::State, routing::get, Extension, Json, Router};
-use mailkey_app::api::AccountList;
+use axum::{
+    extract::{Path, State},
+    routing::get,
+    Extension, Json, Router,
+};
+use mailkey_app::api::{AccountDetail, AccountList};
 
 use super::error::HttpError;
-use crate::{auth::OperatorSession, state::AppState, storage::Store};
+use crate::{
+    auth::OperatorSession,
+    state::AppState,
+    storage::Store,
+    wizard::{DraftError, Wizard},
+};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/accounts", get(list_accounts))
+        .route("/accounts/{id}", get(account))
         .fallback(|| async { HttpError::NotFound })
 }
 
@@ -28,4 +38,19 @@ async fn list_accounts(
     Ok(Json(AccountList {
         accounts: store.list_accounts().await?,
     }))
+}
+
+/// One account's settings. The client secret appears only as `{"set": true, "expires": ...}`.
+async fn account(
+    State(wizard): State<Wizard>,
+    session: Option<Extension<OperatorSession>>,
+    Path(id): Path<String>,
+) -> Result<Json<AccountDetail>, HttpError> {
+    require_caller(session)?;
+    let draft = wizard.load(&id).await.map_err(|e| match e {
+        DraftError::NotFound => HttpError::AccountNotFound,
+        DraftError::Storage(e) => e.into(),
+        other => HttpError::Internal(other.to_string()),
+    })?;
+    Ok(Json(AccountDetail::from(draft)))
 }

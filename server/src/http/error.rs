@@ -18,6 +18,11 @@ pub enum HttpError {
     CrossOrigin { origin: String, expected: String },
     #[error("not found")]
     NotFound,
+    #[error("no such account")]
+    AccountNotFound,
+    /// Logged in full; the caller gets a generic message.
+    #[error("internal: {0}")]
+    Internal(String),
     #[error("storage: {0}")]
     Storage(#[from] StorageError),
 }
@@ -45,6 +50,18 @@ impl HttpError {
                 StatusCode::NOT_FOUND,
                 "not_found",
                 "There is no such API endpoint. The API is documented in the README.".into(),
+            ),
+            HttpError::AccountNotFound => (
+                StatusCode::NOT_FOUND,
+                "account_not_found",
+                "There is no account with this ID. `GET /api/v1/accounts` lists them.".into(),
+            ),
+            HttpError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Mailkey could not answer this request; the operator can find details in the \
+                 server log."
+                    .into(),
             ),
             HttpError::Storage(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,

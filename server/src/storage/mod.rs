@@ -3,6 +3,7 @@
 //! them: its queries would live in modules of their own behind the same methods.
 
 mod accounts;
+mod drafts;
 mod operator;
 
 use std::{path::Path, str::FromStr, time::Duration};
@@ -11,6 +12,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use drafts::{AppUpdate, DraftRecord, MailboxUpdate};
 pub use operator::SessionRecord;
 
 /// The database file inside the data directory.

@@ -1,0 +1,157 @@
+//! The wizard's drafts: one row per account in `accounts`, filled step by step.
+
+use sqlx::Row;
+
+use super::{now, StorageError, Store};
+
+/// An account's draft as stored. JSON columns stay text here: the layer above owns their shape.
+#[derive(Clone, Debug)]
+pub struct DraftRecord {
+    pub id: String,
+    pub saved_step: u8,
+    pub app_settings: Option<String>,
+    pub tenant_id: Option<String>,
+    pub client_secret: Option<Vec<u8>>,
+    pub client_secret_set_at: Option<i64>,
+    pub mailbox_settings: Option<String>,
+}
+
+/// A change to the app-registration step. `client_secret: None` keeps the stored one.
+pub struct AppUpdate<'a> {
+    pub app_settings: &'a str,
+    pub tenant_id: Option<&'a str>,
+    pub client_secret: Option<Vec<u8>>,
+}
+
+/// A change to the mailbox step; name and e-mail are also columns, for the list.
+pub struct MailboxUpdate<'a> {
+    pub name: &'a str,
+    pub email: &'a str,
+    pub mailbox_settings: &'a str,
+}
+
+impl Store {
+    pub async fn insert_draft(&self, id: &str) -> Result<(), StorageError> {
+        let t = now();
+        sqlx::query(
+            "INSERT INTO accounts (id, name, email, state, created_at, updated_at) \
+             VALUES (?, '', '', 'draft', ?, ?)",
+        )
+        .bind(id)
+        .bind(t)
+        .bind(t)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn draft(&self, id: &str) -> Result<Option<DraftRecord>, StorageError> {
+        let row = sqlx::query(
+            "SELECT id, saved_step, app_settings, tenant_id, client_secret, client_secret_set_at, \
+             mailbox_settings FROM accounts WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| DraftRecord {
+            id: r.get("id"),
+            saved_step: r.get::<i64, _>("saved_step").clamp(0, 255) as u8,
+            app_settings: r.get("app_settings"),
+            tenant_id: r.get("tenant_id"),
+            client_secret: r.get("client_secret"),
+            client_secret_set_at: r.get("client_secret_set_at"),
+            mailbox_settings: r.get("mailbox_settings"),
+        }))
+    }
+
+    /// Records that `step` was completed; the saved step never goes backwards.
+    pub async fn mark_step(&self, id: &str, step: u8) -> Result<bool, StorageError> {
+        let done = sqlx::query(
+            "UPDATE accounts SET saved_step = MAX(saved_step, ?), updated_at = ? WHERE id = ?",
+        )
+        .bind(i64::from(step))
+        .bind(now())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn update_app(
+        &self,
+        id: &str,
+        step: u8,
+        update: AppUpdate<'_>,
+    ) -> Result<bool, StorageError> {
+        let t = now();
+        let done = sqlx::query(
+            "UPDATE accounts SET app_settings = ?, tenant_id = ?, \
+               client_secret = COALESCE(?, client_secret), \
+               client_secret_set_at = CASE WHEN ? IS NULL THEN client_secret_set_at ELSE ? END, \
+               saved_step = MAX(saved_step, ?), updated_at = ? \
+             WHERE id = ?",
+        )
+        .bind(update.app_settings)
+        .bind(update.tenant_id)
+        .bind(update.client_secret.as_deref())
+        .bind(update.client_secret.as_deref())
+        .bind(t)
+        .bind(i64::from(step))
+        .bind(t)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn update_mailbox(
+        &self,
+        id: &str,
+        step: u8,
+        update: MailboxUpdate<'_>,
+    ) -> Result<bool, StorageError> {
+        let done = sqlx::query(
+            "UPDATE accounts SET name = ?, email = ?, mailbox_settings = ?, \
+               saved_step = MAX(saved_step, ?), updated_at = ? \
+             WHERE id = ?",
+        )
+        .bind(update.name)
+        .bind(update.email)
+        .bind(update.mailbox_settings)
+        .bind(i64::from(step))
+        .bind(now())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Other accounts using this address (case-insensitive), as (id, name).
+    pub async fn accounts_with_email(
+        &self,
+        email: &str,
+        except_id: &str,
+    ) -> Result<Vec<(String, String)>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT id, name FROM accounts WHERE email = ? COLLATE NOCASE AND id <> ? ORDER BY name",
+        )
+        .bind(email)
+        .bind(except_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.get("id"), r.get("name")))
+            .collect())
+    }
+
+    /// One stored ciphertext and its row, to prove at start that the master key fits.
+    pub async fn any_sealed_secret(&self) -> Result<Option<(String, Vec<u8>)>, StorageError> {
+        let row = sqlx::query(
+            "SELECT id, client_secret FROM accounts WHERE client_secret IS NOT NULL LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| (r.get("id"), r.get("client_secret"))))
+    }
+}

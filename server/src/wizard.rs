@@ -1,0 +1,341 @@
+//! The wizard's drafts on the server: the authority that validates each step with the shared
+//! rules, resolves the tenant, seals the client secret and saves the step. Nothing is written
+//! when a step has errors.
+
+use mailkey_app::{
+    draft::{AppDetails, Draft, MailboxSettings, SecretStatus, Step},
+    provider::{Provider, MICROSOFT_365},
+    rules::{
+        dates::Day,
+        steps::{self, AppContext},
+        tenant::{self, Tenant},
+        Findings, Note,
+    },
+};
+use rand::RngCore;
+use secrecy::SecretString;
+use url::Url;
+
+use crate::{
+    discovery::{DiscoveryError, TenantDiscovery},
+    secrets::{Aad, Sealer},
+    storage::{AppUpdate, DraftRecord, MailboxUpdate, StorageError, Store},
+};
+
+/// Where Microsoft sends the browser back after sign-in, below the public URL.
+pub const CALLBACK_PATH: &str = "/oauth/callback";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DraftError {
+    #[error("no such account")]
+    NotFound,
+    #[error("the values have errors")]
+    Invalid(Findings),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("the stored draft cannot be read: {0}")]
+    Corrupt(String),
+}
+
+/// What saving a step returns: the warnings to show (errors never get this far) and where to go.
+#[derive(Debug)]
+pub struct Saved {
+    pub next: Step,
+    pub warnings: Findings,
+}
+
+#[derive(Clone, Debug)]
+pub struct Wizard {
+    store: Store,
+    sealer: Sealer,
+    discovery: TenantDiscovery,
+    redirect_uri: String,
+    authority: String,
+}
+
+fn client_secret_aad(id: &str) -> Aad<'_> {
+    Aad {
+        table: "accounts",
+        row: id,
+        field: "client_secret",
+    }
+}
+
+impl Wizard {
+    pub fn new(
+        store: Store,
+        sealer: Sealer,
+        discovery: TenantDiscovery,
+        public_url: &Url,
+        authority: &str,
+    ) -> Wizard {
+        Wizard {
+            store,
+            sealer,
+            discovery,
+            redirect_uri: format!(
+                "{}{CALLBACK_PATH}",
+                public_url.as_str().trim_end_matches('/')
+            ),
+            authority: authority.trim_end_matches('/').to_string(),
+        }
+    }
+
+    fn provider(&self) -> &'static Provider {
+        &MICROSOFT_365
+    }
+
+    pub async fn create(&self) -> Result<String, DraftError> {
+        let mut raw = [0u8; 10];
+        rand::rng().fill_bytes(&mut raw);
+        let id: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+        self.store.insert_draft(&id).await?;
+        Ok(id)
+    }
+
+    async fn record(&self, id: &str) -> Result<DraftRecord, DraftError> {
+        self.store.draft(id).await?.ok_or(DraftError::NotFound)
+    }
+
+    pub async fn load(&self, id: &str) -> Result<Draft, DraftError> {
+        let r = self.record(id).await?;
+        let app: AppDetails = parse_json(r.app_settings.as_deref())?.unwrap_or_default();
+        let mailbox = parse_json(r.mailbox_settings.as_deref())?
+            .unwrap_or_else(|| MailboxSettings::preset(self.provider()));
+        Ok(Draft {
+            id: r.id,
+            today: Day::today().0,
+            authority: self.authority.clone(),
+            redirect_uri: self.redirect_uri.clone(),
+            redirect_uri_warning: steps::redirect_uri_warning(&self.redirect_uri)
+                .map(|n| n.message),
+            client_secret: SecretStatus {
+                set: r.client_secret.is_some(),
+                expires: (!app.secret_expires.trim().is_empty())
+                    .then(|| app.secret_expires.trim().to_string()),
+                set_at: r.client_secret_set_at,
+            },
+            app,
+            tenant_id: r.tenant_id,
+            mailbox,
+            saved_step: r.saved_step,
+        })
+    }
+
+    /// Steps without values (reading the instructions, copying the redirect URI).
+    pub async fn complete(&self, id: &str, step: Step) -> Result<Saved, DraftError> {
+        if !self.store.mark_step(id, step.number()).await? {
+            return Err(DraftError::NotFound);
+        }
+        Ok(Saved {
+            next: step.next().unwrap_or(Step::Review),
+            warnings: Findings::default(),
+        })
+    }
+
+    pub async fn save_app(&self, id: &str, mut v: AppDetails) -> Result<Saved, DraftError> {
+        let record = self.record(id).await?;
+        tidy_app(&mut v);
+        let tenant_id = match tenant::parse(&v.tenant) {
+            Ok(Tenant::Id(tid)) => Ok(Some(tid)),
+            Ok(Tenant::Domain(domain)) => self.resolve_domain(&domain).await,
+            Err(_) => Ok(None),
+        };
+        let (tenant_id, tenant_note) = match tenant_id {
+            Ok(t) => (t, None),
+            Err(note) => (None, Some(note)),
+        };
+        let mut findings = steps::check_app_details(
+            &v,
+            &AppContext {
+                today: Day::today(),
+                authority: &self.authority,
+                secret_set: record.client_secret.is_some(),
+                resolved_tenant_id: tenant_id.as_deref(),
+            },
+        );
+        findings.add("tenant", tenant_note);
+        if findings.has_errors() {
+            return Err(DraftError::Invalid(findings));
+        }
+        let secret = (!v.client_secret.is_empty())
+            .then(|| SecretString::from(std::mem::take(&mut v.client_secret)));
+        let sealed = secret.map(|s| {
+            use secrecy::ExposeSecret;
+            self.sealer.seal(s.expose_secret(), &client_secret_aad(id))
+        });
+        let json = serde_json::to_string(&v).expect("plain strings serialise");
+        let step = Step::AppDetails;
+        self.store
+            .update_app(
+                id,
+                step.number(),
+                AppUpdate {
+                    app_settings: &json,
+                    tenant_id: tenant_id.as_deref(),
+                    client_secret: sealed,
+                },
+            )
+            .await?;
+        Ok(Saved {
+            next: Step::RedirectUri,
+            warnings: findings,
+        })
+    }
+
+    /// The tenant ID for a domain, or the note the Tenant field shows. An unreachable sign-in
+    /// service only warns: the endpoints work with the domain too.
+    async fn resolve_domain(&self, domain: &str) -> Result<Option<String>, Note> {
+        match self.discovery.tenant_id(domain).await {
+            Ok(tid) => Ok(Some(tid)),
+            Err(e) => {
+                let note = discovery_note(domain, &e);
+                if !note.is_error() {
+                    tracing::warn!(domain, error = %e, "tenant discovery failed");
+                }
+                Err(note)
+            }
+        }
+    }
+
+    /// For the Tenant field as the admin leaves it: "found: <tenant id>" or why not.
+    pub async fn lookup_tenant(&self, input: &str) -> Result<String, Note> {
+        match tenant::parse(input)? {
+            Tenant::Id(tid) => Ok(tid),
+            Tenant::Domain(domain) => self
+                .discovery
+                .tenant_id(&domain)
+                .await
+                .map_err(|e| discovery_note(&domain, &e)),
+        }
+    }
+
+    pub async fn save_mailbox(
+        &self,
+        id: &str,
+        mut v: MailboxSettings,
+    ) -> Result<Saved, DraftError> {
+        self.record(id).await?;
+        tidy_mailbox(&mut v);
+        let mut findings = steps::check_mailbox(&v, self.provider());
+        if findings.has_errors() {
+            return Err(DraftError::Invalid(findings));
+        }
+        let others = self.store.accounts_with_email(&v.email, id).await?;
+        if let Some((_, name)) = others.first() {
+            findings.add(
+                "email",
+                Some(Note::warning(format!(
+                    "Another account ({}) already uses {}. Each mailbox should be connected once, \
+                     with its own app registration; continue only if you mean to replace it.",
+                    if name.is_empty() {
+                        "an unfinished draft"
+                    } else {
+                        name
+                    },
+                    v.email
+                ))),
+            );
+        }
+        let json = serde_json::to_string(&v).expect("plain strings serialise");
+        self.store
+            .update_mailbox(
+                id,
+                Step::Mailbox.number(),
+                MailboxUpdate {
+                    name: &v.account_name,
+                    email: &v.email,
+                    mailbox_settings: &json,
+                },
+            )
+            .await?;
+        Ok(Saved {
+            next: Step::Review,
+            warnings: findings,
+        })
+    }
+
+    /// Start-up check: a stored secret must open with the key in use, or Mailkey refuses to run.
+    pub async fn verify_key(store: &Store, sealer: &Sealer) -> Result<(), StartupKeyError> {
+        let Some((id, blob)) = store.any_sealed_secret().await? else {
+            return Ok(());
+        };
+        sealer
+            .open(&blob, &client_secret_aad(&id))
+            .map(|_| ())
+            .map_err(StartupKeyError::Seal)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupKeyError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Seal(crate::secrets::SealError),
+}
+
+fn discovery_note(domain: &str, e: &DiscoveryError) -> Note {
+    match e {
+        DiscoveryError::UnknownDomain => Note::error(format!(
+            "No Microsoft 365 tenant uses the domain {domain}. Check the spelling, use a domain \
+             verified in your tenant (such as yourcompany.onmicrosoft.com), or enter the \
+             Directory (tenant) ID."
+        )),
+        DiscoveryError::Timeout | DiscoveryError::Unreachable => Note::warning(format!(
+            "Mailkey could not reach Microsoft to look up {domain} ({e}); it will use the domain \
+             as entered. To be sure, enter the Directory (tenant) ID from the app's Overview page."
+        )),
+        DiscoveryError::Unexpected => Note::warning(format!(
+            "Microsoft's answer for {domain} was not understood; Mailkey will use the domain as \
+             entered. To be sure, enter the Directory (tenant) ID."
+        )),
+    }
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(text: Option<&str>) -> Result<Option<T>, DraftError> {
+    text.map(|t| serde_json::from_str(t).map_err(|e| DraftError::Corrupt(e.to_string())))
+        .transpose()
+}
+
+fn tidy(s: &mut String) {
+    let t = mailkey_app::rules::identifiers::tidy(s);
+    if t.len() != s.len() {
+        *s = t.to_string();
+    }
+}
+
+fn tidy_app(v: &mut AppDetails) {
+    for s in [
+        &mut v.tenant,
+        &mut v.client_id,
+        &mut v.app_name,
+        &mut v.client_secret,
+        &mut v.secret_expires,
+        &mut v.authorize_url,
+        &mut v.token_url,
+    ] {
+        tidy(s);
+    }
+    if !v.custom_endpoints {
+        v.authorize_url.clear();
+        v.token_url.clear();
+    }
+}
+
+fn tidy_mailbox(v: &mut MailboxSettings) {
+    for s in [
+        &mut v.account_name,
+        &mut v.email,
+        &mut v.reply_to,
+        &mut v.smtp_host,
+        &mut v.smtp_port,
+        &mut v.imap_host,
+        &mut v.imap_port,
+        &mut v.root_folder,
+        &mut v.timeout_minutes,
+    ] {
+        tidy(s);
+    }
+    v.scopes = v.scopes.split_whitespace().collect::<Vec<_>>().join(" ");
+}
