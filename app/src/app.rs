@@ -8,7 +8,11 @@ use leptos_router::{
 use crate::{
     components::layout::{Footer, Header},
     error::PortalError,
-    pages::{home::HomePage, not_found::NotFound},
+    pages::{
+        home::HomePage,
+        not_found::NotFound,
+        wizard::{NewAccountPage, WizardPage},
+    },
     server_fns::{current_operator, OperatorView},
 };
 
@@ -36,6 +40,8 @@ pub fn App() -> impl IntoView {
                     <Routes fallback=NotFound>
                         // Async: the page waits for its data, so a signed-out visitor gets a real 401 status.
                         <Route path=path!("/") view=HomePage ssr=SsrMode::Async/>
+                        <Route path=path!("/accounts/new") view=NewAccountPage ssr=SsrMode::Async/>
+                        <Route path=path!("/accounts/:id/setup/:step?") view=WizardPage ssr=SsrMode::Async/>
                     </Routes>
                 </main>
                 <Footer/>

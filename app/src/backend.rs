@@ -11,6 +11,7 @@ use crate::{
     api::AccountSummary,
     draft::{AppDetails, Draft, MailboxSettings, Step},
     error::PortalError,
+    rules::Note,
     server_fns::{OperatorView, StepSaved},
 };
 
@@ -27,6 +28,8 @@ pub trait PortalBackend: Send + Sync + 'static {
         &'a self,
         request: &'a Parts,
     ) -> BoxFuture<'a, Result<Vec<AccountSummary>, PortalError>>;
+    fn redirect_uri<'a>(&'a self, request: &'a Parts)
+        -> BoxFuture<'a, Result<String, PortalError>>;
     fn create_draft<'a>(&'a self, request: &'a Parts)
         -> BoxFuture<'a, Result<String, PortalError>>;
     fn load_draft<'a>(
@@ -53,12 +56,12 @@ pub trait PortalBackend: Send + Sync + 'static {
         id: String,
         values: MailboxSettings,
     ) -> BoxFuture<'a, Result<StepSaved, PortalError>>;
-    /// Resolves a tenant domain to its ID: `Ok(Ok(id))` found, `Ok(Err(message))` not.
+    /// Resolves a tenant domain to its ID: `Ok(Ok(id))` found, `Ok(Err(note))` why not.
     fn lookup_tenant<'a>(
         &'a self,
         request: &'a Parts,
         tenant: String,
-    ) -> BoxFuture<'a, Result<Result<String, String>, PortalError>>;
+    ) -> BoxFuture<'a, Result<Result<String, Note>, PortalError>>;
 }
 
 #[derive(Clone)]

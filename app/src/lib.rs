@@ -2,6 +2,9 @@
 //!
 //! Compiled twice: with `ssr` into the server (rendering pages, running server functions) and with
 //! `hydrate` into the browser's WebAssembly (making the rendered pages interactive).
+// Wizard pages nest deep static view types; the release build needs more headroom than the
+// default 128 to compute their layout.
+#![recursion_limit = "256"]
 
 pub mod api;
 mod app;

@@ -1,14 +1,20 @@
 //! The portal's server functions: called directly during server rendering and over HTTP (under
 //! [`crate::SERVER_FN_PREFIX`]) from the browser.
 
+// A server function's arguments are its form's fields, one each, so that forms post to it without
+// the wasm: a long list is the point, not a smell.
+#![allow(clippy::too_many_arguments)]
+
+#[cfg(feature = "ssr")]
+use crate::draft::{AppDetails, MailboxSettings};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::{
     api::AccountSummary,
-    draft::{AppDetails, Draft, MailboxSettings, Step},
+    draft::{Draft, Step},
     error::PortalError,
-    rules::Findings,
+    rules::{Findings, Note},
 };
 
 /// The signed-in operator, as the pages show it.
@@ -87,7 +93,6 @@ pub async fn complete_step(id: String, step: u8) -> Result<StepSaved, PortalErro
 
 /// Step 2. Field names are the form's input names.
 #[server(prefix = "/_fn", endpoint = "accounts/app")]
-#[allow(clippy::too_many_arguments)]
 pub async fn save_app_details(
     id: String,
     tenant: String,
@@ -117,7 +122,6 @@ pub async fn save_app_details(
 
 /// Step 4.
 #[server(prefix = "/_fn", endpoint = "accounts/mailbox")]
-#[allow(clippy::too_many_arguments)]
 pub async fn save_mailbox(
     id: String,
     account_name: String,
@@ -157,7 +161,14 @@ pub async fn save_mailbox(
 
 /// The Tenant field's lookup as the admin leaves it: `Ok(tenant id)` or the reason it failed.
 #[server(prefix = "/_fn", endpoint = "tenant")]
-pub async fn lookup_tenant(tenant: String) -> Result<Result<String, String>, PortalError> {
+pub async fn lookup_tenant(tenant: String) -> Result<Result<String, Note>, PortalError> {
     let (backend, parts) = crate::backend::request_context()?;
     backend.0.lookup_tenant(&parts, tenant).await
+}
+
+/// The redirect URI the server will send, for the instructions before a draft exists.
+#[server(prefix = "/_fn", endpoint = "redirect_uri")]
+pub async fn redirect_uri() -> Result<String, PortalError> {
+    let (backend, parts) = crate::backend::request_context()?;
+    backend.0.redirect_uri(&parts).await
 }

@@ -7,6 +7,7 @@ use mailkey_app::{
     backend::{set_status, BoxFuture, PortalBackend},
     draft::{AppDetails, Draft, MailboxSettings, Step},
     error::PortalError,
+    rules::Note,
     server_fns::{OperatorView, StepSaved},
 };
 
@@ -84,6 +85,16 @@ impl PortalBackend for Portal {
                 tracing::error!(error = %e, "listing accounts failed");
                 PortalError::storage_unavailable()
             })
+        })
+    }
+
+    fn redirect_uri<'a>(
+        &'a self,
+        request: &'a Parts,
+    ) -> BoxFuture<'a, Result<String, PortalError>> {
+        Box::pin(async move {
+            operator_of(request)?;
+            Ok(self.wizard.redirect_uri().to_string())
         })
     }
 
@@ -168,14 +179,10 @@ impl PortalBackend for Portal {
         &'a self,
         request: &'a Parts,
         tenant: String,
-    ) -> BoxFuture<'a, Result<Result<String, String>, PortalError>> {
+    ) -> BoxFuture<'a, Result<Result<String, Note>, PortalError>> {
         Box::pin(async move {
             operator_of(request)?;
-            Ok(self
-                .wizard
-                .lookup_tenant(&tenant)
-                .await
-                .map_err(|note| note.message))
+            Ok(self.wizard.lookup_tenant(&tenant).await)
         })
     }
 }

@@ -54,7 +54,19 @@ fn leptos_context(store: Store, wizard: Wizard) -> impl Fn() + Clone + Send + Sy
     let backend = Backend(Arc::new(Portal { store, wizard }));
     move || {
         provide_context(backend.clone());
-        provide_context(Redirect(Arc::new(|path: &str| leptos_axum::redirect(path))));
+        // Only a plain form post (no wasm yet) is redirected; the wasm navigates by itself and
+        // first shows any warnings the save returned.
+        provide_context(Redirect(Arc::new(|path: &str| {
+            let plain_form = use_context::<axum::http::request::Parts>().is_some_and(|p| {
+                p.headers
+                    .get(axum::http::header::ACCEPT)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.contains("text/html"))
+            });
+            if plain_form {
+                leptos_axum::redirect(path);
+            }
+        })));
         if let Some(res) = use_context::<ResponseOptions>() {
             if let Some(nonce) = leptos::nonce::use_nonce() {
                 if let Ok(v) = page_csp(&nonce).parse() {

@@ -81,6 +81,10 @@ impl Wizard {
         }
     }
 
+    pub fn redirect_uri(&self) -> &str {
+        &self.redirect_uri
+    }
+
     fn provider(&self) -> &'static Provider {
         &MICROSOFT_365
     }

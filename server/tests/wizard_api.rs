@@ -403,8 +403,9 @@ async fn a_tenant_domain_is_resolved_through_openid_configuration() {
     let (status, body) = op.call("tenant", &[("tenant", "Contoso.com")]).await;
     assert_eq!((status, body), (StatusCode::OK, json!({ "Ok": TENANT_ID })));
     let (_, body) = op.call("tenant", &[("tenant", "fabrikam.example")]).await;
+    assert_eq!(body["Err"]["level"], "error");
     assert!(
-        body["Err"]
+        body["Err"]["message"]
             .as_str()
             .unwrap()
             .starts_with("No Microsoft 365 tenant uses the domain fabrikam.example."),

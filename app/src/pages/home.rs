@@ -70,11 +70,22 @@ fn AccountsList(accounts: Vec<AccountSummary>) -> impl IntoView {
 fn AccountRow(account: AccountSummary) -> impl IntoView {
     let state_class = format!("badge badge-{}", account.state.as_str());
     let attention = account.state != AccountState::Connected;
+    let name = if account.name.trim().is_empty() {
+        "Untitled draft".to_string()
+    } else {
+        account.name
+    };
+    let email = if account.email.trim().is_empty() {
+        "No mailbox yet".to_string()
+    } else {
+        account.email
+    };
     view! {
         <li class="account-row">
             <div class="account-main">
-                <a class="account-name" href=format!("/accounts/{}", account.id)>{account.name}</a>
-                <span class="account-email">{account.email}</span>
+                // Drafts open the wizard where they stopped.
+                <a class="account-name" href=format!("/accounts/{}/setup", account.id)>{name}</a>
+                <span class="account-email">{email}</span>
             </div>
             <div class="account-state">
                 <span class=state_class>{account.state.label()}</span>
@@ -86,7 +97,7 @@ fn AccountRow(account: AccountSummary) -> impl IntoView {
 
 /// What a visitor without an operator session sees: how to get in, never any data.
 #[component]
-fn SignInRequired() -> impl IntoView {
+pub fn SignInRequired() -> impl IntoView {
     #[cfg(feature = "ssr")]
     crate::backend::set_status(401);
     view! {

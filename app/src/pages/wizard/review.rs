@@ -1,0 +1,115 @@
+//! Step 5: every value at a glance (secrets only as "set"), each with a way back to its step, and
+//! the sign-in that the next step of the product fills in.
+
+use leptos::prelude::*;
+
+use crate::{
+    draft::{Draft, Step},
+    provider::{Protocol, Security},
+    server_fns::step_path,
+};
+
+fn or_dash(s: &str) -> String {
+    if s.trim().is_empty() {
+        "—".into()
+    } else {
+        s.trim().to_string()
+    }
+}
+
+fn security(s: &str) -> String {
+    Security::parse(s)
+        .map(|s| s.label().to_string())
+        .unwrap_or_else(|| or_dash(s))
+}
+
+#[component]
+fn Section(title: &'static str, edit: String, rows: Vec<(&'static str, String)>) -> impl IntoView {
+    view! {
+        <section class="review-section">
+            <div class="review-head">
+                <h2>{title}</h2>
+                <a class="button button-quiet" href=edit aria-label=format!("Edit {}", title.to_lowercase())>"Edit"</a>
+            </div>
+            <dl class="values">
+                {rows
+                    .into_iter()
+                    .map(|(k, v)| view! { <dt>{k}</dt><dd>{v}</dd> })
+                    .collect_view()}
+            </dl>
+        </section>
+    }
+}
+
+#[component]
+pub fn Review(draft: Draft) -> AnyView {
+    let a = &draft.app;
+    let m = &draft.mailbox;
+    let secret = match (&draft.client_secret.set, &draft.client_secret.expires) {
+        (true, Some(exp)) => format!("Set (expires {exp})"),
+        (true, None) => "Set".to_string(),
+        (false, _) => "Not set".to_string(),
+    };
+    let tenant = match &draft.tenant_id {
+        Some(t) if !t.eq_ignore_ascii_case(a.tenant.trim()) => format!("{} ({t})", a.tenant),
+        _ => or_dash(&a.tenant),
+    };
+    let endpoints = if a.custom_endpoints {
+        "Pasted"
+    } else {
+        "Derived from the tenant"
+    };
+    let complete = draft.saved_step >= Step::Mailbox.number();
+    let protocol = Protocol::parse(&m.protocol).unwrap_or(Protocol::Imap);
+    view! {
+        <Section
+            title="Application"
+            edit=step_path(&draft.id, Step::AppDetails)
+            rows=vec![
+                ("Tenant", tenant),
+                ("Application (client) ID", or_dash(&a.client_id)),
+                ("Application display name", or_dash(&a.app_name)),
+                ("Client secret", secret),
+                ("Endpoints", endpoints.to_string()),
+            ]
+        />
+        <Section
+            title="Redirect URI"
+            edit=step_path(&draft.id, Step::RedirectUri)
+            rows=vec![("Redirect URI (platform Web)", draft.redirect_uri.clone())]
+        />
+        <Section
+            title="Mailbox"
+            edit=step_path(&draft.id, Step::Mailbox)
+            rows=vec![
+                ("Account name", or_dash(&m.account_name)),
+                ("Email address", or_dash(&m.email)),
+                ("Reply address", or_dash(&m.reply_to)),
+                ("Outgoing mail server", format!("{}:{} · {}", or_dash(&m.smtp_host), or_dash(&m.smtp_port), security(&m.smtp_security))),
+                ("Incoming mail server", format!("{} {}:{} · {}", protocol.as_str().to_uppercase(), or_dash(&m.imap_host), or_dash(&m.imap_port), security(&m.imap_security))),
+                ("Root folder", or_dash(&m.root_folder)),
+                ("Connection timeout", format!("{} minutes", or_dash(&m.timeout_minutes))),
+                ("Scopes", or_dash(&m.scopes)),
+            ]
+        />
+        <section class="sign-in-step">
+            <h2>"Sign in"</h2>
+            {if complete {
+                view! {
+                    <p>
+                        "Next, the mailbox owner signs in with Microsoft as "
+                        <strong>{m.email.clone()}</strong>
+                        " and Mailkey proves the mailbox can send and receive."
+                    </p>
+                }.into_any()
+            } else {
+                view! { <p class="alert alert-warning" role="status">"Finish the steps above before signing in."</p> }.into_any()
+            }}
+            <button type="button" class="button button-primary" disabled=true aria-describedby="sign-in-note">
+                "Sign in with Microsoft"
+            </button>
+            <p class="hint" id="sign-in-note">"Signing in arrives with Mailkey's next release; your settings are saved."</p>
+        </section>
+    }
+    .into_any()
+}
