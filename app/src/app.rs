@@ -25,14 +25,9 @@ pub fn App() -> impl IntoView {
     let operator: OperatorResource = Resource::new(|| (), |_| current_operator());
     provide_context(operator);
 
-    // Set once the WebAssembly has taken over the page: lets people and tests tell a hydrated page
-    // from server-rendered HTML.
-    let hydrated = RwSignal::new(false);
-    Effect::new(move |_| hydrated.set(true));
-
     view! {
         <Title formatter=|page: String| format!("{page} · Mailkey")/>
-        <div class="app" data-hydrated=move || hydrated.get().then_some("true")>
+        <div class="app">
             <a class="skip-link" href="#main">"Skip to content"</a>
             <Router>
                 <Header/>

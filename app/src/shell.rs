@@ -15,7 +15,9 @@ pub fn shell(options: LeptosOptions, css_href: String) -> impl IntoView {
                 <meta name="color-scheme" content="light dark"/>
                 <link rel="stylesheet" href=css_href/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
-                <HydrationScripts options/>
+                // Islands: only the interactive parts (menus, forms, copy buttons) ship as wasm;
+                // everything else stays server-rendered HTML.
+                <HydrationScripts options islands=true/>
                 <MetaTags/>
             </head>
             <body>

@@ -99,3 +99,15 @@ export async function screenshot(page, name) {
   mkdirSync(RESULTS, { recursive: true });
   await page.screenshot({ path: join(RESULTS, `${name}.png`), fullPage: true });
 }
+
+/** Waits until every island on the page runs its wasm (each marks its root `data-hydrated`). */
+export async function islandsHydrated(page) {
+  await page.waitForFunction(
+    () => {
+      const islands = [...document.querySelectorAll("leptos-island")];
+      return islands.length > 0 && islands.every((i) => i.querySelector('[data-hydrated="true"]'));
+    },
+    null,
+    { timeout: 15_000 },
+  );
+}

@@ -2,7 +2,7 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startMailkey, launchChromium, openPage, screenshot, VIEWPORTS } from "../lib/harness.mjs";
+import { startMailkey, launchChromium, openPage, screenshot, VIEWPORTS, islandsHydrated } from "../lib/harness.mjs";
 
 let mailkey;
 let browser;
@@ -38,7 +38,7 @@ for (const viewport of VIEWPORTS) {
       assert.ok((await cta.boundingBox()).height >= 44, "tap target at least 44 px");
 
       // The WebAssembly hydrated the page: the operator menu now responds to a click.
-      await page.locator(".app[data-hydrated=true]").waitFor({ timeout: 15_000 });
+      await islandsHydrated(page);
       const menu = page.getByRole("button", { name: "Operator" });
       assert.equal(await menu.getAttribute("aria-expanded"), "false");
       assert.ok(!(await page.getByRole("button", { name: "Sign out" }).isVisible()));
@@ -65,7 +65,7 @@ test("keyboard users reach the content and see where focus is", async () => {
   const { context, page, problems } = await openPage(browser, VIEWPORTS[1]);
   try {
     await page.goto(mailkey.adminLink());
-    await page.locator(".app[data-hydrated=true]").waitFor({ timeout: 15_000 });
+    await islandsHydrated(page);
     await page.keyboard.press("Tab");
     const skip = page.getByRole("link", { name: "Skip to content" });
     assert.ok(await skip.evaluate((el) => el === document.activeElement));
@@ -81,7 +81,7 @@ test("signing out ends the session", async () => {
   const { context, page, problems } = await openPage(browser, VIEWPORTS[0]);
   try {
     await page.goto(mailkey.adminLink());
-    await page.locator(".app[data-hydrated=true]").waitFor({ timeout: 15_000 });
+    await islandsHydrated(page);
     await page.getByRole("button", { name: "Operator" }).click();
     await page.getByRole("button", { name: "Sign out" }).click();
     await page.getByRole("heading", { level: 1, name: "Sign in to Mailkey" }).waitFor();

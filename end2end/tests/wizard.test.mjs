@@ -4,7 +4,7 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startMailkey, launchChromium, openPage, screenshot, VIEWPORTS } from "../lib/harness.mjs";
+import { startMailkey, launchChromium, openPage, screenshot, VIEWPORTS, islandsHydrated } from "../lib/harness.mjs";
 
 const TENANT_ID = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 const CLIENT_ID = "8f3c2a9e-1b4d-4c6e-9a7f-2d5b8e1c0a93";
@@ -33,9 +33,7 @@ async function noSidewaysScroll(page, where) {
   assert.ok(overflow <= 0, `${where}: page scrolls sideways by ${overflow}px`);
 }
 
-async function hydrated(page) {
-  await page.locator(".app[data-hydrated=true]").waitFor({ timeout: 15_000 });
-}
+const hydrated = islandsHydrated;
 
 /** The message under a field, "" when there is none. */
 async function message(page, field) {

@@ -1,8 +1,13 @@
-//! The browser's entry point: hydrates the server-rendered page with the same `App` the server
-//! rendered, so the HTML comes alive without being drawn twice.
+//! The browser's entry point. Mailkey renders its pages on the server and hydrates only the
+//! interactive islands in them (menus, forms, copy buttons), so the wasm carries no page that does
+//! not need it.
+
+// Links the app crate, whose `#[island]` components the hydration script looks up by name.
+#[allow(unused_imports)]
+use mailkey_app::*;
 
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(mailkey_app::App);
+    leptos::mount::hydrate_islands();
 }

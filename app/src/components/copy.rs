@@ -3,9 +3,10 @@
 
 use leptos::prelude::*;
 
-#[component]
-pub fn CopyValue(value: String, label: &'static str) -> impl IntoView {
+#[island]
+pub fn CopyValue(value: String, label: String) -> impl IntoView {
     let copied = RwSignal::new(false);
+    let hydrated = super::hydrated::marker();
     let text = value.clone();
     let copy = move |_| {
         #[cfg(feature = "hydrate")]
@@ -21,7 +22,7 @@ pub fn CopyValue(value: String, label: &'static str) -> impl IntoView {
         let _ = &text;
     };
     view! {
-        <div class="copy-value">
+        <div class="copy-value" data-hydrated=hydrated>
             <code class="copy-text">{value}</code>
             <button type="button" class="button button-secondary copy-button" on:click=copy aria-label=format!("Copy {label}")>
                 {move || if copied.get() { "Copied" } else { "Copy" }}

@@ -23,16 +23,17 @@ pub fn Header() -> impl IntoView {
 }
 
 /// The operator's menu: a disclosure button (keyboard and screen-reader friendly) over a panel.
-#[component]
+#[island]
 fn OperatorMenu() -> impl IntoView {
     let open = RwSignal::new(false);
+    let hydrated = crate::components::hydrated::marker();
     let close_on_escape = move |e: ev::KeyboardEvent| {
         if e.key() == "Escape" {
             open.set(false);
         }
     };
     view! {
-        <nav class="operator-menu" aria-label="Operator" on:keydown=close_on_escape>
+        <nav class="operator-menu" aria-label="Operator" data-hydrated=hydrated on:keydown=close_on_escape>
             <button
                 type="button"
                 class="button button-quiet menu-button"

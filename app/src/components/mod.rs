@@ -1,3 +1,4 @@
 pub mod copy;
 pub mod field;
+pub mod hydrated;
 pub mod layout;

@@ -2,13 +2,13 @@
 //! when the admin leaves the field.
 
 use leptos::{ev::SubmitEvent, prelude::*, server_fn::ServerFn};
-use leptos_router::{hooks::use_navigate, NavigateOptions};
 
 use super::form::{ErrorSummary, FormFooter, FormState};
 use crate::{
     components::field::{InputKind, TextField},
+    components::hydrated::go_to,
     draft::{AppDetails, Draft, Step},
-    provider::Provider,
+    provider::{Provider, MICROSOFT_365},
     rules::{
         dates::Day,
         steps::{check_app_details, AppContext},
@@ -18,8 +18,11 @@ use crate::{
     server_fns::{step_path, LookupTenant, SaveAppDetails},
 };
 
-#[component]
-pub fn AppDetailsForm(provider: &'static Provider, draft: Draft) -> AnyView {
+/// An island: the only part of this step that ships as wasm.
+#[island]
+pub fn AppDetailsForm(draft: Draft) -> impl IntoView {
+    let provider: &'static Provider = &MICROSOFT_365;
+    let hydrated = crate::components::hydrated::marker();
     let id = draft.id.clone();
     let today = Day(draft.today);
     let authority = draft.authority.clone();
@@ -94,11 +97,9 @@ pub fn AppDetailsForm(provider: &'static Provider, draft: Draft) -> AnyView {
     };
 
     let action = ServerAction::<SaveAppDetails>::new();
-    let navigate = use_navigate();
     Effect::new(move |_| {
         if let Some(result) = action.value().get() {
-            let navigate = navigate.clone();
-            form.take_result(result, move |to| navigate(to, NavigateOptions::default()));
+            form.take_result(result, go_to);
         }
     });
     let on_submit = {
@@ -131,7 +132,7 @@ pub fn AppDetailsForm(provider: &'static Provider, draft: Draft) -> AnyView {
     };
     let custom = Signal::derive(move || form.values.with(|v| v.custom_endpoints));
     view! {
-        <form method="post" action=SaveAppDetails::url() on:submit=on_submit novalidate>
+        <form method="post" action=SaveAppDetails::url() on:submit=on_submit novalidate data-hydrated=hydrated>
             <ErrorSummary errors=form.error_list()/>
             <input type="hidden" name="id" value=id.clone()/>
             <TextField

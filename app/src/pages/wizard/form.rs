@@ -137,11 +137,7 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> FormState<T> {
     }
 
     /// Takes the server's answer: go on, or stay and show what it said.
-    pub fn take_result(
-        self,
-        result: Result<StepSaved, PortalError>,
-        navigate: impl Fn(&str) + 'static,
-    ) {
+    pub fn take_result(self, result: Result<StepSaved, PortalError>, navigate: fn(&str)) {
         match result {
             Ok(saved) => {
                 // Warnings the browser could not know (e.g. another account uses the address)

@@ -1,13 +1,13 @@
 //! Step 4: the mailbox, its servers and scopes, preset for Exchange Online.
 
 use leptos::{ev::SubmitEvent, prelude::*, server_fn::ServerFn};
-use leptos_router::{hooks::use_navigate, NavigateOptions};
 
 use super::form::{ErrorSummary, FormFooter, FormState};
 use crate::{
     components::field::{InputKind, SelectField, TextField},
+    components::hydrated::go_to,
     draft::{Draft, MailboxSettings, Step},
-    provider::{Protocol, Provider, Security},
+    provider::{Protocol, Provider, Security, MICROSOFT_365},
     rules::steps::check_mailbox,
     server_fns::{step_path, SaveMailbox},
 };
@@ -19,18 +19,19 @@ fn security_options() -> Vec<(&'static str, &'static str)> {
         .collect()
 }
 
-#[component]
-pub fn MailboxForm(provider: &'static Provider, draft: Draft) -> AnyView {
+/// An island: the only part of this step that ships as wasm.
+#[island]
+pub fn MailboxForm(draft: Draft) -> impl IntoView {
+    let provider: &'static Provider = &MICROSOFT_365;
+    let hydrated = crate::components::hydrated::marker();
     let id = draft.id.clone();
     let form = FormState::new(draft.mailbox.clone(), move |v: &MailboxSettings| {
         check_mailbox(v, provider)
     });
     let action = ServerAction::<SaveMailbox>::new();
-    let navigate = use_navigate();
     Effect::new(move |_| {
         if let Some(result) = action.value().get() {
-            let navigate = navigate.clone();
-            form.take_result(result, move |to| navigate(to, NavigateOptions::default()));
+            form.take_result(result, go_to);
         }
     });
     let on_submit = {
@@ -68,7 +69,7 @@ pub fn MailboxForm(provider: &'static Provider, draft: Draft) -> AnyView {
         form.touch("scopes");
     };
     view! {
-        <form method="post" action=SaveMailbox::url() on:submit=on_submit novalidate>
+        <form method="post" action=SaveMailbox::url() on:submit=on_submit novalidate data-hydrated=hydrated>
             <ErrorSummary errors=form.error_list()/>
             <input type="hidden" name="id" value=id.clone()/>
             <fieldset>

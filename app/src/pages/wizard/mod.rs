@@ -8,12 +8,9 @@ mod redirect_uri;
 mod register;
 mod review;
 
-use leptos::{ev::SubmitEvent, prelude::*, server_fn::ServerFn};
+use leptos::{prelude::*, server_fn::ServerFn};
 use leptos_meta::Title;
-use leptos_router::{
-    hooks::{use_navigate, use_params_map},
-    NavigateOptions,
-};
+use leptos_router::hooks::use_params_map;
 
 use self::{
     app_details::AppDetailsForm, mailbox::MailboxForm, progress::Progress,
@@ -24,7 +21,7 @@ use crate::{
     error::PortalError,
     pages::home::SignInRequired,
     provider::MICROSOFT_365,
-    server_fns::{load_draft, redirect_uri, step_path, CompleteStep, CreateDraft, StepSaved},
+    server_fns::{load_draft, redirect_uri, step_path, CompleteStep, CreateDraft},
 };
 
 /// Heading and title of a step.
@@ -36,31 +33,16 @@ fn StepHeading(step: Step) -> impl IntoView {
     }
 }
 
-/// Follows a saved step to the next one, or shows why not.
-fn after_save(
-    value: impl Fn() -> Option<Result<StepSaved, PortalError>> + 'static,
-    error: RwSignal<Option<String>>,
-) {
-    let navigate = use_navigate();
-    Effect::new(move |_| match value() {
-        Some(Ok(saved)) => navigate(&saved.next_path(), NavigateOptions::default()),
-        Some(Err(e)) => error.set(Some(e.to_string())),
-        None => {}
-    });
-}
-
-/// `/accounts/new`: step 1 before the draft exists; "Next" creates it.
+/// `/accounts/new`: step 1 before the draft exists; "Next" creates it. A plain form: the server
+/// function answers a form post with a redirect to step 2, no wasm needed.
 #[component]
 pub fn NewAccountPage() -> AnyView {
-    let create = ServerAction::<CreateDraft>::new();
-    let error = RwSignal::new(None::<String>);
-    after_save(move || create.value().get(), error);
     let redirect_uri = Resource::new(|| (), |_| redirect_uri());
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match redirect_uri.await {
-                    Ok(uri) => view! { <NewAccountStep uri=uri create=create error=error/> }.into_any(),
+                    Ok(uri) => view! { <NewAccountStep uri=uri/> }.into_any(),
                     Err(PortalError::NotSignedIn) => view! { <SignInRequired/> }.into_any(),
                     Err(e) => view! { <section class="panel"><p class="alert alert-error" role="alert">{e.to_string()}</p></section> }.into_any(),
                 }
@@ -71,28 +53,17 @@ pub fn NewAccountPage() -> AnyView {
 }
 
 #[component]
-fn NewAccountStep(
-    uri: String,
-    create: ServerAction<CreateDraft>,
-    error: RwSignal<Option<String>>,
-) -> AnyView {
-    let on_submit = move |ev: SubmitEvent| {
-        ev.prevent_default();
-        create.dispatch(CreateDraft {});
-    };
+fn NewAccountStep(uri: String) -> AnyView {
     view! {
         <section class="panel wizard" aria-labelledby="step-heading">
             <p class="eyebrow">"New Microsoft 365 account"</p>
             <Progress current=Step::Register id=None saved_step=0/>
             <StepHeading step=Step::Register/>
             <RegisterGuide provider=&MICROSOFT_365 client_id=None redirect_uri=uri/>
-            <form method="post" action=CreateDraft::url() on:submit=on_submit>
-                {move || error.get().map(|e| view! { <p class="alert alert-error" role="alert">{e}</p> })}
+            <form method="post" action=CreateDraft::url()>
                 <div class="step-nav">
                     <a class="button button-secondary" href="/">"Cancel"</a>
-                    <button type="submit" class="button button-primary" disabled=move || create.pending().get()>
-                        "I registered the app: next"
-                    </button>
+                    <button type="submit" class="button button-primary">"I registered the app: next"</button>
                 </div>
             </form>
         </section>
@@ -152,7 +123,7 @@ fn WizardStep(draft: Draft, step: Step) -> AnyView {
             <CompleteStepForm id=draft.id.clone() step=Step::Register back=None/>
         }
         .into_any(),
-        Step::AppDetails => view! { <AppDetailsForm provider=provider draft=draft.clone()/> }.into_any(),
+        Step::AppDetails => view! { <AppDetailsForm draft=draft.clone()/> }.into_any(),
         Step::RedirectUri => view! {
             <RedirectGuide
                 provider=provider
@@ -163,7 +134,7 @@ fn WizardStep(draft: Draft, step: Step) -> AnyView {
             <CompleteStepForm id=draft.id.clone() step=Step::RedirectUri back=Some(step_path(&draft.id, Step::AppDetails))/>
         }
         .into_any(),
-        Step::Mailbox => view! { <MailboxForm provider=provider draft=draft.clone()/> }.into_any(),
+        Step::Mailbox => view! { <MailboxForm draft=draft.clone()/> }.into_any(),
         Step::Review => view! { <Review draft=draft.clone()/> }.into_any(),
     };
     view! {
@@ -177,34 +148,21 @@ fn WizardStep(draft: Draft, step: Step) -> AnyView {
     .into_any()
 }
 
-/// "Next" on a step that only asks the admin to do something in Entra.
+/// "Next" on a step that only asks the admin to do something in Entra: a plain form post that the
+/// server answers with a redirect to the next step.
 #[component]
 fn CompleteStepForm(id: String, step: Step, back: Option<String>) -> AnyView {
-    let action = ServerAction::<CompleteStep>::new();
-    let error = RwSignal::new(None::<String>);
-    after_save(move || action.value().get(), error);
-    let on_submit = {
-        let id = id.clone();
-        move |ev: SubmitEvent| {
-            ev.prevent_default();
-            action.dispatch(CompleteStep {
-                id: id.clone(),
-                step: step.number(),
-            });
-        }
-    };
     let label = match step {
         Step::Register => "I registered the app: next",
         _ => "I added the redirect URI: next",
     };
     view! {
-        <form method="post" action=CompleteStep::url() on:submit=on_submit>
+        <form method="post" action=CompleteStep::url()>
             <input type="hidden" name="id" value=id/>
             <input type="hidden" name="step" value=step.number().to_string()/>
-            {move || error.get().map(|e| view! { <p class="alert alert-error" role="alert">{e}</p> })}
             <div class="step-nav">
                 {back.map(|b| view! { <a class="button button-secondary" href=b>"Back"</a> })}
-                <button type="submit" class="button button-primary" disabled=move || action.pending().get()>{label}</button>
+                <button type="submit" class="button button-primary">{label}</button>
             </div>
         </form>
     }

@@ -17,7 +17,7 @@ pub fn RedirectGuide(
             "Microsoft sends the mailbox owner back to Mailkey after sign-in, but only to an \
              address registered on the app. It must match exactly, to the last character."
         </p>
-        <CopyValue value=redirect_uri label="redirect URI"/>
+        <CopyValue value=redirect_uri label="redirect URI".to_string()/>
         {warning.map(|w| view! { <p class="alert alert-warning" role="status">{w}</p> })}
         <ol class="guide">
             <li>

@@ -38,7 +38,7 @@ pub fn RegisterGuide(
                     <li>
                         <strong>"Redirect URI"</strong>": platform " <strong>"Web"</strong>
                         " (not “Single-page application”), and this address:"
-                        <CopyValue value=redirect_uri label="redirect URI"/>
+                        <CopyValue value=redirect_uri label="redirect URI".to_string()/>
                     </li>
                 </ul>
                 <p>"Select " <strong>"Register"</strong> "."</p>
@@ -68,10 +68,10 @@ pub fn RegisterGuide(
                     <strong>"Delegated permissions"</strong> ", and add:"
                 </p>
                 <ul class="permissions">
-                    <li><CopyValue value="offline_access".to_string() label="offline_access"/><span class="hint">"keeps the connection alive (refresh tokens)"</span></li>
-                    <li><CopyValue value="IMAP.AccessAsUser.All".to_string() label="IMAP.AccessAsUser.All"/><span class="hint">"reads mail over IMAP"</span></li>
-                    <li><CopyValue value="SMTP.Send".to_string() label="SMTP.Send"/><span class="hint">"sends mail over SMTP"</span></li>
-                    <li><CopyValue value="POP.AccessAsUser.All".to_string() label="POP.AccessAsUser.All"/><span class="hint">"only if you use POP; not recommended"</span></li>
+                    <li><CopyValue value="offline_access".to_string() label="offline_access".to_string()/><span class="hint">"keeps the connection alive (refresh tokens)"</span></li>
+                    <li><CopyValue value="IMAP.AccessAsUser.All".to_string() label="IMAP.AccessAsUser.All".to_string()/><span class="hint">"reads mail over IMAP"</span></li>
+                    <li><CopyValue value="SMTP.Send".to_string() label="SMTP.Send".to_string()/><span class="hint">"sends mail over SMTP"</span></li>
+                    <li><CopyValue value="POP.AccessAsUser.All".to_string() label="POP.AccessAsUser.All".to_string()/><span class="hint">"only if you use POP; not recommended"</span></li>
                 </ul>
                 <p class="hint">
                     "An administrator may select “Grant admin consent” so the mailbox owner is not \
