@@ -81,8 +81,9 @@ export async function launchChromium() {
 }
 
 /** A fresh browser context for a viewport, collecting console errors and page errors. */
-export async function openPage(browser, viewport) {
+export async function openPage(browser, viewport, { javaScriptEnabled = true } = {}) {
   const context = await browser.newContext({
+    javaScriptEnabled,
     viewport: { width: viewport.width, height: viewport.height },
     isMobile: viewport.isMobile,
     hasTouch: viewport.hasTouch,

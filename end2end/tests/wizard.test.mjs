@@ -247,3 +247,58 @@ test("keyboard only: every wizard control is reachable and focus is visible", as
     await context.close();
   }
 });
+
+test("without the wasm, the steps still submit, and a refused step says nothing was saved", async () => {
+  const { context, page } = await openPage(browser, VIEWPORTS[0], { javaScriptEnabled: false });
+  try {
+    await page.goto(mailkey.adminLink());
+    await page.goto(`${mailkey.base}/accounts/new`);
+    await page.getByRole("button", { name: "I registered the app: next" }).click();
+    await page.waitForURL(/\/setup\/2$/);
+    await page.locator("#f-tenant").fill(TENANT_ID);
+    await page.locator("#f-client_id").fill("my-app");
+    await page.locator("#f-app_name").fill("Mailkey no-JS");
+    await page.locator("#f-client_secret").fill(SECRET);
+    await page.getByRole("button", { name: "Save and continue" }).click();
+    await page.waitForURL(/\/setup\/2\?not_saved=1$/);
+    assert.match(await page.getByRole("alert").innerText(), /Nothing was saved/);
+    await page.locator("#f-tenant").fill(TENANT_ID);
+    await page.locator("#f-client_id").fill(CLIENT_ID);
+    await page.locator("#f-app_name").fill("Mailkey no-JS");
+    await page.locator("#f-client_secret").fill(SECRET);
+    await page.getByRole("button", { name: "Save and continue" }).click();
+    await page.waitForURL(/\/setup\/3$/);
+    await page.getByRole("heading", { level: 1, name: "Redirect URI" }).waitFor();
+    await screenshot(page, "wizard-no-wasm-3-redirect-uri");
+  } finally {
+    await context.close();
+  }
+});
+
+test("the narrowest phones (320 px) never scroll sideways", async () => {
+  const narrow = { name: "narrow", width: 320, height: 640, isMobile: true, hasTouch: true };
+  const { context, page, problems } = await openPage(browser, narrow);
+  try {
+    await page.goto(mailkey.adminLink());
+    await page.goto(`${mailkey.base}/accounts/new`);
+    await noSidewaysScroll(page, "320 px step 1");
+    await page.getByRole("button", { name: "I registered the app: next" }).click();
+    await page.waitForURL(/\/setup\/2$/);
+    await hydrated(page);
+    await noSidewaysScroll(page, "320 px step 2");
+    await screenshot(page, "wizard-320-2-app-details");
+    const base = page.url().replace(/\/2$/, "");
+    await page.goto(`${base}/4`);
+    // Step 4 opens only after 2 and 3 are saved: the wizard sends the admin back to step 2.
+    await page.getByRole("heading", { level: 1, name: "Application details" }).waitFor();
+    assert.deepEqual(problems, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test("the client secret never appears in Mailkey's log", () => {
+  const log = mailkey.log.join("\n");
+  assert.ok(log.length > 0);
+  assert.ok(!log.includes(SECRET), "secret found in the server log");
+});

@@ -33,7 +33,9 @@ fn operator_of(request: &Parts) -> Result<&OperatorSession, PortalError> {
 fn portal_error(e: DraftError) -> PortalError {
     match e {
         DraftError::Invalid(findings) => {
-            set_status(422);
+            if !send_back_plain_form() {
+                set_status(422);
+            }
             PortalError::Invalid(findings)
         }
         DraftError::NotFound => {
@@ -52,6 +54,37 @@ fn portal_error(e: DraftError) -> PortalError {
                     .into(),
             )
         }
+    }
+}
+
+/// A form posted without the wasm (the browser asked for HTML) cannot show a 422's per-field
+/// messages: send it back to its page, which then says nothing was saved. True when it did.
+fn send_back_plain_form() -> bool {
+    let Some(parts) = leptos::prelude::use_context::<Parts>() else {
+        return false;
+    };
+    let accepts_html = parts
+        .headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    let back = parts
+        .headers
+        .get(axum::http::header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|r| url::Url::parse(r).ok());
+    match (accepts_html, back) {
+        (true, Some(mut back)) => {
+            back.set_query(Some("not_saved=1"));
+            // Only the path: never redirect off-site on a forged Referer.
+            let target = match back.query() {
+                Some(q) => format!("{}?{q}", back.path()),
+                None => back.path().to_string(),
+            };
+            leptos_axum::redirect(&target);
+            true
+        }
+        _ => false,
     }
 }
 

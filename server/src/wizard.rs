@@ -343,3 +343,31 @@ fn tidy_mailbox(v: &mut MailboxSettings) {
     }
     v.scopes = v.scopes.split_whitespace().collect::<Vec<_>>().join(" ");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discovery_failures_say_what_to_do() {
+        let unknown = discovery_note("fabrikam.example", &DiscoveryError::UnknownDomain);
+        assert!(unknown.is_error());
+        assert_eq!(
+            unknown.message,
+            "No Microsoft 365 tenant uses the domain fabrikam.example. Check the spelling, use a \
+             domain verified in your tenant (such as yourcompany.onmicrosoft.com), or enter the \
+             Directory (tenant) ID."
+        );
+        let timeout = discovery_note("contoso.com", &DiscoveryError::Timeout);
+        assert!(
+            !timeout.is_error(),
+            "an unreachable Microsoft must not block the admin"
+        );
+        assert_eq!(
+            timeout.message,
+            "Mailkey could not reach Microsoft to look up contoso.com (the sign-in service did not \
+             answer in time); it will use the domain as entered. To be sure, enter the Directory \
+             (tenant) ID from the app's Overview page."
+        );
+    }
+}

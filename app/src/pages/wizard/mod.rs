@@ -10,7 +10,7 @@ mod review;
 
 use leptos::{prelude::*, server_fn::ServerFn};
 use leptos_meta::Title;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_params_map, use_query_map};
 
 use self::{
     app_details::AppDetailsForm, mailbox::MailboxForm, progress::Progress,
@@ -137,11 +137,19 @@ fn WizardStep(draft: Draft, step: Step) -> AnyView {
         Step::Mailbox => view! { <MailboxForm draft=draft.clone()/> }.into_any(),
         Step::Review => view! { <Review draft=draft.clone()/> }.into_any(),
     };
+    // Set when a form posted without the wasm was refused: the page cannot show the per-field
+    // messages, so it says so (the wasm-driven form shows each field's message instead).
+    let not_saved = use_query_map().with_untracked(|q| q.get("not_saved").is_some());
     view! {
         <section class="panel wizard" aria-labelledby="step-heading">
             <p class="eyebrow">{name}</p>
             <Progress current=step id=Some(draft.id.clone()) saved_step=draft.saved_step/>
             <StepHeading step=step/>
+            {not_saved.then(|| view! {
+                <p class="alert alert-error" role="alert">
+                    "Nothing was saved: some values were not accepted. Check them and save again;                      with JavaScript on, each field says what is wrong as you type."
+                </p>
+            })}
             {body}
         </section>
     }
