@@ -1,12 +1,11 @@
 //! Step 2: the app registration's values, checked as they are typed; the tenant is looked up
 //! when the admin leaves the field.
 
-use leptos::{ev::SubmitEvent, prelude::*, server_fn::ServerFn};
+use leptos::{prelude::*, server_fn::ServerFn};
 
 use super::form::{ErrorSummary, FormFooter, FormState};
 use crate::{
     components::field::{InputKind, TextField},
-    components::hydrated::go_to,
     draft::{AppDetails, Draft, Step},
     provider::{Provider, MICROSOFT_365},
     rules::{
@@ -97,19 +96,10 @@ pub fn AppDetailsForm(draft: Draft) -> impl IntoView {
     };
 
     let action = ServerAction::<SaveAppDetails>::new();
-    Effect::new(move |_| {
-        if let Some(result) = action.value().get() {
-            form.take_result(result, go_to);
-        }
-    });
-    let on_submit = {
+    form.follow(move || action.value().get());
+    let on_submit = form.submit_with({
         let id = id.clone();
-        move |ev: SubmitEvent| {
-            ev.prevent_default();
-            if !form.ready_to_send() {
-                return;
-            }
-            let v = form.values.get_untracked();
+        move |v| {
             action.dispatch(SaveAppDetails {
                 id: id.clone(),
                 tenant: v.tenant,
@@ -122,7 +112,7 @@ pub fn AppDetailsForm(draft: Draft) -> impl IntoView {
                 token_url: v.token_url,
             });
         }
-    };
+    });
 
     let secret_hint = if secret_set {
         "A secret is saved. Leave this empty to keep it, or paste a new Value to replace it."

@@ -1,9 +1,10 @@
 //! The state every wizard form shares: values as typed, the shared rules run on every change,
 //! which fields to show messages for, and the server's answer.
 
-use leptos::prelude::*;
+use leptos::{ev::SubmitEvent, prelude::*};
 
 use crate::{
+    components::hydrated::go_to,
     error::PortalError,
     rules::{Findings, Note},
     server_fns::StepSaved,
@@ -134,6 +135,26 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> FormState<T> {
             });
             all
         })
+    }
+
+    /// The form's submit handler: shows every message, and sends the values only when the rules
+    /// find no error (the server checks again).
+    pub fn submit_with(self, send: impl Fn(T) + 'static) -> impl Fn(SubmitEvent) + 'static {
+        move |ev: SubmitEvent| {
+            ev.prevent_default();
+            if self.ready_to_send() {
+                send(self.values.get_untracked());
+            }
+        }
+    }
+
+    /// Follows the save action's answers (see [`FormState::take_result`]).
+    pub fn follow(self, answer: impl Fn() -> Option<Result<StepSaved, PortalError>> + 'static) {
+        Effect::new(move |_| {
+            if let Some(result) = answer() {
+                self.take_result(result, go_to);
+            }
+        });
     }
 
     /// Takes the server's answer: go on, or stay and show what it said.

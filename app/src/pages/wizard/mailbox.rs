@@ -1,11 +1,10 @@
 //! Step 4: the mailbox, its servers and scopes, preset for Exchange Online.
 
-use leptos::{ev::SubmitEvent, prelude::*, server_fn::ServerFn};
+use leptos::{prelude::*, server_fn::ServerFn};
 
 use super::form::{ErrorSummary, FormFooter, FormState};
 use crate::{
     components::field::{InputKind, SelectField, TextField},
-    components::hydrated::go_to,
     draft::{Draft, MailboxSettings, Step},
     provider::{Protocol, Provider, Security, MICROSOFT_365},
     rules::steps::check_mailbox,
@@ -29,19 +28,10 @@ pub fn MailboxForm(draft: Draft) -> impl IntoView {
         check_mailbox(v, provider)
     });
     let action = ServerAction::<SaveMailbox>::new();
-    Effect::new(move |_| {
-        if let Some(result) = action.value().get() {
-            form.take_result(result, go_to);
-        }
-    });
-    let on_submit = {
+    form.follow(move || action.value().get());
+    let on_submit = form.submit_with({
         let id = id.clone();
-        move |ev: SubmitEvent| {
-            ev.prevent_default();
-            if !form.ready_to_send() {
-                return;
-            }
-            let v = form.values.get_untracked();
+        move |v| {
             action.dispatch(SaveMailbox {
                 id: id.clone(),
                 account_name: v.account_name,
@@ -59,7 +49,7 @@ pub fn MailboxForm(draft: Draft) -> impl IntoView {
                 scopes: v.scopes,
             });
         }
-    };
+    });
     let reset_scopes = move |_| {
         let protocol = form
             .values
