@@ -74,6 +74,20 @@ pub const SETTINGS: &[Setting] = &[
                OAuth endpoints (change only for a national cloud or a test server).",
     },
     Setting {
+        key: "sandbox",
+        default: Some("false"),
+        example: "true",
+        help: "Turns on the sandbox identity provider under /sandbox (a stand-in for Microsoft, for \
+               tests and demos). Never on by default; announced in the log when on.",
+    },
+    Setting {
+        key: "sandbox_file",
+        default: None,
+        example: "/etc/mailkey/sandbox.toml",
+        help: "The sandbox's tenants, apps and users (TOML, see the README). Unset: a demo tenant is \
+               generated once into <data_dir>/sandbox-demo.toml.",
+    },
+    Setting {
         key: "log_format",
         default: Some("pretty"),
         example: "json",
@@ -106,6 +120,8 @@ pub struct Config {
     /// `None`: use (or create) the key file in the data directory.
     pub master_key: Option<MasterKey>,
     pub microsoft_authority: Url,
+    pub sandbox: bool,
+    pub sandbox_file: Option<PathBuf>,
 }
 
 /// Where a value came from, so that an error can send the admin to the right place.
@@ -245,6 +261,8 @@ impl Config {
             master_key: parse("master_key", layers, MasterKey::from_base64)?,
             microsoft_authority: parse("microsoft_authority", layers, parse_authority)?
                 .expect("microsoft_authority has a default"),
+            sandbox: parse("sandbox", layers, parse_bool)?.expect("sandbox has a default"),
+            sandbox_file: parse("sandbox_file", layers, parse_dir)?,
         })
     }
 
@@ -329,9 +347,11 @@ fn apply_env(layers: &mut Layers, env: &[(String, String)]) -> Result<(), Config
         if var == CONFIG_PATH_ENV {
             continue;
         }
+        // A setting whose own name ends in `_file` (`sandbox_file`) is that setting, not the
+        // file variant of another.
         let (name, from_file) = match rest.strip_suffix("_FILE") {
-            Some(name) => (name, true),
-            None => (rest, false),
+            Some(name) if setting(&rest.to_ascii_lowercase()).is_none() => (name, true),
+            _ => (rest, false),
         };
         let key = name.to_ascii_lowercase();
         let Some(s) = setting(&key) else {
@@ -433,6 +453,14 @@ fn parse_public_url(raw: &str) -> Result<Url, String> {
         return Err("it contains a user name or password; remove them".into());
     }
     Ok(url)
+}
+
+fn parse_bool(raw: &str) -> Result<bool, String> {
+    match raw.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(format!("\"{raw}\" is not true or false")),
+    }
 }
 
 fn parse_authority(raw: &str) -> Result<Url, String> {
@@ -585,7 +613,8 @@ mod tests {
             err.to_string(),
             format!(
                 "unknown setting `listen_addr` in file {}. Known settings: listen, public_url, \
-                 data_dir, site_dir, master_key, microsoft_authority, log_format, log_level. Check the spelling (keys use \
+                 data_dir, site_dir, master_key, microsoft_authority, sandbox, sandbox_file, \
+                 log_format, log_level. Check the spelling (keys use \
                  snake_case, e.g. `public_url`)",
                 f.path().display()
             )
@@ -638,6 +667,38 @@ mod tests {
             err.to_string(),
             "both MAILKEY_DATA_DIR and MAILKEY_DATA_DIR_FILE are set; keep only one of them"
         );
+    }
+
+    #[test]
+    fn the_readme_documents_every_setting() {
+        let readme = include_str!("../../README.md");
+        for s in SETTINGS {
+            let row = format!("| `{}` | `{}` |", s.key, env_var_of(s.key));
+            assert!(
+                readme.contains(&row),
+                "README's configuration table lacks {row}"
+            );
+        }
+    }
+
+    #[test]
+    fn sandbox_file_is_its_own_setting_not_a_file_variant() {
+        let env = vec![
+            ("MAILKEY_SANDBOX".to_string(), "1".to_string()),
+            (
+                "MAILKEY_SANDBOX_FILE".to_string(),
+                "/etc/mailkey/sandbox.toml".to_string(),
+            ),
+        ];
+        let c = Config::load_from(None, &env).unwrap();
+        assert!(c.sandbox);
+        assert_eq!(
+            c.sandbox_file,
+            Some(PathBuf::from("/etc/mailkey/sandbox.toml"))
+        );
+        let bad = vec![("MAILKEY_SANDBOX".to_string(), "maybe".to_string())];
+        let err = Config::load_from(None, &bad).unwrap_err().to_string();
+        assert!(err.contains("\"maybe\" is not true or false"), "{err}");
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod config;
 pub mod discovery;
 pub mod http;
 mod portal;
+pub mod sandbox;
 pub mod secrets;
 pub mod server;
 pub mod state;

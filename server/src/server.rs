@@ -36,10 +36,11 @@ use crate::{
         session, setup,
     },
     portal::Portal,
+    sandbox::{self, Directory, DirectoryError, Sandbox, DEMO_FILE},
     secrets::{KeyOrigin, MasterKey, SealError, Sealer, SecretsError, KEY_FILE},
     state::AppState,
     storage::{StorageError, Store},
-    wizard::{StartupKeyError, Wizard},
+    wizard::{StartupKeyError, Wizard, CALLBACK_PATH},
 };
 
 /// The name cargo-leptos gives the wasm, js and css files (`[[workspace.metadata.leptos]] name`).
@@ -108,6 +109,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(with_session)
         .route(SETUP_PATH, get(setup::redeem))
+        .merge(sandbox::routes())
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(move |State(s): State<AppState>, req: Request| async move {
@@ -142,6 +144,8 @@ pub enum StartError {
     Storage(#[from] StorageError),
     #[error("cannot start with the master key: {0}")]
     Secrets(#[from] SecretsError),
+    #[error(transparent)]
+    Sandbox(#[from] DirectoryError),
     #[error("cannot read the web assets in {dir}: {source}")]
     Assets { dir: String, source: std::io::Error },
     #[error("server stopped with an error: {0}")]
@@ -220,6 +224,7 @@ impl Server {
             assets: Arc::new(assets),
             store,
             wizard,
+            sandbox: open_sandbox(config, &public_url)?,
         };
         Ok(Server {
             listener,
@@ -271,6 +276,41 @@ impl Server {
         tracing::info!("Mailkey stopped");
         Ok(())
     }
+}
+
+/// The sandbox identity provider, when turned on: from the sandbox file, else the demo directory.
+fn open_sandbox(config: &Config, public_url: &Url) -> Result<Option<Sandbox>, StartError> {
+    if !config.sandbox {
+        return Ok(None);
+    }
+    let base = public_url.as_str().trim_end_matches('/');
+    let redirect_uri = format!("{base}{CALLBACK_PATH}");
+    let (directory, source) = match &config.sandbox_file {
+        Some(path) => (
+            Directory::load(path)?,
+            format!("the sandbox file {}", path.display()),
+        ),
+        None => (
+            Directory::demo(&config.data_dir, &redirect_uri)?,
+            format!(
+                "the generated demo ({})",
+                config.data_dir.join(DEMO_FILE).display()
+            ),
+        ),
+    };
+    let authority = format!("{base}{}", sandbox::PREFIX);
+    tracing::warn!(
+        %authority,
+        tenants = directory.tenants.len(),
+        "SANDBOX identity provider is ON: it is not Microsoft and signs in to no real mailbox. \
+         For tests and demos only; see {base}{}",
+        sandbox::PREFIX
+    );
+    Ok(Some(Sandbox {
+        directory: Arc::new(directory),
+        authority,
+        source,
+    }))
 }
 
 /// Finds the master key (configured, on disk, or new) and proves it opens what is stored; fails

@@ -6,6 +6,7 @@ use leptos::config::LeptosOptions;
 use crate::{
     auth::OperatorAccess,
     http::{assets::StaticAssets, origin::OriginPolicy, security_headers::SecurityHeaders},
+    sandbox::Sandbox,
     storage::Store,
     wizard::Wizard,
 };
@@ -17,6 +18,8 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub store: Store,
     pub wizard: Wizard,
+    /// `Some` only when the sandbox identity provider is turned on.
+    pub sandbox: Option<Sandbox>,
     pub operator_access: OperatorAccess,
     pub origin_policy: OriginPolicy,
     pub security_headers: SecurityHeaders,
