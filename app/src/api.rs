@@ -136,3 +136,12 @@ mod tests {
         assert_eq!(AccountState::parse("gone"), None);
     }
 }
+
+/// What "New account" needs before a draft exists.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewAccountInfo {
+    /// The redirect URI the server will send.
+    pub redirect_uri: String,
+    /// The providers offered, as (id, name); the first is the default.
+    pub providers: Vec<(String, String)>,
+}

@@ -8,11 +8,12 @@ use http::request::Parts;
 use leptos::prelude::use_context;
 
 use crate::{
-    api::AccountSummary,
+    api::{AccountSummary, NewAccountInfo},
     draft::{AppDetails, Draft, MailboxSettings, Step},
     error::PortalError,
     rules::Note,
     server_fns::{OperatorView, StepSaved},
+    sign_in::ConnectionStatus,
 };
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -28,10 +29,21 @@ pub trait PortalBackend: Send + Sync + 'static {
         &'a self,
         request: &'a Parts,
     ) -> BoxFuture<'a, Result<Vec<AccountSummary>, PortalError>>;
-    fn redirect_uri<'a>(&'a self, request: &'a Parts)
-        -> BoxFuture<'a, Result<String, PortalError>>;
-    fn create_draft<'a>(&'a self, request: &'a Parts)
-        -> BoxFuture<'a, Result<String, PortalError>>;
+    fn new_account<'a>(
+        &'a self,
+        request: &'a Parts,
+    ) -> BoxFuture<'a, Result<NewAccountInfo, PortalError>>;
+    fn create_draft<'a>(
+        &'a self,
+        request: &'a Parts,
+        provider: String,
+    ) -> BoxFuture<'a, Result<String, PortalError>>;
+    /// The account's sign-in state, and this browser's latest attempt.
+    fn connection<'a>(
+        &'a self,
+        request: &'a Parts,
+        id: String,
+    ) -> BoxFuture<'a, Result<ConnectionStatus, PortalError>>;
     fn load_draft<'a>(
         &'a self,
         request: &'a Parts,
@@ -60,6 +72,7 @@ pub trait PortalBackend: Send + Sync + 'static {
     fn lookup_tenant<'a>(
         &'a self,
         request: &'a Parts,
+        id: String,
         tenant: String,
     ) -> BoxFuture<'a, Result<Result<String, Note>, PortalError>>;
 }

@@ -131,6 +131,9 @@ pub struct Draft {
     pub id: String,
     /// Today's day number on the server (days since 1970-01-01), for the expiry rule.
     pub today: i64,
+    /// The provider preset's ID and name (`microsoft365`, "Microsoft 365").
+    pub provider: String,
+    pub provider_name: String,
     /// The identity platform's base URL, e.g. `https://login.microsoftonline.com`.
     pub authority: String,
     /// The redirect URI the server will send, and a warning when it cannot work.

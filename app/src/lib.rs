@@ -19,6 +19,7 @@ pub mod rules;
 pub mod server_fns;
 #[cfg(feature = "ssr")]
 mod shell;
+pub mod sign_in;
 
 pub use app::App;
 #[cfg(feature = "ssr")]

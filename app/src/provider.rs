@@ -103,10 +103,30 @@ pub const MICROSOFT_365: Provider = Provider {
     admin_center: "https://entra.microsoft.com",
 };
 
+/// Microsoft 365 through Mailkey's own sandbox identity provider: identical but for the
+/// authority, which is relative to Mailkey's public URL. Offered only when the sandbox is on.
+pub const MICROSOFT_365_SANDBOX: Provider = Provider {
+    id: "microsoft365-sandbox",
+    name: "Microsoft 365 (sandbox)",
+    authority: "/sandbox",
+    ..MICROSOFT_365
+};
+
+pub const PROVIDERS: [&Provider; 2] = [&MICROSOFT_365, &MICROSOFT_365_SANDBOX];
+
 /// Scopes with no resource: OpenID Connect's and the refresh-token grant.
 pub const OIDC_SCOPES: [&str; 4] = ["offline_access", "openid", "email", "profile"];
 
 impl Provider {
+    pub fn by_id(id: &str) -> Option<&'static Provider> {
+        PROVIDERS.into_iter().find(|p| p.id == id)
+    }
+
+    /// Whether the authority is a path under Mailkey's own URL (the sandbox).
+    pub fn is_local(&self) -> bool {
+        self.authority.starts_with('/')
+    }
+
     /// The default scopes for reading over `protocol` and sending over SMTP.
     pub fn default_scopes(&self, protocol: Protocol) -> String {
         let read = match protocol {

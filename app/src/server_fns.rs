@@ -11,10 +11,11 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    api::AccountSummary,
+    api::{AccountSummary, NewAccountInfo},
     draft::{Draft, Step},
     error::PortalError,
     rules::{Findings, Note},
+    sign_in::ConnectionStatus,
 };
 
 /// The signed-in operator, as the pages show it.
@@ -63,9 +64,10 @@ fn go_on(saved: &StepSaved) {
 
 /// The wizard's "Next" on step 1 for a new account: creates the draft.
 #[server(prefix = "/_fn", endpoint = "accounts/create")]
-pub async fn create_draft() -> Result<StepSaved, PortalError> {
+pub async fn create_draft(provider: Option<String>) -> Result<StepSaved, PortalError> {
     let (backend, parts) = crate::backend::request_context()?;
-    let id = backend.0.create_draft(&parts).await?;
+    let provider = provider.unwrap_or_else(|| crate::provider::MICROSOFT_365.id.to_string());
+    let id = backend.0.create_draft(&parts, provider).await?;
     let saved = backend.0.complete_step(&parts, id, Step::Register).await?;
     go_on(&saved);
     Ok(saved)
@@ -161,14 +163,25 @@ pub async fn save_mailbox(
 
 /// The Tenant field's lookup as the admin leaves it: `Ok(tenant id)` or the reason it failed.
 #[server(prefix = "/_fn", endpoint = "tenant")]
-pub async fn lookup_tenant(tenant: String) -> Result<Result<String, Note>, PortalError> {
+pub async fn lookup_tenant(
+    id: String,
+    tenant: String,
+) -> Result<Result<String, Note>, PortalError> {
     let (backend, parts) = crate::backend::request_context()?;
-    backend.0.lookup_tenant(&parts, tenant).await
+    backend.0.lookup_tenant(&parts, id, tenant).await
 }
 
-/// The redirect URI the server will send, for the instructions before a draft exists.
-#[server(prefix = "/_fn", endpoint = "redirect_uri")]
-pub async fn redirect_uri() -> Result<String, PortalError> {
+/// The redirect URI and the providers offered, for step 1 before a draft exists.
+#[server(prefix = "/_fn", endpoint = "accounts/new")]
+pub async fn new_account() -> Result<NewAccountInfo, PortalError> {
     let (backend, parts) = crate::backend::request_context()?;
-    backend.0.redirect_uri(&parts).await
+    backend.0.new_account(&parts).await
+}
+
+/// The account's sign-in: who, when, and how this browser's latest attempt ended. The wizard
+/// polls it while the sign-in window is open, so it learns the result without `window.opener`.
+#[server(prefix = "/_fn", endpoint = "accounts/connection")]
+pub async fn connection(id: String) -> Result<ConnectionStatus, PortalError> {
+    let (backend, parts) = crate::backend::request_context()?;
+    backend.0.connection(&parts, id).await
 }

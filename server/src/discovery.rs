@@ -24,7 +24,6 @@ pub enum DiscoveryError {
 #[derive(Clone, Debug)]
 pub struct TenantDiscovery {
     client: reqwest::Client,
-    authority: String,
 }
 
 #[derive(Deserialize)]
@@ -38,7 +37,7 @@ struct ErrorDocument {
 }
 
 impl TenantDiscovery {
-    pub fn new(authority: &str, timeout: Duration) -> TenantDiscovery {
+    pub fn new(timeout: Duration) -> TenantDiscovery {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
@@ -46,18 +45,13 @@ impl TenantDiscovery {
             .user_agent(concat!("Mailkey/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("the HTTP client's fixed settings are valid");
-        TenantDiscovery {
-            client,
-            authority: authority.trim_end_matches('/').to_string(),
-        }
+        TenantDiscovery { client }
     }
 
-    /// The tenant ID of `domain` (already checked by the tenant rule).
-    pub async fn tenant_id(&self, domain: &str) -> Result<String, DiscoveryError> {
-        let url = format!(
-            "{}/{domain}/v2.0/.well-known/openid-configuration",
-            self.authority
-        );
+    /// The tenant ID of `domain` (already checked by the tenant rule) at `authority`.
+    pub async fn tenant_id(&self, authority: &str, domain: &str) -> Result<String, DiscoveryError> {
+        let authority = authority.trim_end_matches('/');
+        let url = format!("{authority}/{domain}/v2.0/.well-known/openid-configuration");
         let mut res = self.client.get(&url).send().await.map_err(classify)?;
         let status = res.status();
         let mut body = Vec::new();
@@ -70,7 +64,7 @@ impl TenantDiscovery {
         if status.is_success() {
             let doc: OpenIdConfiguration =
                 serde_json::from_slice(&body).map_err(|_| DiscoveryError::Unexpected)?;
-            return self.tenant_of(&doc.token_endpoint);
+            return tenant_of(authority, &doc.token_endpoint);
         }
         // Microsoft answers 400 {"error":"invalid_tenant", "error_description":"AADSTS90002: ..."}.
         match serde_json::from_slice::<ErrorDocument>(&body) {
@@ -79,15 +73,15 @@ impl TenantDiscovery {
             _ => Err(DiscoveryError::Unexpected),
         }
     }
+}
 
-    fn tenant_of(&self, token_endpoint: &str) -> Result<String, DiscoveryError> {
-        token_endpoint
-            .strip_prefix(&self.authority)
-            .and_then(|rest| rest.trim_start_matches('/').split('/').next())
-            .filter(|id| is_guid(id))
-            .map(str::to_ascii_lowercase)
-            .ok_or(DiscoveryError::Unexpected)
-    }
+fn tenant_of(authority: &str, token_endpoint: &str) -> Result<String, DiscoveryError> {
+    token_endpoint
+        .strip_prefix(authority)
+        .and_then(|rest| rest.trim_start_matches('/').split('/').next())
+        .filter(|id| is_guid(id))
+        .map(str::to_ascii_lowercase)
+        .ok_or(DiscoveryError::Unexpected)
 }
 
 fn classify(e: reqwest::Error) -> DiscoveryError {

@@ -6,12 +6,15 @@ pub mod config;
 pub mod discovery;
 pub mod http;
 mod portal;
+pub mod providers;
 pub mod sandbox;
 pub mod secrets;
 pub mod server;
+pub mod sign_in;
 pub mod state;
 pub mod storage;
 pub mod telemetry;
+pub mod tokens;
 pub mod wizard;
 
 pub use server::{app, Server};

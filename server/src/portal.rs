@@ -3,23 +3,26 @@
 
 use axum::http::request::Parts;
 use mailkey_app::{
-    api::AccountSummary,
+    api::{AccountSummary, NewAccountInfo},
     backend::{set_status, BoxFuture, PortalBackend},
     draft::{AppDetails, Draft, MailboxSettings, Step},
     error::PortalError,
     rules::Note,
     server_fns::{OperatorView, StepSaved},
+    sign_in::{ConnectionStatus, SignInOutcome, SignInProblem},
 };
 
 use crate::{
     auth::OperatorSession,
     storage::Store,
+    tokens::TokenKeeper,
     wizard::{DraftError, Saved, Wizard},
 };
 
 pub struct Portal {
     pub store: Store,
     pub wizard: Wizard,
+    pub tokens: TokenKeeper,
 }
 
 fn operator_of(request: &Parts) -> Result<&OperatorSession, PortalError> {
@@ -46,6 +49,10 @@ fn portal_error(e: DraftError) -> PortalError {
             tracing::error!(error = %e, "storage failed in the wizard");
             PortalError::storage_unavailable()
         }
+        DraftError::ProviderOff(name) => PortalError::Server(format!(
+            "This account uses {name}, which this Mailkey no longer offers. The operator can turn \
+             it back on (for the sandbox: sandbox = true)."
+        )),
         DraftError::Corrupt(e) => {
             tracing::error!(error = %e, "a stored draft cannot be read");
             PortalError::Server(
@@ -121,25 +128,75 @@ impl PortalBackend for Portal {
         })
     }
 
-    fn redirect_uri<'a>(
+    fn new_account<'a>(
         &'a self,
         request: &'a Parts,
-    ) -> BoxFuture<'a, Result<String, PortalError>> {
+    ) -> BoxFuture<'a, Result<NewAccountInfo, PortalError>> {
         Box::pin(async move {
             operator_of(request)?;
-            Ok(self.wizard.redirect_uri().to_string())
+            Ok(NewAccountInfo {
+                redirect_uri: self.wizard.redirect_uri().to_string(),
+                providers: self
+                    .wizard
+                    .providers()
+                    .offered()
+                    .into_iter()
+                    .map(|p| (p.id.to_string(), p.name.to_string()))
+                    .collect(),
+            })
         })
     }
 
     fn create_draft<'a>(
         &'a self,
         request: &'a Parts,
+        provider: String,
     ) -> BoxFuture<'a, Result<String, PortalError>> {
         Box::pin(async move {
             operator_of(request)?;
-            let id = self.wizard.create().await.map_err(portal_error)?;
-            tracing::info!(account = %id, "account draft created");
+            let id = self.wizard.create(&provider).await.map_err(portal_error)?;
+            tracing::info!(account = %id, %provider, "account draft created");
             Ok(id)
+        })
+    }
+
+    fn connection<'a>(
+        &'a self,
+        request: &'a Parts,
+        id: String,
+    ) -> BoxFuture<'a, Result<ConnectionStatus, PortalError>> {
+        Box::pin(async move {
+            let session = operator_of(request)?;
+            let storage = |e: crate::storage::StorageError| {
+                tracing::error!(error = %e, "reading the connection failed");
+                PortalError::storage_unavailable()
+            };
+            let Some(r) = self.store.draft(&id).await.map_err(storage)? else {
+                set_status(404);
+                return Err(PortalError::NotFound);
+            };
+            let latest = self
+                .store
+                .latest_outcome(&id, &session.id_hash)
+                .await
+                .map_err(storage)?;
+            let (last_finished_at, last_outcome) = match latest {
+                Some((at, json)) => (Some(at), serde_json::from_str::<SignInOutcome>(&json).ok()),
+                None => (None, None),
+            };
+            Ok(ConnectionStatus {
+                state: r.state,
+                signed_in_as: r.signed_in_as,
+                signed_in_at: r.signed_in_at,
+                problem: r
+                    .connection_problem
+                    .as_deref()
+                    .and_then(|j| serde_json::from_str::<SignInProblem>(j).ok()),
+                last_finished_at,
+                last_outcome,
+                access_token_expires_at: self.tokens.cached_until(&id),
+                refresh_token_stored: r.refresh_token.is_some(),
+            })
         })
     }
 
@@ -211,11 +268,15 @@ impl PortalBackend for Portal {
     fn lookup_tenant<'a>(
         &'a self,
         request: &'a Parts,
+        id: String,
         tenant: String,
     ) -> BoxFuture<'a, Result<Result<String, Note>, PortalError>> {
         Box::pin(async move {
             operator_of(request)?;
-            Ok(self.wizard.lookup_tenant(&tenant).await)
+            self.wizard
+                .lookup_tenant(&id, &tenant)
+                .await
+                .map_err(portal_error)
         })
     }
 }

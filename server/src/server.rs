@@ -33,26 +33,39 @@ use crate::{
         health, origin,
         origin::OriginPolicy,
         security_headers::{self, page_csp, SecurityHeaders},
-        session, setup,
+        session, setup, sign_in,
     },
     portal::Portal,
+    providers::Providers,
     sandbox::{self, Directory, DirectoryError, Sandbox, DEMO_FILE},
     secrets::{KeyOrigin, MasterKey, SealError, Sealer, SecretsError, KEY_FILE},
+    sign_in::{OAuthHttp, SignIn},
     state::AppState,
     storage::{StorageError, Store},
+    tokens::TokenKeeper,
     wizard::{StartupKeyError, Wizard, CALLBACK_PATH},
 };
 
 /// The name cargo-leptos gives the wasm, js and css files (`[[workspace.metadata.leptos]] name`).
 pub const OUTPUT_NAME: &str = "mailkey";
 const PKG_DIR: &str = "pkg";
+/// How long a token request may take, connection included.
+const TOKEN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 /// How long the wizard waits for Microsoft to resolve a tenant domain.
 const DISCOVERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Context every Leptos render and server function gets: the backend, and (for pages) the
 /// response's Content-Security-Policy with the nonce Leptos put on its scripts.
-fn leptos_context(store: Store, wizard: Wizard) -> impl Fn() + Clone + Send + Sync + 'static {
-    let backend = Backend(Arc::new(Portal { store, wizard }));
+fn leptos_context(
+    store: Store,
+    wizard: Wizard,
+    tokens: TokenKeeper,
+) -> impl Fn() + Clone + Send + Sync + 'static {
+    let backend = Backend(Arc::new(Portal {
+        store,
+        wizard,
+        tokens,
+    }));
     move || {
         provide_context(backend.clone());
         // Only a plain form post (no wasm yet) is redirected; the wasm navigates by itself and
@@ -87,7 +100,11 @@ fn leptos_context(store: Store, wizard: Wizard) -> impl Fn() + Clone + Send + Sy
 /// The whole HTTP surface.
 pub fn app(state: AppState) -> Router {
     let routes = generate_route_list(App);
-    let context = leptos_context(state.store.clone(), state.wizard.clone());
+    let context = leptos_context(
+        state.store.clone(),
+        state.wizard.clone(),
+        state.tokens.clone(),
+    );
     let css_href = state.css_href.clone();
     let shell = move |options: LeptosOptions| mailkey_app::shell(options, css_href.to_string());
 
@@ -100,6 +117,9 @@ pub fn app(state: AppState) -> Router {
         })
         .nest("/api/v1", api_v1::routes())
         .route("/logout", post(setup::logout))
+        .route("/accounts/{id}/sign-in", get(sign_in::start))
+        .route("/accounts/{id}/admin-consent", get(sign_in::admin_consent))
+        .route(CALLBACK_PATH, get(sign_in::callback))
         .route_layer(middleware::from_fn_with_state(
             state.operator_access.clone(),
             session::resolve,
@@ -179,14 +199,35 @@ impl Server {
         }
         let store = Store::open(&config.data_dir).await?;
         let sealer = open_secrets(config, &store).await?;
-        let discovery =
-            TenantDiscovery::new(config.microsoft_authority.as_str(), DISCOVERY_TIMEOUT);
+        let sandbox = open_sandbox(config, &public_url)?;
+        let providers = Providers::new(
+            config.microsoft_authority.as_str(),
+            sandbox.as_ref().map(|s| s.authority.as_str()),
+        );
+        let discovery = TenantDiscovery::new(DISCOVERY_TIMEOUT);
         let wizard = Wizard::new(
             store.clone(),
-            sealer,
+            sealer.clone(),
             discovery,
             &public_url,
-            config.microsoft_authority.as_str(),
+            providers.clone(),
+        );
+        let redirect_uri = wizard.redirect_uri().to_string();
+        let http = OAuthHttp::new(TOKEN_TIMEOUT);
+        let tokens = TokenKeeper::new(
+            store.clone(),
+            sealer.clone(),
+            providers.clone(),
+            http.clone(),
+            redirect_uri.clone(),
+        );
+        let sign_in = SignIn::new(
+            store.clone(),
+            sealer,
+            providers,
+            http,
+            tokens.clone(),
+            redirect_uri,
         );
         let manifest = BuildManifest::beside_executable();
         let assets =
@@ -224,7 +265,9 @@ impl Server {
             assets: Arc::new(assets),
             store,
             wizard,
-            sandbox: open_sandbox(config, &public_url)?,
+            sign_in,
+            tokens,
+            sandbox,
         };
         Ok(Server {
             listener,
@@ -306,11 +349,7 @@ fn open_sandbox(config: &Config, public_url: &Url) -> Result<Option<Sandbox>, St
          For tests and demos only; see {base}{}",
         sandbox::PREFIX
     );
-    Ok(Some(Sandbox {
-        directory: Arc::new(directory),
-        authority,
-        source,
-    }))
+    Ok(Some(Sandbox::new(directory, authority, source)))
 }
 
 /// Finds the master key (configured, on disk, or new) and proves it opens what is stored; fails

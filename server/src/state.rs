@@ -7,7 +7,9 @@ use crate::{
     auth::OperatorAccess,
     http::{assets::StaticAssets, origin::OriginPolicy, security_headers::SecurityHeaders},
     sandbox::Sandbox,
+    sign_in::SignIn,
     storage::Store,
+    tokens::TokenKeeper,
     wizard::Wizard,
 };
 
@@ -18,6 +20,8 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub store: Store,
     pub wizard: Wizard,
+    pub sign_in: SignIn,
+    pub tokens: TokenKeeper,
     /// `Some` only when the sandbox identity provider is turned on.
     pub sandbox: Option<Sandbox>,
     pub operator_access: OperatorAccess,

@@ -4,7 +4,7 @@
 
 use mailkey_app::{
     draft::{AppDetails, Draft, MailboxSettings, SecretStatus, Step},
-    provider::{Provider, MICROSOFT_365},
+    provider::Provider,
     rules::{
         dates::Day,
         steps::{self, AppContext},
@@ -18,6 +18,7 @@ use url::Url;
 
 use crate::{
     discovery::{DiscoveryError, TenantDiscovery},
+    providers::Providers,
     secrets::{Aad, Sealer},
     storage::{AppUpdate, DraftRecord, MailboxUpdate, StorageError, Store},
 };
@@ -35,6 +36,8 @@ pub enum DraftError {
     Storage(#[from] StorageError),
     #[error("the stored draft cannot be read: {0}")]
     Corrupt(String),
+    #[error("this account uses {0}, which this Mailkey no longer offers (is the sandbox off?)")]
+    ProviderOff(&'static str),
 }
 
 /// What saving a step returns: the warnings to show (errors never get this far) and where to go.
@@ -50,7 +53,7 @@ pub struct Wizard {
     sealer: Sealer,
     discovery: TenantDiscovery,
     redirect_uri: String,
-    authority: String,
+    providers: Providers,
 }
 
 fn client_secret_aad(id: &str) -> Aad<'_> {
@@ -67,7 +70,7 @@ impl Wizard {
         sealer: Sealer,
         discovery: TenantDiscovery,
         public_url: &Url,
-        authority: &str,
+        providers: Providers,
     ) -> Wizard {
         Wizard {
             store,
@@ -77,7 +80,7 @@ impl Wizard {
                 "{}{CALLBACK_PATH}",
                 public_url.as_str().trim_end_matches('/')
             ),
-            authority: authority.trim_end_matches('/').to_string(),
+            providers,
         }
     }
 
@@ -85,15 +88,43 @@ impl Wizard {
         &self.redirect_uri
     }
 
-    fn provider(&self) -> &'static Provider {
-        &MICROSOFT_365
+    pub fn providers(&self) -> &Providers {
+        &self.providers
     }
 
-    pub async fn create(&self) -> Result<String, DraftError> {
+    /// The account's provider and its authority; a provider this server no longer offers (the
+    /// sandbox was turned off) is an error the admin can read.
+    fn provider_of(&self, r: &DraftRecord) -> Result<(&'static Provider, String), DraftError> {
+        let provider = Provider::by_id(&r.provider)
+            .ok_or_else(|| DraftError::Corrupt(format!("unknown provider {}", r.provider)))?;
+        let authority = self
+            .providers
+            .authority(provider.id)
+            .ok_or(DraftError::ProviderOff(provider.name))?;
+        Ok((provider, authority.to_string()))
+    }
+
+    pub async fn create(&self, provider_id: &str) -> Result<String, DraftError> {
+        if self.providers.authority(provider_id).is_none() {
+            let mut f = Findings::default();
+            f.add(
+                "provider",
+                Some(Note::error(format!(
+                    "\"{provider_id}\" is not a provider this Mailkey offers; choose one of: {}.",
+                    self.providers
+                        .offered()
+                        .iter()
+                        .map(|p| p.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))),
+            );
+            return Err(DraftError::Invalid(f));
+        }
         let mut raw = [0u8; 10];
         rand::rng().fill_bytes(&mut raw);
         let id: String = raw.iter().map(|b| format!("{b:02x}")).collect();
-        self.store.insert_draft(&id).await?;
+        self.store.insert_draft(&id, provider_id).await?;
         Ok(id)
     }
 
@@ -103,13 +134,16 @@ impl Wizard {
 
     pub async fn load(&self, id: &str) -> Result<Draft, DraftError> {
         let r = self.record(id).await?;
+        let (provider, authority) = self.provider_of(&r)?;
         let app: AppDetails = parse_json(r.app_settings.as_deref())?.unwrap_or_default();
         let mailbox = parse_json(r.mailbox_settings.as_deref())?
-            .unwrap_or_else(|| MailboxSettings::preset(self.provider()));
+            .unwrap_or_else(|| MailboxSettings::preset(provider));
         Ok(Draft {
             id: r.id,
             today: Day::today().0,
-            authority: self.authority.clone(),
+            provider: provider.id.to_string(),
+            provider_name: provider.name.to_string(),
+            authority,
             redirect_uri: self.redirect_uri.clone(),
             redirect_uri_warning: steps::redirect_uri_warning(&self.redirect_uri)
                 .map(|n| n.message),
@@ -139,10 +173,11 @@ impl Wizard {
 
     pub async fn save_app(&self, id: &str, mut v: AppDetails) -> Result<Saved, DraftError> {
         let record = self.record(id).await?;
+        let (_, authority) = self.provider_of(&record)?;
         tidy_app(&mut v);
         let tenant_id = match tenant::parse(&v.tenant) {
             Ok(Tenant::Id(tid)) => Ok(Some(tid)),
-            Ok(Tenant::Domain(domain)) => self.resolve_domain(&domain).await,
+            Ok(Tenant::Domain(domain)) => self.resolve_domain(&authority, &domain).await,
             Err(_) => Ok(None),
         };
         let (tenant_id, tenant_note) = match tenant_id {
@@ -153,7 +188,7 @@ impl Wizard {
             &v,
             &AppContext {
                 today: Day::today(),
-                authority: &self.authority,
+                authority: &authority,
                 secret_set: record.client_secret.is_some(),
                 resolved_tenant_id: tenant_id.as_deref(),
             },
@@ -189,8 +224,8 @@ impl Wizard {
 
     /// The tenant ID for a domain, or the note the Tenant field shows. An unreachable sign-in
     /// service only warns: the endpoints work with the domain too.
-    async fn resolve_domain(&self, domain: &str) -> Result<Option<String>, Note> {
-        match self.discovery.tenant_id(domain).await {
+    async fn resolve_domain(&self, authority: &str, domain: &str) -> Result<Option<String>, Note> {
+        match self.discovery.tenant_id(authority, domain).await {
             Ok(tid) => Ok(Some(tid)),
             Err(e) => {
                 let note = discovery_note(domain, &e);
@@ -203,15 +238,21 @@ impl Wizard {
     }
 
     /// For the Tenant field as the admin leaves it: "found: <tenant id>" or why not.
-    pub async fn lookup_tenant(&self, input: &str) -> Result<String, Note> {
-        match tenant::parse(input)? {
-            Tenant::Id(tid) => Ok(tid),
-            Tenant::Domain(domain) => self
+    pub async fn lookup_tenant(
+        &self,
+        id: &str,
+        input: &str,
+    ) -> Result<Result<String, Note>, DraftError> {
+        let (_, authority) = self.provider_of(&self.record(id).await?)?;
+        Ok(match tenant::parse(input) {
+            Err(note) => Err(note),
+            Ok(Tenant::Id(tid)) => Ok(tid),
+            Ok(Tenant::Domain(domain)) => self
                 .discovery
-                .tenant_id(&domain)
+                .tenant_id(&authority, &domain)
                 .await
                 .map_err(|e| discovery_note(&domain, &e)),
-        }
+        })
     }
 
     pub async fn save_mailbox(
@@ -219,9 +260,9 @@ impl Wizard {
         id: &str,
         mut v: MailboxSettings,
     ) -> Result<Saved, DraftError> {
-        self.record(id).await?;
+        let (provider, _) = self.provider_of(&self.record(id).await?)?;
         tidy_mailbox(&mut v);
-        let mut findings = steps::check_mailbox(&v, self.provider());
+        let mut findings = steps::check_mailbox(&v, provider);
         if findings.has_errors() {
             return Err(DraftError::Invalid(findings));
         }

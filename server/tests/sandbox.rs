@@ -94,13 +94,16 @@ async fn the_demo_tenant_is_discoverable_like_a_microsoft_tenant() {
         .starts_with("AADSTS90002:"));
 
     // The wizard's tenant discovery treats the sandbox as it treats Microsoft.
-    let discovery = TenantDiscovery::new(&authority, Duration::from_secs(5));
+    let discovery = TenantDiscovery::new(Duration::from_secs(5));
     assert_eq!(
-        discovery.tenant_id("demo.mailkey.test").await.as_deref(),
+        discovery
+            .tenant_id(&authority, "demo.mailkey.test")
+            .await
+            .as_deref(),
         Ok(tenant_id.as_str())
     );
     assert_eq!(
-        discovery.tenant_id("nobody.test").await,
+        discovery.tenant_id(&authority, "nobody.test").await,
         Err(DiscoveryError::UnknownDomain)
     );
 

@@ -399,10 +399,15 @@ async fn a_tenant_domain_is_resolved_through_openid_configuration() {
     let authority = fake_authority().await;
     let s = TestServer::start_with(|c| c.microsoft_authority = authority.parse().unwrap()).await;
     let op = Operator::new(&s).await;
+    let id = op.create().await;
 
-    let (status, body) = op.call("tenant", &[("tenant", "Contoso.com")]).await;
+    let (status, body) = op
+        .call("tenant", &[("id", &id), ("tenant", "Contoso.com")])
+        .await;
     assert_eq!((status, body), (StatusCode::OK, json!({ "Ok": TENANT_ID })));
-    let (_, body) = op.call("tenant", &[("tenant", "fabrikam.example")]).await;
+    let (_, body) = op
+        .call("tenant", &[("id", &id), ("tenant", "fabrikam.example")])
+        .await;
     assert_eq!(body["Err"]["level"], "error");
     assert!(
         body["Err"]["message"]
@@ -412,7 +417,6 @@ async fn a_tenant_domain_is_resolved_through_openid_configuration() {
         "{body}"
     );
 
-    let id = op.create().await;
     let (status, body) = op
         .call("accounts/app", &app_form(&id, &[("tenant", "contoso.com")]))
         .await;
@@ -452,20 +456,22 @@ async fn a_tenant_domain_is_resolved_through_openid_configuration() {
 #[tokio::test]
 async fn tenant_discovery_gives_up_after_its_timeout() {
     let authority = fake_authority().await;
-    let discovery =
-        mailkey::discovery::TenantDiscovery::new(&authority, Duration::from_millis(300));
+    let discovery = mailkey::discovery::TenantDiscovery::new(Duration::from_millis(300));
     let started = std::time::Instant::now();
     assert_eq!(
-        discovery.tenant_id("slow.example").await,
+        discovery.tenant_id(&authority, "slow.example").await,
         Err(mailkey::discovery::DiscoveryError::Timeout)
     );
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(
-        discovery.tenant_id("contoso.com").await.as_deref(),
+        discovery
+            .tenant_id(&authority, "contoso.com")
+            .await
+            .as_deref(),
         Ok(TENANT_ID)
     );
     assert_eq!(
-        discovery.tenant_id("nobody.example").await,
+        discovery.tenant_id(&authority, "nobody.example").await,
         Err(mailkey::discovery::DiscoveryError::UnknownDomain)
     );
 }

@@ -18,6 +18,9 @@ pub const SETUP_PATH: &str = "/setup";
 #[derive(Clone, Debug)]
 pub struct OperatorSession {
     pub signed_in_at: i64,
+    /// SHA-256 of the session cookie: names this browser's session without being able to open
+    /// it. Sign-in attempts are bound to it.
+    pub id_hash: [u8; 32],
 }
 
 #[derive(Clone, Debug)]
@@ -78,6 +81,7 @@ impl OperatorAccess {
             .await?
             .map(|r| OperatorSession {
                 signed_in_at: r.created_at,
+                id_hash: token::hash(cookie_value),
             }))
     }
 

@@ -9,3 +9,4 @@ pub mod origin;
 pub mod security_headers;
 pub mod session;
 pub mod setup;
+pub mod sign_in;

@@ -29,6 +29,29 @@ pub struct Tenant {
     pub apps: Vec<App>,
     #[serde(default)]
     pub users: Vec<User>,
+    /// Whether users may consent to apps themselves; when off, an admin must grant consent for
+    /// the tenant first (AADSTS65001 / 90094), as many organisations configure Entra.
+    #[serde(default = "yes")]
+    pub user_consent: bool,
+    /// Lifetime of issued access tokens (Microsoft's are 60–90 minutes).
+    #[serde(default = "default_access_minutes")]
+    pub access_token_minutes: u32,
+    /// Lifetime of an unused refresh token (Microsoft's: 90 days); 0 makes every refresh fail
+    /// with AADSTS700082.
+    #[serde(default = "default_refresh_minutes")]
+    pub refresh_token_minutes: u32,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_access_minutes() -> u32 {
+    60
+}
+
+fn default_refresh_minutes() -> u32 {
+    90 * 24 * 60
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -53,6 +76,13 @@ pub struct App {
 pub struct User {
     pub username: String,
     pub display_name: String,
+    /// May grant consent for the whole tenant (a Global or Cloud Application Administrator).
+    #[serde(default)]
+    pub admin: bool,
+    /// The user's sessions were revoked (password reset, "Revoke sessions"): refreshing a token
+    /// issued to them fails with AADSTS50173.
+    #[serde(default)]
+    pub revoked: bool,
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -63,6 +93,14 @@ pub enum DirectoryError {
     Invalid { path: String, reason: String },
     #[error("cannot write the demo sandbox directory {path}: {reason}")]
     Unwritable { path: String, reason: String },
+}
+
+impl Tenant {
+    pub fn user(&self, username: &str) -> Option<&User> {
+        self.users
+            .iter()
+            .find(|u| u.username.eq_ignore_ascii_case(username))
+    }
 }
 
 impl Directory {
@@ -126,12 +164,19 @@ impl Directory {
                     User {
                         username: format!("invoices@{domain}"),
                         display_name: "Invoices mailbox".into(),
+                        admin: false,
+                        revoked: false,
                     },
                     User {
                         username: format!("admin@{domain}"),
                         display_name: "Demo administrator".into(),
+                        admin: true,
+                        revoked: false,
                     },
                 ],
+                user_consent: true,
+                access_token_minutes: default_access_minutes(),
+                refresh_token_minutes: default_refresh_minutes(),
             }],
         }
     }
@@ -142,6 +187,15 @@ impl Directory {
             t.id.eq_ignore_ascii_case(name)
                 || t.domains.iter().any(|d| d.eq_ignore_ascii_case(name))
         })
+    }
+
+    /// The app registration `client_id` in this tenant.
+    pub fn app(&self, tenant: &Tenant, client_id: &str) -> Option<App> {
+        tenant
+            .apps
+            .iter()
+            .find(|a| a.client_id.eq_ignore_ascii_case(client_id))
+            .cloned()
     }
 
     fn check(&self) -> Result<(), String> {
@@ -199,7 +253,7 @@ impl Directory {
     }
 }
 
-fn random_guid() -> String {
+pub(crate) fn random_guid() -> String {
     let mut b = [0u8; 16];
     rand::rng().fill_bytes(&mut b);
     b[6] = (b[6] & 0x0f) | 0x40;

@@ -46,7 +46,7 @@ pub async fn openid_configuration(
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
         "subject_types_supported": ["pairwise"],
-        "id_token_signing_alg_values_supported": ["RS256"],
+        "id_token_signing_alg_values_supported": ["HS256"],
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "name", "preferred_username", "email", "oid", "tid", "nonce"],
         "tenant_region_scope": "SANDBOX",
         "cloud_instance_name": "mailkey sandbox",

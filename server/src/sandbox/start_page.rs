@@ -3,22 +3,12 @@
 
 use axum::{
     extract::State,
-    http::{header, HeaderValue, StatusCode},
-    response::{Html, IntoResponse, Response},
+    http::StatusCode,
+    response::{IntoResponse, Response},
 };
 
+use super::page::{esc, render};
 use crate::state::AppState;
-
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; \
-                   form-action 'none'; frame-ancestors 'none'";
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
 
 pub async fn show(State(state): State<AppState>) -> Response {
     let Some(sandbox) = state.sandbox.as_ref() else {
@@ -70,29 +60,21 @@ pub async fn show(State(state): State<AppState>) -> Response {
         }
         body += "</ul></section>";
     }
-    let page = format!(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>Sandbox identity provider · Mailkey</title>\
-         <link rel=\"stylesheet\" href=\"{css}\"></head><body><div class=\"app\">\
-         <p class=\"alert alert-warning sandbox-banner\" role=\"note\"><strong>Sandbox identity \
-         provider.</strong> This is not Microsoft: it speaks Microsoft's protocol for tests and \
-         demos, and nothing here signs in to a real mailbox.</p>\
-         <main class=\"main\"><h1>Sandbox identity provider</h1>\
+    let body = format!(
+        "<h1>Sandbox identity provider</h1>\
          <p>Authority: <code>{authority}</code> (Microsoft's is \
          <code>https://login.microsoftonline.com</code>). Directory from {source}.</p>\
-         <p>Until the wizard offers “Microsoft 365 (sandbox)” as a provider (it comes with \
-         sign-in), point it here with <code>microsoft_authority = \"{authority}\"</code>; then \
-         enter a tenant domain below and the wizard finds its tenant ID.</p>\
-         {body}</main></div></body></html>",
-        css = esc(&state.css_href),
+         <p>To try Mailkey with it, choose <strong>Microsoft 365 (sandbox)</strong> when you add \
+         an account, enter a tenant domain below (the wizard finds its tenant ID), the client ID \
+         and secret value of its app, and sign in as one of its users.</p>\
+         {body}",
         authority = esc(&sandbox.authority),
         source = esc(&sandbox.source),
     );
-    let mut res = Html(page).into_response();
-    res.headers_mut().insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
-    res
+    render(
+        StatusCode::OK,
+        &state.css_href,
+        "Sandbox identity provider",
+        &body,
+    )
 }

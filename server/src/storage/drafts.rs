@@ -14,6 +14,13 @@ pub struct DraftRecord {
     pub client_secret: Option<Vec<u8>>,
     pub client_secret_set_at: Option<i64>,
     pub mailbox_settings: Option<String>,
+    pub provider: String,
+    pub state: String,
+    pub refresh_token: Option<Vec<u8>>,
+    pub refresh_generation: i64,
+    pub signed_in_as: Option<String>,
+    pub signed_in_at: Option<i64>,
+    pub connection_problem: Option<String>,
 }
 
 /// A change to the app-registration step. `client_secret: None` keeps the stored one.
@@ -31,13 +38,14 @@ pub struct MailboxUpdate<'a> {
 }
 
 impl Store {
-    pub async fn insert_draft(&self, id: &str) -> Result<(), StorageError> {
+    pub async fn insert_draft(&self, id: &str, provider: &str) -> Result<(), StorageError> {
         let t = now();
         sqlx::query(
-            "INSERT INTO accounts (id, name, email, state, created_at, updated_at) \
-             VALUES (?, '', '', 'draft', ?, ?)",
+            "INSERT INTO accounts (id, name, email, state, provider, created_at, updated_at) \
+             VALUES (?, '', '', 'draft', ?, ?, ?)",
         )
         .bind(id)
+        .bind(provider)
         .bind(t)
         .bind(t)
         .execute(&self.pool)
@@ -48,7 +56,8 @@ impl Store {
     pub async fn draft(&self, id: &str) -> Result<Option<DraftRecord>, StorageError> {
         let row = sqlx::query(
             "SELECT id, saved_step, app_settings, tenant_id, client_secret, client_secret_set_at, \
-             mailbox_settings FROM accounts WHERE id = ?",
+             mailbox_settings, provider, state, refresh_token, refresh_generation, signed_in_as, \
+             signed_in_at, connection_problem FROM accounts WHERE id = ?",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -61,6 +70,13 @@ impl Store {
             client_secret: r.get("client_secret"),
             client_secret_set_at: r.get("client_secret_set_at"),
             mailbox_settings: r.get("mailbox_settings"),
+            provider: r.get("provider"),
+            state: r.get("state"),
+            refresh_token: r.get("refresh_token"),
+            refresh_generation: r.get("refresh_generation"),
+            signed_in_as: r.get("signed_in_as"),
+            signed_in_at: r.get("signed_in_at"),
+            connection_problem: r.get("connection_problem"),
         }))
     }
 

@@ -5,6 +5,7 @@
 mod accounts;
 mod drafts;
 mod operator;
+mod sign_in;
 
 use std::{path::Path, str::FromStr, time::Duration};
 
@@ -14,6 +15,7 @@ use sqlx::sqlite::{
 
 pub use drafts::{AppUpdate, DraftRecord, MailboxUpdate};
 pub use operator::SessionRecord;
+pub use sign_in::{AttemptRecord, Claim, NewAttempt};
 
 /// The database file inside the data directory.
 pub const DATABASE_FILE: &str = "mailkey.sqlite3";

@@ -42,6 +42,7 @@ pub fn AppDetailsForm(draft: Draft) -> impl IntoView {
     // Tenant lookup as the admin leaves the field: "found: <id>" or why not.
     let lookup = ServerAction::<LookupTenant>::new();
     let looked_up = StoredValue::new(draft.app.tenant.clone());
+    let account = id.clone();
     let on_tenant_blur = Callback::new(move |_| {
         form.touch("tenant");
         let entered = form.values.with_untracked(|v| v.tenant.trim().to_string());
@@ -53,7 +54,10 @@ pub fn AppDetailsForm(draft: Draft) -> impl IntoView {
             Ok(Tenant::Id(tid)) => resolved.set(Some(tid)),
             Ok(Tenant::Domain(_)) => {
                 resolved.set(None);
-                lookup.dispatch(LookupTenant { tenant: entered });
+                lookup.dispatch(LookupTenant {
+                    id: account.clone(),
+                    tenant: entered,
+                });
             }
             Err(_) => resolved.set(None),
         }

@@ -7,6 +7,7 @@ mod progress;
 mod redirect_uri;
 mod register;
 mod review;
+pub mod sign_in;
 
 use leptos::{prelude::*, server_fn::ServerFn};
 use leptos_meta::Title;
@@ -17,11 +18,12 @@ use self::{
     redirect_uri::RedirectGuide, register::RegisterGuide, review::Review,
 };
 use crate::{
+    api::NewAccountInfo,
     draft::{Draft, Step},
     error::PortalError,
     pages::home::SignInRequired,
     provider::MICROSOFT_365,
-    server_fns::{load_draft, redirect_uri, step_path, CompleteStep, CreateDraft},
+    server_fns::{load_draft, new_account, step_path, CompleteStep, CreateDraft},
 };
 
 /// Heading and title of a step.
@@ -37,12 +39,12 @@ fn StepHeading(step: Step) -> impl IntoView {
 /// function answers a form post with a redirect to step 2, no wasm needed.
 #[component]
 pub fn NewAccountPage() -> AnyView {
-    let redirect_uri = Resource::new(|| (), |_| redirect_uri());
+    let info = Resource::new(|| (), |_| new_account());
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
-                match redirect_uri.await {
-                    Ok(uri) => view! { <NewAccountStep uri=uri/> }.into_any(),
+                match info.await {
+                    Ok(info) => view! { <NewAccountStep info=info/> }.into_any(),
                     Err(PortalError::NotSignedIn) => view! { <SignInRequired/> }.into_any(),
                     Err(e) => view! { <section class="panel"><p class="alert alert-error" role="alert">{e.to_string()}</p></section> }.into_any(),
                 }
@@ -53,14 +55,34 @@ pub fn NewAccountPage() -> AnyView {
 }
 
 #[component]
-fn NewAccountStep(uri: String) -> AnyView {
+fn NewAccountStep(info: NewAccountInfo) -> AnyView {
+    // With the sandbox on there is a choice; otherwise the one provider goes along unseen.
+    let choice = (info.providers.len() > 1).then(|| {
+        view! {
+            <fieldset class="field provider-choice">
+                <legend>"Where is the mailbox?"</legend>
+                {info.providers.iter().enumerate().map(|(i, (id, name))| view! {
+                    <label class="choice">
+                        <input type="radio" name="provider" value=id.clone() checked=i == 0/>
+                        " " {name.clone()}
+                    </label>
+                }).collect_view()}
+                <p class="hint">"The sandbox is Mailkey's stand-in for Microsoft, for trying Mailkey and for tests; see " <a href="/sandbox">"its values"</a> "."</p>
+            </fieldset>
+        }
+    });
+    let only = (info.providers.len() == 1).then(|| {
+        view! { <input type="hidden" name="provider" value=info.providers[0].0.clone()/> }
+    });
     view! {
         <section class="panel wizard" aria-labelledby="step-heading">
             <p class="eyebrow">"New Microsoft 365 account"</p>
             <Progress current=Step::Register id=None saved_step=0/>
             <StepHeading step=Step::Register/>
-            <RegisterGuide provider=&MICROSOFT_365 client_id=None redirect_uri=uri/>
+            <RegisterGuide provider=&MICROSOFT_365 client_id=None redirect_uri=info.redirect_uri.clone()/>
             <form method="post" action=CreateDraft::url()>
+                {choice}
+                {only}
                 <div class="step-nav">
                     <a class="button button-secondary" href="/">"Cancel"</a>
                     <button type="submit" class="button button-primary">"I registered the app: next"</button>
@@ -113,7 +135,7 @@ fn WizardStep(draft: Draft, step: Step) -> AnyView {
     // A step beyond the first unsaved one would skip required values.
     let step = step.min(draft.resume_step());
     let name = if draft.mailbox.account_name.trim().is_empty() {
-        "New Microsoft 365 account".to_string()
+        format!("New {} account", draft.provider_name)
     } else {
         draft.mailbox.account_name.clone()
     };

@@ -1,5 +1,5 @@
 //! Step 5: every value at a glance (secrets only as "set"), each with a way back to its step, and
-//! the sign-in that the next step of the product fills in.
+//! the sign-in.
 
 use leptos::prelude::*;
 
@@ -8,6 +8,8 @@ use crate::{
     provider::{Protocol, Security},
     server_fns::step_path,
 };
+
+use super::sign_in::SignInSection;
 
 fn or_dash(s: &str) -> String {
     if s.trim().is_empty() {
@@ -92,24 +94,7 @@ pub fn Review(draft: Draft) -> AnyView {
                 ("Scopes", or_dash(&m.scopes)),
             ]
         />
-        <section class="sign-in-step">
-            <h2>"Sign in"</h2>
-            {if complete {
-                view! {
-                    <p>
-                        "Next, the mailbox owner signs in with Microsoft as "
-                        <strong>{m.email.clone()}</strong>
-                        " and Mailkey proves the mailbox can send and receive."
-                    </p>
-                }.into_any()
-            } else {
-                view! { <p class="alert alert-warning" role="status">"Finish the steps above before signing in."</p> }.into_any()
-            }}
-            <button type="button" class="button button-primary" disabled=true aria-describedby="sign-in-note">
-                "Sign in with Microsoft"
-            </button>
-            <p class="hint" id="sign-in-note">"Signing in arrives with Mailkey's next release; your settings are saved."</p>
-        </section>
+        <SignInSection id=draft.id.clone() mailbox=m.email.clone() ready=complete/>
     }
     .into_any()
 }

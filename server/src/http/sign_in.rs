@@ -1,0 +1,256 @@
+//! The sign-in's HTTP ends: `/accounts/{id}/sign-in` and `/accounts/{id}/admin-consent` start a
+//! round trip to Microsoft (the popup opens the first synchronously, so Mailkey's own origin
+//! starts it); `/oauth/callback` is where Microsoft sends the browser back.
+//!
+//! The callback answers with `Cache-Control: no-store` and `Referrer-Policy: no-referrer` (its URL
+//! held a code), loads nothing from elsewhere, and in a popup tells its opener with `postMessage`
+//! to Mailkey's own origin, never `*`. The wizard also polls the server, so nothing depends on
+//! the opener still being there.
+
+use std::collections::HashMap;
+
+use axum::{
+    extract::{Path, Query, State},
+    http::{header, HeaderValue, StatusCode},
+    response::{Html, IntoResponse, Redirect, Response},
+    Extension,
+};
+use base64::{engine::general_purpose::STANDARD, Engine};
+use mailkey_app::{draft::Step, sign_in::SignInOutcome};
+use rand::RngCore;
+
+use crate::{
+    auth::OperatorSession,
+    sign_in::{Finished, Mode, Purpose, SignInError},
+    state::AppState,
+};
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// A small page of Mailkey's own, with the headers every sign-in page carries.
+fn page(status: StatusCode, css: &str, title: &str, body: &str, script: Option<&str>) -> Response {
+    let mut nonce = [0u8; 16];
+    rand::rng().fill_bytes(&mut nonce);
+    let nonce = STANDARD.encode(nonce);
+    let script = script
+        .map(|s| format!("<script nonce=\"{nonce}\">{s}</script>"))
+        .unwrap_or_default();
+    let html = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title} · Mailkey</title><link rel=\"stylesheet\" href=\"{css}\"></head>\
+         <body><div class=\"app\"><main class=\"main\"><section class=\"panel\">{body}</section>\
+         </main></div>{script}</body></html>",
+        title = esc(title),
+        css = esc(css),
+    );
+    let mut res = (status, Html(html)).into_response();
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    if let Ok(csp) = format!(
+        "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'self'; base-uri 'none'; \
+         form-action 'none'; frame-ancestors 'none'"
+    )
+    .parse()
+    {
+        h.insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    res
+}
+
+/// A redirect that keeps the address it leaves (it may hold a code or state) to itself.
+fn go(to: &str) -> Response {
+    let mut res = Redirect::to(to).into_response();
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    res
+}
+
+fn failure(state: &AppState, e: SignInError, id: &str) -> Response {
+    let css = state.css_href.as_ref();
+    match e {
+        SignInError::NotReady(step) => go(&format!("/accounts/{id}/setup/{}", step.number())),
+        SignInError::NotFound => page(
+            StatusCode::NOT_FOUND,
+            css,
+            "Account not found",
+            "<h1>Account not found</h1><p>There is no such account. \
+             <a href=\"/\">Back to mailboxes</a></p>",
+            None,
+        ),
+        SignInError::ProviderOff(name) => page(
+            StatusCode::CONFLICT,
+            css,
+            "Provider off",
+            &format!(
+                "<h1>Cannot sign in</h1><p>This account uses {}, which this Mailkey no longer \
+                 offers. The operator can turn it back on.</p>",
+                esc(name)
+            ),
+            None,
+        ),
+        e => {
+            tracing::error!(account = %id, error = %e, "sign-in failed on the server");
+            page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                css,
+                "Sign-in failed",
+                "<h1>Sign-in failed</h1><p>Mailkey could not complete this on its side. The \
+                 operator should check the server log. <a href=\"/\">Back to mailboxes</a></p>",
+                None,
+            )
+        }
+    }
+}
+
+async fn begin(
+    state: AppState,
+    session: Option<OperatorSession>,
+    id: String,
+    mode: Mode,
+    purpose: Purpose,
+) -> Response {
+    let Some(session) = session else {
+        // The home page explains how an operator gets in.
+        return go("/");
+    };
+    match state
+        .sign_in
+        .start(&id, &session.id_hash, mode, purpose)
+        .await
+    {
+        Ok(url) => go(&url),
+        Err(e) => failure(&state, e, &id),
+    }
+}
+
+pub async fn start(
+    State(state): State<AppState>,
+    session: Option<Extension<OperatorSession>>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let mode = match q.get("mode").map(String::as_str) {
+        Some("popup") => Mode::Popup,
+        _ => Mode::Redirect,
+    };
+    begin(state, session.map(|s| s.0), id, mode, Purpose::SignIn).await
+}
+
+pub async fn admin_consent(
+    State(state): State<AppState>,
+    session: Option<Extension<OperatorSession>>,
+    Path(id): Path<String>,
+) -> Response {
+    begin(
+        state,
+        session.map(|s| s.0),
+        id,
+        Mode::Redirect,
+        Purpose::AdminConsent,
+    )
+    .await
+}
+
+/// Where the wizard shows the result.
+fn result_path(id: &str) -> String {
+    format!("/accounts/{id}/setup/{}", Step::Review.number())
+}
+
+pub async fn callback(
+    State(state): State<AppState>,
+    session: Option<Extension<OperatorSession>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let css = state.css_href.clone();
+    let session_hash = session.as_ref().map(|s| s.0.id_hash);
+    let finished = match state
+        .sign_in
+        .finish(&q, session_hash.as_ref().map(|h| &h[..]))
+        .await
+    {
+        Ok(f) => f,
+        Err(e) => return failure(&state, e, "(callback)"),
+    };
+    let (account_id, mode, outcome) = match finished {
+        Finished::Refused(why) => {
+            tracing::warn!(reason = ?why, "sign-in callback refused");
+            return page(
+                StatusCode::BAD_REQUEST,
+                &css,
+                "Sign-in not accepted",
+                &format!(
+                    "<h1>Sign-in not accepted</h1><p class=\"alert alert-error\">{}</p>\
+                     <p><a class=\"button button-secondary\" href=\"/\">Back to mailboxes</a></p>",
+                    esc(why.message())
+                ),
+                None,
+            );
+        }
+        Finished::Done {
+            account_id,
+            mode,
+            outcome,
+        } => (account_id, mode, outcome),
+    };
+    let back = result_path(&account_id);
+    if mode == Mode::Redirect {
+        return go(&back);
+    }
+    let (title, text) = match &outcome {
+        SignInOutcome::Connected { username } => (
+            "Signed in",
+            format!(
+                "Signed in as {}. This window closes by itself.",
+                esc(username)
+            ),
+        ),
+        SignInOutcome::ConsentGranted => (
+            "Consent granted",
+            "Admin consent was granted. This window closes by itself.".to_string(),
+        ),
+        SignInOutcome::Failed { problem } => (
+            "Sign-in failed",
+            format!(
+                "{}. Mailkey's page explains what to do; this window closes by itself.",
+                esc(&problem.title)
+            ),
+        ),
+    };
+    let origin = state.origin_policy.expected.clone();
+    // The message carries no data: the wizard reads the result from the server. Both strings
+    // are JSON-encoded, so they cannot close the script element.
+    let script = format!(
+        "(function(){{var done=false;try{{if(window.opener){{window.opener.postMessage(\
+         \"mailkey:sign-in-finished\",{origin});done=true;}}}}catch(e){{}}\
+         if(done){{setTimeout(function(){{window.close();}},400);}}}})();",
+        origin = serde_json::to_string(&origin)
+            .expect("a string serialises")
+            .replace('<', "\\u003c"),
+    );
+    page(
+        StatusCode::OK,
+        &css,
+        title,
+        &format!(
+            "<h1>{title}</h1><p role=\"status\">{text}</p>\
+             <p>If it stays open, close it, or <a href=\"{back}\">continue here</a>.</p>",
+            back = esc(&back)
+        ),
+        Some(&script),
+    )
+}

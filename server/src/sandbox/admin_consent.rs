@@ -1,0 +1,166 @@
+//! `/sandbox/{tenant}/v2.0/adminconsent`: an administrator grants an app its permissions for the
+//! whole tenant, then returns to the app with `admin_consent=True` (or an `error`).
+
+use std::collections::HashMap;
+
+use axum::{
+    extract::{Path, Query, State},
+    http::StatusCode,
+    response::{IntoResponse, Redirect, Response},
+    Form,
+};
+
+use super::{
+    page::{esc, render},
+    protocol::{find_app, Refusal},
+};
+use crate::state::AppState;
+
+type Params = HashMap<String, String>;
+
+fn get<'p>(p: &'p Params, k: &str) -> &'p str {
+    p.get(k).map(String::as_str).unwrap_or("")
+}
+
+fn error_page(css: &str, r: &Refusal) -> Response {
+    render(
+        r.status,
+        css,
+        "Consent error",
+        &format!(
+            "<h1>Sorry, but we're having trouble with this request.</h1>\
+             <p class=\"alert alert-error\">{}</p>",
+            esc(&r.description())
+        ),
+    )
+}
+
+fn back(redirect_uri: &str, pairs: &[(&str, &str)]) -> Response {
+    match url::Url::parse(redirect_uri) {
+        Ok(mut u) => {
+            u.query_pairs_mut().extend_pairs(pairs);
+            Redirect::to(u.as_str()).into_response()
+        }
+        Err(_) => StatusCode::BAD_REQUEST.into_response(),
+    }
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    Query(p): Query<Params>,
+) -> Response {
+    respond(state, tenant, p, false).await
+}
+
+pub async fn decide(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    Form(p): Form<Params>,
+) -> Response {
+    respond(state, tenant, p, true).await
+}
+
+async fn respond(state: AppState, tenant: String, p: Params, posted: bool) -> Response {
+    let Some(sandbox) = state.sandbox.as_ref() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let css = state.css_href.as_ref();
+    let (t, app) = match find_app(&sandbox.directory, &tenant, get(&p, "client_id")) {
+        Ok(v) => v,
+        Err(r) => return error_page(css, &r),
+    };
+    let redirect_uri = get(&p, "redirect_uri");
+    if !app.redirect_uris.iter().any(|u| u == redirect_uri) {
+        return error_page(
+            css,
+            &Refusal::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                50011,
+                format!(
+                    "The redirect URI '{redirect_uri}' specified in the request does not match \
+                     the redirect URIs configured for the application '{}'.",
+                    app.client_id
+                ),
+            ),
+        );
+    }
+    let state_param = get(&p, "state");
+    let mut problem = String::new();
+    if posted {
+        if get(&p, "decision") == "decline" {
+            let r = Refusal::new(
+                StatusCode::BAD_REQUEST,
+                "access_denied",
+                65004,
+                "User declined to consent to access the app.",
+            );
+            return back(
+                redirect_uri,
+                &[
+                    ("admin_consent", "False"),
+                    ("error", "access_denied"),
+                    ("error_description", &r.description()),
+                    ("state", state_param),
+                ],
+            );
+        }
+        match t.user(get(&p, "username")) {
+            Some(u) if u.admin => {
+                sandbox.grants.consent_for_tenant(&t.id, &app.client_id);
+                return back(
+                    redirect_uri,
+                    &[
+                        ("admin_consent", "True"),
+                        ("tenant", &t.id),
+                        ("scope", get(&p, "scope")),
+                        ("state", state_param),
+                    ],
+                );
+            }
+            _ => {
+                problem = "<p class=\"alert alert-error\" role=\"alert\">This account is not an \
+                           administrator of the tenant. Only a Global or Cloud Application \
+                           Administrator can grant consent for the organization.</p>"
+                    .into()
+            }
+        }
+    }
+    let hidden: String = ["client_id", "redirect_uri", "scope", "state"]
+        .iter()
+        .map(|k| {
+            format!(
+                "<input type=\"hidden\" name=\"{k}\" value=\"{}\">",
+                esc(get(&p, k))
+            )
+        })
+        .collect();
+    let accounts: String = t
+        .users
+        .iter()
+        .map(|u| {
+            format!(
+                "<label class=\"choice\"><input type=\"radio\" name=\"username\" value=\"{0}\"{1}> \
+                 {2} <code>{0}</code></label>",
+                esc(&u.username),
+                if u.admin { " checked" } else { "" },
+                esc(&u.display_name)
+            )
+        })
+        .collect();
+    let body = format!(
+        "<h1>Permissions requested for your organization</h1>\
+         <p><strong>{app}</strong> asks an administrator of <code>{tenant}</code> to grant it \
+         <code>{scope}</code> for every user.</p>{problem}\
+         <form method=\"post\" action=\"/sandbox/{tid}/v2.0/adminconsent\">{hidden}\
+         <fieldset><legend>Administrator account</legend>{accounts}</fieldset>\
+         <p class=\"actions\"><button class=\"btn btn-primary\" name=\"decision\" value=\"accept\">Accept</button> \
+         <button class=\"btn\" name=\"decision\" value=\"decline\">Cancel</button></p></form>",
+        app = esc(&app.display_name),
+        tenant = esc(&t.domains[0]),
+        scope = esc(get(&p, "scope")),
+        tid = esc(&t.id),
+    );
+    render(StatusCode::OK, css, "Admin consent", &body)
+}

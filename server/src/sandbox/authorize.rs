@@ -1,0 +1,399 @@
+//! `/sandbox/{tenant}/oauth2/v2.0/authorize`: the sign-in page. GET checks the request as
+//! Microsoft does and asks who signs in; each POST moves one step (account → consent) and ends
+//! with a redirect to the app carrying a `code` or an `error`. Errors before the redirect URI is
+//! known good are shown on the page, never sent to an unverified address.
+
+use std::collections::HashMap;
+
+use axum::{
+    extract::{Path, State},
+    http::StatusCode,
+    response::{IntoResponse, Redirect, Response},
+    Form,
+};
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use sha2::{Digest, Sha256};
+
+use super::{
+    directory::{App, Tenant, User},
+    grants::Session,
+    page::{esc, render},
+    protocol::{find_app, parse_scopes, Refusal, Scopes},
+    Sandbox,
+};
+use crate::state::AppState;
+
+/// The request parameters the page carries from step to step.
+const CARRIED: [&str; 11] = [
+    "client_id",
+    "response_type",
+    "redirect_uri",
+    "response_mode",
+    "scope",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+    "nonce",
+    "login_hint",
+    "prompt",
+];
+
+type Params = HashMap<String, String>;
+
+fn param<'p>(p: &'p Params, name: &str) -> &'p str {
+    p.get(name).map(String::as_str).unwrap_or("")
+}
+
+enum Failure {
+    /// Shown on the sandbox's page: the redirect URI cannot be trusted yet.
+    Page(Refusal),
+    /// Sent back to the app.
+    Back(&'static str, Refusal),
+}
+
+struct Request<'d> {
+    tenant: &'d Tenant,
+    app: App,
+    scopes: Scopes,
+    redirect_uri: String,
+}
+
+fn check<'d>(sandbox: &'d Sandbox, tenant: &str, p: &Params) -> Result<Request<'d>, Failure> {
+    let (t, app) =
+        find_app(&sandbox.directory, tenant, param(p, "client_id")).map_err(Failure::Page)?;
+    let redirect_uri = param(p, "redirect_uri");
+    if !app.redirect_uris.iter().any(|u| u == redirect_uri) {
+        return Err(Failure::Page(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            50011,
+            format!(
+                "The redirect URI '{redirect_uri}' specified in the request does not match the \
+                 redirect URIs configured for the application '{}'. Make sure the redirect URI \
+                 sent in the request matches one added to your application in the Azure portal.",
+                app.client_id
+            ),
+        )));
+    }
+    if param(p, "response_type") != "code" {
+        return Err(Failure::Back(
+            "unsupported_response_type",
+            Refusal::new(
+                StatusCode::BAD_REQUEST,
+                "unsupported_response_type",
+                700054,
+                "response_type 'code' is expected; this sandbox supports the authorization code \
+                 flow only.",
+            ),
+        ));
+    }
+    let challenge = param(p, "code_challenge");
+    let method = param(p, "code_challenge_method");
+    if !challenge.is_empty() && method != "S256" {
+        return Err(Failure::Back(
+            "invalid_request",
+            Refusal::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                5000,
+                format!("The code_challenge_method '{method}' is not supported; use S256."),
+            ),
+        ));
+    }
+    let scopes =
+        parse_scopes(param(p, "scope")).map_err(|r| Failure::Back("invalid_request", r))?;
+    Ok(Request {
+        tenant: t,
+        app,
+        scopes,
+        redirect_uri: redirect_uri.to_string(),
+    })
+}
+
+fn back(redirect_uri: &str, state: &str, pairs: &[(&str, &str)]) -> Response {
+    let mut url = match url::Url::parse(redirect_uri) {
+        Ok(u) => u,
+        Err(_) => return StatusCode::BAD_REQUEST.into_response(),
+    };
+    {
+        let mut q = url.query_pairs_mut();
+        for (k, v) in pairs {
+            q.append_pair(k, v);
+        }
+        if !state.is_empty() {
+            q.append_pair("state", state);
+        }
+    }
+    Redirect::to(url.as_str()).into_response()
+}
+
+fn fail(state_css: &str, p: &Params, f: Failure) -> Response {
+    match f {
+        Failure::Page(r) => render(
+            r.status,
+            state_css,
+            "Sign-in error",
+            &format!(
+                "<h1>Sorry, but we're having trouble signing you in.</h1>\
+                 <p class=\"alert alert-error\">{}</p>",
+                esc(&r.description())
+            ),
+        ),
+        Failure::Back(error, r) => back(
+            param(p, "redirect_uri"),
+            param(p, "state"),
+            &[("error", error), ("error_description", &r.description())],
+        ),
+    }
+}
+
+fn hidden(p: &Params) -> String {
+    CARRIED
+        .iter()
+        .filter_map(|k| p.get(*k).map(|v| (k, v)))
+        .map(|(k, v)| format!("<input type=\"hidden\" name=\"{k}\" value=\"{}\">", esc(v)))
+        .collect()
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    axum::extract::Query(p): axum::extract::Query<Params>,
+) -> Response {
+    let Some(sandbox) = state.sandbox.as_ref() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let req = match check(sandbox, &tenant, &p) {
+        Ok(r) => r,
+        Err(f) => return fail(&state.css_href, &p, f),
+    };
+    account_page(&state.css_href, &tenant, &req, &p, None)
+}
+
+fn account_page(
+    css: &str,
+    tenant: &str,
+    req: &Request<'_>,
+    p: &Params,
+    problem: Option<&str>,
+) -> Response {
+    let hint = param(p, "login_hint");
+    let mut choices = String::new();
+    for (i, u) in req.tenant.users.iter().enumerate() {
+        let checked = if u.username.eq_ignore_ascii_case(hint) || (hint.is_empty() && i == 0) {
+            " checked"
+        } else {
+            ""
+        };
+        choices += &format!(
+            "<label class=\"choice\"><input type=\"radio\" name=\"username\" value=\"{u}\"{checked}> \
+             {name} <code>{u}</code></label>",
+            u = esc(&u.username),
+            name = esc(&u.display_name),
+        );
+    }
+    let hint_elsewhere = !hint.is_empty() && req.tenant.user(hint).is_none();
+    let problem = problem
+        .map(|m| {
+            format!(
+                "<p class=\"alert alert-error\" role=\"alert\">{}</p>",
+                esc(m)
+            )
+        })
+        .unwrap_or_default();
+    let body = format!(
+        "<h1>Pick an account</h1><p>to continue to <strong>{app}</strong> \
+         (tenant <code>{tenant_name}</code>)</p>{problem}\
+         <form method=\"post\" action=\"/sandbox/{tenant}/oauth2/v2.0/authorize\">{hidden}\
+         <fieldset><legend>Account</legend>{choices}\
+         <label class=\"choice\"><input type=\"radio\" name=\"username\" value=\"\"{other_checked}> \
+         Use another account:</label> \
+         <input type=\"email\" name=\"other\" value=\"{other}\" aria-label=\"Another account\" \
+         autocomplete=\"username\"></fieldset>\
+         <input type=\"hidden\" name=\"step\" value=\"account\">\
+         <p><button class=\"btn btn-primary\" type=\"submit\">Sign in</button></p></form>",
+        app = esc(&req.app.display_name),
+        tenant_name = esc(&req.tenant.domains[0]),
+        tenant = esc(tenant),
+        hidden = hidden(p),
+        other_checked = if hint_elsewhere { " checked" } else { "" },
+        other = if hint_elsewhere { esc(hint) } else { String::new() },
+    );
+    render(StatusCode::OK, css, "Sign in", &body)
+}
+
+fn consent_page(css: &str, tenant: &str, req: &Request<'_>, user: &User, p: &Params) -> Response {
+    let scopes: String = req
+        .scopes
+        .granted
+        .iter()
+        .chain(req.scopes.oidc.iter())
+        .map(|s| format!("<li><code>{}</code></li>", esc(s)))
+        .collect();
+    let body = format!(
+        "<h1>Permissions requested</h1><p><strong>{app}</strong> wants to:</p><ul>{scopes}</ul>\
+         <p>Signed in as <code>{user}</code>. Accepting lets the app use these permissions on \
+         your behalf.</p>\
+         <form method=\"post\" action=\"/sandbox/{tenant}/oauth2/v2.0/authorize\">{hidden}\
+         <input type=\"hidden\" name=\"step\" value=\"consent\">\
+         <input type=\"hidden\" name=\"username\" value=\"{user}\">\
+         <p class=\"actions\"><button class=\"btn btn-primary\" name=\"decision\" value=\"accept\">Accept</button> \
+         <button class=\"btn\" name=\"decision\" value=\"decline\">Cancel</button></p></form>",
+        app = esc(&req.app.display_name),
+        user = esc(&user.username),
+        tenant = esc(tenant),
+        hidden = hidden(p),
+    );
+    render(StatusCode::OK, css, "Permissions requested", &body)
+}
+
+fn admin_approval_page(
+    css: &str,
+    tenant: &str,
+    req: &Request<'_>,
+    user: &User,
+    p: &Params,
+) -> Response {
+    let body = format!(
+        "<h1>Need admin approval</h1><p><strong>{app}</strong> needs permission to access \
+         resources in your organization that only an admin can grant. Please ask an admin to \
+         grant permission to this app before you can use it.</p>\
+         <p class=\"muted\">AADSTS90094: Admin consent is required for the permissions \
+         requested by this application.</p>\
+         <form method=\"post\" action=\"/sandbox/{tenant}/oauth2/v2.0/authorize\">{hidden}\
+         <input type=\"hidden\" name=\"step\" value=\"consent\">\
+         <input type=\"hidden\" name=\"username\" value=\"{user}\">\
+         <p><button class=\"btn\" name=\"decision\" value=\"return\">Return to the application \
+         without granting consent</button></p></form>",
+        app = esc(&req.app.display_name),
+        user = esc(&user.username),
+        tenant = esc(tenant),
+        hidden = hidden(p),
+    );
+    render(StatusCode::OK, css, "Need admin approval", &body)
+}
+
+pub async fn decide(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    Form(p): Form<Params>,
+) -> Response {
+    let Some(sandbox) = state.sandbox.as_ref() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let css = state.css_href.as_ref();
+    let req = match check(sandbox, &tenant, &p) {
+        Ok(r) => r,
+        Err(f) => return fail(css, &p, f),
+    };
+    let username = match param(&p, "username") {
+        "" => param(&p, "other").trim(),
+        u => u,
+    };
+    if username.is_empty() {
+        return account_page(css, &tenant, &req, &p, Some("Pick an account or type one."));
+    }
+    let Some(user) = req.tenant.user(username) else {
+        return fail(
+            css,
+            &p,
+            Failure::Back(
+                "access_denied",
+                Refusal::new(
+                    StatusCode::BAD_REQUEST,
+                    "access_denied",
+                    50020,
+                    format!(
+                        "User account '{username}' from identity provider does not exist in \
+                         tenant '{}' and cannot access the application '{}'({}) in that tenant. \
+                         The account needs to be added as an external user in the tenant first.",
+                        req.tenant.domains[0], req.app.client_id, req.app.display_name
+                    ),
+                ),
+            ),
+        );
+    };
+    let session = Session {
+        tenant_id: req.tenant.id.clone(),
+        client_id: req.app.client_id.clone(),
+        username: user.username.clone(),
+        scopes: req.scopes.clone(),
+    };
+    let consented = sandbox.grants.has_consent(&session);
+    if !consented {
+        let may_consent = req.tenant.user_consent || user.admin;
+        match (param(&p, "step"), param(&p, "decision")) {
+            ("consent", "accept") if may_consent => sandbox.grants.consent_for_user(&session),
+            ("consent", "decline") => {
+                return fail(
+                    css,
+                    &p,
+                    Failure::Back(
+                        "access_denied",
+                        Refusal::new(
+                            StatusCode::BAD_REQUEST,
+                            "access_denied",
+                            65004,
+                            "User declined to consent to access the app.",
+                        ),
+                    ),
+                )
+            }
+            ("consent", "return") => {
+                return fail(
+                    css,
+                    &p,
+                    Failure::Back(
+                        "consent_required",
+                        Refusal::new(
+                            StatusCode::BAD_REQUEST,
+                            "consent_required",
+                            65001,
+                            format!(
+                                "The user or administrator has not consented to use the \
+                                 application with ID '{}' named '{}'. Send an interactive \
+                                 authorization request for this user and resource.",
+                                req.app.client_id, req.app.display_name
+                            ),
+                        ),
+                    ),
+                )
+            }
+            _ if may_consent => return consent_page(css, &tenant, &req, user, &p),
+            _ => return admin_approval_page(css, &tenant, &req, user, &p),
+        }
+    }
+    let challenge = Some(param(&p, "code_challenge"))
+        .filter(|c| !c.is_empty())
+        .map(str::to_string);
+    let nonce = Some(param(&p, "nonce"))
+        .filter(|c| !c.is_empty())
+        .map(str::to_string);
+    let code = sandbox
+        .grants
+        .issue_code(session, &req.redirect_uri, challenge, nonce);
+    back(&req.redirect_uri, param(&p, "state"), &[("code", &code)])
+}
+
+/// RFC 7636 S256: `BASE64URL(SHA256(verifier)) == challenge`.
+pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
+    let digest = Sha256::digest(verifier.as_bytes());
+    let expected = URL_SAFE_NO_PAD.encode(digest);
+    // Both are public once the code is redeemed; a plain comparison is fine.
+    expected == challenge
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn pkce_s256_matches_rfc_7636_appendix_b() {
+        assert!(super::pkce_matches(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        ));
+        assert!(!super::pkce_matches(
+            "other",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        ));
+    }
+}

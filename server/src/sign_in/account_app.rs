@@ -1,0 +1,166 @@
+//! An account's app registration as the OAuth client needs it: endpoints (derived from the
+//! provider's authority and the tenant, or the ones the admin pasted), client ID and the unsealed
+//! secret, scopes and the mailbox.
+
+use mailkey_app::{
+    draft::{AppDetails, MailboxSettings, Step},
+    provider::Provider,
+};
+use oauth2::{
+    basic::{
+        BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
+        BasicTokenType,
+    },
+    AuthType, AuthUrl, ClientId, ClientSecret, EndpointNotSet, EndpointSet, ExtraTokenFields,
+    RedirectUrl, StandardRevocableToken, StandardTokenResponse, TokenUrl,
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+use super::SignInError;
+use crate::{
+    providers::Providers,
+    secrets::{Aad, Sealer},
+    storage::DraftRecord,
+};
+
+/// The ID token rides along in the token response.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct IdTokenField {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+}
+
+impl ExtraTokenFields for IdTokenField {}
+
+pub type TokenAnswer = StandardTokenResponse<IdTokenField, BasicTokenType>;
+
+pub type OAuthClient = oauth2::Client<
+    BasicErrorResponse,
+    TokenAnswer,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
+>;
+
+pub fn client_secret_aad(id: &str) -> Aad<'_> {
+    Aad {
+        table: "accounts",
+        row: id,
+        field: "client_secret",
+    }
+}
+
+pub fn refresh_token_aad(id: &str) -> Aad<'_> {
+    Aad {
+        table: "accounts",
+        row: id,
+        field: "refresh_token",
+    }
+}
+
+pub struct AccountApp {
+    pub id: String,
+    pub client_id: String,
+    secret: SecretString,
+    pub authorize_url: String,
+    pub token_url: String,
+    /// Where admin consent is granted for the tenant.
+    pub admin_consent_url: String,
+    /// The tenant ID, once known (resolved in the wizard or learnt from a sign-in).
+    pub tenant_id: Option<String>,
+    pub mailbox: String,
+    pub scopes: Vec<String>,
+}
+
+fn parse<T: serde::de::DeserializeOwned>(json: Option<&str>) -> Result<Option<T>, SignInError> {
+    json.map(serde_json::from_str)
+        .transpose()
+        .map_err(|e| SignInError::Corrupt(e.to_string()))
+}
+
+impl AccountApp {
+    /// The account's app, if the wizard got far enough to sign in.
+    pub fn load(
+        r: &DraftRecord,
+        providers: &Providers,
+        sealer: &Sealer,
+    ) -> Result<AccountApp, SignInError> {
+        let provider = Provider::by_id(&r.provider)
+            .ok_or_else(|| SignInError::Corrupt(format!("unknown provider {}", r.provider)))?;
+        let authority = providers
+            .authority(provider.id)
+            .ok_or(SignInError::ProviderOff(provider.name))?;
+        let app: Option<AppDetails> = parse(r.app_settings.as_deref())?;
+        let mailbox: Option<MailboxSettings> = parse(r.mailbox_settings.as_deref())?;
+        let (Some(app), Some(secret)) = (app, r.client_secret.as_deref()) else {
+            return Err(SignInError::NotReady(Step::AppDetails));
+        };
+        let Some(mailbox) = mailbox.filter(|_| r.saved_step >= Step::Mailbox.number()) else {
+            return Err(SignInError::NotReady(Step::Mailbox));
+        };
+        if r.saved_step < Step::RedirectUri.number() {
+            return Err(SignInError::NotReady(Step::RedirectUri));
+        }
+        let secret = sealer
+            .open(secret, &client_secret_aad(&r.id))
+            .map_err(|_| SignInError::Seal)?;
+        let tenant = r
+            .tenant_id
+            .clone()
+            .unwrap_or_else(|| app.tenant.trim().to_string());
+        let (authorize_url, token_url) = if app.custom_endpoints {
+            (app.authorize_url.trim().into(), app.token_url.trim().into())
+        } else {
+            (
+                format!("{authority}/{tenant}/oauth2/v2.0/authorize"),
+                format!("{authority}/{tenant}/oauth2/v2.0/token"),
+            )
+        };
+        Ok(AccountApp {
+            id: r.id.clone(),
+            client_id: app.client_id.trim().to_string(),
+            secret,
+            authorize_url,
+            token_url,
+            admin_consent_url: format!("{authority}/{tenant}/v2.0/adminconsent"),
+            tenant_id: r.tenant_id.clone(),
+            mailbox: mailbox.email.trim().to_string(),
+            scopes: mailbox
+                .scopes
+                .split_whitespace()
+                .map(str::to_string)
+                .collect(),
+        })
+    }
+
+    pub fn client(&self, redirect_uri: &str) -> Result<OAuthClient, SignInError> {
+        let bad = |what: &str| SignInError::Corrupt(format!("the {what} is not a URL"));
+        Ok(oauth2::Client::new(ClientId::new(self.client_id.clone()))
+            .set_client_secret(ClientSecret::new(self.secret.expose_secret().to_string()))
+            // Microsoft documents the secret in the request body.
+            .set_auth_type(AuthType::RequestBody)
+            .set_auth_uri(
+                AuthUrl::new(self.authorize_url.clone()).map_err(|_| bad("authorize URL"))?,
+            )
+            .set_token_uri(TokenUrl::new(self.token_url.clone()).map_err(|_| bad("token URL"))?)
+            .set_redirect_uri(
+                RedirectUrl::new(redirect_uri.to_string()).map_err(|_| bad("redirect URI"))?,
+            ))
+    }
+
+    /// The resource scopes alone (what admin consent is granted for).
+    pub fn resource_scopes(&self) -> String {
+        self.scopes
+            .iter()
+            .filter(|s| s.contains('/'))
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}

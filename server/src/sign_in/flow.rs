@@ -1,0 +1,392 @@
+//! Start and finish of one sign-in (or admin-consent) round trip.
+
+use std::collections::HashMap;
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use mailkey_app::sign_in::SignInOutcome;
+use oauth2::{
+    AuthorizationCode, CsrfToken, PkceCodeChallenge, PkceCodeVerifier, RequestTokenError, Scope,
+    TokenResponse,
+};
+use rand::RngCore;
+use secrecy::ExposeSecret;
+use sha2::{Digest, Sha256};
+
+use super::{
+    account_app::{refresh_token_aad, AccountApp},
+    http::OAuthHttp,
+    id_token,
+    problems::{self, Context},
+    SignInError,
+};
+use crate::{
+    providers::Providers,
+    secrets::{Aad, Sealer},
+    storage::{AttemptRecord, Claim, NewAttempt, Store},
+    tokens::TokenKeeper,
+};
+
+/// How long a started sign-in may take.
+pub const STATE_LIFETIME_SECS: i64 = 600;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// In a popup: the callback tells the opener and closes.
+    Popup,
+    /// In the same tab: the callback returns to the wizard.
+    Redirect,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Popup => "popup",
+            Mode::Redirect => "redirect",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    SignIn,
+    AdminConsent,
+}
+
+/// Why a callback's `state` was refused. Nothing was exchanged or stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StateRefusal {
+    Missing,
+    Unknown,
+    AlreadyUsed,
+    Expired,
+    OtherBrowser,
+}
+
+impl StateRefusal {
+    pub fn message(self) -> &'static str {
+        match self {
+            StateRefusal::Missing => {
+                "This address is where Microsoft returns after signing in; it was opened without \
+                 a sign-in. Start the sign-in from the account's page."
+            }
+            StateRefusal::Unknown => {
+                "This sign-in was not started by this Mailkey. Start it again from the account's \
+                 page."
+            }
+            StateRefusal::AlreadyUsed => {
+                "This sign-in was already completed (the page was reloaded or opened twice). \
+                 Nothing was changed; look at the account's page for the result."
+            }
+            StateRefusal::Expired => {
+                "This sign-in was started more than ten minutes ago and has expired. Start it \
+                 again from the account's page."
+            }
+            StateRefusal::OtherBrowser => {
+                "This sign-in was started in another browser or by another operator session. \
+                 Finish it in the browser that started it, or start again here."
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum Finished {
+    Refused(StateRefusal),
+    Done {
+        account_id: String,
+        mode: Mode,
+        outcome: SignInOutcome,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct SignIn {
+    store: Store,
+    sealer: Sealer,
+    providers: Providers,
+    http: OAuthHttp,
+    tokens: TokenKeeper,
+    redirect_uri: String,
+}
+
+fn random_b64(n: usize) -> String {
+    let mut b = vec![0u8; n];
+    rand::rng().fill_bytes(&mut b);
+    URL_SAFE_NO_PAD.encode(b)
+}
+
+fn state_hash(state: &str) -> [u8; 32] {
+    Sha256::digest(state.as_bytes()).into()
+}
+
+fn verifier_aad(hash_hex: &str) -> Aad<'_> {
+    Aad {
+        table: "sign_in_attempts",
+        row: hash_hex,
+        field: "pkce_verifier",
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+impl SignIn {
+    pub fn new(
+        store: Store,
+        sealer: Sealer,
+        providers: Providers,
+        http: OAuthHttp,
+        tokens: TokenKeeper,
+        redirect_uri: String,
+    ) -> SignIn {
+        SignIn {
+            store,
+            sealer,
+            providers,
+            http,
+            tokens,
+            redirect_uri,
+        }
+    }
+
+    pub fn redirect_uri(&self) -> &str {
+        &self.redirect_uri
+    }
+
+    async fn app(&self, id: &str) -> Result<AccountApp, SignInError> {
+        let r = self.store.draft(id).await?.ok_or(SignInError::NotFound)?;
+        AccountApp::load(&r, &self.providers, &self.sealer)
+    }
+
+    /// Records a new attempt for this browser and returns the address to send it to.
+    pub async fn start(
+        &self,
+        account_id: &str,
+        session_hash: &[u8],
+        mode: Mode,
+        purpose: Purpose,
+    ) -> Result<String, SignInError> {
+        let app = self.app(account_id).await?;
+        // 256 random bits; only its hash is stored.
+        let state = random_b64(32);
+        let hash = state_hash(&state);
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let sealed = self
+            .sealer
+            .seal(verifier.secret(), &verifier_aad(&hex(&hash)));
+        let nonce = random_b64(16);
+        self.store
+            .insert_attempt(NewAttempt {
+                state_hash: &hash,
+                account_id,
+                session_hash,
+                purpose: match purpose {
+                    Purpose::SignIn => "sign_in",
+                    Purpose::AdminConsent => "admin_consent",
+                },
+                mode: mode.as_str(),
+                sealed_verifier: &sealed,
+                nonce: &nonce,
+                lifetime_secs: STATE_LIFETIME_SECS,
+            })
+            .await?;
+        if purpose == Purpose::AdminConsent {
+            let mut url = url::Url::parse(&app.admin_consent_url)
+                .map_err(|_| SignInError::Corrupt("the admin-consent URL".into()))?;
+            url.query_pairs_mut()
+                .append_pair("client_id", &app.client_id)
+                .append_pair("scope", &app.resource_scopes())
+                .append_pair("redirect_uri", &self.redirect_uri)
+                .append_pair("state", &state);
+            return Ok(url.into());
+        }
+        let client = app.client(&self.redirect_uri)?;
+        let (url, _) = client
+            .authorize_url(|| CsrfToken::new(state))
+            .add_scopes(app.scopes.iter().cloned().map(Scope::new))
+            .set_pkce_challenge(challenge)
+            .add_extra_param("response_mode", "query")
+            .add_extra_param("nonce", nonce)
+            .add_extra_param("login_hint", app.mailbox.clone())
+            // Let the admin pick the mailbox rather than their own remembered account; never
+            // `prompt=consent`, which would ask every user to consent again.
+            .add_extra_param("prompt", "select_account")
+            .url();
+        Ok(url.into())
+    }
+
+    /// The callback. `state` is checked before anything else; a refused one changes nothing.
+    pub async fn finish(
+        &self,
+        query: &HashMap<String, String>,
+        session_hash: Option<&[u8]>,
+    ) -> Result<Finished, SignInError> {
+        let Some(state) = query.get("state").filter(|s| !s.is_empty()) else {
+            return Ok(Finished::Refused(StateRefusal::Missing));
+        };
+        let hash = state_hash(state);
+        let attempt = match self.store.claim_attempt(&hash, session_hash).await? {
+            Claim::Claimed(a) => a,
+            Claim::Unknown => return Ok(Finished::Refused(StateRefusal::Unknown)),
+            Claim::AlreadyUsed => return Ok(Finished::Refused(StateRefusal::AlreadyUsed)),
+            Claim::Expired => return Ok(Finished::Refused(StateRefusal::Expired)),
+            Claim::OtherBrowser => return Ok(Finished::Refused(StateRefusal::OtherBrowser)),
+        };
+        let mode = if attempt.mode == "popup" {
+            Mode::Popup
+        } else {
+            Mode::Redirect
+        };
+        let outcome = self.complete(&attempt, &hash, query).await?;
+        let json = serde_json::to_string(&outcome).expect("the outcome serialises");
+        self.store.finish_attempt(&hash, &json).await?;
+        match &outcome {
+            SignInOutcome::Connected { username } => {
+                tracing::info!(account = %attempt.account_id, %username, "mailbox signed in")
+            }
+            SignInOutcome::ConsentGranted => {
+                tracing::info!(account = %attempt.account_id, "admin consent granted")
+            }
+            SignInOutcome::Failed { problem } => tracing::warn!(
+                account = %attempt.account_id,
+                code = ?problem.code,
+                problem = %problem.title,
+                "sign-in failed"
+            ),
+        }
+        Ok(Finished::Done {
+            account_id: attempt.account_id,
+            mode,
+            outcome,
+        })
+    }
+
+    async fn complete(
+        &self,
+        attempt: &AttemptRecord,
+        hash: &[u8; 32],
+        query: &HashMap<String, String>,
+    ) -> Result<SignInOutcome, SignInError> {
+        let app = self.app(&attempt.account_id).await?;
+        let cx = Context {
+            redirect_uri: &self.redirect_uri,
+            mailbox: &app.mailbox,
+        };
+        let failed = |problem| Ok(SignInOutcome::Failed { problem });
+        if let Some(error) = query.get("error") {
+            return failed(problems::from_microsoft(
+                error,
+                query.get("error_description").map(String::as_str),
+                &cx,
+            ));
+        }
+        if attempt.purpose == "admin_consent" {
+            return if query
+                .get("admin_consent")
+                .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+            {
+                Ok(SignInOutcome::ConsentGranted)
+            } else {
+                failed(problems::from_microsoft("access_denied", None, &cx))
+            };
+        }
+        let Some(code) = query.get("code").filter(|c| !c.is_empty()) else {
+            return failed(problems::unexpected(
+                "Microsoft returned neither a sign-in code nor an error.",
+                "Sign in again.",
+                None,
+            ));
+        };
+        let verifier = self
+            .sealer
+            .open(&attempt.sealed_verifier, &verifier_aad(&hex(hash)))
+            .map_err(|_| SignInError::Seal)?;
+        let client = app.client(&self.redirect_uri)?;
+        let http = self.http.clone();
+        let answer = client
+            .exchange_code(AuthorizationCode::new(code.clone()))
+            .set_pkce_verifier(PkceCodeVerifier::new(verifier.expose_secret().to_string()))
+            .request_async(&move |req| {
+                let http = http.clone();
+                async move { http.send(req).await }
+            })
+            .await;
+        let answer = match answer {
+            Ok(a) => a,
+            Err(RequestTokenError::ServerResponse(e)) => {
+                return failed(problems::from_microsoft(
+                    e.error().as_ref(),
+                    e.error_description().map(String::as_str),
+                    &cx,
+                ))
+            }
+            Err(RequestTokenError::Request(e)) => {
+                return failed(problems::unreachable(&e.to_string()))
+            }
+            Err(_) => {
+                return failed(problems::unexpected(
+                    "The token endpoint's answer is not a token response.",
+                    "Check that the token endpoint is Microsoft's (Application details).",
+                    Some(mailkey_app::draft::Step::AppDetails),
+                ))
+            }
+        };
+        let claims = answer
+            .extra_fields()
+            .id_token
+            .as_deref()
+            .and_then(id_token::claims);
+        let Some(claims) = claims else {
+            return failed(problems::unexpected(
+                "Microsoft sent no ID token, so Mailkey cannot tell who signed in.",
+                "Add openid, email and profile to the scopes.",
+                Some(mailkey_app::draft::Step::Mailbox),
+            ));
+        };
+        let now = crate::storage::now();
+        let bound = claims.aud.eq_ignore_ascii_case(&app.client_id)
+            && claims.nonce.as_deref() == Some(attempt.nonce.as_str())
+            && claims.exp > now - 300
+            && match (&app.tenant_id, &claims.tid) {
+                (Some(expected), Some(tid)) => expected.eq_ignore_ascii_case(tid),
+                _ => true,
+            };
+        if !bound {
+            return failed(problems::unexpected(
+                "The ID token was not issued for this sign-in (audience, nonce, tenant or expiry \
+                 do not match).",
+                "Sign in again; if it repeats, check the client ID and tenant.",
+                None,
+            ));
+        }
+        let Some(username) = claims.username() else {
+            return failed(problems::unexpected(
+                "The ID token does not say which account signed in.",
+                "Add email and profile to the scopes.",
+                Some(mailkey_app::draft::Step::Mailbox),
+            ));
+        };
+        if !username.eq_ignore_ascii_case(&app.mailbox) {
+            return failed(problems::wrong_user(username, &app.mailbox));
+        }
+        let Some(refresh) = answer.refresh_token() else {
+            return failed(problems::unexpected(
+                "Microsoft sent no refresh token, so the connection would end within the hour.",
+                "Add offline_access to the scopes.",
+                Some(mailkey_app::draft::Step::Mailbox),
+            ));
+        };
+        let sealed = self
+            .sealer
+            .seal(refresh.secret(), &refresh_token_aad(&app.id));
+        self.store
+            .store_connection(&app.id, &sealed, username, claims.tid.as_deref())
+            .await?;
+        self.tokens
+            .prime(&app.id, answer.access_token().secret(), answer.expires_in());
+        Ok(SignInOutcome::Connected {
+            username: username.to_string(),
+        })
+    }
+}

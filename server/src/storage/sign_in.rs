@@ -1,0 +1,235 @@
+//! Sign-in attempts (one per authorization request) and the connection they leave behind: the
+//! sealed refresh token and who signed in.
+
+use sqlx::Row;
+
+use super::{now, StorageError, Store};
+
+pub struct NewAttempt<'a> {
+    pub state_hash: &'a [u8],
+    pub account_id: &'a str,
+    pub session_hash: &'a [u8],
+    pub purpose: &'a str,
+    pub mode: &'a str,
+    pub sealed_verifier: &'a [u8],
+    pub nonce: &'a str,
+    pub lifetime_secs: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct AttemptRecord {
+    pub account_id: String,
+    pub purpose: String,
+    pub mode: String,
+    pub sealed_verifier: Vec<u8>,
+    pub nonce: String,
+}
+
+/// Why a presented `state` was not accepted, or the attempt it opens (now used).
+#[derive(Debug)]
+pub enum Claim {
+    Unknown,
+    AlreadyUsed,
+    Expired,
+    /// Started by another browser (operator session).
+    OtherBrowser,
+    Claimed(AttemptRecord),
+}
+
+impl Store {
+    pub async fn insert_attempt(&self, a: NewAttempt<'_>) -> Result<(), StorageError> {
+        let t = now();
+        // Old rows only matter for their outcome, which the wizard reads within minutes.
+        sqlx::query("DELETE FROM sign_in_attempts WHERE expires_at < ?")
+            .bind(t - 86_400)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query(
+            "INSERT INTO sign_in_attempts (state_hash, account_id, session_hash, purpose, mode, \
+             pkce_verifier, nonce, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(a.state_hash)
+        .bind(a.account_id)
+        .bind(a.session_hash)
+        .bind(a.purpose)
+        .bind(a.mode)
+        .bind(a.sealed_verifier)
+        .bind(a.nonce)
+        .bind(t)
+        .bind(t + a.lifetime_secs)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Uses an attempt once: checks its browser and age first, then marks it used atomically so
+    /// two callbacks racing with one `state` cannot both pass.
+    pub async fn claim_attempt(
+        &self,
+        state_hash: &[u8],
+        session_hash: Option<&[u8]>,
+    ) -> Result<Claim, StorageError> {
+        let Some(r) = sqlx::query(
+            "SELECT account_id, session_hash, purpose, mode, pkce_verifier, nonce, expires_at, \
+             used_at FROM sign_in_attempts WHERE state_hash = ?",
+        )
+        .bind(state_hash)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(Claim::Unknown);
+        };
+        if r.get::<Option<i64>, _>("used_at").is_some() {
+            return Ok(Claim::AlreadyUsed);
+        }
+        let owner: Vec<u8> = r.get("session_hash");
+        if session_hash != Some(owner.as_slice()) {
+            return Ok(Claim::OtherBrowser);
+        }
+        let t = now();
+        if r.get::<i64, _>("expires_at") <= t {
+            return Ok(Claim::Expired);
+        }
+        let done = sqlx::query(
+            "UPDATE sign_in_attempts SET used_at = ? WHERE state_hash = ? AND used_at IS NULL",
+        )
+        .bind(t)
+        .bind(state_hash)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(Claim::AlreadyUsed);
+        }
+        Ok(Claim::Claimed(AttemptRecord {
+            account_id: r.get("account_id"),
+            purpose: r.get("purpose"),
+            mode: r.get("mode"),
+            sealed_verifier: r.get("pkce_verifier"),
+            nonce: r.get("nonce"),
+        }))
+    }
+
+    pub async fn finish_attempt(
+        &self,
+        state_hash: &[u8],
+        outcome_json: &str,
+    ) -> Result<(), StorageError> {
+        sqlx::query(
+            "UPDATE sign_in_attempts SET finished_at = ?, outcome = ? WHERE state_hash = ?",
+        )
+        .bind(now())
+        .bind(outcome_json)
+        .bind(state_hash)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The latest finished attempt of this browser for the account: (finished_at, outcome JSON).
+    pub async fn latest_outcome(
+        &self,
+        account_id: &str,
+        session_hash: &[u8],
+    ) -> Result<Option<(i64, String)>, StorageError> {
+        let row = sqlx::query(
+            "SELECT finished_at, outcome FROM sign_in_attempts \
+             WHERE account_id = ? AND session_hash = ? AND finished_at IS NOT NULL \
+             ORDER BY finished_at DESC, rowid DESC LIMIT 1",
+        )
+        .bind(account_id)
+        .bind(session_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| (r.get("finished_at"), r.get("outcome"))))
+    }
+
+    /// A completed sign-in: the new sealed refresh token, who signed in, state `connected`.
+    pub async fn store_connection(
+        &self,
+        account_id: &str,
+        sealed_refresh_token: &[u8],
+        username: &str,
+        tenant_id: Option<&str>,
+    ) -> Result<i64, StorageError> {
+        let t = now();
+        let r = sqlx::query(
+            "UPDATE accounts SET refresh_token = ?, refresh_generation = refresh_generation + 1, \
+               signed_in_as = ?, signed_in_at = ?, tenant_id = COALESCE(?, tenant_id), \
+               connection_problem = NULL, state = 'connected', updated_at = ? \
+             WHERE id = ? RETURNING refresh_generation",
+        )
+        .bind(sealed_refresh_token)
+        .bind(username)
+        .bind(t)
+        .bind(tenant_id)
+        .bind(t)
+        .bind(account_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        r.map(|r| r.get(0))
+            .ok_or_else(|| StorageError::Corrupt(format!("account {account_id} vanished")))
+    }
+
+    /// Replaces the refresh token only if nobody replaced it since `generation` was read.
+    pub async fn replace_refresh_token(
+        &self,
+        account_id: &str,
+        generation: i64,
+        sealed_refresh_token: &[u8],
+    ) -> Result<Option<i64>, StorageError> {
+        let r = sqlx::query(
+            "UPDATE accounts SET refresh_token = ?, refresh_generation = refresh_generation + 1, \
+               updated_at = ? \
+             WHERE id = ? AND refresh_generation = ? RETURNING refresh_generation",
+        )
+        .bind(sealed_refresh_token)
+        .bind(now())
+        .bind(account_id)
+        .bind(generation)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(r.map(|r| r.get(0)))
+    }
+
+    /// A refresh was refused for good: the token is dropped and the account needs a new sign-in.
+    pub async fn mark_needs_sign_in(
+        &self,
+        account_id: &str,
+        generation: i64,
+        problem_json: &str,
+    ) -> Result<bool, StorageError> {
+        let done = sqlx::query(
+            "UPDATE accounts SET refresh_token = NULL, refresh_generation = refresh_generation + 1, \
+               state = 'needs_attention', connection_problem = ?, updated_at = ? \
+             WHERE id = ? AND refresh_generation = ?",
+        )
+        .bind(problem_json)
+        .bind(now())
+        .bind(account_id)
+        .bind(generation)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+impl Store {
+    /// The app's credentials were refused (an expired secret): the sign-in is kept, but the
+    /// account needs an admin.
+    pub async fn mark_needs_attention(
+        &self,
+        account_id: &str,
+        problem_json: &str,
+    ) -> Result<(), StorageError> {
+        sqlx::query(
+            "UPDATE accounts SET state = 'needs_attention', connection_problem = ?, updated_at = ? \
+             WHERE id = ?",
+        )
+        .bind(problem_json)
+        .bind(now())
+        .bind(account_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}

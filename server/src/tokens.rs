@@ -1,0 +1,278 @@
+//! Token upkeep: access tokens cached in memory and refreshed when less than five minutes remain.
+//! Concurrent callers for one account share a single refresh; a rotated refresh token is stored
+//! (guarded against a stale writer) before its access token is handed out; a refusal for good
+//! (`invalid_grant`) moves the account to "needs sign-in again", while network failures and 5xx
+//! are retried with backoff and leave the account connected.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex,
+    },
+    time::Duration,
+};
+
+use mailkey_app::sign_in::SignInProblem;
+use oauth2::{
+    basic::BasicErrorResponseType, RefreshToken, RequestTokenError, Scope, TokenResponse,
+};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::{
+    providers::Providers,
+    secrets::Sealer,
+    sign_in::{problems, refresh_token_aad, AccountApp, OAuthHttp, SignInError},
+    storage::{now, Store},
+};
+
+/// Refresh when the cached token has less than this left.
+pub const REFRESH_MARGIN_SECS: i64 = 300;
+/// Attempts for a refresh that fails on the network or with a 5xx.
+const ATTEMPTS: u32 = 3;
+const FIRST_BACKOFF: Duration = Duration::from_millis(400);
+
+/// A fresh access token. Never printed.
+pub struct AccessToken {
+    pub token: SecretString,
+    /// Seconds since the Unix epoch.
+    pub expires_at: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("the account is not signed in")]
+    NotSignedIn,
+    #[error("Microsoft refused the saved sign-in: {}", .0.title)]
+    NeedsSignIn(SignInProblem),
+    #[error("Microsoft refused the app: {}", .0.title)]
+    AppRefused(SignInProblem),
+    #[error("the token endpoint cannot be reached: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Account(#[from] SignInError),
+}
+
+struct Cached {
+    token: SecretString,
+    expires_at: i64,
+}
+
+#[derive(Clone)]
+pub struct TokenKeeper {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    sealer: Sealer,
+    providers: Providers,
+    http: OAuthHttp,
+    redirect_uri: String,
+    cache: Mutex<HashMap<String, Cached>>,
+    /// One lock per account: whoever holds it refreshes, the others wait and reuse the result.
+    flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    refreshes: AtomicU64,
+}
+
+impl std::fmt::Debug for TokenKeeper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenKeeper").finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl TokenKeeper {
+    pub fn new(
+        store: Store,
+        sealer: Sealer,
+        providers: Providers,
+        http: OAuthHttp,
+        redirect_uri: String,
+    ) -> TokenKeeper {
+        TokenKeeper {
+            inner: Arc::new(Inner {
+                store,
+                sealer,
+                providers,
+                http,
+                redirect_uri,
+                cache: Mutex::new(HashMap::new()),
+                flights: Mutex::new(HashMap::new()),
+                refreshes: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Keeps the access token a sign-in just returned.
+    pub fn prime(&self, account_id: &str, token: &str, expires_in: Option<Duration>) {
+        let lifetime = expires_in.map_or(3600, |d| d.as_secs() as i64);
+        lock(&self.inner.cache).insert(
+            account_id.to_string(),
+            Cached {
+                token: SecretString::from(token.to_string()),
+                expires_at: now() + lifetime,
+            },
+        );
+    }
+
+    /// When the cached access token expires, if one is cached.
+    pub fn cached_until(&self, account_id: &str) -> Option<i64> {
+        lock(&self.inner.cache)
+            .get(account_id)
+            .map(|c| c.expires_at)
+    }
+
+    /// Refresh requests this process sent (for the account page and tests).
+    pub fn refreshes_sent(&self) -> u64 {
+        self.inner.refreshes.load(Ordering::Relaxed)
+    }
+
+    pub fn forget(&self, account_id: &str) {
+        lock(&self.inner.cache).remove(account_id);
+    }
+
+    fn fresh(&self, account_id: &str) -> Option<AccessToken> {
+        let cache = lock(&self.inner.cache);
+        let c = cache.get(account_id)?;
+        (c.expires_at - now() > REFRESH_MARGIN_SECS).then(|| AccessToken {
+            token: c.token.clone(),
+            expires_at: c.expires_at,
+        })
+    }
+
+    /// A valid access token for the account, refreshing it if needed.
+    pub async fn access_token(&self, account_id: &str) -> Result<AccessToken, TokenError> {
+        if let Some(t) = self.fresh(account_id) {
+            return Ok(t);
+        }
+        let flight = lock(&self.inner.flights)
+            .entry(account_id.to_string())
+            .or_default()
+            .clone();
+        let _turn = flight.lock().await;
+        // Whoever held the lock before may have refreshed already.
+        if let Some(t) = self.fresh(account_id) {
+            return Ok(t);
+        }
+        self.refresh(account_id).await
+    }
+
+    async fn refresh(&self, account_id: &str) -> Result<AccessToken, TokenError> {
+        let inner = &self.inner;
+        let record = inner
+            .store
+            .draft(account_id)
+            .await
+            .map_err(SignInError::from)?
+            .ok_or(SignInError::NotFound)?;
+        let Some(sealed) = record.refresh_token.as_deref() else {
+            return Err(TokenError::NotSignedIn);
+        };
+        let generation = record.refresh_generation;
+        let app = AccountApp::load(&record, &inner.providers, &inner.sealer)?;
+        let refresh_token = inner
+            .sealer
+            .open(sealed, &refresh_token_aad(account_id))
+            .map_err(|_| SignInError::Seal)?;
+        let client = app.client(&inner.redirect_uri)?;
+        let cx = problems::Context {
+            redirect_uri: &inner.redirect_uri,
+            mailbox: &app.mailbox,
+        };
+        let mut backoff = FIRST_BACKOFF;
+        for attempt in 1..=ATTEMPTS {
+            inner.refreshes.fetch_add(1, Ordering::Relaxed);
+            let http = inner.http.clone();
+            let rt = RefreshToken::new(refresh_token.expose_secret().to_string());
+            let answer = client
+                .exchange_refresh_token(&rt)
+                .add_scopes(app.scopes.iter().cloned().map(Scope::new))
+                .request_async(&move |req| {
+                    let http = http.clone();
+                    async move { http.send(req).await }
+                })
+                .await;
+            match answer {
+                Ok(a) => {
+                    if let Some(new) = a.refresh_token() {
+                        let sealed = inner
+                            .sealer
+                            .seal(new.secret(), &refresh_token_aad(account_id));
+                        match inner
+                            .store
+                            .replace_refresh_token(account_id, generation, &sealed)
+                            .await
+                            .map_err(SignInError::from)?
+                        {
+                            Some(_) => {}
+                            // A new sign-in replaced the token meanwhile; its token wins, and
+                            // this access token is still valid to hand out.
+                            None => {
+                                tracing::info!(account = %account_id, "refresh token replaced by a newer sign-in; kept the newer one")
+                            }
+                        }
+                    }
+                    let lifetime = a.expires_in().map_or(3600, |d| d.as_secs() as i64);
+                    let token = AccessToken {
+                        token: SecretString::from(a.access_token().secret().to_string()),
+                        expires_at: now() + lifetime,
+                    };
+                    lock(&inner.cache).insert(
+                        account_id.to_string(),
+                        Cached {
+                            token: token.token.clone(),
+                            expires_at: token.expires_at,
+                        },
+                    );
+                    tracing::debug!(account = %account_id, lifetime, "access token refreshed");
+                    return Ok(token);
+                }
+                Err(RequestTokenError::ServerResponse(e)) => {
+                    let problem = problems::from_microsoft(
+                        e.error().as_ref(),
+                        e.error_description().map(String::as_str),
+                        &cx,
+                    );
+                    self.forget(account_id);
+                    let json = serde_json::to_string(&problem).expect("the problem serialises");
+                    if *e.error() == BasicErrorResponseType::InvalidGrant {
+                        inner
+                            .store
+                            .mark_needs_sign_in(account_id, generation, &json)
+                            .await
+                            .map_err(SignInError::from)?;
+                        tracing::warn!(account = %account_id, code = ?problem.code, "refresh refused; the account needs a new sign-in");
+                        return Err(TokenError::NeedsSignIn(problem));
+                    }
+                    inner
+                        .store
+                        .mark_needs_attention(account_id, &json)
+                        .await
+                        .map_err(SignInError::from)?;
+                    tracing::warn!(account = %account_id, code = ?problem.code, "refresh refused; the app's settings need attention");
+                    return Err(TokenError::AppRefused(problem));
+                }
+                Err(RequestTokenError::Request(e)) if e.is_transient() && attempt < ATTEMPTS => {
+                    tracing::warn!(account = %account_id, attempt, error = %e, "refresh failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                }
+                Err(RequestTokenError::Request(e)) => {
+                    tracing::warn!(account = %account_id, error = %e, "refresh failed; the account stays connected");
+                    return Err(TokenError::Unavailable(e.to_string()));
+                }
+                Err(e) => {
+                    tracing::warn!(account = %account_id, error = %e, "refresh answer unreadable");
+                    return Err(TokenError::Unavailable(
+                        "the token endpoint's answer is not a token response".into(),
+                    ));
+                }
+            }
+        }
+        Err(TokenError::Unavailable("retries exhausted".into()))
+    }
+}
