@@ -23,6 +23,8 @@ use crate::{
 pub struct OperatorView {
     /// Seconds since the Unix epoch.
     pub signed_in_at: i64,
+    /// The sandbox identity provider is on: every page says so.
+    pub sandbox: bool,
 }
 
 #[server(prefix = "/_fn", endpoint = "operator")]

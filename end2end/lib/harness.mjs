@@ -21,8 +21,11 @@ export const VIEWPORTS = [
   { name: "desktop", width: 1280, height: 800, isMobile: false, hasTouch: false },
 ];
 
-/** A running Mailkey: `base` URL, the setup link it logged, and `adminLink()` for more. */
-export async function startMailkey() {
+/**
+ * A running Mailkey: `base` URL, the setup link it logged, `adminLink()` for more, its `log`
+ * lines and `dataDir`. `env` adds settings (e.g. `{ MAILKEY_SANDBOX: "1" }`).
+ */
+export async function startMailkey({ env: extra = {} } = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), "mailkey-e2e-"));
   const env = {
     ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("MAILKEY_"))),
@@ -30,6 +33,7 @@ export async function startMailkey() {
     MAILKEY_DATA_DIR: dataDir,
     MAILKEY_SITE_DIR: SITE,
     MAILKEY_LOG_FORMAT: "json",
+    ...extra,
   };
   const child = spawn(BIN, ["serve"], { env, stdio: ["ignore", "ignore", "pipe"] });
   const log = [];
@@ -54,6 +58,7 @@ export async function startMailkey() {
     base: `http://${found.address}`,
     setupLink: found.setupLink,
     log,
+    dataDir,
     adminLink() {
       return execFileSync(BIN, ["admin", "link"], {
         env: { ...env, MAILKEY_LISTEN: found.address },

@@ -198,7 +198,7 @@ for (const viewport of VIEWPORTS) {
       assert.ok((await page.locator("main").innerText()).includes(email));
       await page.goto(`${mailkey.base}/`);
       const row = page.locator(".account-row").filter({ hasText: email });
-      assert.match(await row.innerText(), /Draft/);
+      assert.match(await row.innerText(), /Ready to sign in/);
       await row.getByRole("link").click();
       await page.waitForURL(new RegExp(`${accountPath}/setup$`));
       await page.getByRole("heading", { level: 1, name: "Review and sign in" }).waitFor();

@@ -111,6 +111,7 @@ impl PortalBackend for Portal {
         Box::pin(async move {
             Ok(operator_of(request).ok().map(|s| OperatorView {
                 signed_in_at: s.signed_in_at,
+                sandbox: self.wizard.providers().sandbox_on(),
             }))
         })
     }

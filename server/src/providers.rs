@@ -28,6 +28,10 @@ impl Providers {
         }
     }
 
+    pub fn sandbox_on(&self) -> bool {
+        self.sandbox.is_some()
+    }
+
     pub fn offered(&self) -> Vec<&'static Provider> {
         mailkey_app::provider::PROVIDERS
             .into_iter()

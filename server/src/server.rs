@@ -276,6 +276,11 @@ impl Server {
         })
     }
 
+    /// The shared state, for tests that look inside (the sandbox's grants, the token keeper).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
     pub fn local_addr(&self) -> SocketAddr {
         self.listener
             .local_addr()
@@ -330,7 +335,7 @@ fn open_sandbox(config: &Config, public_url: &Url) -> Result<Option<Sandbox>, St
     let redirect_uri = format!("{base}{CALLBACK_PATH}");
     let (directory, source) = match &config.sandbox_file {
         Some(path) => (
-            Directory::load(path)?,
+            Directory::load(path)?.with_public_url(base),
             format!("the sandbox file {}", path.display()),
         ),
         None => (

@@ -55,7 +55,17 @@ pub enum TokenError {
 
 struct Cached {
     token: SecretString,
+    obtained_at: i64,
     expires_at: i64,
+}
+
+impl Cached {
+    /// Five minutes before expiry, or half-way for tokens shorter-lived than ten minutes (so a
+    /// tenant with very short tokens does not refresh on every request).
+    fn fresh_at(&self, t: i64) -> bool {
+        let margin = REFRESH_MARGIN_SECS.min((self.expires_at - self.obtained_at) / 2);
+        self.expires_at - t > margin
+    }
 }
 
 #[derive(Clone)]
@@ -110,11 +120,13 @@ impl TokenKeeper {
     /// Keeps the access token a sign-in just returned.
     pub fn prime(&self, account_id: &str, token: &str, expires_in: Option<Duration>) {
         let lifetime = expires_in.map_or(3600, |d| d.as_secs() as i64);
+        let t = now();
         lock(&self.inner.cache).insert(
             account_id.to_string(),
             Cached {
                 token: SecretString::from(token.to_string()),
-                expires_at: now() + lifetime,
+                obtained_at: t,
+                expires_at: t + lifetime,
             },
         );
     }
@@ -138,7 +150,7 @@ impl TokenKeeper {
     fn fresh(&self, account_id: &str) -> Option<AccessToken> {
         let cache = lock(&self.inner.cache);
         let c = cache.get(account_id)?;
-        (c.expires_at - now() > REFRESH_MARGIN_SECS).then(|| AccessToken {
+        c.fresh_at(now()).then(|| AccessToken {
             token: c.token.clone(),
             expires_at: c.expires_at,
         })
@@ -217,14 +229,16 @@ impl TokenKeeper {
                         }
                     }
                     let lifetime = a.expires_in().map_or(3600, |d| d.as_secs() as i64);
+                    let t = now();
                     let token = AccessToken {
                         token: SecretString::from(a.access_token().secret().to_string()),
-                        expires_at: now() + lifetime,
+                        expires_at: t + lifetime,
                     };
                     lock(&inner.cache).insert(
                         account_id.to_string(),
                         Cached {
                             token: token.token.clone(),
+                            obtained_at: t,
                             expires_at: token.expires_at,
                         },
                     );

@@ -148,3 +148,195 @@ async fn a_bad_sandbox_file_stops_start_up_naming_the_entry() {
         "{err}"
     );
 }
+
+/// A code for the demo's mailbox, obtained the way a browser does, with this PKCE challenge.
+async fn demo_code(s: &TestServer, challenge: &str) -> (String, String, String) {
+    let sandbox = s.state.sandbox.clone().unwrap();
+    let t = &sandbox.directory.tenants[0];
+    let app = &t.apps[0];
+    let redirect = format!("{}/oauth/callback", s.base);
+    let form = [
+        ("client_id", app.client_id.as_str()),
+        ("response_type", "code"),
+        ("redirect_uri", &redirect),
+        (
+            "scope",
+            "https://outlook.office.com/IMAP.AccessAsUser.All offline_access openid email",
+        ),
+        ("state", "st"),
+        ("code_challenge", challenge),
+        ("code_challenge_method", "S256"),
+        ("username", &t.users[0].username),
+        ("step", "consent"),
+        ("decision", "accept"),
+    ];
+    let res = TestServer::client()
+        .post(s.url(&format!("/sandbox/{}/oauth2/v2.0/authorize", t.id)))
+        .header("origin", &s.base)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let back = url::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
+    let code = back
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    (code, app.client_id.clone(), app.secret.clone())
+}
+
+async fn token(s: &TestServer, form: &[(&str, &str)]) -> (u16, Value) {
+    let sandbox = s.state.sandbox.clone().unwrap();
+    let tid = sandbox.directory.tenants[0].id.clone();
+    let res = TestServer::client()
+        .post(s.url(&format!("/sandbox/{tid}/oauth2/v2.0/token")))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.json().await.unwrap())
+}
+
+fn aadsts(v: &Value) -> u64 {
+    v["error_codes"][0].as_u64().unwrap_or(0)
+}
+
+// RFC 7636, appendix B.
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+#[tokio::test]
+async fn the_token_endpoint_refuses_as_microsoft_does() {
+    let s = TestServer::start_with(|c| c.sandbox = true).await;
+    let redirect = format!("{}/oauth/callback", s.base);
+
+    // PKCE: a missing and a wrong verifier.
+    let (code, client_id, secret) = demo_code(&s, CHALLENGE).await;
+    let base = |code: &str| {
+        vec![
+            ("grant_type", "authorization_code".to_string()),
+            ("client_id", client_id.clone()),
+            ("client_secret", secret.clone()),
+            ("redirect_uri", redirect.clone()),
+            ("code", code.to_string()),
+        ]
+    };
+    let call = |v: Vec<(&'static str, String)>| {
+        let s = &s;
+        async move {
+            let form: Vec<(&str, &str)> = v.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            token(s, &form).await
+        }
+    };
+    let (status, body) = call(base(&code)).await;
+    assert_eq!((status, aadsts(&body)), (400, 501481), "{body}");
+    let (code, ..) = demo_code(&s, CHALLENGE).await;
+    let mut wrong = base(&code);
+    wrong.push(("code_verifier", "x".repeat(43)));
+    let (status, body) = call(wrong).await;
+    assert_eq!((status, aadsts(&body)), (400, 501481), "{body}");
+
+    // The secret ID instead of its value; a redirect URI other than the authorize request's.
+    let (code, ..) = demo_code(&s, CHALLENGE).await;
+    let sandbox = s.state.sandbox.clone().unwrap();
+    let secret_id = sandbox.directory.tenants[0].apps[0].secret_id.clone();
+    let mut f = base(&code);
+    f.retain(|(k, _)| *k != "client_secret");
+    f.push(("client_secret", secret_id));
+    f.push(("code_verifier", VERIFIER.into()));
+    let (status, body) = call(f).await;
+    assert_eq!((status, aadsts(&body)), (401, 7000215), "{body}");
+    assert_eq!(body["error"], "invalid_client");
+    // The refused client did not use up the code; a different redirect URI does.
+    let mut f = base(&code);
+    f.retain(|(k, _)| *k != "redirect_uri");
+    f.push(("redirect_uri", format!("{}/other", s.base)));
+    f.push(("code_verifier", VERIFIER.into()));
+    let (_, body) = call(f).await;
+    assert_eq!(aadsts(&body), 500112, "{body}");
+
+    // The right request: tokens; then the code again: 54005.
+    let (code, ..) = demo_code(&s, CHALLENGE).await;
+    let mut good = base(&code);
+    good.push(("code_verifier", VERIFIER.into()));
+    let (status, body) = call(good.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    let first_refresh = body["refresh_token"].as_str().unwrap().to_string();
+    assert!(body["id_token"].as_str().is_some());
+    let (_, again) = call(good).await;
+    assert_eq!(aadsts(&again), 54005);
+
+    // Refresh rotation: a new refresh token each time; the replaced one works once more.
+    let refresh = |rt: String| {
+        vec![
+            ("grant_type", "refresh_token".to_string()),
+            ("client_id", client_id.clone()),
+            ("client_secret", secret.clone()),
+            ("refresh_token", rt),
+        ]
+    };
+    let (status, r1) = call(refresh(first_refresh.clone())).await;
+    assert_eq!(status, 200, "{r1}");
+    assert_ne!(r1["refresh_token"], first_refresh.as_str());
+    let (status, _) = call(refresh(first_refresh.clone())).await;
+    assert_eq!(status, 200, "a replaced refresh token works once more");
+    let (status, body) = call(refresh(first_refresh)).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+
+    // Introspection: valid, then a forged token gets 200 {"active": false}.
+    let tid = sandbox.directory.tenants[0].id.clone();
+    let intro = |t: String| {
+        let url = s.url(&format!("/sandbox/{tid}/oauth2/v2.0/introspect"));
+        async move {
+            let res = TestServer::client()
+                .post(url)
+                .form(&[("token", t)])
+                .send()
+                .await
+                .unwrap();
+            (res.status().as_u16(), res.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, v) = intro(r1["access_token"].as_str().unwrap().to_string()).await;
+    assert_eq!((status, v["active"].as_bool()), (200, Some(true)), "{v}");
+    assert_eq!(
+        v["username"],
+        sandbox.directory.tenants[0].users[0].username.as_str()
+    );
+    let (status, v) = intro("forged".into()).await;
+    assert_eq!((status, v), (200, serde_json::json!({"active": false})));
+    // An expired token minted for tests.
+    let session = mailkey::sandbox::Session {
+        tenant_id: tid.clone(),
+        client_id: client_id.clone(),
+        username: "invoices@demo.mailkey.test".into(),
+        scopes: mailkey::sandbox::parse_scopes("https://outlook.office.com/IMAP.AccessAsUser.All")
+            .unwrap(),
+    };
+    let expired = sandbox.grants.mint_access_token(&session, "test", -60);
+    let (_, v) = intro(expired).await;
+    assert_eq!(v["active"], false);
+
+    // Unknown tenant and a client ID that is not a GUID.
+    let res = TestServer::client()
+        .post(s.url("/sandbox/nobody.test/oauth2/v2.0/token"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(aadsts(&res.json().await.unwrap()), 90002);
+    let (_, body) = token(
+        &s,
+        &[
+            ("client_id", "Mailkey invoices"),
+            ("grant_type", "refresh_token"),
+        ],
+    )
+    .await;
+    assert_eq!(aadsts(&body), 90112);
+}

@@ -158,7 +158,7 @@ async fn a_draft_is_saved_after_every_step_and_resumed() {
     let (status, list) = again.api("/api/v1/accounts").await;
     assert_eq!(status, 200);
     assert_eq!(list["accounts"][0]["name"], "Invoices");
-    assert_eq!(list["accounts"][0]["state"], "draft");
+    assert_eq!(list["accounts"][0]["state"], "ready_to_sign_in");
     s.stop().await;
 }
 

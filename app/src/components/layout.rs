@@ -19,6 +19,17 @@ pub fn Header() -> impl IntoView {
                 })}
             </Transition>
         </header>
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                matches!(operator.await, Ok(Some(op)) if op.sandbox).then(|| view! {
+                    <p class="alert alert-warning sandbox-banner" role="note">
+                        <strong>"Sandbox identity provider on."</strong>
+                        " Accounts using “Microsoft 365 (sandbox)” sign in to Mailkey's own test stand-in, not Microsoft. "
+                        <a href="/sandbox">"Its tenants, apps and users"</a>
+                    </p>
+                })
+            })}
+        </Transition>
     }
 }
 

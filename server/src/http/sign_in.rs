@@ -166,9 +166,12 @@ pub async fn admin_consent(
     .await
 }
 
-/// Where the wizard shows the result.
+/// Where the wizard shows the result (scrolled to it: on a phone the review is long).
 fn result_path(id: &str) -> String {
-    format!("/accounts/{id}/setup/{}", Step::Review.number())
+    format!(
+        "/accounts/{id}/setup/{}#sign-in-heading",
+        Step::Review.number()
+    )
 }
 
 pub async fn callback(

@@ -155,8 +155,8 @@ async fn respond(state: AppState, tenant: String, p: Params, posted: bool) -> Re
          <code>{scope}</code> for every user.</p>{problem}\
          <form method=\"post\" action=\"/sandbox/{tid}/v2.0/adminconsent\">{hidden}\
          <fieldset><legend>Administrator account</legend>{accounts}</fieldset>\
-         <p class=\"actions\"><button class=\"btn btn-primary\" name=\"decision\" value=\"accept\">Accept</button> \
-         <button class=\"btn\" name=\"decision\" value=\"decline\">Cancel</button></p></form>",
+         <p class=\"actions\"><button class=\"button button-primary\" name=\"decision\" value=\"accept\">Accept</button> \
+         <button class=\"button button-secondary\" name=\"decision\" value=\"decline\">Cancel</button></p></form>",
         app = esc(&app.display_name),
         tenant = esc(&t.domains[0]),
         scope = esc(get(&p, "scope")),

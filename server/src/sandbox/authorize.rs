@@ -211,7 +211,7 @@ fn account_page(
          <input type=\"email\" name=\"other\" value=\"{other}\" aria-label=\"Another account\" \
          autocomplete=\"username\"></fieldset>\
          <input type=\"hidden\" name=\"step\" value=\"account\">\
-         <p><button class=\"btn btn-primary\" type=\"submit\">Sign in</button></p></form>",
+         <p><button class=\"button button-primary\" type=\"submit\">Sign in</button></p></form>",
         app = esc(&req.app.display_name),
         tenant_name = esc(&req.tenant.domains[0]),
         tenant = esc(tenant),
@@ -237,8 +237,8 @@ fn consent_page(css: &str, tenant: &str, req: &Request<'_>, user: &User, p: &Par
          <form method=\"post\" action=\"/sandbox/{tenant}/oauth2/v2.0/authorize\">{hidden}\
          <input type=\"hidden\" name=\"step\" value=\"consent\">\
          <input type=\"hidden\" name=\"username\" value=\"{user}\">\
-         <p class=\"actions\"><button class=\"btn btn-primary\" name=\"decision\" value=\"accept\">Accept</button> \
-         <button class=\"btn\" name=\"decision\" value=\"decline\">Cancel</button></p></form>",
+         <p class=\"actions\"><button class=\"button button-primary\" name=\"decision\" value=\"accept\">Accept</button> \
+         <button class=\"button button-secondary\" name=\"decision\" value=\"decline\">Cancel</button></p></form>",
         app = esc(&req.app.display_name),
         user = esc(&user.username),
         tenant = esc(tenant),
@@ -263,7 +263,7 @@ fn admin_approval_page(
          <form method=\"post\" action=\"/sandbox/{tenant}/oauth2/v2.0/authorize\">{hidden}\
          <input type=\"hidden\" name=\"step\" value=\"consent\">\
          <input type=\"hidden\" name=\"username\" value=\"{user}\">\
-         <p><button class=\"btn\" name=\"decision\" value=\"return\">Return to the application \
+         <p><button class=\"button button-secondary\" name=\"decision\" value=\"return\">Return to the application \
          without granting consent</button></p></form>",
         app = esc(&req.app.display_name),
         user = esc(&user.username),

@@ -181,6 +181,17 @@ impl Directory {
         }
     }
 
+    /// `{public_url}` in a redirect URI stands for Mailkey's public URL, so one sandbox file
+    /// serves any deployment (and tests on random ports).
+    pub fn with_public_url(mut self, base: &str) -> Directory {
+        for app in self.tenants.iter_mut().flat_map(|t| t.apps.iter_mut()) {
+            for uri in &mut app.redirect_uris {
+                *uri = uri.replace("{public_url}", base);
+            }
+        }
+        self
+    }
+
     /// The tenant named by an ID or one of its domains (case-insensitive).
     pub fn tenant(&self, name: &str) -> Option<&Tenant> {
         self.tenants.iter().find(|t| {

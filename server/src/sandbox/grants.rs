@@ -207,6 +207,11 @@ impl Grants {
         RefreshUse::Valid(g.session.clone(), g.issued_at)
     }
 
+    /// Authorization-code redemptions received since start.
+    pub fn code_requests(&self) -> u64 {
+        self.code_redemptions.load(Ordering::Relaxed)
+    }
+
     /// Refresh-token requests received since start.
     pub fn refresh_requests(&self) -> u64 {
         self.refreshes.load(Ordering::Relaxed)

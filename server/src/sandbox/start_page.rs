@@ -50,12 +50,21 @@ pub async fn show(State(state): State<AppState>) -> Response {
                 if a.admin_consented { "yes" } else { "no" }
             );
         }
-        body += "<h3>Users</h3><ul>";
+        body +=
+            &format!(
+            "<p>Users may consent to apps: {}. Access tokens last {} minutes; refresh tokens {} \
+             minutes unused.</p><h3>Users</h3><ul>",
+            if t.user_consent { "yes" } else { "no (an admin must)" },
+            t.access_token_minutes,
+            t.refresh_token_minutes
+        );
         for u in &t.users {
             body += &format!(
-                "<li><code>{}</code> ({})</li>",
+                "<li><code>{}</code> ({}){}{}</li>",
                 esc(&u.username),
-                esc(&u.display_name)
+                esc(&u.display_name),
+                if u.admin { ", administrator" } else { "" },
+                if u.revoked { ", sessions revoked" } else { "" }
             );
         }
         body += "</ul></section>";

@@ -128,7 +128,8 @@ impl Store {
     ) -> Result<bool, StorageError> {
         let done = sqlx::query(
             "UPDATE accounts SET name = ?, email = ?, mailbox_settings = ?, \
-               saved_step = MAX(saved_step, ?), updated_at = ? \
+               saved_step = MAX(saved_step, ?), updated_at = ?, \
+               state = CASE WHEN state = 'draft' THEN 'ready_to_sign_in' ELSE state END \
              WHERE id = ?",
         )
         .bind(update.name)

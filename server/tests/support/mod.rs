@@ -12,6 +12,7 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub data_dir: tempfile::TempDir,
     pub access: mailkey::auth::OperatorAccess,
+    pub state: mailkey::state::AppState,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -39,6 +40,7 @@ impl TestServer {
         let server = Server::prepare(&config).await.unwrap();
         let addr = server.local_addr();
         let access = server.operator_access().clone();
+        let state = server.state().clone();
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(async move {
             server
@@ -53,6 +55,7 @@ impl TestServer {
             addr,
             data_dir,
             access,
+            state,
             stop: Some(tx),
             task: Some(task),
         }

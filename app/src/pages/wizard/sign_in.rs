@@ -129,7 +129,8 @@ fn Connection(id: String, mailbox: String, ready: bool, status: ConnectionStatus
         .flatten()
         .filter(|_| !matches!(status.last_outcome, Some(SignInOutcome::Failed { .. })))
         .map(|problem| view! { <Problem id=id.clone() problem=problem/> });
-    let label = if connected || status.signed_in_as.is_some() {
+    let tried = status.signed_in_as.is_some() || status.last_outcome.is_some();
+    let label = if connected || tried {
         "Sign in again"
     } else {
         "Sign in with Microsoft"

@@ -1,0 +1,178 @@
+// Sign-in with the sandbox identity provider in a real browser against the release build: the
+// popup on desktop (opened in the click), the same-tab fallback on a phone and when popups are
+// blocked, and a popup that lost `window.opener` (the wizard learns the result from the server).
+// Mailkey runs at debug log level; no token or secret may reach its log.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { startMailkey, launchChromium, openPage, screenshot, VIEWPORTS, islandsHydrated } from "../lib/harness.mjs";
+
+const SCOPES = "https://outlook.office.com/IMAP.AccessAsUser.All https://outlook.office.com/SMTP.Send offline_access openid email profile";
+const [PHONE, DESKTOP] = VIEWPORTS;
+
+let mailkey;
+let browser;
+let demo;
+
+before(async () => {
+  mailkey = await startMailkey({ env: { MAILKEY_SANDBOX: "1", MAILKEY_LOG_LEVEL: "debug" } });
+  browser = await launchChromium();
+  // The generated demo directory: one tenant, one app, the mailbox and an administrator.
+  const toml = readFileSync(join(mailkey.dataDir, "sandbox-demo.toml"), "utf8");
+  const value = (key) => toml.match(new RegExp(`^${key} = "([^"]+)"`, "m"))[1];
+  demo = {
+    clientId: value("client_id"),
+    secret: value("secret"),
+    domain: toml.match(/^domains = \["([^"]+)"/m)[1],
+  };
+  demo.mailbox = `invoices@${demo.domain}`;
+  demo.admin = `admin@${demo.domain}`;
+});
+
+after(async () => {
+  await browser?.close();
+  await mailkey?.stop();
+});
+
+/** A finished wizard for the demo tenant, saved through the same server functions the forms use. */
+async function account(page, name) {
+  const call = async (endpoint, form) => {
+    const res = await page.request.post(`${mailkey.base}/_fn/${endpoint}`, {
+      form,
+      headers: { origin: mailkey.base, accept: "application/json" },
+    });
+    assert.equal(res.status(), 200, `${endpoint}: ${await res.text()}`);
+    return res.json();
+  };
+  const { id } = await call("accounts/create", { provider: "microsoft365-sandbox" });
+  await call("accounts/app", {
+    id, tenant: demo.domain, client_id: demo.clientId, app_name: "Mailkey demo",
+    client_secret: demo.secret, secret_expires: "2099-12-31",
+    custom_endpoints: "false", authorize_url: "", token_url: "",
+  });
+  await call("accounts/step", { id, step: "3" });
+  await call("accounts/mailbox", {
+    id, account_name: name, email: demo.mailbox, reply_to: "",
+    smtp_host: "smtp.office365.com", smtp_port: "587", smtp_security: "starttls", protocol: "imap",
+    imap_host: "outlook.office365.com", imap_port: "993", imap_security: "tls",
+    root_folder: "INBOX", timeout_minutes: "3", scopes: SCOPES,
+  });
+  return id;
+}
+
+/** Microsoft's side, as the sandbox shows it: pick the account, accept the permissions. */
+async function signInAtSandbox(page, user) {
+  await page.getByRole("heading", { name: "Pick an account" }).waitFor();
+  assert.ok(await page.getByText("Sandbox identity provider.").isVisible());
+  await page.locator(`input[name=username][value="${user}"]`).check();
+  await page.getByRole("button", { name: "Sign in" }).click();
+  const consent = page.getByRole("button", { name: "Accept" });
+  if (await consent.isVisible().catch(() => false)) await consent.click();
+}
+
+async function reviewPage(page, id) {
+  await page.goto(`${mailkey.base}/accounts/${id}/setup/5`);
+  await islandsHydrated(page);
+}
+
+async function expectConnected(page) {
+  await page.getByText("Connected: signed in as").waitFor({ timeout: 15_000 });
+  assert.match(await page.locator(".alert-success").innerText(), new RegExp(demo.mailbox.replace(".", "\\.")));
+  assert.ok(await page.getByRole("link", { name: "Sign in again" }).isVisible());
+}
+
+test("desktop: the popup signs in and the wizard shows the connection", async () => {
+  const { context, page, problems } = await openPage(browser, DESKTOP);
+  try {
+    await page.goto(mailkey.adminLink());
+    assert.ok(await page.getByText("Sandbox identity provider on.").isVisible());
+    const id = await account(page, "Popup");
+    await reviewPage(page, id);
+    await screenshot(page, "sign-in-desktop-1-review");
+    const [popup] = await Promise.all([page.waitForEvent("popup"), page.getByRole("link", { name: "Sign in with Microsoft" }).click()]);
+    assert.match(await page.getByRole("status").filter({ hasText: "Microsoft window" }).innerText(), /Finish signing in/);
+    await signInAtSandbox(popup, demo.mailbox);
+    await popup.waitForEvent("close", { timeout: 15_000 });
+    await expectConnected(page);
+    await screenshot(page, "sign-in-desktop-2-connected");
+    assert.deepEqual(problems, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test("desktop: a popup without window.opener still completes the wizard (server poll)", async () => {
+  const { context, page, problems } = await openPage(browser, DESKTOP);
+  try {
+    await page.goto(mailkey.adminLink());
+    const id = await account(page, "No opener");
+    await reviewPage(page, id);
+    const [popup] = await Promise.all([page.waitForEvent("popup"), page.getByRole("link", { name: "Sign in with Microsoft" }).click()]);
+    await popup.waitForLoadState();
+    // Cut the popup off from the wizard, as some browsers and embedding pages do.
+    await popup.evaluate(() => { window.opener = null; });
+    await signInAtSandbox(popup, demo.mailbox);
+    await popup.getByText(`Signed in as ${demo.mailbox}`).waitFor();
+    await expectConnected(page);
+    assert.ok(!popup.isClosed(), "without an opener the popup stays, saying what happened");
+    await popup.close();
+    assert.deepEqual(problems, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test("desktop: with popups blocked, the sign-in happens in the same tab", async () => {
+  const { context, page, problems } = await openPage(browser, DESKTOP);
+  try {
+    await context.addInitScript(() => { window.open = () => null; });
+    await page.goto(mailkey.adminLink());
+    const id = await account(page, "Blocked");
+    await reviewPage(page, id);
+    await page.getByRole("link", { name: "Sign in with Microsoft" }).click();
+    await signInAtSandbox(page, demo.mailbox);
+    await page.waitForURL(new RegExp(`/accounts/${id}/setup/5#sign-in-heading$`));
+    await expectConnected(page);
+    assert.deepEqual(problems, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test("phone: the sign-in happens in the same tab and a wrong account is explained", async () => {
+  const { context, page, problems } = await openPage(browser, PHONE);
+  try {
+    await page.goto(mailkey.adminLink());
+    const id = await account(page, "Phone");
+    await reviewPage(page, id);
+    // The administrator signs in instead of the mailbox.
+    await page.getByRole("link", { name: "Sign in with Microsoft" }).click();
+    await signInAtSandbox(page, demo.admin);
+    await page.waitForURL(new RegExp(`/accounts/${id}/setup/5#sign-in-heading$`));
+    const alert = page.locator(".sign-in-problem");
+    await alert.waitFor();
+    assert.match(await alert.innerText(), new RegExp(`${demo.admin.replace(".", "\\.")} signed in, but this account connects`));
+    await screenshot(page, "sign-in-phone-1-wrong-account");
+    await islandsHydrated(page);
+    await page.getByRole("link", { name: "Sign in again" }).click();
+    await signInAtSandbox(page, demo.mailbox);
+    await page.waitForURL(new RegExp(`/accounts/${id}/setup/5#sign-in-heading$`));
+    await expectConnected(page);
+    await screenshot(page, "sign-in-phone-2-connected");
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    assert.ok(overflow <= 0, `scrolls sideways by ${overflow}px`);
+    assert.deepEqual(problems, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test("no token, code or secret reaches Mailkey's log at debug level", () => {
+  const log = mailkey.log.join("\n");
+  assert.ok(log.includes("mailbox signed in"), "the run did sign in");
+  for (const needle of ["sbx.rt.", "sbx.code.", "eyJhbGciOiJIUzI1NiIs", demo.secret]) {
+    assert.ok(!log.includes(needle), `${needle} is in the log`);
+  }
+});

@@ -1,0 +1,712 @@
+//! Sign-in against the sandbox identity provider, through Mailkey's real HTTP surface: the
+//! authorize request's parameters, the callback's state checks (replayed, foreign, expired: each
+//! refused with nothing exchanged or stored), AADSTS failures in plain words, the signed-in-user
+//! check, admin consent, refresh with rotation and single flight, and no token or secret in the
+//! database file or API answers.
+
+mod support;
+
+use std::collections::HashMap;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use support::TestServer;
+
+const TENANT_ID: &str = "3f1d8a52-7c4e-4b9a-8e21-6d0c5f7a9b14";
+const CLIENT_ID: &str = "a7e4c1d9-2b6f-4e83-9c5a-1f0d8b3e6a72";
+const SECRET_ID: &str = "c2b9e7f4-5a1d-4c3e-8b6f-9d0a2e4c7b15";
+const SECRET: &str = "Qx38Q~Lm4Nv7Rt2Wb9Kd1Hs6Gf3Jp8Zc5Yx0Ua7E";
+const OTHER_CLIENT_ID: &str = "0b5e2d8c-9f1a-4a7e-b3c6-8e4d1f9a2c60";
+const MAILBOX: &str = "invoices@contoso.test";
+const SCOPES: &str = "https://outlook.office.com/IMAP.AccessAsUser.All https://outlook.office.com/SMTP.Send offline_access openid email profile";
+
+/// Knobs of the sandbox file for one test.
+#[derive(Default)]
+struct Tenant {
+    user_consent_off: bool,
+    secret_expired: bool,
+    revoked: bool,
+    refresh_minutes: Option<u32>,
+    access_minutes: Option<u32>,
+    admin_consented: bool,
+}
+
+fn sandbox_file(t: &Tenant) -> String {
+    format!(
+        r#"
+[[tenants]]
+id = "{TENANT_ID}"
+domains = ["contoso.test"]
+user_consent = {user_consent}
+access_token_minutes = {access}
+refresh_token_minutes = {refresh}
+
+[[tenants.apps]]
+client_id = "{CLIENT_ID}"
+display_name = "Mailkey invoices"
+secret = "{SECRET}"
+secret_id = "{SECRET_ID}"
+secret_expires = "{expires}"
+redirect_uris = ["{{public_url}}/oauth/callback"]
+admin_consented = {admin_consented}
+
+[[tenants.users]]
+username = "{MAILBOX}"
+display_name = "Invoices"
+revoked = {revoked}
+
+[[tenants.users]]
+username = "admin@contoso.test"
+display_name = "Admin"
+admin = true
+
+[[tenants]]
+id = "9c4e1b7a-3d8f-4a2c-b6e5-0f7d9a1c3e82"
+domains = ["fabrikam.test"]
+
+[[tenants.apps]]
+client_id = "{OTHER_CLIENT_ID}"
+display_name = "Elsewhere"
+secret = "{SECRET}"
+secret_id = "{SECRET_ID}"
+secret_expires = "2099-01-01"
+redirect_uris = ["{{public_url}}/oauth/callback"]
+"#,
+        user_consent = !t.user_consent_off,
+        access = t.access_minutes.unwrap_or(60),
+        refresh = t.refresh_minutes.unwrap_or(129_600),
+        expires = if t.secret_expired {
+            "2020-01-01"
+        } else {
+            "2099-12-31"
+        },
+        admin_consented = t.admin_consented,
+        revoked = t.revoked,
+    )
+}
+
+struct Env {
+    server: TestServer,
+    _files: tempfile::TempDir,
+}
+
+async fn start(t: Tenant) -> Env {
+    let files = tempfile::tempdir().unwrap();
+    let path = files.path().join("sandbox.toml");
+    std::fs::write(&path, sandbox_file(&t)).unwrap();
+    let server = TestServer::start_with(|c| {
+        c.sandbox = true;
+        c.sandbox_file = Some(path.clone());
+    })
+    .await;
+    Env {
+        server,
+        _files: files,
+    }
+}
+
+struct Operator<'a> {
+    s: &'a TestServer,
+    cookie: String,
+}
+
+fn location(res: &reqwest::Response) -> String {
+    res.headers()["location"].to_str().unwrap().to_string()
+}
+
+fn query(url: &str) -> HashMap<String, String> {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+impl Operator<'_> {
+    async fn new(s: &TestServer) -> Operator<'_> {
+        Operator {
+            cookie: s.sign_in().await,
+            s,
+        }
+    }
+
+    async fn call(&self, endpoint: &str, form: &[(&str, &str)]) -> Value {
+        let res = TestServer::client()
+            .post(self.s.url(&format!("/_fn/{endpoint}")))
+            .header("cookie", &self.cookie)
+            .header("origin", &self.s.base)
+            .header("accept", "application/json")
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        let body: Value = res.json().await.unwrap();
+        assert!(status.is_success(), "{endpoint}: {status} {body}");
+        body
+    }
+
+    /// A finished wizard for the sandbox's tenant.
+    async fn account(&self, client_id: &str, secret: &str, email: &str) -> String {
+        let created = self
+            .call("accounts/create", &[("provider", "microsoft365-sandbox")])
+            .await;
+        let id = created["id"].as_str().unwrap().to_string();
+        self.call(
+            "accounts/app",
+            &[
+                ("id", &id),
+                ("tenant", "contoso.test"),
+                ("client_id", client_id),
+                ("app_name", "Mailkey invoices"),
+                ("client_secret", secret),
+                ("secret_expires", "2030-05-01"),
+            ],
+        )
+        .await;
+        self.call("accounts/step", &[("id", &id), ("step", "3")])
+            .await;
+        let mut form = vec![
+            ("id", id.as_str()),
+            ("account_name", "Invoices"),
+            ("email", email),
+            ("reply_to", ""),
+            ("smtp_host", "smtp.office365.com"),
+            ("smtp_port", "587"),
+            ("smtp_security", "starttls"),
+            ("protocol", "imap"),
+            ("imap_host", "outlook.office365.com"),
+            ("imap_port", "993"),
+            ("imap_security", "tls"),
+            ("root_folder", "INBOX"),
+            ("timeout_minutes", "3"),
+        ];
+        form.push(("scopes", SCOPES));
+        self.call("accounts/mailbox", &form).await;
+        id
+    }
+
+    async fn get(&self, path_or_url: &str) -> reqwest::Response {
+        let url = if path_or_url.starts_with("http") {
+            path_or_url.to_string()
+        } else {
+            self.s.url(path_or_url)
+        };
+        TestServer::client()
+            .get(url)
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Starts a sign-in; returns the authorize URL Mailkey sent the browser to.
+    async fn start(&self, id: &str, path: &str) -> String {
+        let res = self.get(&format!("/accounts/{id}/{path}")).await;
+        assert_eq!(res.status(), 303);
+        location(&res)
+    }
+
+    async fn connection(&self, id: &str) -> Value {
+        self.call("accounts/connection", &[("id", id)]).await
+    }
+}
+
+/// Microsoft's side: the sign-in page, picking `user`, and the consent decision when asked.
+/// Returns the address the sandbox sends the browser back to.
+async fn authorize(s: &TestServer, authorize_url: &str, user: &str, decision: &str) -> String {
+    let page = TestServer::client()
+        .get(authorize_url)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200, "{}", page.text().await.unwrap());
+    let path = url::Url::parse(authorize_url).unwrap().path().to_string();
+    let mut form = query(authorize_url);
+    form.insert("username".into(), user.into());
+    form.insert("step".into(), "account".into());
+    let post = |form: HashMap<String, String>| {
+        let path = path.clone();
+        async move {
+            TestServer::client()
+                .post(s.url(&path))
+                .header("origin", &s.base)
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let res = post(form.clone()).await;
+    if res.status() == 303 {
+        return location(&res);
+    }
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains("Permissions requested") || html.contains("Need admin approval"),
+        "{html}"
+    );
+    form.insert("step".into(), "consent".into());
+    form.insert("decision".into(), decision.into());
+    let res = post(form).await;
+    assert_eq!(res.status(), 303);
+    location(&res)
+}
+
+fn db_bytes(s: &TestServer) -> Vec<u8> {
+    let mut all = Vec::new();
+    for name in ["mailkey.sqlite3", "mailkey.sqlite3-wal"] {
+        if let Ok(b) = std::fs::read(s.data_dir.path().join(name)) {
+            all.extend(b);
+        }
+    }
+    all
+}
+
+fn contains(hay: &[u8], needle: &str) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test]
+async fn the_mailbox_signs_in_and_only_sealed_tokens_are_kept() {
+    let env = start(Tenant::default()).await;
+    let s = &env.server;
+    let op = Operator::new(s).await;
+    let id = op.account(CLIENT_ID, SECRET, MAILBOX).await;
+
+    let url = op.start(&id, "sign-in?mode=redirect").await;
+    assert!(
+        url.starts_with(&format!(
+            "{}/sandbox/{TENANT_ID}/oauth2/v2.0/authorize?",
+            s.base
+        )),
+        "{url}"
+    );
+    let q = query(&url);
+    assert_eq!(q["response_type"], "code");
+    assert_eq!(q["client_id"], CLIENT_ID);
+    assert_eq!(q["redirect_uri"], format!("{}/oauth/callback", s.base));
+    assert_eq!(q["code_challenge_method"], "S256");
+    assert_eq!(q["code_challenge"].len(), 43);
+    assert!(q["state"].len() >= 22, "state must carry at least 128 bits");
+    assert!(q["nonce"].len() >= 16);
+    assert_eq!(q["login_hint"], MAILBOX);
+    assert_eq!(q["prompt"], "select_account");
+    assert_eq!(q["scope"], SCOPES);
+    // A second start gets a fresh state and verifier.
+    let again = query(&op.start(&id, "sign-in?mode=redirect").await);
+    assert_ne!(again["state"], q["state"]);
+    assert_ne!(again["code_challenge"], q["code_challenge"]);
+
+    let back = authorize(s, &url, MAILBOX, "accept").await;
+    assert!(
+        back.starts_with(&format!("{}/oauth/callback?code=", s.base)),
+        "{back}"
+    );
+    let res = op.get(&back).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(
+        location(&res),
+        format!("/accounts/{id}/setup/5#sign-in-heading")
+    );
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    assert_eq!(res.headers()["referrer-policy"], "no-referrer");
+
+    let c = op.connection(&id).await;
+    assert_eq!(c["state"], "connected", "{c}");
+    assert_eq!(c["signed_in_as"], MAILBOX);
+    assert_eq!(c["refresh_token_stored"], true);
+    assert_eq!(c["last_outcome"]["kind"], "connected");
+    assert!(c["access_token_expires_at"].as_i64().is_some());
+
+    // An access token is at hand without another request to the sandbox.
+    let sandbox = s.state.sandbox.clone().unwrap();
+    let before = sandbox.grants.refresh_requests();
+    let token = s.state.tokens.access_token(&id).await.unwrap();
+    assert_eq!(sandbox.grants.refresh_requests(), before);
+    use secrecy::ExposeSecret;
+    let claims = sandbox
+        .grants
+        .introspect(token.token.expose_secret())
+        .unwrap();
+    assert_eq!(claims["upn"], MAILBOX);
+    assert_eq!(claims["scp"], "IMAP.AccessAsUser.All SMTP.Send");
+
+    // Tokens and secrets: none in the database file, none in any answer.
+    let api = op
+        .get(&format!("/api/v1/accounts/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let wizard = op
+        .get(&format!("/accounts/{id}/setup/5"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let bytes = db_bytes(s);
+    for secret in [
+        "sbx.rt.",
+        "sbx.code.",
+        "eyJhbGciOiJIUzI1NiIs",
+        SECRET,
+        token.token.expose_secret(),
+    ] {
+        assert!(
+            !contains(&bytes, secret),
+            "{secret} is in the database file"
+        );
+        assert!(!api.contains(secret), "{secret} is in the API answer");
+        assert!(!wizard.contains(secret), "{secret} is in the page");
+        assert!(!c.to_string().contains(secret));
+    }
+    assert!(wizard.contains("Connected: signed in as"), "{wizard}");
+}
+
+#[tokio::test]
+async fn replayed_foreign_and_expired_states_are_refused_and_change_nothing() {
+    let env = start(Tenant::default()).await;
+    let s = &env.server;
+    let op = Operator::new(s).await;
+    let id = op.account(CLIENT_ID, SECRET, MAILBOX).await;
+    let sandbox = s.state.sandbox.clone().unwrap();
+
+    // Another browser (another operator session) brings back this browser's code and state.
+    let url = op.start(&id, "sign-in?mode=redirect").await;
+    let back = authorize(s, &url, MAILBOX, "accept").await;
+    let intruder = Operator::new(s).await;
+    let res = intruder.get(&back).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.text().await.unwrap().contains("another browser"));
+    // No session at all.
+    let res = TestServer::client().get(&back).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    // An unknown state, and none.
+    let forged = back.replace("state=", "state=x");
+    assert_eq!(op.get(&forged).await.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        op.get("/oauth/callback?code=abc").await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        sandbox.grants.code_requests(),
+        0,
+        "no token request for a refused state"
+    );
+    assert_ne!(op.connection(&id).await["state"], "connected");
+    assert_eq!(op.connection(&id).await["refresh_token_stored"], false);
+
+    // The rightful browser still completes it, once.
+    assert_eq!(op.get(&back).await.status(), 303);
+    assert_eq!(sandbox.grants.code_requests(), 1);
+    let res = op.get(&back).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.text().await.unwrap().contains("already completed"));
+    assert_eq!(sandbox.grants.code_requests(), 1, "a replay sends nothing");
+
+    // A state older than ten minutes.
+    let url = op.start(&id, "sign-in?mode=redirect").await;
+    let back = authorize(s, &url, MAILBOX, "accept").await;
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        s.data_dir.path().join("mailkey.sqlite3").display()
+    ))
+    .await
+    .unwrap();
+    sqlx::query("UPDATE sign_in_attempts SET expires_at = expires_at - 601 WHERE used_at IS NULL")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let res = op.get(&back).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.text().await.unwrap().contains("expired"));
+    assert_eq!(sandbox.grants.code_requests(), 1);
+}
+
+/// Signs in and returns the problem Mailkey shows, if the sign-in failed.
+async fn outcome(op: &Operator<'_>, id: &str, user: &str, decision: &str) -> Value {
+    let url = op.start(id, "sign-in?mode=redirect").await;
+    let back = authorize(op.s, &url, user, decision).await;
+    assert_eq!(op.get(&back).await.status(), 303);
+    op.connection(id).await["last_outcome"].clone()
+}
+
+#[tokio::test]
+async fn microsofts_refusals_are_explained_with_the_fix() {
+    let env = start(Tenant {
+        secret_expired: false,
+        ..Tenant::default()
+    })
+    .await;
+    let s = &env.server;
+    let op = Operator::new(s).await;
+
+    // Declined consent (first: once the mailbox accepts, it is not asked again).
+    let id = op.account(CLIENT_ID, SECRET, MAILBOX).await;
+    let o = outcome(&op, &id, MAILBOX, "decline").await;
+    assert_eq!(o["problem"]["code"], 65004, "{o}");
+
+    // A wrong secret value.
+    let id = op
+        .account(
+            CLIENT_ID,
+            "Zz99Q~wrongwrongwrongwrongwrongwrongwron",
+            MAILBOX,
+        )
+        .await;
+    let o = outcome(&op, &id, MAILBOX, "accept").await;
+    assert_eq!(o["problem"]["code"], 7000215, "{o}");
+    assert_eq!(o["problem"]["step"], 2);
+    assert!(o["problem"]["fix"].as_str().unwrap().contains("Value"));
+    assert!(o["problem"]["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("AADSTS7000215"));
+    assert_ne!(op.connection(&id).await["state"], "connected");
+
+    let id = op.account(CLIENT_ID, SECRET, MAILBOX).await;
+    // Someone of another organisation.
+    let o = outcome(&op, &id, "someone@fabrikam.test", "accept").await;
+    assert_eq!(o["problem"]["code"], 50020, "{o}");
+
+    // The administrator signs in instead of the mailbox: named, and offered a retry.
+    let o = outcome(&op, &id, "admin@contoso.test", "accept").await;
+    assert_eq!(o["kind"], "failed");
+    assert!(
+        o["problem"]["what"]
+            .as_str()
+            .unwrap()
+            .contains("admin@contoso.test signed in"),
+        "{o}"
+    );
+    assert_eq!(o["problem"]["sign_in_again_as"], MAILBOX);
+    assert_ne!(op.connection(&id).await["state"], "connected");
+    let page = op
+        .get(&format!("/accounts/{id}/setup/5"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Another account signed in"), "{page}");
+
+    // The mailbox itself: connected (consent was given once, by the mailbox's own accept).
+    let o = outcome(&op, &id, MAILBOX, "accept").await;
+    assert_eq!(o["kind"], "connected", "{o}");
+
+    // A redirect URI the app does not have: Microsoft shows it on its own page.
+    let res = TestServer::client()
+        .get(s.url(&format!(
+            "/sandbox/{TENANT_ID}/oauth2/v2.0/authorize?client_id={CLIENT_ID}&response_type=code&redirect_uri=https://evil.example/cb&scope=openid"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("AADSTS50011"));
+    // An app of another tenant.
+    let res = TestServer::client()
+        .get(s.url(&format!(
+            "/sandbox/{TENANT_ID}/oauth2/v2.0/authorize?client_id={OTHER_CLIENT_ID}&response_type=code&scope=openid"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.text().await.unwrap().contains("AADSTS700016"));
+}
+
+#[tokio::test]
+async fn an_expired_secret_is_explained() {
+    let env = start(Tenant {
+        secret_expired: true,
+        ..Tenant::default()
+    })
+    .await;
+    let op = Operator::new(&env.server).await;
+    let id = op.account(CLIENT_ID, SECRET, MAILBOX).await;
+    let o = outcome(&op, &id, MAILBOX, "accept").await;
+    assert_eq!(o["problem"]["code"], 7000222, "{o}");
+    assert_eq!(o["problem"]["title"], "The client secret has expired");
+}
+
+#[tokio::test]
+async fn missing_consent_offers_admin_consent_then_the_sign_in_works() {
+    let env = start(Tenant {
+        user_consent_off: true,
+        ..Tenant::default()
+    })
+    .await;
+    let s = &env.server;
+    let op = Operator::new(s).await;
+    let id = op.account(CLIENT_ID, SECRET, MAILBOX).await;
+
+    let o = outcome(&op, &id, MAILBOX, "return").await;
+    assert_eq!(o["problem"]["code"], 65001, "{o}");
+    assert_eq!(o["problem"]["admin_consent"], true);
+    let page = op
+        .get(&format!("/accounts/{id}/setup/5"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!("/accounts/{id}/admin-consent")),
+        "{page}"
+    );
+
+    // The admin grants consent for the organisation.
+    let url = op.start(&id, "admin-consent").await;
+    assert!(
+        url.contains(&format!("/sandbox/{TENANT_ID}/v2.0/adminconsent?")),
+        "{url}"
+    );
+    let mut form = query(&url);
+    form.insert("username".into(), "admin@contoso.test".into());
+    form.insert("decision".into(), "accept".into());
+    let res = TestServer::client()
+        .post(s.url(&format!("/sandbox/{TENANT_ID}/v2.0/adminconsent")))
+        .header("origin", &s.base)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let back = location(&res);
+    assert!(back.contains("admin_consent=True"), "{back}");
+    assert_eq!(op.get(&back).await.status(), 303);
+    assert_eq!(
+        op.connection(&id).await["last_outcome"]["kind"],
+        "consent_granted"
+    );
+
+    // Now the mailbox signs in without being asked for consent.
+    let url = op.start(&id, "sign-in?mode=redirect").await;
+    let mut form = query(&url);
+    form.insert("username".into(), MAILBOX.into());
+    form.insert("step".into(), "account".into());
+    let res = TestServer::client()
+        .post(s.url(&format!("/sandbox/{TENANT_ID}/oauth2/v2.0/authorize")))
+        .header("origin", &s.base)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303, "no consent page after admin consent");
+    assert_eq!(op.get(&location(&res)).await.status(), 303);
+    assert_eq!(op.connection(&id).await["state"], "connected");
+}
+
+#[tokio::test]
+async fn refreshes_rotate_and_collapse_into_one() {
+    let env = start(Tenant::default()).await;
+    let s = &env.server;
+    let op = Operator::new(s).await;
+    let id = op.account(CLIENT_ID, SECRET, MAILBOX).await;
+    assert_eq!(
+        outcome(&op, &id, MAILBOX, "accept").await["kind"],
+        "connected"
+    );
+    let sandbox = s.state.sandbox.clone().unwrap();
+    let generation = || async {
+        let pool = sqlx::SqlitePool::connect(&format!(
+            "sqlite://{}",
+            s.data_dir.path().join("mailkey.sqlite3").display()
+        ))
+        .await
+        .unwrap();
+        let g: i64 = sqlx::query_scalar("SELECT refresh_generation FROM accounts WHERE id = ?")
+            .bind(&id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        g
+    };
+    assert_eq!(generation().await, 1);
+
+    // The token from the sign-in is gone (expired or never cached: the same to the keeper).
+    s.state.tokens.forget(&id);
+    let calls = (0..100).map(|_| {
+        let tokens = s.state.tokens.clone();
+        let id = id.clone();
+        tokio::spawn(async move { tokens.access_token(&id).await.map(|t| t.expires_at) })
+    });
+    let results = futures_join(calls).await;
+    assert!(
+        results.iter().all(|r| r.is_ok()),
+        "every caller gets a token"
+    );
+    assert_eq!(
+        sandbox.grants.refresh_requests(),
+        1,
+        "100 callers, one refresh"
+    );
+    assert_eq!(
+        generation().await,
+        2,
+        "the rotated refresh token was stored"
+    );
+    let expiries: std::collections::HashSet<_> = results.into_iter().map(Result::unwrap).collect();
+    assert_eq!(expiries.len(), 1, "all callers got the one refreshed token");
+
+    // The next caller uses the cache; a later refresh uses the rotated token.
+    s.state.tokens.access_token(&id).await.unwrap();
+    assert_eq!(sandbox.grants.refresh_requests(), 1);
+    s.state.tokens.forget(&id);
+    s.state.tokens.access_token(&id).await.unwrap();
+    assert_eq!(sandbox.grants.refresh_requests(), 2);
+    assert_eq!(generation().await, 3);
+}
+
+async fn futures_join<T>(handles: impl Iterator<Item = tokio::task::JoinHandle<T>>) -> Vec<T> {
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_revoked_or_expired_refresh_token_needs_a_new_sign_in() {
+    for (tenant, code) in [
+        (
+            Tenant {
+                revoked: true,
+                ..Tenant::default()
+            },
+            50173,
+        ),
+        (
+            Tenant {
+                refresh_minutes: Some(0),
+                ..Tenant::default()
+            },
+            700082,
+        ),
+    ] {
+        let env = start(tenant).await;
+        let s = &env.server;
+        let op = Operator::new(s).await;
+        let id = op.account(CLIENT_ID, SECRET, MAILBOX).await;
+        assert_eq!(
+            outcome(&op, &id, MAILBOX, "accept").await["kind"],
+            "connected"
+        );
+        s.state.tokens.forget(&id);
+        let err = s.state.tokens.access_token(&id).await.err().unwrap();
+        assert!(
+            matches!(err, mailkey::tokens::TokenError::NeedsSignIn(ref p) if p.code == Some(code)),
+            "{err}"
+        );
+        let c = op.connection(&id).await;
+        assert_eq!(c["state"], "needs_attention", "{c}");
+        assert_eq!(c["refresh_token_stored"], false);
+        assert_eq!(c["problem"]["code"], code);
+        let page = op
+            .get(&format!("/accounts/{id}/setup/5"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("Sign in again"), "{page}");
+    }
+}
