@@ -9,6 +9,7 @@ use crate::{
     components::layout::{Footer, Header},
     error::PortalError,
     pages::{
+        account::AccountPage,
         home::HomePage,
         not_found::NotFound,
         wizard::{NewAccountPage, WizardPage},
@@ -37,6 +38,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/") view=HomePage ssr=SsrMode::Async/>
                         <Route path=path!("/accounts/new") view=NewAccountPage ssr=SsrMode::Async/>
                         <Route path=path!("/accounts/:id/setup/:step?") view=WizardPage ssr=SsrMode::Async/>
+                        <Route path=path!("/accounts/:id") view=AccountPage ssr=SsrMode::Async/>
                     </Routes>
                 </main>
                 <Footer/>

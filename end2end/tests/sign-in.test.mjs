@@ -97,13 +97,19 @@ test("desktop: the popup signs in and the wizard shows the connection", async ()
     await popup.waitForEvent("close", { timeout: 15_000 });
     await expectConnected(page);
     await screenshot(page, "sign-in-desktop-2-connected");
+    // The list leads to the account's own page, which shows the same.
+    await page.goto(`${mailkey.base}/`);
+    await page.locator(".account-row").filter({ hasText: "Popup" }).getByRole("link").click();
+    await page.waitForURL(new RegExp(`/accounts/${id}$`));
+    await expectConnected(page);
+    await screenshot(page, "sign-in-desktop-3-account-page");
     assert.deepEqual(problems, []);
   } finally {
     await context.close();
   }
 });
 
-test("desktop: a popup without window.opener still completes the wizard (server poll)", async () => {
+test("desktop: a popup without window.opener still completes the wizard (server-sent events)", async () => {
   const { context, page, problems } = await openPage(browser, DESKTOP);
   try {
     await page.goto(mailkey.adminLink());

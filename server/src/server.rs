@@ -118,6 +118,7 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/v1", api_v1::routes())
         .route("/logout", post(setup::logout))
         .route("/accounts/{id}/sign-in", get(sign_in::start))
+        .route("/accounts/{id}/sign-in/events", get(sign_in::events))
         .route("/accounts/{id}/admin-consent", get(sign_in::admin_consent))
         .route(CALLBACK_PATH, get(sign_in::callback))
         .route_layer(middleware::from_fn_with_state(

@@ -303,6 +303,20 @@ async fn the_mailbox_signs_in_and_only_sealed_tokens_are_kept() {
         back.starts_with(&format!("{}/oauth/callback?code=", s.base)),
         "{back}"
     );
+    // The wizard listens for the result on a server-sent event stream while the popup is open.
+    let events = op.get(&format!("/accounts/{id}/sign-in/events")).await;
+    assert_eq!(events.headers()["content-type"], "text/event-stream");
+    let stream = tokio::spawn(async move {
+        let mut events = events;
+        let mut text = String::new();
+        while let Ok(Some(chunk)) = events.chunk().await {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            if text.contains("event: finished") {
+                break;
+            }
+        }
+        text
+    });
     let res = op.get(&back).await;
     assert_eq!(res.status(), 303);
     assert_eq!(
@@ -311,6 +325,11 @@ async fn the_mailbox_signs_in_and_only_sealed_tokens_are_kept() {
     );
     assert_eq!(res.headers()["cache-control"], "no-store");
     assert_eq!(res.headers()["referrer-policy"], "no-referrer");
+    let text = tokio::time::timeout(std::time::Duration::from_secs(5), stream)
+        .await
+        .expect("the stream reports the finished sign-in")
+        .unwrap();
+    assert!(text.contains("event: finished"), "{text}");
 
     let c = op.connection(&id).await;
     assert_eq!(c["state"], "connected", "{c}");
@@ -362,6 +381,16 @@ async fn the_mailbox_signs_in_and_only_sealed_tokens_are_kept() {
         assert!(!c.to_string().contains(secret));
     }
     assert!(wizard.contains("Connected: signed in as"), "{wizard}");
+    let page = op
+        .get(&format!("/accounts/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Connected: signed in as"), "{page}");
+    assert!(page.contains("Sign in again"));
+    let home = op.get("/").await.text().await.unwrap();
+    assert!(home.contains(&format!("href=\"/accounts/{id}\"")), "{home}");
 }
 
 #[tokio::test]
@@ -709,4 +738,78 @@ async fn a_revoked_or_expired_refresh_token_needs_a_new_sign_in() {
             .unwrap();
         assert!(page.contains("Sign in again"), "{page}");
     }
+}
+
+#[tokio::test]
+async fn network_failures_and_5xx_are_retried_and_leave_the_account_connected() {
+    use std::sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    };
+    let env = start(Tenant::default()).await;
+    let s = &env.server;
+    let op = Operator::new(s).await;
+    let id = op.account(CLIENT_ID, SECRET, MAILBOX).await;
+    assert_eq!(
+        outcome(&op, &id, MAILBOX, "accept").await["kind"],
+        "connected"
+    );
+
+    // The token endpoint goes down: it answers 503 to everything.
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
+    let down = axum::Router::new().fallback(move || {
+        counted.fetch_add(1, Ordering::SeqCst);
+        async { (axum::http::StatusCode::SERVICE_UNAVAILABLE, "maintenance") }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let down_url = format!("http://{}/token", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, down).await.unwrap() });
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        s.data_dir.path().join("mailkey.sqlite3").display()
+    ))
+    .await
+    .unwrap();
+    sqlx::query(
+        "UPDATE accounts SET app_settings = json_set(app_settings, '$.custom_endpoints', json('true'), \
+         '$.authorize_url', ?, '$.token_url', ?) WHERE id = ?",
+    )
+    .bind(&down_url)
+    .bind(&down_url)
+    .bind(&id)
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    s.state.tokens.forget(&id);
+    let err = s.state.tokens.access_token(&id).await.err().unwrap();
+    assert!(
+        matches!(err, mailkey::tokens::TokenError::Unavailable(_)),
+        "{err}"
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 3, "tried three times");
+    let c = op.connection(&id).await;
+    assert_eq!(c["state"], "connected", "{c}");
+    assert_eq!(c["refresh_token_stored"], true);
+
+    // Nothing listens at all: the same.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/token", l.local_addr().unwrap())
+    };
+    sqlx::query(
+        "UPDATE accounts SET app_settings = json_set(app_settings, '$.token_url', ?) WHERE id = ?",
+    )
+    .bind(&closed)
+    .bind(&id)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let err = s.state.tokens.access_token(&id).await.err().unwrap();
+    assert!(
+        matches!(err, mailkey::tokens::TokenError::Unavailable(_)),
+        "{err}"
+    );
+    assert_eq!(op.connection(&id).await["state"], "connected");
 }

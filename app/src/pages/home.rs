@@ -80,11 +80,17 @@ fn AccountRow(account: AccountSummary) -> impl IntoView {
     } else {
         account.email
     };
+    let href = match account.state {
+        AccountState::Connected | AccountState::NeedsAttention => {
+            format!("/accounts/{}", account.id)
+        }
+        _ => format!("/accounts/{}/setup", account.id),
+    };
     view! {
         <li class="account-row">
             <div class="account-main">
-                // Drafts open the wizard where they stopped.
-                <a class="account-name" href=format!("/accounts/{}/setup", account.id)>{name}</a>
+                // Drafts open the wizard where they stopped; signed-in accounts their page.
+                <a class="account-name" href=href>{name}</a>
                 <span class="account-email">{email}</span>
             </div>
             <div class="account-state">

@@ -12,7 +12,10 @@ use std::collections::HashMap;
 use axum::{
     extract::{Path, Query, State},
     http::{header, HeaderValue, StatusCode},
-    response::{Html, IntoResponse, Redirect, Response},
+    response::{
+        sse::{Event, KeepAlive, Sse},
+        Html, IntoResponse, Redirect, Response,
+    },
     Extension,
 };
 use base64::{engine::general_purpose::STANDARD, Engine};
@@ -164,6 +167,56 @@ pub async fn admin_consent(
         Purpose::AdminConsent,
     )
     .await
+}
+
+/// How long the wizard's stream waits for a sign-in to finish: as long as a `state` lives.
+const STREAM_LIFETIME: std::time::Duration = std::time::Duration::from_secs(600);
+const STREAM_CHECK_EVERY: std::time::Duration = std::time::Duration::from_millis(750);
+
+/// `GET /accounts/{id}/sign-in/events?since=<finished_at>`: a server-sent event `finished` once an
+/// attempt of this browser for the account finishes after `since`. The wizard listens while the
+/// popup is open, so it needs neither `window.opener` nor the top window.
+pub async fn events(
+    State(state): State<AppState>,
+    session: Option<Extension<OperatorSession>>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(Extension(session)) = session else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    let since: Option<i64> = q.get("since").and_then(|s| s.parse().ok());
+    let store = state.store.clone();
+    let deadline = tokio::time::Instant::now() + STREAM_LIFETIME;
+    let stream = futures_util::stream::unfold(false, move |done| {
+        let store = store.clone();
+        let id = id.clone();
+        async move {
+            if done {
+                return None;
+            }
+            loop {
+                if tokio::time::Instant::now() >= deadline {
+                    return None;
+                }
+                match store.latest_outcome(&id, &session.id_hash).await {
+                    Ok(Some((at, _))) if Some(at) != since && since.is_none_or(|s| at >= s) => {
+                        let event = Event::default().event("finished").data(at.to_string());
+                        return Some((Ok::<_, std::convert::Infallible>(event), true));
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "sign-in stream cannot read the outcome");
+                        return None;
+                    }
+                }
+                tokio::time::sleep(STREAM_CHECK_EVERY).await;
+            }
+        }
+    });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
 }
 
 /// Where the wizard shows the result (scrolled to it: on a phone the review is long).

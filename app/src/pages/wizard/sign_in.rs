@@ -5,7 +5,7 @@
 //! opens a popup synchronously (so blockers allow it) on Mailkey's own start address, which sends
 //! it on to Microsoft; a blocked popup, or a phone-sized window, falls back to the link. The page
 //! learns the result two ways: a `postMessage` from the popup (checked for Mailkey's origin), and
-//! polling the server, which works when the popup lost `window.opener` or Mailkey runs in a
+//! a stream of server-sent events, which works when the popup lost `window.opener` or Mailkey runs in a
 //! cross-origin iframe. Nothing here needs to be the top window.
 
 use leptos::prelude::*;
@@ -151,7 +151,7 @@ fn Connection(id: String, mailbox: String, ready: bool, status: ConnectionStatus
     .into_any()
 }
 
-/// The button. `seen` is when the latest attempt the page already shows finished, so polling
+/// The button. `seen` is when the latest attempt the page already shows finished, so the stream
 /// can tell a new result from an old one.
 #[island]
 pub fn SignInButton(id: String, label: String, seen: Option<i64>) -> impl IntoView {
@@ -190,12 +190,18 @@ pub fn SignInButton(id: String, label: String, seen: Option<i64>) -> impl IntoVi
     }
 }
 
-/// Opens the sign-in popup, in the click itself. `None` when blocked or on a narrow screen.
+/// Opens the sign-in popup, in the click itself. `None` when blocked, or on a narrow screen when
+/// Mailkey is the top window. Inside a frame it always tries the popup: Microsoft's page refuses
+/// to be framed, so a same-tab sign-in cannot work there.
 #[cfg(feature = "hydrate")]
 fn open_popup(url: &str) -> Option<web_sys::Window> {
     let w = web_sys::window()?;
+    let framed = w.parent().ok().flatten().is_some_and(|p| {
+        !web_sys::wasm_bindgen::JsValue::from(p)
+            .eq(&web_sys::wasm_bindgen::JsValue::from(w.clone()))
+    });
     let width = w.inner_width().ok()?.as_f64()?;
-    if width < NARROW_PX {
+    if width < NARROW_PX && !framed {
         return None;
     }
     // Microsoft's sign-in page is designed for about 500 × 600.
@@ -216,16 +222,16 @@ fn open_popup(_: &str) -> Option<()> {
 }
 
 /// Reloads the page (the server renders the result) once the sign-in finished: on the popup's
-/// message, or when the server says an attempt finished after `seen`.
+/// message, or on the server's `finished` event for an attempt that finished after `seen`.
 #[cfg(feature = "hydrate")]
 fn watch(id: String, seen: Option<i64>) {
-    use std::time::Duration;
+    use web_sys::wasm_bindgen::{closure::Closure, JsCast};
 
-    let reload = || {
+    fn reload() {
         if let Some(w) = web_sys::window() {
             let _ = w.location().reload();
         }
-    };
+    }
     let own_origin = web_sys::window().and_then(|w| w.location().origin().ok());
     let listener = window_event_listener(leptos::ev::message, move |ev: web_sys::MessageEvent| {
         if own_origin.as_deref() == Some(ev.origin().as_str())
@@ -234,18 +240,15 @@ fn watch(id: String, seen: Option<i64>) {
             reload();
         }
     });
-    // Lives as long as the page: the page reloads when it fires.
+    // Both live as long as the page: it reloads when either fires.
     std::mem::forget(listener);
-    let poll = move || {
-        let id = id.clone();
-        leptos::task::spawn_local(async move {
-            if let Ok(s) = connection(id).await {
-                if s.last_finished_at.is_some() && s.last_finished_at != seen {
-                    reload();
-                }
-            }
-        });
-    };
-    // Runs as long as the page: the page reloads when it fires.
-    let _ = set_interval_with_handle(poll, Duration::from_millis(1500));
+    let since = seen.map(|s| format!("?since={s}")).unwrap_or_default();
+    if let Ok(events) = web_sys::EventSource::new(&format!("/accounts/{id}/sign-in/events{since}"))
+    {
+        let on_finished = Closure::<dyn FnMut(web_sys::Event)>::new(|_| reload());
+        let _ = events
+            .add_event_listener_with_callback("finished", on_finished.as_ref().unchecked_ref());
+        on_finished.forget();
+        std::mem::forget(events);
+    }
 }

@@ -1,0 +1,67 @@
+//! `/accounts/:id`: a connected account at a glance: the mailbox, who signed in and when, the
+//! tokens' state, "sign in again", and the way to its settings.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+use crate::{
+    draft::{Draft, Step},
+    error::PortalError,
+    pages::{home::SignInRequired, wizard::sign_in::SignInSection},
+    server_fns::{load_draft, step_path},
+};
+
+#[component]
+pub fn AccountPage() -> AnyView {
+    let params = use_params_map();
+    let draft = Resource::new(
+        move || params.with(|p| p.get("id").unwrap_or_default()),
+        load_draft,
+    );
+    view! {
+        <Suspense fallback=|| view! { <p class="loading">"Loading the account…"</p> }>
+            {move || Suspend::new(async move {
+                match draft.await {
+                    Ok(d) => view! { <Account draft=d/> }.into_any(),
+                    Err(PortalError::NotSignedIn) => view! { <SignInRequired/> }.into_any(),
+                    Err(e) => view! {
+                        <section class="panel">
+                            <h1>"Account not available"</h1>
+                            <p class="alert alert-error" role="alert">{e.to_string()}</p>
+                            <a class="button button-secondary" href="/">"Back to mailboxes"</a>
+                        </section>
+                    }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+    .into_any()
+}
+
+#[component]
+fn Account(draft: Draft) -> AnyView {
+    let name = if draft.mailbox.account_name.trim().is_empty() {
+        "Untitled account".to_string()
+    } else {
+        draft.mailbox.account_name.clone()
+    };
+    let ready = draft.saved_step >= Step::Mailbox.number();
+    view! {
+        <Title text=name.clone()/>
+        <section class="panel" aria-labelledby="account-heading">
+            <p class="eyebrow">{draft.provider_name.clone()}</p>
+            <h1 id="account-heading">{name}</h1>
+            <dl class="values">
+                <dt>"Mailbox"</dt><dd>{draft.mailbox.email.clone()}</dd>
+                <dt>"Tenant"</dt><dd>{draft.tenant_id.clone().unwrap_or_else(|| draft.app.tenant.clone())}</dd>
+                <dt>"Application (client) ID"</dt><dd>{draft.app.client_id.clone()}</dd>
+            </dl>
+            <p>
+                <a class="button button-secondary" href=step_path(&draft.id, Step::Review)>"Settings"</a>
+            </p>
+            <SignInSection id=draft.id.clone() mailbox=draft.mailbox.email.clone() ready=ready/>
+        </section>
+    }
+    .into_any()
+}
