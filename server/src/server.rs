@@ -317,10 +317,12 @@ impl Server {
     ) -> Result<(), StartError> {
         tracing::info!(address = %self.local_addr(), public_url = %self.public_url, "Mailkey is listening");
         let store = self.state.store.clone();
+        let upkeep = self.state.tokens.spawn_upkeep();
         axum::serve(self.listener, app(self.state))
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(StartError::Serve)?;
+        upkeep.abort();
         store.close().await;
         tracing::info!("Mailkey stopped");
         Ok(())

@@ -26,6 +26,11 @@ use crate::{
     storage::{now, Store},
 };
 
+/// Refresh tokens unused for this long are refreshed by the upkeep, far inside Microsoft's 90 days.
+pub const KEEP_ALIVE_AFTER_SECS: i64 = 7 * 86_400;
+/// How often the upkeep looks for such accounts.
+pub const KEEP_ALIVE_EVERY: Duration = Duration::from_secs(3600);
+
 /// Refresh when the cached token has less than this left.
 pub const REFRESH_MARGIN_SECS: i64 = 300;
 /// Attempts for a refresh that fails on the network or with a 5xx.
@@ -156,15 +161,62 @@ impl TokenKeeper {
         })
     }
 
+    /// One round of upkeep: refreshes the connected accounts whose refresh token is older than
+    /// `max_age_secs`, so quiet connections do not expire. Returns how many were refreshed.
+    pub async fn keep_alive(&self, max_age_secs: i64) -> usize {
+        let due = match self
+            .inner
+            .store
+            .accounts_to_keep_alive(now() - max_age_secs, 100)
+            .await
+        {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::warn!(error = %e, "token upkeep cannot list accounts");
+                return 0;
+            }
+        };
+        let mut refreshed = 0;
+        for id in due {
+            let flight = self.flight(&id);
+            let _turn = flight.lock().await;
+            match self.refresh(&id).await {
+                Ok(_) => refreshed += 1,
+                // Refusals are recorded on the account by `refresh`; the rest is retried next round.
+                Err(e) => tracing::warn!(account = %id, error = %e, "token upkeep: refresh failed"),
+            }
+        }
+        refreshed
+    }
+
+    /// Runs [`TokenKeeper::keep_alive`] every [`KEEP_ALIVE_EVERY`] until the process stops.
+    pub fn spawn_upkeep(&self) -> tokio::task::JoinHandle<()> {
+        let keeper = self.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(KEEP_ALIVE_EVERY);
+            loop {
+                every.tick().await;
+                let n = keeper.keep_alive(KEEP_ALIVE_AFTER_SECS).await;
+                if n > 0 {
+                    tracing::info!(accounts = n, "token upkeep refreshed quiet connections");
+                }
+            }
+        })
+    }
+
+    fn flight(&self, account_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        lock(&self.inner.flights)
+            .entry(account_id.to_string())
+            .or_default()
+            .clone()
+    }
+
     /// A valid access token for the account, refreshing it if needed.
     pub async fn access_token(&self, account_id: &str) -> Result<AccessToken, TokenError> {
         if let Some(t) = self.fresh(account_id) {
             return Ok(t);
         }
-        let flight = lock(&self.inner.flights)
-            .entry(account_id.to_string())
-            .or_default()
-            .clone();
+        let flight = self.flight(account_id);
         let _turn = flight.lock().await;
         // Whoever held the lock before may have refreshed already.
         if let Some(t) = self.fresh(account_id) {

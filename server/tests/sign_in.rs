@@ -253,6 +253,16 @@ async fn authorize(s: &TestServer, authorize_url: &str, user: &str, decision: &s
     location(&res)
 }
 
+/// The server's SQLite file, for what no API shows (or lets a test change).
+async fn db(s: &TestServer) -> sqlx::SqlitePool {
+    sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        s.data_dir.path().join("mailkey.sqlite3").display()
+    ))
+    .await
+    .unwrap()
+}
+
 fn db_bytes(s: &TestServer) -> Vec<u8> {
     let mut all = Vec::new();
     for name in ["mailkey.sqlite3", "mailkey.sqlite3-wal"] {
@@ -437,12 +447,7 @@ async fn replayed_foreign_and_expired_states_are_refused_and_change_nothing() {
     // A state older than ten minutes.
     let url = op.start(&id, "sign-in?mode=redirect").await;
     let back = authorize(s, &url, MAILBOX, "accept").await;
-    let pool = sqlx::SqlitePool::connect(&format!(
-        "sqlite://{}",
-        s.data_dir.path().join("mailkey.sqlite3").display()
-    ))
-    .await
-    .unwrap();
+    let pool = db(s).await;
     sqlx::query("UPDATE sign_in_attempts SET expires_at = expires_at - 601 WHERE used_at IS NULL")
         .execute(&pool)
         .await
@@ -637,12 +642,7 @@ async fn refreshes_rotate_and_collapse_into_one() {
     );
     let sandbox = s.state.sandbox.clone().unwrap();
     let generation = || async {
-        let pool = sqlx::SqlitePool::connect(&format!(
-            "sqlite://{}",
-            s.data_dir.path().join("mailkey.sqlite3").display()
-        ))
-        .await
-        .unwrap();
+        let pool = db(s).await;
         let g: i64 = sqlx::query_scalar("SELECT refresh_generation FROM accounts WHERE id = ?")
             .bind(&id)
             .fetch_one(&pool)
@@ -684,6 +684,27 @@ async fn refreshes_rotate_and_collapse_into_one() {
     s.state.tokens.access_token(&id).await.unwrap();
     assert_eq!(sandbox.grants.refresh_requests(), 2);
     assert_eq!(generation().await, 3);
+
+    // Upkeep: a connection quiet for longer than the keep-alive age is refreshed by itself.
+    assert_eq!(
+        s.state.tokens.keep_alive(3600).await,
+        0,
+        "refreshed just now"
+    );
+    sqlx::query("UPDATE accounts SET refreshed_at = refreshed_at - 8 * 86400 WHERE id = ?")
+        .bind(&id)
+        .execute(&db(s).await)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.state
+            .tokens
+            .keep_alive(mailkey::tokens::KEEP_ALIVE_AFTER_SECS)
+            .await,
+        1
+    );
+    assert_eq!(sandbox.grants.refresh_requests(), 3);
+    assert_eq!(generation().await, 4);
 }
 
 async fn futures_join<T>(handles: impl Iterator<Item = tokio::task::JoinHandle<T>>) -> Vec<T> {
@@ -765,12 +786,7 @@ async fn network_failures_and_5xx_are_retried_and_leave_the_account_connected() 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let down_url = format!("http://{}/token", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, down).await.unwrap() });
-    let pool = sqlx::SqlitePool::connect(&format!(
-        "sqlite://{}",
-        s.data_dir.path().join("mailkey.sqlite3").display()
-    ))
-    .await
-    .unwrap();
+    let pool = db(s).await;
     sqlx::query(
         "UPDATE accounts SET app_settings = json_set(app_settings, '$.custom_endpoints', json('true'), \
          '$.authorize_url', ?, '$.token_url', ?) WHERE id = ?",

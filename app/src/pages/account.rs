@@ -25,18 +25,24 @@ pub fn AccountPage() -> AnyView {
                 match draft.await {
                     Ok(d) => view! { <Account draft=d/> }.into_any(),
                     Err(PortalError::NotSignedIn) => view! { <SignInRequired/> }.into_any(),
-                    Err(e) => view! {
-                        <section class="panel">
-                            <h1>"Account not available"</h1>
-                            <p class="alert alert-error" role="alert">{e.to_string()}</p>
-                            <a class="button button-secondary" href="/">"Back to mailboxes"</a>
-                        </section>
-                    }.into_any(),
+                    Err(e) => view! { <Unavailable error=e/> }.into_any(),
                 }
             })}
         </Suspense>
     }
     .into_any()
+}
+
+/// An account that cannot be shown (unknown ID, storage down), with the way back.
+#[component]
+pub fn Unavailable(error: PortalError) -> impl IntoView {
+    view! {
+        <section class="panel">
+            <h1>"Account not available"</h1>
+            <p class="alert alert-error" role="alert">{error.to_string()}</p>
+            <a class="button button-secondary" href="/">"Back to mailboxes"</a>
+        </section>
+    }
 }
 
 #[component]

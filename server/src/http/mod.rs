@@ -5,6 +5,7 @@ pub mod api_v1;
 pub mod assets;
 pub mod error;
 pub mod health;
+pub mod html;
 pub mod origin;
 pub mod security_headers;
 pub mod session;

@@ -22,19 +22,12 @@ use base64::{engine::general_purpose::STANDARD, Engine};
 use mailkey_app::{draft::Step, sign_in::SignInOutcome};
 use rand::RngCore;
 
+use super::html::esc;
 use crate::{
     auth::OperatorSession,
     sign_in::{Finished, Mode, Purpose, SignInError},
     state::AppState,
 };
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
 
 /// A small page of Mailkey's own, with the headers every sign-in page carries.
 fn page(status: StatusCode, css: &str, title: &str, body: &str, script: Option<&str>) -> Response {

@@ -11,7 +11,7 @@ use axum::{
 };
 
 use super::{
-    page::{esc, render},
+    page::{error_page, esc, render},
     protocol::{find_app, Refusal},
 };
 use crate::state::AppState;
@@ -20,19 +20,6 @@ type Params = HashMap<String, String>;
 
 fn get<'p>(p: &'p Params, k: &str) -> &'p str {
     p.get(k).map(String::as_str).unwrap_or("")
-}
-
-fn error_page(css: &str, r: &Refusal) -> Response {
-    render(
-        r.status,
-        css,
-        "Consent error",
-        &format!(
-            "<h1>Sorry, but we're having trouble with this request.</h1>\
-             <p class=\"alert alert-error\">{}</p>",
-            esc(&r.description())
-        ),
-    )
 }
 
 fn back(redirect_uri: &str, pairs: &[(&str, &str)]) -> Response {

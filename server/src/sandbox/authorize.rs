@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use super::{
     directory::{App, Tenant, User},
     grants::Session,
-    page::{esc, render},
+    page::{error_page, esc, render},
     protocol::{find_app, parse_scopes, Refusal, Scopes},
     Sandbox,
 };
@@ -47,8 +47,13 @@ fn param<'p>(p: &'p Params, name: &str) -> &'p str {
 enum Failure {
     /// Shown on the sandbox's page: the redirect URI cannot be trusted yet.
     Page(Refusal),
-    /// Sent back to the app.
-    Back(&'static str, Refusal),
+    /// Sent back to the app as `error` and `error_description`.
+    Back(Refusal),
+}
+
+/// A refusal the app hears about.
+fn back_to_app(error: &'static str, code: u32, text: impl Into<String>) -> Failure {
+    Failure::Back(Refusal::new(StatusCode::BAD_REQUEST, error, code, text))
 }
 
 struct Request<'d> {
@@ -76,32 +81,23 @@ fn check<'d>(sandbox: &'d Sandbox, tenant: &str, p: &Params) -> Result<Request<'
         )));
     }
     if param(p, "response_type") != "code" {
-        return Err(Failure::Back(
+        return Err(back_to_app(
             "unsupported_response_type",
-            Refusal::new(
-                StatusCode::BAD_REQUEST,
-                "unsupported_response_type",
-                700054,
-                "response_type 'code' is expected; this sandbox supports the authorization code \
+            700054,
+            "response_type 'code' is expected; this sandbox supports the authorization code \
                  flow only.",
-            ),
         ));
     }
     let challenge = param(p, "code_challenge");
     let method = param(p, "code_challenge_method");
     if !challenge.is_empty() && method != "S256" {
-        return Err(Failure::Back(
+        return Err(back_to_app(
             "invalid_request",
-            Refusal::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                5000,
-                format!("The code_challenge_method '{method}' is not supported; use S256."),
-            ),
+            5000,
+            format!("The code_challenge_method '{method}' is not supported; use S256."),
         ));
     }
-    let scopes =
-        parse_scopes(param(p, "scope")).map_err(|r| Failure::Back("invalid_request", r))?;
+    let scopes = parse_scopes(param(p, "scope")).map_err(Failure::Back)?;
     Ok(Request {
         tenant: t,
         app,
@@ -129,20 +125,11 @@ fn back(redirect_uri: &str, state: &str, pairs: &[(&str, &str)]) -> Response {
 
 fn fail(state_css: &str, p: &Params, f: Failure) -> Response {
     match f {
-        Failure::Page(r) => render(
-            r.status,
-            state_css,
-            "Sign-in error",
-            &format!(
-                "<h1>Sorry, but we're having trouble signing you in.</h1>\
-                 <p class=\"alert alert-error\">{}</p>",
-                esc(&r.description())
-            ),
-        ),
-        Failure::Back(error, r) => back(
+        Failure::Page(r) => error_page(state_css, &r),
+        Failure::Back(r) => back(
             param(p, "redirect_uri"),
             param(p, "state"),
-            &[("error", error), ("error_description", &r.description())],
+            &[("error", r.error), ("error_description", &r.description())],
         ),
     }
 }
@@ -297,18 +284,14 @@ pub async fn decide(
         return fail(
             css,
             &p,
-            Failure::Back(
+            back_to_app(
                 "access_denied",
-                Refusal::new(
-                    StatusCode::BAD_REQUEST,
-                    "access_denied",
-                    50020,
-                    format!(
-                        "User account '{username}' from identity provider does not exist in \
+                50020,
+                format!(
+                    "User account '{username}' from identity provider does not exist in \
                          tenant '{}' and cannot access the application '{}'({}) in that tenant. \
                          The account needs to be added as an external user in the tenant first.",
-                        req.tenant.domains[0], req.app.client_id, req.app.display_name
-                    ),
+                    req.tenant.domains[0], req.app.client_id, req.app.display_name
                 ),
             ),
         );
@@ -328,14 +311,10 @@ pub async fn decide(
                 return fail(
                     css,
                     &p,
-                    Failure::Back(
+                    back_to_app(
                         "access_denied",
-                        Refusal::new(
-                            StatusCode::BAD_REQUEST,
-                            "access_denied",
-                            65004,
-                            "User declined to consent to access the app.",
-                        ),
+                        65004,
+                        "User declined to consent to access the app.",
                     ),
                 )
             }
@@ -343,18 +322,14 @@ pub async fn decide(
                 return fail(
                     css,
                     &p,
-                    Failure::Back(
+                    back_to_app(
                         "consent_required",
-                        Refusal::new(
-                            StatusCode::BAD_REQUEST,
-                            "consent_required",
-                            65001,
-                            format!(
-                                "The user or administrator has not consented to use the \
+                        65001,
+                        format!(
+                            "The user or administrator has not consented to use the \
                                  application with ID '{}' named '{}'. Send an interactive \
                                  authorization request for this user and resource.",
-                                req.app.client_id, req.app.display_name
-                            ),
+                            req.app.client_id, req.app.display_name
                         ),
                     ),
                 )

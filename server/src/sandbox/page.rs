@@ -11,12 +11,22 @@ use axum::{
 const CSP: &str =
     "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'";
 
-pub fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
+pub use crate::http::html::esc;
+
+use super::protocol::Refusal;
+
+/// Microsoft's own error page: the refusal's AADSTS description, never sent to the app.
+pub fn error_page(css_href: &str, r: &Refusal) -> Response {
+    render(
+        r.status,
+        css_href,
+        "Sign-in error",
+        &format!(
+            "<h1>Sorry, but we're having trouble signing you in.</h1>\
+             <p class=\"alert alert-error\">{}</p>",
+            esc(&r.description())
+        ),
+    )
 }
 
 /// A whole page; `body` is HTML already escaped by the caller.

@@ -154,7 +154,8 @@ impl Store {
         let t = now();
         let r = sqlx::query(
             "UPDATE accounts SET refresh_token = ?, refresh_generation = refresh_generation + 1, \
-               signed_in_as = ?, signed_in_at = ?, tenant_id = COALESCE(?, tenant_id), \
+               signed_in_as = ?, signed_in_at = ?, refreshed_at = signed_in_at, \
+               tenant_id = COALESCE(?, tenant_id), \
                connection_problem = NULL, state = 'connected', updated_at = ? \
              WHERE id = ? RETURNING refresh_generation",
         )
@@ -179,10 +180,11 @@ impl Store {
     ) -> Result<Option<i64>, StorageError> {
         let r = sqlx::query(
             "UPDATE accounts SET refresh_token = ?, refresh_generation = refresh_generation + 1, \
-               updated_at = ? \
+               refreshed_at = ?, updated_at = ? \
              WHERE id = ? AND refresh_generation = ? RETURNING refresh_generation",
         )
         .bind(sealed_refresh_token)
+        .bind(now())
         .bind(now())
         .bind(account_id)
         .bind(generation)
@@ -214,6 +216,23 @@ impl Store {
 }
 
 impl Store {
+    /// Connected accounts whose refresh token was last obtained before `before` (oldest first).
+    pub async fn accounts_to_keep_alive(
+        &self,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<String>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT id FROM accounts WHERE state = 'connected' AND refresh_token IS NOT NULL \
+             AND COALESCE(refreshed_at, 0) < ? ORDER BY refreshed_at LIMIT ?",
+        )
+        .bind(before)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|r| r.get("id")).collect())
+    }
+
     /// The app's credentials were refused (an expired secret): the sign-in is kept, but the
     /// account needs an admin.
     pub async fn mark_needs_attention(

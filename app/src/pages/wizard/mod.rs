@@ -21,7 +21,7 @@ use crate::{
     api::NewAccountInfo,
     draft::{Draft, Step},
     error::PortalError,
-    pages::home::SignInRequired,
+    pages::{account::Unavailable, home::SignInRequired},
     provider::MICROSOFT_365,
     server_fns::{load_draft, new_account, step_path, CompleteStep, CreateDraft},
 };
@@ -115,13 +115,7 @@ pub fn WizardPage() -> AnyView {
                         view! { <WizardStep draft=d step=current/> }.into_any()
                     }
                     Err(PortalError::NotSignedIn) => view! { <SignInRequired/> }.into_any(),
-                    Err(e) => view! {
-                        <section class="panel">
-                            <h1>"Account not available"</h1>
-                            <p class="alert alert-error" role="alert">{e.to_string()}</p>
-                            <a class="button button-secondary" href="/">"Back to mailboxes"</a>
-                        </section>
-                    }.into_any(),
+                    Err(e) => view! { <Unavailable error=e/> }.into_any(),
                 }
             })}
         </Suspense>
