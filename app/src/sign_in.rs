@@ -41,8 +41,9 @@ pub struct ConnectionStatus {
     pub signed_in_at: Option<i64>,
     /// Why the account needs attention (a refresh was refused), if it does.
     pub problem: Option<SignInProblem>,
-    /// The latest sign-in attempt from this browser: when it finished (seconds since the epoch)
-    /// and how. `None` while none has finished.
+    /// The latest finished sign-in attempt from this browser: a cursor that tells it from the
+    /// next one, when it finished (seconds since the epoch) and how. `None` while none has.
+    pub last_attempt: Option<i64>,
     pub last_finished_at: Option<i64>,
     pub last_outcome: Option<SignInOutcome>,
     /// When the cached access token expires, if one is cached.

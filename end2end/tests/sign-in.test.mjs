@@ -130,6 +130,27 @@ test("desktop: a popup without window.opener still completes the wizard (server-
   }
 });
 
+test("desktop: closing the popup without signing in gives the button back", async () => {
+  const { context, page, problems } = await openPage(browser, DESKTOP);
+  try {
+    await page.goto(mailkey.adminLink());
+    const id = await account(page, "Cancelled");
+    await reviewPage(page, id);
+    const button = page.getByRole("link", { name: "Sign in with Microsoft" });
+    const [popup] = await Promise.all([page.waitForEvent("popup"), button.click()]);
+    const waiting = page.getByText("Finish signing in in the Microsoft window");
+    await waiting.waitFor();
+    await popup.close();
+    await waiting.waitFor({ state: "detached", timeout: 10_000 });
+    const [again] = await Promise.all([page.waitForEvent("popup"), button.click()]);
+    await signInAtSandbox(again, demo.mailbox);
+    await expectConnected(page);
+    assert.deepEqual(problems, []);
+  } finally {
+    await context.close();
+  }
+});
+
 test("desktop: with popups blocked, the sign-in happens in the same tab", async () => {
   const { context, page, problems } = await openPage(browser, DESKTOP);
   try {

@@ -181,9 +181,13 @@ impl PortalBackend for Portal {
                 .latest_outcome(&id, &session.id_hash)
                 .await
                 .map_err(storage)?;
-            let (last_finished_at, last_outcome) = match latest {
-                Some((at, json)) => (Some(at), serde_json::from_str::<SignInOutcome>(&json).ok()),
-                None => (None, None),
+            let (last_attempt, last_finished_at, last_outcome) = match latest {
+                Some((row, at, json)) => (
+                    Some(row),
+                    Some(at),
+                    serde_json::from_str::<SignInOutcome>(&json).ok(),
+                ),
+                None => (None, None, None),
             };
             Ok(ConnectionStatus {
                 state: r.state,
@@ -193,6 +197,7 @@ impl PortalBackend for Portal {
                     .connection_problem
                     .as_deref()
                     .and_then(|j| serde_json::from_str::<SignInProblem>(j).ok()),
+                last_attempt,
                 last_finished_at,
                 last_outcome,
                 access_token_expires_at: self.tokens.cached_until(&id),
@@ -261,6 +266,11 @@ impl PortalBackend for Portal {
                 .save_mailbox(&id, values)
                 .await
                 .map_err(portal_error)?;
+            if saved.disconnected {
+                // Its cached access token is the old mailbox's.
+                self.tokens.forget(&id);
+                tracing::info!(account = %id, "mailbox address changed; the sign-in was removed");
+            }
             tracing::info!(account = %id, "mailbox settings saved");
             Ok(step_saved(id, saved))
         })

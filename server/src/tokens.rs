@@ -96,6 +96,14 @@ impl std::fmt::Debug for TokenKeeper {
     }
 }
 
+/// `expires_in` as seconds, within reason whatever the server sent (Microsoft: 60–90 minutes).
+fn lifetime_secs(expires_in: Option<Duration>) -> i64 {
+    expires_in
+        .and_then(|d| i64::try_from(d.as_secs()).ok())
+        .unwrap_or(3600)
+        .clamp(0, 86_400)
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -124,14 +132,14 @@ impl TokenKeeper {
 
     /// Keeps the access token a sign-in just returned.
     pub fn prime(&self, account_id: &str, token: &str, expires_in: Option<Duration>) {
-        let lifetime = expires_in.map_or(3600, |d| d.as_secs() as i64);
+        let lifetime = lifetime_secs(expires_in);
         let t = now();
         lock(&self.inner.cache).insert(
             account_id.to_string(),
             Cached {
                 token: SecretString::from(token.to_string()),
                 obtained_at: t,
-                expires_at: t + lifetime,
+                expires_at: t.saturating_add(lifetime),
             },
         );
     }
@@ -204,7 +212,8 @@ impl TokenKeeper {
         })
     }
 
-    fn flight(&self, account_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+    /// The account's refresh lock: whoever changes its tokens holds it.
+    pub(crate) fn flight(&self, account_id: &str) -> Arc<tokio::sync::Mutex<()>> {
         lock(&self.inner.flights)
             .entry(account_id.to_string())
             .or_default()
@@ -223,6 +232,50 @@ impl TokenKeeper {
             return Ok(t);
         }
         self.refresh(account_id).await
+    }
+
+    /// Stores a refresh answer: the rotated refresh token first (guarded by the generation
+    /// read before the request), then the access token. If a newer sign-in replaced the refresh
+    /// token meanwhile, this answer belongs to the old one and is dropped.
+    async fn keep(
+        &self,
+        account_id: &str,
+        generation: i64,
+        answer: &crate::sign_in::TokenAnswer,
+    ) -> Result<AccessToken, TokenError> {
+        let inner = &self.inner;
+        let sealed = answer.refresh_token().map(|new| {
+            inner
+                .sealer
+                .seal(new.secret(), &refresh_token_aad(account_id))
+        });
+        let current = inner
+            .store
+            .record_refresh(account_id, generation, sealed.as_deref())
+            .await
+            .map_err(SignInError::from)?;
+        if !current {
+            tracing::info!(account = %account_id, "the account signed in again during a refresh; kept the newer sign-in");
+            return self.fresh(account_id).ok_or_else(|| {
+                TokenError::Unavailable("the account signed in again meanwhile".into())
+            });
+        }
+        let lifetime = lifetime_secs(answer.expires_in());
+        let t = now();
+        let token = AccessToken {
+            token: SecretString::from(answer.access_token().secret().to_string()),
+            expires_at: t.saturating_add(lifetime),
+        };
+        lock(&inner.cache).insert(
+            account_id.to_string(),
+            Cached {
+                token: token.token.clone(),
+                obtained_at: t,
+                expires_at: token.expires_at,
+            },
+        );
+        tracing::debug!(account = %account_id, lifetime, "access token refreshed");
+        Ok(token)
     }
 
     async fn refresh(&self, account_id: &str) -> Result<AccessToken, TokenError> {
@@ -260,76 +313,55 @@ impl TokenKeeper {
                     async move { http.send(req).await }
                 })
                 .await;
+            let transient = match &answer {
+                Err(RequestTokenError::Request(e)) => e.is_transient(),
+                Err(RequestTokenError::ServerResponse(e)) => matches!(
+                    e.error(),
+                    BasicErrorResponseType::Extension(code)
+                        if code == "temporarily_unavailable" || code == "server_error"
+                ),
+                _ => false,
+            };
+            if transient && attempt < ATTEMPTS {
+                tracing::warn!(account = %account_id, attempt, "refresh failed for now; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+                continue;
+            }
             match answer {
-                Ok(a) => {
-                    if let Some(new) = a.refresh_token() {
-                        let sealed = inner
-                            .sealer
-                            .seal(new.secret(), &refresh_token_aad(account_id));
-                        match inner
-                            .store
-                            .replace_refresh_token(account_id, generation, &sealed)
-                            .await
-                            .map_err(SignInError::from)?
-                        {
-                            Some(_) => {}
-                            // A new sign-in replaced the token meanwhile; its token wins, and
-                            // this access token is still valid to hand out.
-                            None => {
-                                tracing::info!(account = %account_id, "refresh token replaced by a newer sign-in; kept the newer one")
-                            }
-                        }
-                    }
-                    let lifetime = a.expires_in().map_or(3600, |d| d.as_secs() as i64);
-                    let t = now();
-                    let token = AccessToken {
-                        token: SecretString::from(a.access_token().secret().to_string()),
-                        expires_at: t + lifetime,
-                    };
-                    lock(&inner.cache).insert(
-                        account_id.to_string(),
-                        Cached {
-                            token: token.token.clone(),
-                            obtained_at: t,
-                            expires_at: token.expires_at,
-                        },
-                    );
-                    tracing::debug!(account = %account_id, lifetime, "access token refreshed");
-                    return Ok(token);
-                }
-                Err(RequestTokenError::ServerResponse(e)) => {
+                Ok(a) => return self.keep(account_id, generation, &a).await,
+                Err(RequestTokenError::ServerResponse(e)) if !transient => {
                     let problem = problems::from_microsoft(
                         e.error().as_ref(),
                         e.error_description().map(String::as_str),
                         &cx,
                     );
-                    self.forget(account_id);
                     let json = serde_json::to_string(&problem).expect("the problem serialises");
-                    if *e.error() == BasicErrorResponseType::InvalidGrant {
-                        inner
-                            .store
-                            .mark_needs_sign_in(account_id, generation, &json)
-                            .await
-                            .map_err(SignInError::from)?;
-                        tracing::warn!(account = %account_id, code = ?problem.code, "refresh refused; the account needs a new sign-in");
-                        return Err(TokenError::NeedsSignIn(problem));
-                    }
-                    inner
+                    let for_good = *e.error() == BasicErrorResponseType::InvalidGrant;
+                    // Only if this refresh token is still the account's: a newer sign-in wins.
+                    let current = inner
                         .store
-                        .mark_needs_attention(account_id, &json)
+                        .mark_refresh_refused(account_id, generation, &json, for_good)
                         .await
                         .map_err(SignInError::from)?;
-                    tracing::warn!(account = %account_id, code = ?problem.code, "refresh refused; the app's settings need attention");
-                    return Err(TokenError::AppRefused(problem));
+                    if !current {
+                        return self.fresh(account_id).ok_or_else(|| {
+                            TokenError::Unavailable("the account signed in again meanwhile".into())
+                        });
+                    }
+                    self.forget(account_id);
+                    tracing::warn!(account = %account_id, code = ?problem.code, for_good, "refresh refused");
+                    return Err(if for_good {
+                        TokenError::NeedsSignIn(problem)
+                    } else {
+                        TokenError::AppRefused(problem)
+                    });
                 }
-                Err(RequestTokenError::Request(e)) if e.is_transient() && attempt < ATTEMPTS => {
-                    tracing::warn!(account = %account_id, attempt, error = %e, "refresh failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff *= 2;
-                }
-                Err(RequestTokenError::Request(e)) => {
-                    tracing::warn!(account = %account_id, error = %e, "refresh failed; the account stays connected");
-                    return Err(TokenError::Unavailable(e.to_string()));
+                Err(RequestTokenError::ServerResponse(_)) | Err(RequestTokenError::Request(_)) => {
+                    tracing::warn!(account = %account_id, "refresh failed; the account stays connected");
+                    return Err(TokenError::Unavailable(
+                        "the token endpoint cannot be reached or is failing".into(),
+                    ));
                 }
                 Err(e) => {
                     tracing::warn!(account = %account_id, error = %e, "refresh answer unreadable");

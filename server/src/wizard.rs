@@ -45,6 +45,8 @@ pub enum DraftError {
 pub struct Saved {
     pub next: Step,
     pub warnings: Findings,
+    /// The saved values ended the account's sign-in (a new mailbox address).
+    pub disconnected: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -168,6 +170,7 @@ impl Wizard {
         Ok(Saved {
             next: step.next().unwrap_or(Step::Review),
             warnings: Findings::default(),
+            disconnected: false,
         })
     }
 
@@ -219,6 +222,7 @@ impl Wizard {
         Ok(Saved {
             next: Step::RedirectUri,
             warnings: findings,
+            disconnected: false,
         })
     }
 
@@ -283,7 +287,8 @@ impl Wizard {
             );
         }
         let json = serde_json::to_string(&v).expect("plain strings serialise");
-        self.store
+        let saved = self
+            .store
             .update_mailbox(
                 id,
                 Step::Mailbox.number(),
@@ -294,9 +299,23 @@ impl Wizard {
                 },
             )
             .await?;
+        if !saved.found {
+            return Err(DraftError::NotFound);
+        }
+        if saved.disconnected {
+            findings.add(
+                "email",
+                Some(Note::warning(format!(
+                    "The address changed, so the sign-in of the previous mailbox was removed: \
+                     sign in again as {}.",
+                    v.email
+                ))),
+            );
+        }
         Ok(Saved {
             next: Step::Review,
             warnings: findings,
+            disconnected: saved.disconnected,
         })
     }
 

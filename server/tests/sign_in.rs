@@ -829,3 +829,55 @@ async fn network_failures_and_5xx_are_retried_and_leave_the_account_connected() 
     );
     assert_eq!(op.connection(&id).await["state"], "connected");
 }
+
+#[tokio::test]
+async fn a_new_mailbox_address_ends_the_old_mailboxs_sign_in() {
+    let env = start(Tenant::default()).await;
+    let s = &env.server;
+    let op = Operator::new(s).await;
+    let id = op.account(CLIENT_ID, SECRET, MAILBOX).await;
+    assert_eq!(
+        outcome(&op, &id, MAILBOX, "accept").await["kind"],
+        "connected"
+    );
+    assert!(s.state.tokens.access_token(&id).await.is_ok());
+
+    // Same address, other settings: still connected.
+    let mut form = vec![
+        ("id", id.as_str()),
+        ("account_name", "Invoices (renamed)"),
+        ("email", "Invoices@Contoso.test"),
+        ("reply_to", ""),
+        ("smtp_host", "smtp.office365.com"),
+        ("smtp_port", "587"),
+        ("smtp_security", "starttls"),
+        ("protocol", "imap"),
+        ("imap_host", "outlook.office365.com"),
+        ("imap_port", "993"),
+        ("imap_security", "tls"),
+        ("root_folder", "INBOX"),
+        ("timeout_minutes", "3"),
+        ("scopes", SCOPES),
+    ];
+    op.call("accounts/mailbox", &form).await;
+    assert_eq!(op.connection(&id).await["state"], "connected");
+
+    // Another mailbox: the old one's tokens must never be handed out for it.
+    form.retain(|(k, _)| *k != "email");
+    form.push(("email", "admin@contoso.test"));
+    let saved = op.call("accounts/mailbox", &form).await;
+    assert!(
+        saved
+            .to_string()
+            .contains("sign in again as admin@contoso.test"),
+        "{saved}"
+    );
+    let c = op.connection(&id).await;
+    assert_eq!(c["state"], "ready_to_sign_in", "{c}");
+    assert_eq!(c["refresh_token_stored"], false);
+    assert!(c["signed_in_as"].is_null());
+    assert!(matches!(
+        s.state.tokens.access_token(&id).await,
+        Err(mailkey::tokens::TokenError::NotSignedIn)
+    ));
+}

@@ -166,8 +166,9 @@ pub async fn admin_consent(
 const STREAM_LIFETIME: std::time::Duration = std::time::Duration::from_secs(600);
 const STREAM_CHECK_EVERY: std::time::Duration = std::time::Duration::from_millis(750);
 
-/// `GET /accounts/{id}/sign-in/events?since=<finished_at>`: a server-sent event `finished` once an
-/// attempt of this browser for the account finishes after `since`. The wizard listens while the
+/// `GET /accounts/{id}/sign-in/events?since=<attempt>`: a server-sent event `finished` once an
+/// attempt of this browser for the account finishes other than `since` (the latest one the page
+/// already shows). The wizard listens while the
 /// popup is open, so it needs neither `window.opener` nor the top window.
 pub async fn events(
     State(state): State<AppState>,
@@ -193,8 +194,8 @@ pub async fn events(
                     return None;
                 }
                 match store.latest_outcome(&id, &session.id_hash).await {
-                    Ok(Some((at, _))) if Some(at) != since && since.is_none_or(|s| at >= s) => {
-                        let event = Event::default().event("finished").data(at.to_string());
+                    Ok(Some((row, _, _))) if Some(row) != since => {
+                        let event = Event::default().event("finished").data(row.to_string());
                         return Some((Ok::<_, std::convert::Infallible>(event), true));
                     }
                     Ok(_) => {}

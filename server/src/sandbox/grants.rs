@@ -29,6 +29,12 @@ pub struct Session {
     pub scopes: Scopes,
 }
 
+impl Session {
+    pub fn belongs_to(&self, tenant: &str, client: &str) -> bool {
+        self.tenant_id.eq_ignore_ascii_case(tenant) && self.client_id.eq_ignore_ascii_case(client)
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct CodeGrant {
     pub session: Session,
@@ -167,10 +173,16 @@ impl Grants {
     }
 
     /// Marks a code redeemed and returns it as it was (a redeemed one is refused by the caller).
-    pub fn redeem_code(&self, code: &str) -> Option<CodeGrant> {
+    /// Redeems a code issued to `(tenant, client)`. A code of another app or tenant is left
+    /// alone (`None`, as if unknown); otherwise it is marked redeemed and returned as it was, so
+    /// the caller refuses one redeemed before.
+    pub fn redeem_code(&self, code: &str, tenant: &str, client: &str) -> Option<CodeGrant> {
         self.code_redemptions.fetch_add(1, Ordering::Relaxed);
         let mut st = self.lock();
         let g = st.codes.get_mut(code)?;
+        if !g.session.belongs_to(tenant, client) {
+            return None;
+        }
         let before = g.clone();
         g.redeemed = true;
         Some(before)
@@ -178,7 +190,12 @@ impl Grants {
 
     pub fn issue_refresh(&self, session: Session) -> String {
         let token = random_token("sbx.rt.");
-        self.lock().refresh.insert(
+        let mut st = self.lock();
+        // Spent tokens and any older than Microsoft's longest lifetime are gone for good.
+        let oldest = now() - 366 * 86_400;
+        st.refresh
+            .retain(|_, g| g.issued_at > oldest && !(g.replaced && g.uses_after_replacement >= 1));
+        st.refresh.insert(
             token.clone(),
             RefreshGrant {
                 session,
@@ -191,10 +208,14 @@ impl Grants {
     }
 
     /// Uses a refresh token: a replaced one works once more, as Microsoft's do.
-    pub fn use_refresh(&self, token: &str) -> RefreshUse {
+    pub fn use_refresh(&self, token: &str, tenant: &str, client: &str) -> RefreshUse {
         self.refreshes.fetch_add(1, Ordering::Relaxed);
         let mut st = self.lock();
-        let Some(g) = st.refresh.get_mut(token) else {
+        let Some(g) = st
+            .refresh
+            .get_mut(token)
+            .filter(|g| g.session.belongs_to(tenant, client))
+        else {
             return RefreshUse::Unknown;
         };
         if g.replaced {

@@ -72,7 +72,8 @@ fn check_secret(app: &App, presented: Option<&str>) -> Result<(), Refusal> {
              'client_secret'.",
         ));
     };
-    if presented != app.secret {
+    // Compared as SHA-256 digests, so the time taken says nothing about the secret.
+    if Sha256::digest(presented.as_bytes()) != Sha256::digest(app.secret.as_bytes()) {
         return Err(invalid_client(
             7000215,
             format!(
@@ -129,7 +130,7 @@ fn answer(
     let (t, app) = find_app(&sandbox.directory, tenant, &client_id)?;
     check_secret(&app, secret.as_deref())?;
     let (session, nonce) = match param(p, "grant_type") {
-        "authorization_code" => redeem_code(sandbox, &app, p)?,
+        "authorization_code" => redeem_code(sandbox, t, &app, p)?,
         "refresh_token" => (use_refresh(sandbox, t, &app, p)?, None),
         "" => {
             return Err(bad(
@@ -151,6 +152,7 @@ fn answer(
 
 fn redeem_code(
     sandbox: &Sandbox,
+    t: &Tenant,
     app: &App,
     p: &Params,
 ) -> Result<(Session, Option<String>), Refusal> {
@@ -162,7 +164,7 @@ fn redeem_code(
             "The request body must contain the following parameter: 'code'.",
         ));
     }
-    let Some(grant) = sandbox.grants.redeem_code(code) else {
+    let Some(grant) = sandbox.grants.redeem_code(code, &t.id, &app.client_id) else {
         return Err(bad(
             "invalid_grant",
             9002313,
@@ -183,13 +185,6 @@ fn redeem_code(
             70008,
             "The provided authorization code or refresh token has expired due to inactivity. \
              Send a new interactive authorization request for this user and resource.",
-        ));
-    }
-    if !grant.session.client_id.eq_ignore_ascii_case(&app.client_id) {
-        return Err(bad(
-            "invalid_grant",
-            70000,
-            "Provided grant is invalid or malformed. The code was issued to another application.",
         ));
     }
     let redirect_uri = param(p, "redirect_uri");
@@ -226,18 +221,22 @@ fn use_refresh(sandbox: &Sandbox, t: &Tenant, app: &App, p: &Params) -> Result<S
             "Invalid request. Request is malformed or invalid.",
         )
     };
-    let (session, issued_at) = match sandbox.grants.use_refresh(param(p, "refresh_token")) {
-        RefreshUse::Valid(s, at) => (s, at),
-        RefreshUse::Unknown => return Err(malformed()),
-        RefreshUse::Spent => {
-            return Err(bad(
-                "invalid_grant",
-                70000,
-                "Provided grant is invalid or malformed. The refresh token was replaced and \
+    let (session, issued_at) =
+        match sandbox
+            .grants
+            .use_refresh(param(p, "refresh_token"), &t.id, &app.client_id)
+        {
+            RefreshUse::Valid(s, at) => (s, at),
+            RefreshUse::Unknown => return Err(malformed()),
+            RefreshUse::Spent => {
+                return Err(bad(
+                    "invalid_grant",
+                    70000,
+                    "Provided grant is invalid or malformed. The refresh token was replaced and \
                  has been used since.",
-            ))
-        }
-    };
+                ))
+            }
+        };
     if !session.client_id.eq_ignore_ascii_case(&app.client_id)
         || !session.tenant_id.eq_ignore_ascii_case(&t.id)
     {

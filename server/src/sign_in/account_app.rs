@@ -66,6 +66,9 @@ pub fn refresh_token_aad(id: &str) -> Aad<'_> {
 
 pub struct AccountApp {
     pub id: String,
+    /// The provider's authority, e.g. `https://login.microsoftonline.com`: ID tokens' issuer is
+    /// `{authority}/{tenant id}/v2.0`.
+    pub authority: String,
     pub client_id: String,
     secret: SecretString,
     pub authorize_url: String,
@@ -124,6 +127,7 @@ impl AccountApp {
         };
         Ok(AccountApp {
             id: r.id.clone(),
+            authority: authority.to_string(),
             client_id: app.client_id.trim().to_string(),
             secret,
             authorize_url,

@@ -127,6 +127,27 @@ fn verifier_aad(hash_hex: &str) -> Aad<'_> {
     }
 }
 
+/// Mailkey's own failures, for the admin: what to do, never internals.
+fn internal_problem(e: &SignInError) -> mailkey_app::sign_in::SignInProblem {
+    match e {
+        SignInError::NotReady(step) => problems::unexpected(
+            "The account's settings changed during the sign-in and are not complete.",
+            "Finish the step named below, then sign in again.",
+            Some(*step),
+        ),
+        SignInError::NotFound => problems::unexpected(
+            "The account was deleted during the sign-in.",
+            "Nothing to do; create the account again if it is still needed.",
+            None,
+        ),
+        _ => problems::unexpected(
+            "Mailkey could not finish the sign-in on its side.",
+            "Try again; if it repeats, the operator should check Mailkey's log.",
+            None,
+        ),
+    }
+}
+
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -238,7 +259,17 @@ impl SignIn {
         } else {
             Mode::Redirect
         };
-        let outcome = self.complete(&attempt, &hash, query).await?;
+        // Once the state is used, the attempt always gets an outcome, so the wizard (listening
+        // for it) and the popup learn how it ended even when Mailkey's side failed.
+        let outcome = match self.complete(&attempt, &hash, query).await {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::error!(account = %attempt.account_id, error = %e, "sign-in could not be completed");
+                SignInOutcome::Failed {
+                    problem: internal_problem(&e),
+                }
+            }
+        };
         let json = serde_json::to_string(&outcome).expect("the outcome serialises");
         self.store.finish_attempt(&hash, &json).await?;
         match &outcome {
@@ -345,22 +376,38 @@ impl SignIn {
             ));
         };
         let now = crate::storage::now();
+        // The tenant must be stated, be the account's (when known) and have issued the token.
+        let tenant_ok = match (&app.tenant_id, &claims.tid) {
+            (Some(expected), Some(tid)) => expected.eq_ignore_ascii_case(tid),
+            (None, Some(_)) => true,
+            (_, None) => false,
+        };
+        let issuer_ok = claims.tid.as_deref().is_some_and(|tid| {
+            claims
+                .iss
+                .eq_ignore_ascii_case(&format!("{}/{tid}/v2.0", app.authority))
+        });
         let bound = claims.aud.eq_ignore_ascii_case(&app.client_id)
             && claims.nonce.as_deref() == Some(attempt.nonce.as_str())
             && claims.exp > now - 300
-            && match (&app.tenant_id, &claims.tid) {
-                (Some(expected), Some(tid)) => expected.eq_ignore_ascii_case(tid),
-                _ => true,
-            };
+            && tenant_ok
+            && issuer_ok;
         if !bound {
             return failed(problems::unexpected(
-                "The ID token was not issued for this sign-in (audience, nonce, tenant or expiry \
-                 do not match).",
+                "The ID token was not issued for this sign-in (audience, nonce, tenant, issuer or \
+                 expiry do not match).",
                 "Sign in again; if it repeats, check the client ID and tenant.",
                 None,
             ));
         }
-        let Some(username) = claims.username() else {
+        // `email` can be set by a tenant's admin to anything; it is trusted only when the tenant
+        // is pinned to the account's.
+        let username = claims
+            .preferred_username
+            .as_deref()
+            .filter(|u| !u.is_empty())
+            .or_else(|| app.tenant_id.as_ref().and(claims.email.as_deref()));
+        let Some(username) = username else {
             return failed(problems::unexpected(
                 "The ID token does not say which account signed in.",
                 "Add email and profile to the scopes.",
@@ -380,6 +427,10 @@ impl SignIn {
         let sealed = self
             .sealer
             .seal(refresh.secret(), &refresh_token_aad(&app.id));
+        // Under the account's refresh lock, so a refresh of the previous sign-in cannot
+        // overwrite this one's token.
+        let flight = self.tokens.flight(&app.id);
+        let _turn = flight.lock().await;
         self.store
             .store_connection(&app.id, &sealed, username, claims.tid.as_deref())
             .await?;

@@ -11,6 +11,8 @@ pub struct IdClaims {
     #[serde(default)]
     pub aud: String,
     #[serde(default)]
+    pub iss: String,
+    #[serde(default)]
     pub nonce: Option<String>,
     #[serde(default)]
     pub tid: Option<String>,
@@ -20,16 +22,6 @@ pub struct IdClaims {
     pub preferred_username: Option<String>,
     #[serde(default)]
     pub email: Option<String>,
-}
-
-impl IdClaims {
-    /// The signed-in account's address: `preferred_username` (the UPN), else `email`.
-    pub fn username(&self) -> Option<&str> {
-        self.preferred_username
-            .as_deref()
-            .or(self.email.as_deref())
-            .filter(|u| !u.is_empty())
-    }
 }
 
 pub fn claims(token: &str) -> Option<IdClaims> {
@@ -46,7 +38,7 @@ mod tests {
         let body = URL_SAFE_NO_PAD
             .encode(r#"{"aud":"a","nonce":"n","tid":"t","exp":5,"email":"x@contoso.com"}"#);
         let c = claims(&format!("e30.{body}.sig")).unwrap();
-        assert_eq!(c.username(), Some("x@contoso.com"));
+        assert_eq!(c.email.as_deref(), Some("x@contoso.com"));
         assert_eq!(c.nonce.as_deref(), Some("n"));
         assert!(claims("garbage").is_none());
     }

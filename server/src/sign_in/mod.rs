@@ -9,7 +9,7 @@ mod http;
 mod id_token;
 pub mod problems;
 
-pub use account_app::{refresh_token_aad, AccountApp, OAuthClient};
+pub use account_app::{refresh_token_aad, AccountApp, OAuthClient, TokenAnswer};
 pub use flow::{Finished, Mode, Purpose, SignIn, StateRefusal, STATE_LIFETIME_SECS};
 pub use http::{HttpFailure, OAuthHttp};
 

@@ -30,6 +30,12 @@ pub struct AppUpdate<'a> {
     pub client_secret: Option<Vec<u8>>,
 }
 
+pub struct MailboxSaved {
+    pub found: bool,
+    /// The address changed on a signed-in account, which now needs a new sign-in.
+    pub disconnected: bool,
+}
+
 /// A change to the mailbox step; name and e-mail are also columns, for the list.
 pub struct MailboxUpdate<'a> {
     pub name: &'a str,
@@ -120,13 +126,32 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Saves the mailbox step. A new address ends the connection: the refresh token belongs to
+    /// the old mailbox, so it is dropped and the account must sign in again. Returns whether
+    /// the account exists and whether it was disconnected.
     pub async fn update_mailbox(
         &self,
         id: &str,
         step: u8,
         update: MailboxUpdate<'_>,
-    ) -> Result<bool, StorageError> {
-        let done = sqlx::query(
+    ) -> Result<MailboxSaved, StorageError> {
+        let mut tx = self.pool.begin().await?;
+        let t = now();
+        let disconnected = sqlx::query(
+            "UPDATE accounts SET refresh_token = NULL, refresh_generation = refresh_generation + 1, \
+               signed_in_as = NULL, signed_in_at = NULL, refreshed_at = NULL, \
+               connection_problem = NULL, state = 'ready_to_sign_in', updated_at = ? \
+             WHERE id = ? AND email <> ? COLLATE NOCASE \
+               AND (refresh_token IS NOT NULL OR state IN ('connected', 'needs_attention'))",
+        )
+        .bind(t)
+        .bind(id)
+        .bind(update.email)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        let found = sqlx::query(
             "UPDATE accounts SET name = ?, email = ?, mailbox_settings = ?, \
                saved_step = MAX(saved_step, ?), updated_at = ?, \
                state = CASE WHEN state = 'draft' THEN 'ready_to_sign_in' ELSE state END \
@@ -136,11 +161,17 @@ impl Store {
         .bind(update.email)
         .bind(update.mailbox_settings)
         .bind(i64::from(step))
-        .bind(now())
+        .bind(t)
         .bind(id)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        tx.commit().await?;
+        Ok(MailboxSaved {
+            found,
+            disconnected,
+        })
     }
 
     /// Other accounts using this address (case-insensitive), as (id, name).

@@ -13,7 +13,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-pub use drafts::{AppUpdate, DraftRecord, MailboxUpdate};
+pub use drafts::{AppUpdate, DraftRecord, MailboxSaved, MailboxUpdate};
 pub use operator::SessionRecord;
 pub use sign_in::{AttemptRecord, Claim, NewAttempt};
 

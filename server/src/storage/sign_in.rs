@@ -125,14 +125,16 @@ impl Store {
         Ok(())
     }
 
-    /// The latest finished attempt of this browser for the account: (finished_at, outcome JSON).
+    /// The latest finished attempt of this browser for the account: its row number (a cursor
+    /// that tells one attempt from the next, even within a second), when it finished and its
+    /// outcome (JSON).
     pub async fn latest_outcome(
         &self,
         account_id: &str,
         session_hash: &[u8],
-    ) -> Result<Option<(i64, String)>, StorageError> {
+    ) -> Result<Option<(i64, i64, String)>, StorageError> {
         let row = sqlx::query(
-            "SELECT finished_at, outcome FROM sign_in_attempts \
+            "SELECT rowid, finished_at, outcome FROM sign_in_attempts \
              WHERE account_id = ? AND session_hash = ? AND finished_at IS NOT NULL \
              ORDER BY finished_at DESC, rowid DESC LIMIT 1",
         )
@@ -140,7 +142,7 @@ impl Store {
         .bind(session_hash)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|r| (r.get("finished_at"), r.get("outcome"))))
+        Ok(row.map(|r| (r.get("rowid"), r.get("finished_at"), r.get("outcome"))))
     }
 
     /// A completed sign-in: the new sealed refresh token, who signed in, state `connected`.
@@ -154,13 +156,14 @@ impl Store {
         let t = now();
         let r = sqlx::query(
             "UPDATE accounts SET refresh_token = ?, refresh_generation = refresh_generation + 1, \
-               signed_in_as = ?, signed_in_at = ?, refreshed_at = signed_in_at, \
+               signed_in_as = ?, signed_in_at = ?, refreshed_at = ?, \
                tenant_id = COALESCE(?, tenant_id), \
                connection_problem = NULL, state = 'connected', updated_at = ? \
              WHERE id = ? RETURNING refresh_generation",
         )
         .bind(sealed_refresh_token)
         .bind(username)
+        .bind(t)
         .bind(t)
         .bind(tenant_id)
         .bind(t)
@@ -171,46 +174,57 @@ impl Store {
             .ok_or_else(|| StorageError::Corrupt(format!("account {account_id} vanished")))
     }
 
-    /// Replaces the refresh token only if nobody replaced it since `generation` was read.
-    pub async fn replace_refresh_token(
+    /// A successful refresh: the rotated refresh token (if one came) and the time, only if the
+    /// refresh token is still the one read at `generation`. False when a newer sign-in won.
+    pub async fn record_refresh(
         &self,
         account_id: &str,
         generation: i64,
-        sealed_refresh_token: &[u8],
-    ) -> Result<Option<i64>, StorageError> {
-        let r = sqlx::query(
-            "UPDATE accounts SET refresh_token = ?, refresh_generation = refresh_generation + 1, \
-               refreshed_at = ?, updated_at = ? \
-             WHERE id = ? AND refresh_generation = ? RETURNING refresh_generation",
-        )
-        .bind(sealed_refresh_token)
-        .bind(now())
-        .bind(now())
-        .bind(account_id)
-        .bind(generation)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(r.map(|r| r.get(0)))
-    }
-
-    /// A refresh was refused for good: the token is dropped and the account needs a new sign-in.
-    pub async fn mark_needs_sign_in(
-        &self,
-        account_id: &str,
-        generation: i64,
-        problem_json: &str,
+        sealed_refresh_token: Option<&[u8]>,
     ) -> Result<bool, StorageError> {
+        let t = now();
         let done = sqlx::query(
-            "UPDATE accounts SET refresh_token = NULL, refresh_generation = refresh_generation + 1, \
-               state = 'needs_attention', connection_problem = ?, updated_at = ? \
+            "UPDATE accounts SET refresh_token = COALESCE(?, refresh_token), \
+               refresh_generation = refresh_generation + (? IS NOT NULL), \
+               refreshed_at = ?, updated_at = ? \
              WHERE id = ? AND refresh_generation = ?",
         )
-        .bind(problem_json)
-        .bind(now())
+        .bind(sealed_refresh_token)
+        .bind(sealed_refresh_token)
+        .bind(t)
+        .bind(t)
         .bind(account_id)
         .bind(generation)
         .execute(&self.pool)
         .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Microsoft refused a refresh. For good (`invalid_grant`: revoked, expired) the token is
+    /// dropped and the account needs a new sign-in; otherwise (the app's credentials) it is kept
+    /// and the account needs an admin. Only if the token is still the one read at `generation`.
+    pub async fn mark_refresh_refused(
+        &self,
+        account_id: &str,
+        generation: i64,
+        problem_json: &str,
+        for_good: bool,
+    ) -> Result<bool, StorageError> {
+        let sql = if for_good {
+            "UPDATE accounts SET refresh_token = NULL, refresh_generation = refresh_generation + 1, \
+               state = 'needs_attention', connection_problem = ?, updated_at = ? \
+             WHERE id = ? AND refresh_generation = ?"
+        } else {
+            "UPDATE accounts SET state = 'needs_attention', connection_problem = ?, updated_at = ? \
+             WHERE id = ? AND refresh_generation = ?"
+        };
+        let done = sqlx::query(sql)
+            .bind(problem_json)
+            .bind(now())
+            .bind(account_id)
+            .bind(generation)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 }
@@ -231,24 +245,5 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().map(|r| r.get("id")).collect())
-    }
-
-    /// The app's credentials were refused (an expired secret): the sign-in is kept, but the
-    /// account needs an admin.
-    pub async fn mark_needs_attention(
-        &self,
-        account_id: &str,
-        problem_json: &str,
-    ) -> Result<(), StorageError> {
-        sqlx::query(
-            "UPDATE accounts SET state = 'needs_attention', connection_problem = ?, updated_at = ? \
-             WHERE id = ?",
-        )
-        .bind(problem_json)
-        .bind(now())
-        .bind(account_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
     }
 }

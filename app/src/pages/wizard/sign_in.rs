@@ -142,7 +142,7 @@ fn Connection(id: String, mailbox: String, ready: bool, status: ConnectionStatus
         {if ready {
             view! {
                 <p>"The mailbox owner signs in with Microsoft as " <strong>{mailbox}</strong> "."</p>
-                <SignInButton id=id label=label.to_string() seen=status.last_finished_at/>
+                <SignInButton id=id label=label.to_string() seen=status.last_attempt/>
             }.into_any()
         } else {
             view! { <p class="alert alert-warning" role="status">"Finish the steps above before signing in."</p> }.into_any()
@@ -151,8 +151,8 @@ fn Connection(id: String, mailbox: String, ready: bool, status: ConnectionStatus
     .into_any()
 }
 
-/// The button. `seen` is when the latest attempt the page already shows finished, so the stream
-/// can tell a new result from an old one.
+/// The button. `seen` is the latest finished attempt the page already shows, so the stream can
+/// tell a new result from an old one.
 #[island]
 pub fn SignInButton(id: String, label: String, seen: Option<i64>) -> impl IntoView {
     let hydrated = crate::components::hydrated::marker();
@@ -166,10 +166,10 @@ pub fn SignInButton(id: String, label: String, seen: Option<i64>) -> impl IntoVi
                 ev.prevent_default();
                 return;
             }
-            if let Some(_popup) = open_popup(&start_path(&id, true)) {
+            if let Some(popup) = open_popup(&start_path(&id, true)) {
                 ev.prevent_default();
                 waiting.set(true);
-                watch(id.clone(), seen);
+                watch(id.clone(), seen, popup, waiting);
             }
             // Otherwise the link itself signs in in this tab.
         }
@@ -222,9 +222,11 @@ fn open_popup(_: &str) -> Option<()> {
 }
 
 /// Reloads the page (the server renders the result) once the sign-in finished: on the popup's
-/// message, or on the server's `finished` event for an attempt that finished after `seen`.
+/// message, or on the server's `finished` event for an attempt other than `seen`. A popup closed
+/// without a result (cancelled) puts the button back after a short grace.
 #[cfg(feature = "hydrate")]
-fn watch(id: String, seen: Option<i64>) {
+fn watch(id: String, seen: Option<i64>, popup: web_sys::Window, waiting: RwSignal<bool>) {
+    use std::{cell::Cell, rc::Rc, time::Duration};
     use web_sys::wasm_bindgen::{closure::Closure, JsCast};
 
     fn reload() {
@@ -240,15 +242,40 @@ fn watch(id: String, seen: Option<i64>) {
             reload();
         }
     });
-    // Both live as long as the page: it reloads when either fires.
-    std::mem::forget(listener);
     let since = seen.map(|s| format!("?since={s}")).unwrap_or_default();
-    if let Ok(events) = web_sys::EventSource::new(&format!("/accounts/{id}/sign-in/events{since}"))
-    {
+    let events = web_sys::EventSource::new(&format!("/accounts/{id}/sign-in/events{since}")).ok();
+    if let Some(events) = &events {
         let on_finished = Closure::<dyn FnMut(web_sys::Event)>::new(|_| reload());
         let _ = events
             .add_event_listener_with_callback("finished", on_finished.as_ref().unchecked_ref());
         on_finished.forget();
-        std::mem::forget(events);
+    }
+    // Checks twice a second whether the popup is gone; 3 s after, gives up waiting.
+    let handle = Rc::new(Cell::new(None));
+    let ticks_since_closed = Cell::new(0u32);
+    let stop = handle.clone();
+    let listener = Cell::new(Some(listener));
+    let check = move || {
+        if !popup.closed().unwrap_or(true) {
+            return;
+        }
+        ticks_since_closed.set(ticks_since_closed.get() + 1);
+        if ticks_since_closed.get() < 6 {
+            return;
+        }
+        if let Some(events) = &events {
+            events.close();
+        }
+        if let Some(l) = listener.take() {
+            l.remove();
+        }
+        if let Some(h) = stop.take() {
+            let h: IntervalHandle = h;
+            h.clear();
+        }
+        waiting.set(false);
+    };
+    if let Ok(h) = set_interval_with_handle(check, Duration::from_millis(500)) {
+        handle.set(Some(h));
     }
 }
