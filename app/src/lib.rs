@@ -13,6 +13,7 @@ pub mod backend;
 mod components;
 pub mod draft;
 pub mod error;
+pub mod mail_test;
 mod pages;
 pub mod provider;
 pub mod rules;

@@ -88,6 +88,27 @@ pub const SETTINGS: &[Setting] = &[
                generated once into <data_dir>/sandbox-demo.toml.",
     },
     Setting {
+        key: "tls_ca_file",
+        default: None,
+        example: "/etc/mailkey/test-ca.pem",
+        help: "Extra CA certificates (PEM) trusted for the mail servers' TLS, besides the usual \
+               public roots. For test mail servers; production needs none.",
+    },
+    Setting {
+        key: "allow_private_hosts",
+        default: Some("false"),
+        example: "true",
+        help: "Lets connection tests reach mail servers on loopback, private and link-local \
+               addresses. Off: a hosted Mailkey cannot be used to probe its own network.",
+    },
+    Setting {
+        key: "mail_hosts",
+        default: None,
+        example: "mail.contoso.com, imap.fabrikam.com",
+        help: "Mail servers connection tests may reach besides the provider's own (for Microsoft \
+               365: smtp.office365.com, outlook.office365.com and their regional names).",
+    },
+    Setting {
         key: "log_format",
         default: Some("pretty"),
         example: "json",
@@ -122,6 +143,10 @@ pub struct Config {
     pub microsoft_authority: Url,
     pub sandbox: bool,
     pub sandbox_file: Option<PathBuf>,
+    pub tls_ca_file: Option<PathBuf>,
+    pub allow_private_hosts: bool,
+    /// Host names connection tests may reach besides the provider's.
+    pub mail_hosts: Vec<String>,
 }
 
 /// Where a value came from, so that an error can send the admin to the right place.
@@ -263,6 +288,10 @@ impl Config {
                 .expect("microsoft_authority has a default"),
             sandbox: parse("sandbox", layers, parse_bool)?.expect("sandbox has a default"),
             sandbox_file: parse("sandbox_file", layers, parse_dir)?,
+            tls_ca_file: parse("tls_ca_file", layers, parse_dir)?,
+            allow_private_hosts: parse("allow_private_hosts", layers, parse_bool)?
+                .expect("allow_private_hosts has a default"),
+            mail_hosts: parse("mail_hosts", layers, parse_hosts)?.unwrap_or_default(),
         })
     }
 
@@ -479,6 +508,23 @@ fn parse_authority(raw: &str) -> Result<Url, String> {
     Ok(url)
 }
 
+fn parse_hosts(raw: &str) -> Result<Vec<String>, String> {
+    raw.split([',', ' '])
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .map(|h| {
+            if mailkey_app::rules::identifiers::is_host_name(h, false) {
+                Ok(h.to_ascii_lowercase())
+            } else {
+                Err(format!(
+                    "\"{h}\" is not a host name; give names separated by commas, e.g. \
+                     mail.contoso.com, imap.contoso.com"
+                ))
+            }
+        })
+        .collect()
+}
+
 fn parse_dir(raw: &str) -> Result<PathBuf, String> {
     if raw.is_empty() {
         return Err("it is empty; give a directory path".into());
@@ -614,7 +660,7 @@ mod tests {
             format!(
                 "unknown setting `listen_addr` in file {}. Known settings: listen, public_url, \
                  data_dir, site_dir, master_key, microsoft_authority, sandbox, sandbox_file, \
-                 log_format, log_level. Check the spelling (keys use \
+                 tls_ca_file, allow_private_hosts, mail_hosts, log_format, log_level. Check the spelling (keys use \
                  snake_case, e.g. `public_url`)",
                 f.path().display()
             )

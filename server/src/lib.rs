@@ -5,6 +5,7 @@ pub mod auth;
 pub mod config;
 pub mod discovery;
 pub mod http;
+pub mod mail_test;
 mod portal;
 pub mod providers;
 pub mod sandbox;

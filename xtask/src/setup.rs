@@ -12,7 +12,15 @@ const CARGO_LEPTOS_VERSION: &str = "0.3.10";
 /// in end2end/package.json and put first on PATH for cargo-leptos.
 const NPM_DIR: &str = "end2end";
 /// Debian packages the tests use (real browser now; mail servers join with the connection test).
-const TEST_DEBIAN_PACKAGES: &[&str] = &["chromium"];
+/// Chromium for the browser tests; Dovecot, Postfix and openssl (for the test CA) for the
+/// connection tests' real mail servers, which the tests configure and start themselves.
+const TEST_DEBIAN_PACKAGES: &[&str] = &[
+    "chromium",
+    "dovecot-imapd",
+    "dovecot-lmtpd",
+    "postfix",
+    "openssl",
+];
 
 pub fn root() -> PathBuf {
     // xtask lives one level below the workspace root.
@@ -204,6 +212,18 @@ fn debian_packages(packages: &[&str]) -> Result<(), String> {
     run(Command::new("apt-get")
         .arg("update")
         .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    if missing.contains(&"postfix") {
+        // The tests run their own Postfix; the system one stays unconfigured and stopped.
+        let mut preseed = Command::new("debconf-set-selections")
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot run debconf-set-selections: {e}"))?;
+        if let Some(mut stdin) = preseed.stdin.take() {
+            use std::io::Write;
+            let _ = stdin.write_all(b"postfix postfix/main_mailer_type select No configuration\n");
+        }
+        let _ = preseed.wait();
+    }
     run(Command::new("apt-get")
         .args(["install", "-y", "--no-install-recommends"])
         .args(&missing)

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod mail_servers;
+
 use std::net::SocketAddr;
 
 use mailkey::{config::Config, Server};

@@ -1,0 +1,398 @@
+//! Failures in plain words: what happened, why it usually happens, and exactly what to change.
+//! Keyed on codes (SMTP reply and enhanced status, IMAP response codes, TLS and socket errors),
+//! not on one server's wording, and tested against Exchange Online's exact replies.
+
+use mailkey_app::{draft::Step, mail_test::Diagnosis, provider::Security};
+
+use super::failure::Failure;
+
+/// What the words need to know about the test.
+pub struct Context<'a> {
+    pub protocol: &'a str,
+    pub host: &'a str,
+    pub port: u16,
+    pub security: Security,
+    pub mailbox: &'a str,
+    pub root_folder: &'a str,
+}
+
+fn d(title: &str, what: String, why: &str, fix: String, step: Option<Step>) -> Diagnosis {
+    Diagnosis {
+        title: title.into(),
+        what,
+        why: why.into(),
+        fix,
+        step: step.map(Step::number),
+        reply: None,
+    }
+}
+
+pub fn explain(f: &Failure, cx: &Context<'_>) -> Diagnosis {
+    let mailbox_step = Some(Step::Mailbox);
+    let (p, host, port) = (cx.protocol, cx.host, cx.port);
+    let mut out = match f {
+        Failure::Token(why) => d(
+            "No access token",
+            format!("Mailkey has no valid sign-in for this mailbox: {why}."),
+            "The mailbox never signed in, or Microsoft revoked or expired the sign-in.",
+            format!("Sign in again as {}.", cx.mailbox),
+            None,
+        ),
+        Failure::HostNotAllowed(h) => d(
+            "This server is not allowed",
+            format!("Mailkey may not connect to {h}."),
+            "A hosted Mailkey only connects to the provider's mail servers and those its operator \
+             lists, so it cannot be used to probe other machines.",
+            format!(
+                "Use the provider's server, or ask the operator to add {h} to mail_hosts."
+            ),
+            mailbox_step,
+        ),
+        Failure::PrivateAddress(h, ip) => d(
+            "This server is on a private network",
+            format!("{h} resolves to {ip}, a private, loopback or reserved address."),
+            "Mailkey does not connect to internal addresses unless its operator allows it.",
+            "Use the server's public name, or ask the operator to set allow_private_hosts.".into(),
+            mailbox_step,
+        ),
+        Failure::Dns(h, _) => d(
+            "The server name does not exist",
+            format!("The name {h} cannot be resolved."),
+            "A typo in the host name, or a name that only exists inside another network.",
+            format!(
+                "Check the {p} server's host name (for Microsoft 365: smtp.office365.com and \
+                 outlook.office365.com)."
+            ),
+            mailbox_step,
+        ),
+        Failure::Refused(a) => d(
+            "Nothing answers on this port",
+            format!("{host} ({a}) refused the connection on port {port}."),
+            "The port is wrong, or the mail server is stopped.",
+            format!(
+                "Check the {p} port (Microsoft 365: SMTP 587 with STARTTLS, IMAP 993 with TLS), \
+                 or start the server."
+            ),
+            mailbox_step,
+        ),
+        Failure::ConnectTimeout(a) => d(
+            "The server does not answer",
+            format!("Connecting to {host} ({a}) port {port} timed out."),
+            "A firewall drops the connection, or the server is down.",
+            "Check that Mailkey's server may open outgoing connections to this port, and that \
+             the host and port are right."
+                .into(),
+            mailbox_step,
+        ),
+        Failure::Silent => d(
+            "The encryption setting does not match the port",
+            format!(
+                "{host}:{port} waited silently: it expects TLS from the first byte, but the \
+                 setting is {}.",
+                cx.security.label()
+            ),
+            "Ports 465 (SMTP) and 993 (IMAP) use implicit TLS; 587 and 143 use STARTTLS.",
+            format!("Set the {p} encryption to TLS (implicit), or use the STARTTLS port."),
+            mailbox_step,
+        ),
+        Failure::NotTls | Failure::NoStartTls => d(
+            "The encryption setting does not match the port",
+            format!(
+                "{host}:{port} does not speak {} as configured.",
+                cx.security.label()
+            ),
+            "Ports 587 (SMTP) and 143 (IMAP) use STARTTLS; 465 and 993 use implicit TLS.",
+            format!(
+                "Set the {p} encryption to {} or change the port.",
+                match cx.security {
+                    Security::Tls => "STARTTLS",
+                    Security::StartTls => "TLS (implicit)",
+                }
+            ),
+            mailbox_step,
+        ),
+        Failure::TlsUntrusted(_) => d(
+            "The server's certificate is not trusted",
+            format!("{host} presented a certificate no trusted authority signed."),
+            "A self-signed or internal certificate, or a proxy that intercepts TLS.",
+            "Use the server's public name with a publicly trusted certificate (Microsoft 365's \
+             are); an operator can trust an internal CA with tls_ca_file."
+                .into(),
+            mailbox_step,
+        ),
+        Failure::TlsNameMismatch(_) => d(
+            "The certificate is for another name",
+            format!("The certificate {host} presented is not valid for {host}."),
+            "The host name is an alias or an IP address rather than the server's own name.",
+            format!("Use the name the certificate is issued for (Microsoft 365: smtp.office365.com / outlook.office365.com) as the {p} server."),
+            mailbox_step,
+        ),
+        Failure::Tls(_) => d(
+            "The encrypted connection failed",
+            format!("TLS with {host}:{port} could not be set up."),
+            "The server needs a TLS version or cipher Mailkey does not offer, or the connection \
+             was cut.",
+            "Check the encryption setting and that the server supports TLS 1.2 or newer.".into(),
+            mailbox_step,
+        ),
+        Failure::Smtp {
+            code,
+            enhanced,
+            text,
+        } => smtp(*code, enhanced.as_deref(), text, cx),
+        Failure::SmtpAuthOff => smtp_auth_disabled(cx, false),
+        Failure::ImapAuth(text) => {
+            if text.contains("UNAVAILABLE") {
+                temporary("IMAP")
+            } else {
+                d(
+                    "IMAP refused the sign-in",
+                    format!("The IMAP server refused the access token for {}.", cx.mailbox),
+                    "IMAP is turned off for the mailbox, the token lacks IMAP.AccessAsUser.All, \
+                     or it was issued for another user (Exchange answers \"AUTHENTICATE failed\" \
+                     for each).",
+                    format!(
+                        "Make sure IMAP is on for the mailbox (Exchange admin center → Recipients \
+                         → Mailboxes → {} → Manage email apps → IMAP, or Set-CASMailbox -Identity {} \
+                         -ImapEnabled $true), that the scopes include \
+                         https://outlook.office.com/IMAP.AccessAsUser.All, and that {} signed in.",
+                        cx.mailbox, cx.mailbox, cx.mailbox
+                    ),
+                    None,
+                )
+            }
+        }
+        Failure::Imap(_) => d(
+            "The IMAP server refused a command",
+            "The IMAP server answered NO or BAD.".into(),
+            "See the server's reply below.",
+            "Check the incoming server settings.".into(),
+            mailbox_step,
+        ),
+        Failure::NoRootFolder(folder) => d(
+            "The root folder does not exist",
+            format!("The mailbox has no folder called \"{folder}\"."),
+            "The folder was renamed, or its name was typed differently (names are exact).",
+            format!(
+                "Set the root folder to one the mailbox has (usually INBOX){}.",
+                if cx.root_folder.eq_ignore_ascii_case("inbox") {
+                    ""
+                } else {
+                    "; the folder list is shown below"
+                }
+            ),
+            mailbox_step,
+        ),
+        Failure::NotReceived => d(
+            "The test message did not arrive",
+            format!(
+                "The message sent to {} did not appear in {} before the connection timeout.",
+                cx.mailbox, cx.root_folder
+            ),
+            "An inbox rule moved it, it landed in Junk, or delivery is slow right now.",
+            "Look in Junk and the rules of the mailbox, then test again; raise the connection \
+             timeout if delivery is often slow."
+                .into(),
+            mailbox_step,
+        ),
+        Failure::Timeout(stage) => d(
+            "The server stopped answering",
+            format!("\"{}\" took longer than the connection timeout.", stage.label()),
+            "The server or the network is very slow or hangs.",
+            "Test again; if it repeats, check the server and raise the connection timeout.".into(),
+            mailbox_step,
+        ),
+        Failure::Io(_) => d(
+            "The connection broke",
+            format!("The connection to {host}:{port} was cut."),
+            "A network problem, or the server closed the connection.",
+            "Test again.".into(),
+            None,
+        ),
+    };
+    out.reply = f.reply();
+    out
+}
+
+fn temporary(what: &str) -> Diagnosis {
+    d(
+        "Temporary failure",
+        format!("The {what} server could not check the sign-in right now."),
+        "The server's authentication service is briefly unavailable.",
+        "Wait a minute and test again.".into(),
+        None,
+    )
+}
+
+fn smtp_auth_disabled(cx: &Context<'_>, for_tenant: bool) -> Diagnosis {
+    let tenant = "In the Exchange admin center → Settings → Mail flow, uncheck \"Turn off SMTP \
+                  AUTH protocol for your organization\"";
+    let mailbox = format!(
+        "in Microsoft 365 admin center → Users → {} → Mail → Manage email apps, check \
+         \"Authenticated SMTP\" (or Set-CASMailbox -Identity {} -SmtpClientAuthenticationDisabled \
+         $false)",
+        cx.mailbox, cx.mailbox
+    );
+    d(
+        "SMTP AUTH is turned off",
+        if for_tenant {
+            "Exchange refuses SMTP AUTH for the whole organisation.".to_string()
+        } else {
+            format!("SMTP AUTH is turned off for {}.", cx.mailbox)
+        },
+        "Microsoft turns SMTP AUTH off by default; it must be allowed for the organisation or \
+         for this mailbox.",
+        if for_tenant {
+            format!("{tenant}, or allow it for this mailbox only: {mailbox}.")
+        } else {
+            format!("Allow it for this mailbox: {mailbox}. (Or organisation-wide: {tenant}.)")
+        },
+        None,
+    )
+}
+
+fn smtp(code: u16, enhanced: Option<&str>, text: &str, cx: &Context<'_>) -> Diagnosis {
+    match (code, enhanced) {
+        (535, Some("5.7.139")) => {
+            let tenant = text.to_ascii_lowercase().contains("tenant");
+            smtp_auth_disabled(cx, tenant)
+        }
+        (535, Some("5.7.3")) | (535, Some("5.7.8")) | (535, None) => d(
+            "SMTP refused the access token",
+            format!("The SMTP server refused the sign-in for {}.", cx.mailbox),
+            "The token was issued for another user or without SMTP.Send, or it expired.",
+            format!(
+                "Make sure the scopes include https://outlook.office.com/SMTP.Send and sign in \
+                 again as {}.",
+                cx.mailbox
+            ),
+            Some(Step::Mailbox),
+        ),
+        (454, _) | (421, _) => temporary("SMTP"),
+        (503, _) | (502, _) | (504, _) => smtp_auth_disabled(cx, false),
+        (550, Some("5.7.60")) | (553, Some("5.7.1")) | (554, Some("5.7.1")) => d(
+            "Not allowed to send as this address",
+            format!(
+                "The server will not send mail from {} for this sign-in.",
+                cx.mailbox
+            ),
+            "The signed-in mailbox is not the sender address and has no Send As permission for \
+             it.",
+            format!(
+                "Sign in as {} itself, or give the signed-in user Send As permission on it \
+                 (Exchange admin center → Recipients → Mailboxes → {} → Delegation).",
+                cx.mailbox, cx.mailbox
+            ),
+            None,
+        ),
+        (552, _) | (554, _) | (550, _) => d(
+            "The server refused the test message",
+            "The SMTP server did not accept the message.".into(),
+            "A policy on the server (size, recipients, content) refused it.",
+            "See the server's reply below.".into(),
+            None,
+        ),
+        _ => d(
+            "The SMTP server refused",
+            format!("The SMTP server answered {code}."),
+            "See the server's reply below.",
+            "Correct what the reply names, then test again.".into(),
+            Some(Step::Mailbox),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CX: Context<'static> = Context {
+        protocol: "SMTP",
+        host: "smtp.office365.com",
+        port: 587,
+        security: Security::StartTls,
+        mailbox: "invoices@contoso.com",
+        root_folder: "INBOX",
+    };
+
+    /// Exchange Online's exact replies.
+    #[test]
+    fn exchange_online_replies() {
+        let tenant = Failure::smtp(
+            535,
+            "5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the \
+             Tenant. Visit https://aka.ms/smtp_auth_disabled for more information. \
+             [SN4PR0501CA0054.namprd05.prod.outlook.com]",
+        );
+        let t = explain(&tenant, &CX);
+        assert_eq!(t.title, "SMTP AUTH is turned off");
+        assert!(
+            t.fix.starts_with("In the Exchange admin center"),
+            "{}",
+            t.fix
+        );
+        assert!(t
+            .reply
+            .unwrap()
+            .starts_with("535 Authentication unsuccessful"));
+
+        let mailbox = Failure::smtp(
+            535,
+            "5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the \
+             Mailbox. Visit https://aka.ms/smtp_auth_disabled for more information.",
+        );
+        assert!(explain(&mailbox, &CX)
+            .fix
+            .starts_with("Allow it for this mailbox"));
+
+        let token = Failure::smtp(
+            535,
+            "5.7.3 Authentication unsuccessful [BN9PR03CA0123.namprd03.prod.outlook.com]",
+        );
+        assert_eq!(explain(&token, &CX).title, "SMTP refused the access token");
+
+        let send_as = Failure::smtp(
+            550,
+            "5.7.60 SMTP; Client does not have permissions to send as this sender \
+             [DM6PR11MB4691.namprd11.prod.outlook.com]",
+        );
+        assert_eq!(
+            explain(&send_as, &CX).title,
+            "Not allowed to send as this address"
+        );
+
+        let imap = Failure::ImapAuth("AUTHENTICATE failed.".into());
+        let i = explain(
+            &imap,
+            &Context {
+                protocol: "IMAP",
+                ..CX
+            },
+        );
+        assert!(i.fix.contains("ImapEnabled"), "{}", i.fix);
+    }
+
+    #[test]
+    fn dovecot_and_postfix_replies_map_by_code() {
+        let postfix_token = Failure::smtp(
+            535,
+            "5.7.8 Error: authentication failed: (reason unavailable)",
+        );
+        assert_eq!(
+            explain(&postfix_token, &CX).title,
+            "SMTP refused the access token"
+        );
+        let not_owned = Failure::smtp(
+            553,
+            "5.7.1 <ceo@contoso.com>: Sender address rejected: not owned by user invoices@contoso.com",
+        );
+        assert_eq!(
+            explain(&not_owned, &CX).title,
+            "Not allowed to send as this address"
+        );
+        let auth_off = Failure::smtp(503, "5.5.1 Error: authentication not enabled");
+        assert_eq!(explain(&auth_off, &CX).title, "SMTP AUTH is turned off");
+        let temp = Failure::smtp(454, "4.7.0 Temporary authentication failure");
+        assert_eq!(explain(&temp, &CX).title, "Temporary failure");
+    }
+}

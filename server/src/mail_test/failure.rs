@@ -1,0 +1,78 @@
+//! What went wrong in a stage, as facts (codes, addresses), before it is put into words.
+
+use std::net::{IpAddr, SocketAddr};
+
+use mailkey_app::mail_test::StageId;
+
+#[derive(Clone, Debug)]
+pub enum Failure {
+    /// No access token: the account needs a (new) sign-in.
+    Token(String),
+    HostNotAllowed(String),
+    PrivateAddress(String, IpAddr),
+    Dns(String, String),
+    Refused(SocketAddr),
+    ConnectTimeout(SocketAddr),
+    /// Connected, but the server said nothing: it waits for a TLS handshake (implicit TLS port).
+    Silent,
+    /// The TLS handshake got plain text back: the port speaks STARTTLS or no TLS.
+    NotTls,
+    TlsUntrusted(String),
+    TlsNameMismatch(String),
+    Tls(String),
+    /// The server does not offer STARTTLS.
+    NoStartTls,
+    /// An SMTP reply: its code, enhanced status (`5.7.139`) and text.
+    Smtp {
+        code: u16,
+        enhanced: Option<String>,
+        text: String,
+    },
+    /// The server does not offer SMTP AUTH at all.
+    SmtpAuthOff,
+    /// IMAP refused the sign-in (`NO [AUTHENTICATIONFAILED] …`).
+    ImapAuth(String),
+    /// IMAP answered NO or BAD to another command.
+    Imap(String),
+    NoRootFolder(String),
+    NotReceived,
+    Timeout(StageId),
+    Io(String),
+}
+
+impl Failure {
+    /// The server's words, when it said something (never carries a token).
+    pub fn reply(&self) -> Option<String> {
+        match self {
+            Failure::Smtp { code, text, .. } => Some(format!("{code} {text}")),
+            Failure::ImapAuth(t) | Failure::Imap(t) => Some(t.clone()),
+            Failure::Tls(t) | Failure::TlsUntrusted(t) | Failure::TlsNameMismatch(t) => {
+                Some(t.clone())
+            }
+            _ => None,
+        }
+    }
+
+    /// An SMTP reply line split into code, enhanced status and text.
+    pub fn smtp(code: u16, message: &str) -> Failure {
+        let message = message.trim();
+        let (first, rest) = message.split_once(' ').unwrap_or((message, ""));
+        let looks_enhanced = first.split('.').count() == 3
+            && first
+                .split('.')
+                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+        if looks_enhanced {
+            Failure::Smtp {
+                code,
+                enhanced: Some(first.to_string()),
+                text: rest.trim().to_string(),
+            }
+        } else {
+            Failure::Smtp {
+                code,
+                enhanced: None,
+                text: message.to_string(),
+            }
+        }
+    }
+}

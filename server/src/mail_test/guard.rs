@@ -1,0 +1,152 @@
+//! Where a connection test may connect. Mail hosts are user input, so a hosted Mailkey must not
+//! become a port scanner: the host must be the provider's or one the operator listed, and every
+//! address it resolves to must be public unless `allow_private_hosts` is set. The caller then
+//! connects to an address checked here, never to the name again (no second lookup to rebind).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use super::failure::Failure;
+
+#[derive(Clone, Debug)]
+pub struct HostGuard {
+    allowed: Vec<String>,
+    allow_private: bool,
+}
+
+impl HostGuard {
+    pub fn new(allowed: impl IntoIterator<Item = String>, allow_private: bool) -> HostGuard {
+        HostGuard {
+            allowed: allowed
+                .into_iter()
+                .map(|h| h.to_ascii_lowercase())
+                .collect(),
+            allow_private,
+        }
+    }
+
+    /// The host's addresses, each checked; refuses a host not on the list.
+    pub async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, Failure> {
+        let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
+        if !self.allowed.contains(&host) {
+            return Err(Failure::HostNotAllowed(host));
+        }
+        let literal = host.trim_start_matches('[').trim_end_matches(']');
+        let addrs: Vec<SocketAddr> = match literal.parse::<IpAddr>() {
+            Ok(ip) => vec![SocketAddr::new(ip, port)],
+            Err(_) => tokio::net::lookup_host((host.as_str(), port))
+                .await
+                .map_err(|e| Failure::Dns(host.clone(), e.to_string()))?
+                .collect(),
+        };
+        if addrs.is_empty() {
+            return Err(Failure::Dns(host, "no addresses".into()));
+        }
+        if !self.allow_private {
+            if let Some(bad) = addrs.iter().find(|a| !is_public(a.ip())) {
+                return Err(Failure::PrivateAddress(host, bad.ip()));
+            }
+        }
+        Ok(addrs)
+    }
+}
+
+/// Globally reachable unicast: not loopback, private, link-local, shared, documentation,
+/// benchmarking, multicast or otherwise reserved. IPv4-mapped IPv6 is judged as IPv4.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_public_v4(v4),
+            None => is_public_v6(v6),
+        },
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    !(ip.is_unspecified()
+        || ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_broadcast()
+        || ip.is_documentation()
+        || ip.is_multicast()
+        || a == 0
+        || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
+        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+        || (a == 198 && (18..20).contains(&b)) // benchmarking
+        || a >= 240) // reserved
+}
+
+fn is_public_v6(ip: Ipv6Addr) -> bool {
+    let s = ip.segments();
+    !(ip.is_unspecified()
+        || ip.is_loopback()
+        || ip.is_multicast()
+        || (s[0] & 0xfe00) == 0xfc00 // unique local
+        || (s[0] & 0xffc0) == 0xfe80 // link-local
+        || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
+        || (s[0] == 0x0064 && s[1] == 0xff9b) // NAT64, embeds IPv4
+        || s[0] == 0x2002) // 6to4, embeds IPv4
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_and_reserved_addresses_are_not_public() {
+        for bad in [
+            "127.0.0.1",
+            "10.0.0.1",
+            "172.16.5.4",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fc00::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+            "::ffff:127.0.0.1",
+            "64:ff9b::a00:1",
+        ] {
+            assert!(!is_public(bad.parse().unwrap()), "{bad}");
+        }
+        for good in ["52.96.0.1", "40.99.1.2", "2603:1026::1"] {
+            assert!(is_public(good.parse().unwrap()), "{good}");
+        }
+    }
+
+    #[tokio::test]
+    async fn only_listed_hosts_and_public_addresses() {
+        let guard = HostGuard::new(
+            [
+                "localhost".to_string(),
+                "127.0.0.1".to_string(),
+                "::1".to_string(),
+            ],
+            false,
+        );
+        assert!(matches!(
+            guard.resolve("evil.example", 25).await,
+            Err(Failure::HostNotAllowed(_))
+        ));
+        for host in ["localhost", "127.0.0.1", "::1"] {
+            assert!(
+                matches!(
+                    guard.resolve(host, 25).await,
+                    Err(Failure::PrivateAddress(..))
+                ),
+                "{host}"
+            );
+        }
+        let open = HostGuard::new(["127.0.0.1".to_string()], true);
+        assert_eq!(
+            open.resolve("127.0.0.1", 25).await.unwrap(),
+            vec!["127.0.0.1:25".parse().unwrap()]
+        );
+    }
+}

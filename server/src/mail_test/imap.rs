@@ -1,0 +1,168 @@
+//! The IMAP stages with async-imap: greeting, STARTTLS or implicit TLS, `AUTHENTICATE XOAUTH2`
+//! (with SASL-IR, one round trip), SELECT of the root folder, waiting for the test message, LIST.
+
+use std::{fmt::Debug, time::Duration};
+
+use async_imap::{types::NameAttribute, Client, Session};
+use futures_util::TryStreamExt;
+use mailkey_app::mail_test::Folder;
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    net::TcpStream,
+};
+use tokio_rustls::client::TlsStream;
+
+use super::{failure::Failure, tls::TlsSetup};
+
+pub type TlsSession = Session<TlsStream<TcpStream>>;
+
+fn imap_failure(e: async_imap::error::Error) -> Failure {
+    match e {
+        async_imap::error::Error::No(t) | async_imap::error::Error::Bad(t) => Failure::Imap(t),
+        other => Failure::Io(other.to_string()),
+    }
+}
+
+async fn greeting<S: AsyncRead + AsyncWrite + Unpin + Debug + Send>(
+    client: &mut Client<S>,
+) -> Result<(), Failure> {
+    match client.read_response().await {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(Failure::Io("the server closed the connection".into())),
+        Err(e) => Err(Failure::Io(e.to_string())),
+    }
+}
+
+/// TLS from the first byte, then the greeting.
+pub async fn connect_tls(
+    tcp: TcpStream,
+    tls: &TlsSetup,
+    host: &str,
+) -> Result<Client<TlsStream<TcpStream>>, Failure> {
+    let stream = tls.connect(host, tcp).await?;
+    let mut client = Client::new(stream);
+    greeting(&mut client).await?;
+    Ok(client)
+}
+
+/// Greeting in plain text, STARTTLS, then TLS. A server that stays silent expects implicit TLS.
+pub async fn connect_starttls(
+    tcp: TcpStream,
+    tls: &TlsSetup,
+    host: &str,
+    greeting_timeout: Duration,
+) -> Result<Client<TlsStream<TcpStream>>, Failure> {
+    let mut plain = Client::new(tcp);
+    tokio::time::timeout(greeting_timeout, greeting(&mut plain))
+        .await
+        .map_err(|_| Failure::Silent)??;
+    plain
+        .run_command_and_check_ok("STARTTLS", None)
+        .await
+        .map_err(|_| Failure::NoStartTls)?;
+    let stream = tls.connect(host, plain.into_inner()).await?;
+    Ok(Client::new(stream))
+}
+
+struct XOAuth2(Vec<u8>);
+
+impl async_imap::Authenticator for XOAuth2 {
+    type Response = Vec<u8>;
+
+    /// The credentials were sent with the command (SASL-IR); a challenge now is the JSON error
+    /// of a refused token, answered with an empty line so the server sends its NO.
+    fn process(&mut self, _challenge: &[u8]) -> Vec<u8> {
+        std::mem::take(&mut self.0)
+    }
+}
+
+pub async fn authenticate(
+    client: Client<TlsStream<TcpStream>>,
+    user: &str,
+    token: &str,
+) -> Result<TlsSession, Failure> {
+    let initial = super::xoauth2(user, token);
+    client
+        .authenticate(format!("XOAUTH2 {initial}"), XOAuth2(Vec::new()))
+        .await
+        .map_err(|(e, _)| match e {
+            async_imap::error::Error::No(t) | async_imap::error::Error::Bad(t) => {
+                Failure::ImapAuth(t)
+            }
+            other => Failure::Io(other.to_string()),
+        })
+}
+
+/// IMAP's quoted string.
+fn quoted(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+pub async fn select(session: &mut TlsSession, folder: &str) -> Result<u32, Failure> {
+    // `select` quotes the name itself.
+    session
+        .select(folder)
+        .await
+        .map(|m| m.exists)
+        .map_err(|e| match e {
+            async_imap::error::Error::No(_) => Failure::NoRootFolder(folder.to_string()),
+            other => imap_failure(other),
+        })
+}
+
+/// Polls (NOOP, SEARCH) until the message is there or `within` has passed.
+pub async fn wait_for(
+    session: &mut TlsSession,
+    message_id: &str,
+    within: Duration,
+) -> Result<(), Failure> {
+    let deadline = tokio::time::Instant::now() + within;
+    let query = format!("HEADER Message-ID {}", quoted(message_id));
+    loop {
+        let found = session.uid_search(&query).await.map_err(imap_failure)?;
+        if !found.is_empty() {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(Failure::NotReceived);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        session.noop().await.map_err(imap_failure)?;
+    }
+}
+
+pub async fn folders(session: &mut TlsSession) -> Result<Vec<Folder>, Failure> {
+    let names: Vec<_> = session
+        .list(Some(""), Some("*"))
+        .await
+        .map_err(imap_failure)?
+        .try_collect()
+        .await
+        .map_err(imap_failure)?;
+    Ok(names
+        .iter()
+        .filter(|n| !n.attributes().contains(&NameAttribute::NoSelect))
+        .map(|n| Folder {
+            name: n.name().to_string(),
+            special_use: n.attributes().iter().find_map(|a| {
+                Some(
+                    match a {
+                        NameAttribute::Sent => "Sent",
+                        NameAttribute::Drafts => "Drafts",
+                        NameAttribute::Trash => "Trash",
+                        NameAttribute::Junk => "Junk",
+                        NameAttribute::Archive => "Archive",
+                        NameAttribute::All => "All",
+                        NameAttribute::Flagged => "Flagged",
+                        _ => return None,
+                    }
+                    .to_string(),
+                )
+            }),
+        })
+        .collect())
+}
+
+pub async fn logout(mut session: TlsSession) {
+    let _ = session.logout().await;
+}

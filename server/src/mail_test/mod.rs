@@ -1,0 +1,386 @@
+//! The connection test: proves a mailbox can send (SMTP with XOAUTH2, a message to itself) and
+//! receive (IMAP with XOAUTH2: the message arrives in the root folder), lists its folders, and
+//! explains any failure. Stages are reported as they happen; the SMTP stages and the IMAP
+//! sign-in run side by side, so a test costs little more than its slower half.
+
+mod diagnosis;
+mod failure;
+mod guard;
+mod imap;
+mod smtp;
+mod tls;
+
+use std::{
+    future::Future,
+    net::SocketAddr,
+    path::Path,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use base64::{engine::general_purpose::STANDARD, Engine};
+use mailkey_app::{
+    mail_test::{StageEvent, StageId, StageStatus, TestReport},
+    provider::Security,
+};
+use tokio::{net::TcpStream, sync::mpsc::UnboundedSender};
+
+pub use failure::Failure;
+pub use guard::{is_public, HostGuard};
+
+/// The longest any single step may take, within the test's overall timeout.
+const STEP_CAP: Duration = Duration::from_secs(20);
+
+/// `user=<mailbox>^Aauth=Bearer <token>^A^A`, base64: the XOAUTH2 initial response.
+fn xoauth2(user: &str, token: &str) -> String {
+    STANDARD.encode(format!("user={user}\x01auth=Bearer {token}\x01\x01"))
+}
+
+#[derive(Clone, Debug)]
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+}
+
+/// What to test.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub mailbox: String,
+    pub smtp: Endpoint,
+    pub imap: Endpoint,
+    pub root_folder: String,
+    /// Caps the whole test, the wait for the message included.
+    pub timeout: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct MailTester {
+    guard: HostGuard,
+    tls: tls::TlsSetup,
+}
+
+/// Collects the stages and streams each change.
+struct Recorder {
+    stages: Mutex<Vec<StageEvent>>,
+    events: Option<UnboundedSender<StageEvent>>,
+    deadline: Instant,
+}
+
+impl Recorder {
+    fn emit(&self, e: StageEvent) {
+        if let Some(tx) = &self.events {
+            let _ = tx.send(e.clone());
+        }
+        let mut stages = self.stages.lock().unwrap_or_else(|p| p.into_inner());
+        match stages.iter_mut().find(|s| s.stage == e.stage) {
+            Some(s) => *s = e,
+            None => stages.push(e),
+        }
+    }
+
+    /// Runs one stage within what is left of the test's time (and the step cap).
+    async fn stage<T>(
+        &self,
+        id: StageId,
+        work: impl Future<Output = Result<(T, Option<String>), Failure>>,
+    ) -> Result<T, (StageId, Failure)> {
+        self.emit(StageEvent {
+            stage: id,
+            status: StageStatus::Running,
+            millis: 0,
+            detail: None,
+        });
+        let started = Instant::now();
+        let left = self
+            .deadline
+            .saturating_duration_since(started)
+            .min(STEP_CAP);
+        let result = match tokio::time::timeout(left, work).await {
+            Ok(r) => r,
+            Err(_) => Err(match id {
+                StageId::SmtpTls | StageId::ImapTls => Failure::Silent,
+                other => Failure::Timeout(other),
+            }),
+        };
+        let millis = started.elapsed().as_millis() as u64;
+        match result {
+            Ok((value, detail)) => {
+                self.emit(StageEvent {
+                    stage: id,
+                    status: StageStatus::Passed,
+                    millis,
+                    detail,
+                });
+                Ok(value)
+            }
+            Err(f) => {
+                self.emit(StageEvent {
+                    stage: id,
+                    status: StageStatus::Failed,
+                    millis,
+                    detail: f.reply(),
+                });
+                Err((id, f))
+            }
+        }
+    }
+}
+
+async fn connect(addrs: &[SocketAddr], within: Duration) -> Result<(TcpStream, String), Failure> {
+    let mut last = Failure::Io("no address".into());
+    for addr in addrs {
+        match tokio::time::timeout(within, TcpStream::connect(addr)).await {
+            Ok(Ok(tcp)) => {
+                // Small commands back and forth: no Nagle delay.
+                let _ = tcp.set_nodelay(true);
+                return Ok((tcp, addr.to_string()));
+            }
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                last = Failure::Refused(*addr)
+            }
+            Ok(Err(e)) => last = Failure::Io(e.to_string()),
+            Err(_) => last = Failure::ConnectTimeout(*addr),
+        }
+    }
+    Err(last)
+}
+
+impl MailTester {
+    pub fn new(
+        allowed_hosts: impl IntoIterator<Item = String>,
+        allow_private: bool,
+        ca_file: Option<&Path>,
+    ) -> Result<MailTester, String> {
+        Ok(MailTester {
+            guard: HostGuard::new(allowed_hosts, allow_private),
+            tls: tls::TlsSetup::new(ca_file)?,
+        })
+    }
+
+    /// Runs the whole test. `token` yields the access token (a refresh, maybe); each stage is
+    /// sent to `events` as it starts and ends.
+    pub async fn run(
+        &self,
+        plan: &Plan,
+        token: impl Future<Output = Result<String, String>>,
+        events: Option<UnboundedSender<StageEvent>>,
+    ) -> TestReport {
+        let rec = Recorder {
+            stages: Mutex::new(Vec::new()),
+            events,
+            deadline: Instant::now() + plan.timeout,
+        };
+        let message_id = format!(
+            "<mailkey-test-{}@mailkey.local>",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 12]>())
+        );
+        let outcome = self.stages(&rec, plan, token, &message_id).await;
+        let mut stages = rec.stages.into_inner().unwrap_or_else(|p| p.into_inner());
+        let (ok, diagnosis, folders) = match outcome {
+            Ok(folders) => (true, None, folders),
+            Err((stage, f)) => {
+                let imap = matches!(
+                    stage,
+                    StageId::ImapResolve
+                        | StageId::ImapConnect
+                        | StageId::ImapTls
+                        | StageId::ImapAuth
+                        | StageId::ImapSelect
+                        | StageId::ImapReceive
+                        | StageId::ImapFolders
+                );
+                let ep = if imap { &plan.imap } else { &plan.smtp };
+                let cx = diagnosis::Context {
+                    protocol: if imap { "IMAP" } else { "SMTP" },
+                    host: &ep.host,
+                    port: ep.port,
+                    security: ep.security,
+                    mailbox: &plan.mailbox,
+                    root_folder: &plan.root_folder,
+                };
+                (false, Some(diagnosis::explain(&f, &cx)), Vec::new())
+            }
+        };
+        // Stages never reached, in order, so the timeline shows the whole test.
+        for id in ALL_STAGES {
+            if !stages.iter().any(|s| s.stage == id) {
+                stages.push(StageEvent {
+                    stage: id,
+                    status: StageStatus::Skipped,
+                    millis: 0,
+                    detail: None,
+                });
+            }
+        }
+        stages.sort_by_key(|s| ALL_STAGES.iter().position(|id| *id == s.stage));
+        TestReport {
+            ok,
+            stages,
+            diagnosis,
+            folders,
+            message_id: Some(message_id),
+        }
+    }
+
+    async fn stages(
+        &self,
+        rec: &Recorder,
+        plan: &Plan,
+        token: impl Future<Output = Result<String, String>>,
+        message_id: &str,
+    ) -> Result<Vec<mailkey_app::mail_test::Folder>, (StageId, Failure)> {
+        let token = rec
+            .stage(StageId::Token, async {
+                token.await.map(|t| (t, None)).map_err(Failure::Token)
+            })
+            .await?;
+        let subject = format!(
+            "Mailkey connection test {}",
+            message_id.trim_matches(['<', '>'])
+        );
+        let send = self.send(rec, plan, &token, message_id, &subject);
+        let open = self.open_imap(rec, plan, &token);
+        let (sent, opened) = tokio::join!(send, open);
+        sent?;
+        let mut session = opened?;
+        let left = rec.deadline.saturating_duration_since(Instant::now());
+        rec.stage(StageId::ImapReceive, async {
+            imap::wait_for(&mut session, message_id, left)
+                .await
+                .map(|_| ((), Some(format!("in {}", plan.root_folder))))
+        })
+        .await?;
+        let folders = rec
+            .stage(StageId::ImapFolders, async {
+                let f = imap::folders(&mut session).await?;
+                let n = f.len();
+                Ok((f, Some(format!("{n} folders"))))
+            })
+            .await?;
+        imap::logout(session).await;
+        Ok(folders)
+    }
+
+    async fn send(
+        &self,
+        rec: &Recorder,
+        plan: &Plan,
+        token: &str,
+        message_id: &str,
+        subject: &str,
+    ) -> Result<(), (StageId, Failure)> {
+        let ep = &plan.smtp;
+        let addrs = rec
+            .stage(StageId::SmtpResolve, async {
+                let a = self.guard.resolve(&ep.host, ep.port).await?;
+                let shown = a
+                    .iter()
+                    .map(|a| a.ip().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                Ok((a, Some(shown)))
+            })
+            .await?;
+        let tcp = rec
+            .stage(StageId::SmtpConnect, async {
+                let (tcp, to) = connect(&addrs, STEP_CAP).await?;
+                Ok((tcp, Some(to)))
+            })
+            .await?;
+        let mut conn = rec
+            .stage(StageId::SmtpTls, async {
+                let conn = match ep.security {
+                    Security::Tls => {
+                        smtp::greet_tls(self.tls.connect(&ep.host, tcp).await?).await?
+                    }
+                    Security::StartTls => {
+                        let mut c = smtp::greet_plain(tcp).await?;
+                        smtp::starttls(&mut c, &self.tls, &ep.host).await?;
+                        c
+                    }
+                };
+                Ok((conn, Some(ep.security.label().to_string())))
+            })
+            .await?;
+        rec.stage(StageId::SmtpAuth, async {
+            smtp::auth(&mut conn, &plan.mailbox, token)
+                .await
+                .map(|_| ((), None))
+        })
+        .await?;
+        rec.stage(StageId::SmtpSend, async {
+            smtp::send(&mut conn, &plan.mailbox, message_id, subject)
+                .await
+                .map(|_| ((), Some(message_id.to_string())))
+        })
+        .await
+    }
+
+    async fn open_imap(
+        &self,
+        rec: &Recorder,
+        plan: &Plan,
+        token: &str,
+    ) -> Result<imap::TlsSession, (StageId, Failure)> {
+        let ep = &plan.imap;
+        let addrs = rec
+            .stage(StageId::ImapResolve, async {
+                let a = self.guard.resolve(&ep.host, ep.port).await?;
+                let shown = a
+                    .iter()
+                    .map(|a| a.ip().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                Ok((a, Some(shown)))
+            })
+            .await?;
+        let tcp = rec
+            .stage(StageId::ImapConnect, async {
+                let (tcp, to) = connect(&addrs, STEP_CAP).await?;
+                Ok((tcp, Some(to)))
+            })
+            .await?;
+        let client = rec
+            .stage(StageId::ImapTls, async {
+                let c = match ep.security {
+                    Security::Tls => imap::connect_tls(tcp, &self.tls, &ep.host).await?,
+                    Security::StartTls => {
+                        imap::connect_starttls(tcp, &self.tls, &ep.host, Duration::from_secs(5))
+                            .await?
+                    }
+                };
+                Ok((c, Some(ep.security.label().to_string())))
+            })
+            .await?;
+        let mut session = rec
+            .stage(StageId::ImapAuth, async {
+                imap::authenticate(client, &plan.mailbox, token)
+                    .await
+                    .map(|s| (s, None))
+            })
+            .await?;
+        rec.stage(StageId::ImapSelect, async {
+            let n = imap::select(&mut session, &plan.root_folder).await?;
+            Ok(((), Some(format!("{} ({n} messages)", plan.root_folder))))
+        })
+        .await?;
+        Ok(session)
+    }
+}
+
+const ALL_STAGES: [StageId; 13] = [
+    StageId::Token,
+    StageId::SmtpResolve,
+    StageId::SmtpConnect,
+    StageId::SmtpTls,
+    StageId::SmtpAuth,
+    StageId::SmtpSend,
+    StageId::ImapResolve,
+    StageId::ImapConnect,
+    StageId::ImapTls,
+    StageId::ImapAuth,
+    StageId::ImapSelect,
+    StageId::ImapReceive,
+    StageId::ImapFolders,
+];

@@ -1,0 +1,167 @@
+//! The SMTP stages with lettre: greeting and EHLO on a socket Mailkey opened (to an address the
+//! guard checked), STARTTLS or implicit TLS, `AUTH XOAUTH2`, and the test message.
+
+use std::{
+    io,
+    pin::Pin,
+    task::{Context, Poll},
+};
+
+use lettre::{
+    address::Envelope,
+    message::{header::ContentType, Mailbox as Address},
+    transport::smtp::{
+        authentication::Mechanism,
+        client::{AsyncSmtpConnection, AsyncTokioStream},
+        extension::ClientId,
+    },
+    Message,
+};
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::TcpStream,
+};
+use tokio_rustls::client::TlsStream;
+
+use super::{failure::Failure, tls::TlsSetup};
+
+fn hello() -> ClientId {
+    ClientId::Domain("mailkey.local".into())
+}
+
+/// An SMTP failure from lettre: the server's reply when there was one.
+pub fn failure(e: lettre::transport::smtp::Error) -> Failure {
+    if let Some(code) = e.status() {
+        let text = std::error::Error::source(&e)
+            .map(|s| s.to_string())
+            .unwrap_or_default();
+        return Failure::smtp(u16::from(code), &text);
+    }
+    if e.is_timeout() {
+        return Failure::Silent;
+    }
+    if let Some(tls) = super::tls::in_chain(&e) {
+        return tls;
+    }
+    if e.is_tls() {
+        return Failure::Tls(e.to_string());
+    }
+    Failure::Io(e.to_string())
+}
+
+/// Greeting and EHLO on a plain connection.
+pub async fn greet_plain(tcp: TcpStream) -> Result<AsyncSmtpConnection, Failure> {
+    AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &hello())
+        .await
+        .map_err(failure)
+}
+
+/// Greeting and EHLO over implicit TLS.
+pub async fn greet_tls(tls: TlsStream<TcpStream>) -> Result<AsyncSmtpConnection, Failure> {
+    AsyncSmtpConnection::connect_with_transport(Box::new(Tls(tls)), &hello())
+        .await
+        .map_err(failure)
+}
+
+pub async fn starttls(
+    conn: &mut AsyncSmtpConnection,
+    tls: &TlsSetup,
+    host: &str,
+) -> Result<(), Failure> {
+    if !conn.can_starttls() {
+        return Err(Failure::NoStartTls);
+    }
+    conn.starttls(tls.lettre(host)?, &hello())
+        .await
+        .map_err(failure)
+}
+
+/// `AUTH XOAUTH2`, sent by hand: on a refused token the server first sends a 334 JSON challenge,
+/// which lettre's own XOAUTH2 cannot answer; an empty reply brings out the real 535.
+pub async fn auth(conn: &mut AsyncSmtpConnection, user: &str, token: &str) -> Result<(), Failure> {
+    if !conn
+        .server_info()
+        .supports_auth_mechanism(Mechanism::Xoauth2)
+    {
+        // EHLO lists no XOAUTH2 (or no AUTH at all): the server has SMTP AUTH turned off, as
+        // Postfix does without SASL; Exchange refuses with 5.7.139 instead.
+        return Err(Failure::SmtpAuthOff);
+    }
+    let response = conn
+        .command(format!("AUTH XOAUTH2 {}\r\n", super::xoauth2(user, token)))
+        .await
+        .map_err(failure)?;
+    if u16::from(response.code()) == 334 {
+        conn.command("\r\n").await.map_err(failure)?;
+    }
+    Ok(())
+}
+
+/// Sends the test message from the mailbox to itself.
+pub async fn send(
+    conn: &mut AsyncSmtpConnection,
+    mailbox: &str,
+    message_id: &str,
+    subject: &str,
+) -> Result<(), Failure> {
+    let address: Address = mailbox
+        .parse()
+        .map_err(|_| Failure::Io(format!("{mailbox} is not an address")))?;
+    let message = Message::builder()
+        .from(address.clone())
+        .to(address.clone())
+        .subject(subject)
+        .message_id(Some(message_id.to_string()))
+        .header(ContentType::TEXT_PLAIN)
+        .body(
+            "Mailkey sent this message to check that the mailbox can send and receive. It can be \
+             deleted."
+                .to_string(),
+        )
+        .map_err(|e| Failure::Io(e.to_string()))?;
+    let envelope = Envelope::new(Some(address.email.clone()), vec![address.email])
+        .map_err(|e| Failure::Io(e.to_string()))?;
+    conn.send(&envelope, &message.formatted())
+        .await
+        .map_err(failure)?;
+    let _ = conn.quit().await;
+    Ok(())
+}
+
+/// A TLS stream lettre can use as its transport.
+#[derive(Debug)]
+struct Tls(TlsStream<TcpStream>);
+
+impl AsyncTokioStream for Tls {
+    fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
+        self.0.get_ref().0.peer_addr()
+    }
+}
+
+impl AsyncRead for Tls {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Tls {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}

@@ -1,0 +1,392 @@
+//! The connection test against real Dovecot and Postfix that check tokens at the sandbox: a
+//! passing run (the message really lands in the Maildir, folders listed with their SPECIAL-USE
+//! flags), and each failure that can be made real here, checked for its diagnosis.
+
+mod support;
+
+use std::time::Duration;
+
+use mailkey::{
+    mail_test::{Endpoint, MailTester, Plan},
+    sandbox::{parse_scopes, Session},
+};
+use mailkey_app::{
+    mail_test::{StageId, StageStatus, TestReport},
+    provider::Security,
+};
+use support::{mail_servers::MailServers, TestServer};
+
+const TENANT_ID: &str = "3f1d8a52-7c4e-4b9a-8e21-6d0c5f7a9b14";
+const CLIENT_ID: &str = "a7e4c1d9-2b6f-4e83-9c5a-1f0d8b3e6a72";
+const DOMAIN: &str = "contoso.test";
+const MAILBOX: &str = "invoices@contoso.test";
+const MICROSOFT_NAMES: &str = "reception@contoso.test";
+const SHARED: &str = "shared@contoso.test";
+
+fn sandbox_file() -> String {
+    format!(
+        r#"
+[[tenants]]
+id = "{TENANT_ID}"
+domains = ["{DOMAIN}"]
+
+[[tenants.apps]]
+client_id = "{CLIENT_ID}"
+display_name = "Mailkey"
+secret = "Qx38Q~Lm4Nv7Rt2Wb9Kd1Hs6Gf3Jp8Zc5Yx0Ua7E"
+secret_id = "c2b9e7f4-5a1d-4c3e-8b6f-9d0a2e4c7b15"
+secret_expires = "2099-12-31"
+redirect_uris = ["{{public_url}}/oauth/callback"]
+
+[[tenants.users]]
+username = "{MAILBOX}"
+display_name = "Invoices"
+
+[[tenants.users]]
+username = "{MICROSOFT_NAMES}"
+display_name = "Reception"
+
+[[tenants.users]]
+username = "{SHARED}"
+display_name = "Shared"
+"#
+    )
+}
+
+struct Env {
+    server: TestServer,
+    mail: MailServers,
+    _files: tempfile::TempDir,
+}
+
+async fn start() -> Env {
+    let files = tempfile::tempdir().unwrap();
+    let path = files.path().join("sandbox.toml");
+    std::fs::write(&path, sandbox_file()).unwrap();
+    let server = TestServer::start_with(|c| {
+        c.sandbox = true;
+        c.sandbox_file = Some(path.clone());
+    })
+    .await;
+    let introspect = server.url(&format!("/sandbox/{TENANT_ID}/oauth2/v2.0/introspect"));
+    let mail = tokio::task::spawn_blocking(move || {
+        MailServers::start_with_owners(
+            &introspect,
+            DOMAIN,
+            &[MAILBOX, SHARED],
+            &[MICROSOFT_NAMES],
+            &[(SHARED, "boss@contoso.test")],
+        )
+    })
+    .await
+    .unwrap();
+    Env {
+        server,
+        mail,
+        _files: files,
+    }
+}
+
+impl Env {
+    /// An access token the sandbox issued for `user`, valid for `lifetime` seconds.
+    fn token(&self, user: &str, lifetime: i64) -> String {
+        let sandbox = self.server.state.sandbox.clone().unwrap();
+        let session = Session {
+            tenant_id: TENANT_ID.into(),
+            client_id: CLIENT_ID.into(),
+            username: user.into(),
+            scopes: parse_scopes(
+                "https://outlook.office.com/IMAP.AccessAsUser.All https://outlook.office.com/SMTP.Send",
+            )
+            .unwrap(),
+        };
+        sandbox.grants.mint_access_token(&session, "test", lifetime)
+    }
+
+    fn plan(&self, mailbox: &str) -> Plan {
+        Plan {
+            mailbox: mailbox.into(),
+            smtp: Endpoint {
+                host: "localhost".into(),
+                port: self.mail.smtp_port,
+                security: Security::StartTls,
+            },
+            imap: Endpoint {
+                host: "localhost".into(),
+                port: self.mail.imaps_port,
+                security: Security::Tls,
+            },
+            root_folder: "INBOX".into(),
+            timeout: Duration::from_secs(20),
+        }
+    }
+
+    fn tester(&self) -> MailTester {
+        MailTester::new(
+            ["localhost".to_string(), "nowhere.invalid".to_string()],
+            true,
+            Some(&self.mail.ca_file),
+        )
+        .unwrap()
+    }
+
+    async fn run(&self, plan: &Plan, token: &str) -> TestReport {
+        let token = token.to_string();
+        self.tester()
+            .run(plan, async move { Ok(token) }, None)
+            .await
+    }
+}
+
+fn failed_at(r: &TestReport) -> StageId {
+    r.stages
+        .iter()
+        .find(|s| s.status == StageStatus::Failed)
+        .map(|s| s.stage)
+        .unwrap_or_else(|| panic!("nothing failed: {r:?}"))
+}
+
+fn title(r: &TestReport) -> &str {
+    &r.diagnosis.as_ref().expect("a diagnosis").title
+}
+
+#[tokio::test]
+async fn the_mailbox_sends_and_receives_and_its_folders_are_listed() {
+    let env = start().await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let token = env.token(MAILBOX, 3600);
+    let report = env
+        .tester()
+        .run(&env.plan(MAILBOX), async move { Ok(token) }, Some(tx))
+        .await;
+    assert!(report.ok, "{report:#?}\n{}", env.mail.logs());
+    assert!(report
+        .stages
+        .iter()
+        .all(|s| s.status == StageStatus::Passed));
+    let id = report.message_id.clone().unwrap();
+    let inbox = env.mail.inbox_messages(MAILBOX);
+    assert!(
+        inbox
+            .iter()
+            .any(|m| m.contains(&format!("Message-ID: {id}"))),
+        "the test message is in the Maildir: {inbox:?}"
+    );
+    let special: Vec<_> = report
+        .folders
+        .iter()
+        .filter_map(|f| f.special_use.as_deref().map(|u| (f.name.as_str(), u)))
+        .collect();
+    for pair in [
+        ("Sent", "Sent"),
+        ("Drafts", "Drafts"),
+        ("Trash", "Trash"),
+        ("Junk", "Junk"),
+        ("Archive", "Archive"),
+    ] {
+        assert!(special.contains(&pair), "{pair:?} in {special:?}");
+    }
+    // Every stage was streamed as it started and as it ended.
+    let mut events = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        events.push(e);
+    }
+    assert_eq!(events.len(), 2 * report.stages.len(), "{events:?}");
+
+    // Microsoft's folder names are found by their SPECIAL-USE flags.
+    let report = env
+        .run(
+            &env.plan(MICROSOFT_NAMES),
+            &env.token(MICROSOFT_NAMES, 3600),
+        )
+        .await;
+    assert!(report.ok, "{report:#?}");
+    let sent = report
+        .folders
+        .iter()
+        .find(|f| f.special_use.as_deref() == Some("Sent"))
+        .unwrap();
+    assert_eq!(sent.name, "Sent Items");
+    let trash = report
+        .folders
+        .iter()
+        .find(|f| f.special_use.as_deref() == Some("Trash"))
+        .unwrap();
+    assert_eq!(trash.name, "Deleted Items");
+}
+
+#[tokio::test]
+async fn refused_tokens_are_diagnosed() {
+    let env = start().await;
+    let plan = env.plan(MAILBOX);
+    for (why, token) in [
+        ("forged", "not-a-token".to_string()),
+        ("expired", env.token(MAILBOX, -60)),
+        ("another user's", env.token(MICROSOFT_NAMES, 3600)),
+    ] {
+        let r = env.run(&plan, &token).await;
+        assert!(!r.ok, "{why}");
+        assert_eq!(failed_at(&r), StageId::SmtpAuth, "{why}: {r:#?}");
+        assert_eq!(title(&r), "SMTP refused the access token", "{why}");
+        assert!(r
+            .diagnosis
+            .as_ref()
+            .unwrap()
+            .reply
+            .as_deref()
+            .unwrap()
+            .starts_with("535"));
+        let imap = r
+            .stages
+            .iter()
+            .find(|s| s.stage == StageId::ImapAuth)
+            .unwrap();
+        assert_eq!(
+            imap.status,
+            StageStatus::Failed,
+            "{why}: IMAP refuses it too"
+        );
+    }
+    // No token at all (the account needs a sign-in).
+    let r = env
+        .tester()
+        .run(
+            &plan,
+            async { Err("the account is not signed in".to_string()) },
+            None,
+        )
+        .await;
+    assert_eq!(failed_at(&r), StageId::Token);
+    assert_eq!(title(&r), "No access token");
+    assert!(r
+        .stages
+        .iter()
+        .filter(|s| s.stage != StageId::Token)
+        .all(|s| s.status == StageStatus::Skipped));
+}
+
+#[tokio::test]
+async fn server_side_refusals_are_diagnosed() {
+    let env = start().await;
+    let token = env.token(MAILBOX, 3600);
+
+    // SMTP AUTH turned off on the server.
+    let mut plan = env.plan(MAILBOX);
+    plan.smtp.port = env.mail.smtp_no_auth_port;
+    let r = env.run(&plan, &token).await;
+    assert_eq!(
+        (failed_at(&r), title(&r)),
+        (StageId::SmtpAuth, "SMTP AUTH is turned off")
+    );
+
+    // Signed in, but not allowed to send as this address.
+    let r = env.run(&env.plan(SHARED), &env.token(SHARED, 3600)).await;
+    assert_eq!(failed_at(&r), StageId::SmtpSend, "{r:#?}");
+    assert_eq!(title(&r), "Not allowed to send as this address");
+    assert!(r
+        .diagnosis
+        .as_ref()
+        .unwrap()
+        .reply
+        .as_deref()
+        .unwrap()
+        .starts_with("553"));
+
+    // A root folder the mailbox does not have.
+    let mut plan = env.plan(MAILBOX);
+    plan.root_folder = "Invoices".into();
+    let r = env.run(&plan, &token).await;
+    assert_eq!(
+        (failed_at(&r), title(&r)),
+        (StageId::ImapSelect, "The root folder does not exist")
+    );
+}
+
+#[tokio::test]
+async fn network_and_tls_mistakes_are_diagnosed() {
+    let env = start().await;
+    let token = env.token(MAILBOX, 3600);
+
+    // Implicit TLS on the STARTTLS port, and STARTTLS on the implicit-TLS port.
+    let mut plan = env.plan(MAILBOX);
+    plan.smtp.security = Security::Tls;
+    let r = env.run(&plan, &token).await;
+    assert_eq!(failed_at(&r), StageId::SmtpTls, "{r:#?}");
+    assert_eq!(title(&r), "The encryption setting does not match the port");
+    let mut plan = env.plan(MAILBOX);
+    plan.imap.security = Security::StartTls;
+    plan.timeout = Duration::from_secs(8);
+    let r = env.run(&plan, &token).await;
+    assert_eq!(failed_at(&r), StageId::ImapTls, "{r:#?}");
+    assert_eq!(title(&r), "The encryption setting does not match the port");
+
+    // A certificate no trusted CA signed (the test CA left out).
+    let untrusted = MailTester::new(["localhost".to_string()], true, None).unwrap();
+    let t = token.clone();
+    let r = untrusted
+        .run(&env.plan(MAILBOX), async move { Ok(t) }, None)
+        .await;
+    assert_eq!(failed_at(&r), StageId::SmtpTls, "{r:#?}");
+    assert_eq!(title(&r), "The server's certificate is not trusted");
+
+    // A name that does not resolve, and a stopped server.
+    let mut plan = env.plan(MAILBOX);
+    plan.smtp.host = "nowhere.invalid".into();
+    let r = env.run(&plan, &token).await;
+    assert_eq!(
+        (failed_at(&r), title(&r)),
+        (StageId::SmtpResolve, "The server name does not exist")
+    );
+    env.mail.stop_dovecot();
+    let r = env.run(&env.plan(MAILBOX), &token).await;
+    let failed = failed_at(&r);
+    assert!(
+        matches!(failed, StageId::ImapConnect | StageId::SmtpAuth),
+        "{r:#?}"
+    );
+}
+
+#[tokio::test]
+async fn private_addresses_are_refused_before_any_connection() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let guarded = MailTester::new(
+        ["localhost".to_string(), "127.0.0.1".to_string()],
+        false,
+        None,
+    )
+    .unwrap();
+    let plan = Plan {
+        mailbox: MAILBOX.into(),
+        smtp: Endpoint {
+            host: "127.0.0.1".into(),
+            port,
+            security: Security::StartTls,
+        },
+        imap: Endpoint {
+            host: "localhost".into(),
+            port,
+            security: Security::Tls,
+        },
+        root_folder: "INBOX".into(),
+        timeout: Duration::from_secs(5),
+    };
+    let r = guarded
+        .run(&plan, async { Ok("t".to_string()) }, None)
+        .await;
+    assert_eq!(failed_at(&r), StageId::SmtpResolve);
+    assert_eq!(title(&r), "This server is on a private network");
+    // Neither SMTP nor IMAP reached the listener.
+    let accepted = tokio::time::timeout(Duration::from_millis(200), listener.accept()).await;
+    assert!(
+        accepted.is_err(),
+        "a connection reached the loopback listener"
+    );
+    // A host not on the list is refused by name.
+    let mut plan = plan;
+    plan.smtp.host = "intranet.example".into();
+    let r = guarded
+        .run(&plan, async { Ok("t".to_string()) }, None)
+        .await;
+    assert_eq!(title(&r), "This server is not allowed");
+}
