@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod connection_tests;
 pub mod discovery;
 pub mod http;
 pub mod mail_test;

@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 use mailkey::{
     auth::OperatorAccess,
     config::{Config, CONFIG_PATH_ENV},
-    server::{shutdown_signal, Server},
+    server::{shutdown_signal, Server, Services},
     storage::Store,
     telemetry,
 };
@@ -27,6 +27,12 @@ struct Cli {
 enum Command {
     /// Run the server (the default).
     Serve,
+    /// Test an account's connection from this terminal: the same stages as the portal's Test,
+    /// printed as they happen. Exits 0 only if the mailbox can send and receive.
+    Test {
+        /// The account's ID (as in the portal's address, /accounts/<id>).
+        account: String,
+    },
     /// Operator tasks.
     Admin {
         #[command(subcommand)]
@@ -73,6 +79,7 @@ fn main() -> ExitCode {
             Command::Admin {
                 command: AdminCommand::Link,
             } => admin_link(config).await,
+            Command::Test { account } => test(config, &account).await,
         }
     });
     match result {
@@ -95,6 +102,61 @@ async fn serve(config: Config) -> Result<(), String> {
         .run(shutdown_signal())
         .await
         .map_err(|e| e.to_string())
+}
+
+async fn test(config: Config, account: &str) -> Result<(), String> {
+    use mailkey_app::mail_test::StageStatus;
+
+    let public_url = config.public_url_or(config.listen);
+    let services = Services::open(&config, &public_url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<mailkey_app::mail_test::StageEvent>();
+    let printer = tokio::spawn(async move {
+        while let Some(e) = rx.recv().await {
+            let mark = match e.status {
+                StageStatus::Running => continue,
+                StageStatus::Passed => "ok  ",
+                StageStatus::Failed => "FAIL",
+                StageStatus::Skipped => "skip",
+            };
+            let detail = e.detail.map(|d| format!("  ({d})")).unwrap_or_default();
+            println!("{mark} {:<38} {:>6} ms{detail}", e.stage.label(), e.millis);
+        }
+    });
+    let (_, report) = services
+        .connection_tests
+        .run(account, Some(tx))
+        .await
+        .map_err(|e| format!("cannot test account {account}: {e}"))?;
+    let _ = printer.await;
+    match report.diagnosis {
+        None => {
+            println!(
+                "\nThe mailbox can send and receive. Folders: {}",
+                report
+                    .folders
+                    .iter()
+                    .map(|f| match &f.special_use {
+                        Some(u) => format!("{} ({u})", f.name),
+                        None => f.name.clone(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            Ok(())
+        }
+        Some(d) => {
+            println!(
+                "\n{}\n  What happened: {}\n  Why: {}\n  What to do: {}",
+                d.title, d.what, d.why, d.fix
+            );
+            if let Some(reply) = d.reply {
+                println!("  The server said: {reply}");
+            }
+            Err("the connection test failed".into())
+        }
+    }
 }
 
 async fn admin_link(config: Config) -> Result<(), String> {

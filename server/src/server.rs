@@ -26,6 +26,7 @@ use url::Url;
 use crate::{
     auth::{operator::SETUP_PATH, OperatorAccess},
     config::Config,
+    connection_tests::ConnectionTests,
     discovery::TenantDiscovery,
     http::{
         api_v1,
@@ -167,10 +168,71 @@ pub enum StartError {
     Secrets(#[from] SecretsError),
     #[error(transparent)]
     Sandbox(#[from] DirectoryError),
+    #[error("cannot set up connection tests: {0}")]
+    MailTest(String),
     #[error("cannot read the web assets in {dir}: {source}")]
     Assets { dir: String, source: std::io::Error },
     #[error("server stopped with an error: {0}")]
     Serve(std::io::Error),
+}
+
+/// Everything but HTTP, built the same way for the server and for commands such as
+/// `mailkey test`: storage, the master key, the sandbox, providers, the wizard, token upkeep,
+/// sign-in and connection tests.
+pub struct Services {
+    pub store: Store,
+    pub sandbox: Option<Sandbox>,
+    pub wizard: Wizard,
+    pub tokens: TokenKeeper,
+    pub sign_in: SignIn,
+    pub connection_tests: ConnectionTests,
+}
+
+impl Services {
+    pub async fn open(config: &Config, public_url: &Url) -> Result<Services, StartError> {
+        let store = Store::open(&config.data_dir).await?;
+        let sealer = open_secrets(config, &store).await?;
+        let sandbox = open_sandbox(config, public_url)?;
+        let providers = Providers::new(
+            config.microsoft_authority.as_str(),
+            sandbox.as_ref().map(|s| s.authority.as_str()),
+        );
+        let discovery = TenantDiscovery::new(DISCOVERY_TIMEOUT);
+        let wizard = Wizard::new(
+            store.clone(),
+            sealer.clone(),
+            discovery,
+            public_url,
+            providers.clone(),
+        );
+        let redirect_uri = wizard.redirect_uri().to_string();
+        let http = OAuthHttp::new(TOKEN_TIMEOUT);
+        let tokens = TokenKeeper::new(
+            store.clone(),
+            sealer.clone(),
+            providers.clone(),
+            http.clone(),
+            redirect_uri.clone(),
+        );
+        let sign_in = SignIn::new(
+            store.clone(),
+            sealer,
+            providers,
+            http,
+            tokens.clone(),
+            redirect_uri,
+        );
+        let connection_tests = ConnectionTests::new(config, store.clone(), tokens.clone())
+            .map_err(StartError::MailTest)?;
+        Ok(Services {
+            store,
+            sandbox,
+            wizard,
+            tokens,
+            sign_in,
+            connection_tests,
+        })
+    }
 }
 
 /// A bound, ready server.
@@ -198,38 +260,7 @@ impl Server {
         for w in config.warnings(&public_url) {
             tracing::warn!("{w}");
         }
-        let store = Store::open(&config.data_dir).await?;
-        let sealer = open_secrets(config, &store).await?;
-        let sandbox = open_sandbox(config, &public_url)?;
-        let providers = Providers::new(
-            config.microsoft_authority.as_str(),
-            sandbox.as_ref().map(|s| s.authority.as_str()),
-        );
-        let discovery = TenantDiscovery::new(DISCOVERY_TIMEOUT);
-        let wizard = Wizard::new(
-            store.clone(),
-            sealer.clone(),
-            discovery,
-            &public_url,
-            providers.clone(),
-        );
-        let redirect_uri = wizard.redirect_uri().to_string();
-        let http = OAuthHttp::new(TOKEN_TIMEOUT);
-        let tokens = TokenKeeper::new(
-            store.clone(),
-            sealer.clone(),
-            providers.clone(),
-            http.clone(),
-            redirect_uri.clone(),
-        );
-        let sign_in = SignIn::new(
-            store.clone(),
-            sealer,
-            providers,
-            http,
-            tokens.clone(),
-            redirect_uri,
-        );
+        let services = Services::open(config, &public_url).await?;
         let manifest = BuildManifest::beside_executable();
         let assets =
             StaticAssets::load(&config.site_dir, PKG_DIR, manifest.hashed()).map_err(|source| {
@@ -258,17 +289,18 @@ impl Server {
         let state = AppState {
             css_href: manifest.css_href(PKG_DIR, OUTPUT_NAME).into(),
             leptos_options,
-            operator_access: OperatorAccess::new(store.clone(), public_url.clone()),
+            operator_access: OperatorAccess::new(services.store.clone(), public_url.clone()),
             origin_policy: OriginPolicy::new(&public_url, config.public_url.is_some()),
             security_headers: SecurityHeaders {
                 hsts: public_url.scheme() == "https",
             },
             assets: Arc::new(assets),
-            store,
-            wizard,
-            sign_in,
-            tokens,
-            sandbox,
+            store: services.store,
+            wizard: services.wizard,
+            sign_in: services.sign_in,
+            tokens: services.tokens,
+            sandbox: services.sandbox,
+            connection_tests: services.connection_tests,
         };
         Ok(Server {
             listener,

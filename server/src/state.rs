@@ -5,6 +5,7 @@ use leptos::config::LeptosOptions;
 
 use crate::{
     auth::OperatorAccess,
+    connection_tests::ConnectionTests,
     http::{assets::StaticAssets, origin::OriginPolicy, security_headers::SecurityHeaders},
     sandbox::Sandbox,
     sign_in::SignIn,
@@ -22,6 +23,7 @@ pub struct AppState {
     pub wizard: Wizard,
     pub sign_in: SignIn,
     pub tokens: TokenKeeper,
+    pub connection_tests: ConnectionTests,
     /// `Some` only when the sandbox identity provider is turned on.
     pub sandbox: Option<Sandbox>,
     pub operator_access: OperatorAccess,

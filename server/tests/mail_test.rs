@@ -14,7 +14,11 @@ use mailkey_app::{
     mail_test::{StageId, StageStatus, TestReport},
     provider::Security,
 };
-use support::{mail_servers::MailServers, TestServer};
+use support::{
+    mail_servers::{MailServers, TestCa},
+    portal::{authorize, Operator},
+    TestServer,
+};
 
 const TENANT_ID: &str = "3f1d8a52-7c4e-4b9a-8e21-6d0c5f7a9b14";
 const CLIENT_ID: &str = "a7e4c1d9-2b6f-4e83-9c5a-1f0d8b3e6a72";
@@ -56,6 +60,7 @@ display_name = "Shared"
 struct Env {
     server: TestServer,
     mail: MailServers,
+    _ca: TestCa,
     _files: tempfile::TempDir,
 }
 
@@ -63,26 +68,35 @@ async fn start() -> Env {
     let files = tempfile::tempdir().unwrap();
     let path = files.path().join("sandbox.toml");
     std::fs::write(&path, sandbox_file()).unwrap();
+    let ca = TestCa::new();
+    let ca_file = ca.ca_file.clone();
     let server = TestServer::start_with(|c| {
         c.sandbox = true;
         c.sandbox_file = Some(path.clone());
+        c.tls_ca_file = Some(ca_file);
+        c.allow_private_hosts = true;
+        c.mail_hosts = vec!["localhost".into()];
     })
     .await;
     let introspect = server.url(&format!("/sandbox/{TENANT_ID}/oauth2/v2.0/introspect"));
-    let mail = tokio::task::spawn_blocking(move || {
-        MailServers::start_with_owners(
+    let ca = tokio::task::spawn_blocking(move || {
+        let mail = MailServers::start_with_owners(
+            &ca,
             &introspect,
             DOMAIN,
             &[MAILBOX, SHARED],
             &[MICROSOFT_NAMES],
             &[(SHARED, "boss@contoso.test")],
-        )
+        );
+        (ca, mail)
     })
     .await
     .unwrap();
+    let (ca, mail) = ca;
     Env {
         server,
         mail,
+        _ca: ca,
         _files: files,
     }
 }
@@ -389,4 +403,78 @@ async fn private_addresses_are_refused_before_any_connection() {
         .run(&plan, async { Ok("t".to_string()) }, None)
         .await;
     assert_eq!(title(&r), "This server is not allowed");
+}
+
+/// Through the portal: an account on the sandbox with the local servers, signed in, tested in
+/// the server (history kept) and with `mailkey test` from a terminal.
+#[tokio::test]
+async fn a_signed_in_account_is_tested_in_the_portal_and_from_the_terminal() {
+    let env = start().await;
+    let s = &env.server;
+    let op = Operator::new(s).await;
+    let smtp_port = env.mail.smtp_port.to_string();
+    let imap_port = env.mail.imaps_port.to_string();
+    let id = op
+        .account_with(
+            CLIENT_ID,
+            "Qx38Q~Lm4Nv7Rt2Wb9Kd1Hs6Gf3Jp8Zc5Yx0Ua7E",
+            MAILBOX,
+            &[
+                ("smtp_host", "localhost"),
+                ("smtp_port", &smtp_port),
+                ("imap_host", "localhost"),
+                ("imap_port", &imap_port),
+            ],
+        )
+        .await;
+    let url = op.start(&id, "sign-in?mode=redirect").await;
+    let back = authorize(s, &url, MAILBOX, "accept").await;
+    assert_eq!(op.get(&back).await.status(), 303);
+
+    let (run, report) = s.state.connection_tests.run(&id, None).await.unwrap();
+    assert!(report.ok, "{report:#?}");
+    let history = s.state.store.tests(&id, 10).await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].0, run);
+    assert!(history[0].2, "kept as passed");
+
+    // The same test from a terminal, against the same data directory and running server.
+    let cli = |account: &str| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mailkey"));
+        cmd.arg("test")
+            .arg(account)
+            .env("MAILKEY_DATA_DIR", s.data_dir.path())
+            .env("MAILKEY_PUBLIC_URL", &s.base)
+            .env("MAILKEY_SANDBOX", "1")
+            .env(
+                "MAILKEY_SANDBOX_FILE",
+                env._files.path().join("sandbox.toml"),
+            )
+            .env("MAILKEY_TLS_CA_FILE", &env.mail.ca_file)
+            .env("MAILKEY_ALLOW_PRIVATE_HOSTS", "1")
+            .env("MAILKEY_MAIL_HOSTS", "localhost");
+        cmd
+    };
+    let mut cmd = cli(&id);
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("ok   Send a test message to the mailbox"),
+        "{text}"
+    );
+    assert!(text.contains("The mailbox can send and receive."), "{text}");
+    let mut cmd = cli("no-such-account");
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("cannot test account no-such-account: no such account"));
 }

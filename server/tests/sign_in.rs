@@ -6,11 +6,12 @@
 
 mod support;
 
-use std::collections::HashMap;
-
 use reqwest::StatusCode;
 use serde_json::Value;
-use support::TestServer;
+use support::{
+    portal::{authorize, location, query, Operator, SCOPES},
+    TestServer,
+};
 
 const TENANT_ID: &str = "3f1d8a52-7c4e-4b9a-8e21-6d0c5f7a9b14";
 const CLIENT_ID: &str = "a7e4c1d9-2b6f-4e83-9c5a-1f0d8b3e6a72";
@@ -18,7 +19,6 @@ const SECRET_ID: &str = "c2b9e7f4-5a1d-4c3e-8b6f-9d0a2e4c7b15";
 const SECRET: &str = "Qx38Q~Lm4Nv7Rt2Wb9Kd1Hs6Gf3Jp8Zc5Yx0Ua7E";
 const OTHER_CLIENT_ID: &str = "0b5e2d8c-9f1a-4a7e-b3c6-8e4d1f9a2c60";
 const MAILBOX: &str = "invoices@contoso.test";
-const SCOPES: &str = "https://outlook.office.com/IMAP.AccessAsUser.All https://outlook.office.com/SMTP.Send offline_access openid email profile";
 
 /// Knobs of the sandbox file for one test.
 #[derive(Default)]
@@ -103,154 +103,6 @@ async fn start(t: Tenant) -> Env {
         server,
         _files: files,
     }
-}
-
-struct Operator<'a> {
-    s: &'a TestServer,
-    cookie: String,
-}
-
-fn location(res: &reqwest::Response) -> String {
-    res.headers()["location"].to_str().unwrap().to_string()
-}
-
-fn query(url: &str) -> HashMap<String, String> {
-    url::Url::parse(url)
-        .unwrap()
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
-}
-
-impl Operator<'_> {
-    async fn new(s: &TestServer) -> Operator<'_> {
-        Operator {
-            cookie: s.sign_in().await,
-            s,
-        }
-    }
-
-    async fn call(&self, endpoint: &str, form: &[(&str, &str)]) -> Value {
-        let res = TestServer::client()
-            .post(self.s.url(&format!("/_fn/{endpoint}")))
-            .header("cookie", &self.cookie)
-            .header("origin", &self.s.base)
-            .header("accept", "application/json")
-            .form(form)
-            .send()
-            .await
-            .unwrap();
-        let status = res.status();
-        let body: Value = res.json().await.unwrap();
-        assert!(status.is_success(), "{endpoint}: {status} {body}");
-        body
-    }
-
-    /// A finished wizard for the sandbox's tenant.
-    async fn account(&self, client_id: &str, secret: &str, email: &str) -> String {
-        let created = self
-            .call("accounts/create", &[("provider", "microsoft365-sandbox")])
-            .await;
-        let id = created["id"].as_str().unwrap().to_string();
-        self.call(
-            "accounts/app",
-            &[
-                ("id", &id),
-                ("tenant", "contoso.test"),
-                ("client_id", client_id),
-                ("app_name", "Mailkey invoices"),
-                ("client_secret", secret),
-                ("secret_expires", "2030-05-01"),
-            ],
-        )
-        .await;
-        self.call("accounts/step", &[("id", &id), ("step", "3")])
-            .await;
-        let mut form = vec![
-            ("id", id.as_str()),
-            ("account_name", "Invoices"),
-            ("email", email),
-            ("reply_to", ""),
-            ("smtp_host", "smtp.office365.com"),
-            ("smtp_port", "587"),
-            ("smtp_security", "starttls"),
-            ("protocol", "imap"),
-            ("imap_host", "outlook.office365.com"),
-            ("imap_port", "993"),
-            ("imap_security", "tls"),
-            ("root_folder", "INBOX"),
-            ("timeout_minutes", "3"),
-        ];
-        form.push(("scopes", SCOPES));
-        self.call("accounts/mailbox", &form).await;
-        id
-    }
-
-    async fn get(&self, path_or_url: &str) -> reqwest::Response {
-        let url = if path_or_url.starts_with("http") {
-            path_or_url.to_string()
-        } else {
-            self.s.url(path_or_url)
-        };
-        TestServer::client()
-            .get(url)
-            .header("cookie", &self.cookie)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    /// Starts a sign-in; returns the authorize URL Mailkey sent the browser to.
-    async fn start(&self, id: &str, path: &str) -> String {
-        let res = self.get(&format!("/accounts/{id}/{path}")).await;
-        assert_eq!(res.status(), 303);
-        location(&res)
-    }
-
-    async fn connection(&self, id: &str) -> Value {
-        self.call("accounts/connection", &[("id", id)]).await
-    }
-}
-
-/// Microsoft's side: the sign-in page, picking `user`, and the consent decision when asked.
-/// Returns the address the sandbox sends the browser back to.
-async fn authorize(s: &TestServer, authorize_url: &str, user: &str, decision: &str) -> String {
-    let page = TestServer::client()
-        .get(authorize_url)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(page.status(), 200, "{}", page.text().await.unwrap());
-    let path = url::Url::parse(authorize_url).unwrap().path().to_string();
-    let mut form = query(authorize_url);
-    form.insert("username".into(), user.into());
-    form.insert("step".into(), "account".into());
-    let post = |form: HashMap<String, String>| {
-        let path = path.clone();
-        async move {
-            TestServer::client()
-                .post(s.url(&path))
-                .header("origin", &s.base)
-                .form(&form)
-                .send()
-                .await
-                .unwrap()
-        }
-    };
-    let res = post(form.clone()).await;
-    if res.status() == 303 {
-        return location(&res);
-    }
-    let html = res.text().await.unwrap();
-    assert!(
-        html.contains("Permissions requested") || html.contains("Need admin approval"),
-        "{html}"
-    );
-    form.insert("step".into(), "consent".into());
-    form.insert("decision".into(), decision.into());
-    let res = post(form).await;
-    assert_eq!(res.status(), 303);
-    location(&res)
 }
 
 /// The server's SQLite file, for what no API shows (or lets a test change).

@@ -3,6 +3,7 @@
 //! them: its queries would live in modules of their own behind the same methods.
 
 mod accounts;
+mod connection_tests;
 mod drafts;
 mod operator;
 mod sign_in;

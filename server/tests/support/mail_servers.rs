@@ -25,6 +25,8 @@ pub const FOLDERS_MICROSOFT: [&str; 5] = [
 
 pub struct MailServers {
     pub dir: tempfile::TempDir,
+    /// Where the server certificate and key are.
+    tls: String,
     /// Postfix submission (STARTTLS required before AUTH).
     pub smtp_port: u16,
     /// Postfix submission with SMTP AUTH turned off, as a tenant with it disabled.
@@ -110,18 +112,20 @@ impl MailServers {
     /// Starts both servers for `domain`, checking tokens at `introspection_url`. `users` get a
     /// mailbox with the plain folder names; `microsoft_users` one with Microsoft's.
     pub fn start(
+        ca: &TestCa,
         introspection_url: &str,
         domain: &str,
         users: &[&str],
         microsoft_users: &[&str],
     ) -> MailServers {
-        Self::start_with_owners(introspection_url, domain, users, microsoft_users, &[])
+        Self::start_with_owners(ca, introspection_url, domain, users, microsoft_users, &[])
     }
 
     /// As `start`, with addresses that belong to another login (`(address, owner)`): signed in as
     /// the address itself, sending from it is refused (553 5.7.1), as Exchange refuses a sender
     /// the signed-in user may not send as.
     pub fn start_with_owners(
+        ca: &TestCa,
         introspection_url: &str,
         domain: &str,
         users: &[&str],
@@ -145,8 +149,9 @@ impl MailServers {
         // The servers' own users must reach their files.
         std::fs::set_permissions(&root, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .unwrap();
-        let ca_file = make_certificates(&root.join("tls"));
+        let ca_file = ca.ca_file.clone();
         let servers = MailServers {
+            tls: ca.dir.path().display().to_string(),
             smtp_port: free_port(),
             smtp_no_auth_port: free_port(),
             imaps_port: free_port(),
@@ -235,8 +240,8 @@ listen = 127.0.0.1
 default_internal_user = dovecot
 default_login_user = dovenull
 ssl = yes
-ssl_cert = <{root}/tls/server.crt
-ssl_key = <{root}/tls/server.key
+ssl_cert = <{tls}/server.crt
+ssl_key = <{tls}/server.key
 disable_plaintext_auth = yes
 auth_mechanisms = xoauth2 oauthbearer
 # Failure tests would wait seconds for each refusal otherwise.
@@ -291,6 +296,7 @@ service anvil {{
 "#,
             imap = self.imap_port,
             imaps = self.imaps_port,
+            tls = self.tls,
         );
         std::fs::write(conf.join("dovecot.conf"), config).unwrap();
         // Dovecot 2.3: `post` mode, and it reads `{"active": false}` (HTTP 200) as a refusal.
@@ -321,6 +327,7 @@ service anvil {{
         std::fs::create_dir_all(conf.join("data")).unwrap();
         chown(&conf.join("data"), "postfix");
         let domain = &self.domain;
+        let tls = &self.tls;
         std::fs::write(
             conf.join("main.cf"),
             format!(
@@ -344,8 +351,8 @@ virtual_mailbox_domains = {domain}
 virtual_transport = lmtp:inet:127.0.0.1:{lmtp_port}
 smtpd_sasl_type = dovecot
 smtpd_sasl_path = inet:127.0.0.1:{sasl_port}
-smtpd_tls_cert_file = {root}/tls/server.crt
-smtpd_tls_key_file = {root}/tls/server.key
+smtpd_tls_cert_file = {tls}/server.crt
+smtpd_tls_key_file = {tls}/server.key
 smtpd_tls_auth_only = yes
 smtpd_relay_restrictions = permit_sasl_authenticated, reject
 # Each signed-in user may send only as itself (553 5.7.1 otherwise).
@@ -455,9 +462,27 @@ impl Drop for MailServers {
     }
 }
 
-/// A CA only the tests trust, and a certificate for `localhost` / 127.0.0.1 signed by it.
+/// A CA only the tests trust (Mailkey gets it as `tls_ca_file`), and a certificate for
+/// `localhost` / 127.0.0.1 signed by it, for the servers.
+pub struct TestCa {
+    pub dir: tempfile::TempDir,
+    pub ca_file: PathBuf,
+}
+
+impl TestCa {
+    pub fn new() -> TestCa {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        let ca_file = make_certificates(dir.path());
+        TestCa { dir, ca_file }
+    }
+}
+
 fn make_certificates(dir: &Path) -> PathBuf {
-    std::fs::create_dir_all(dir).unwrap();
     let p = |f: &str| dir.join(f);
     let openssl = |args: &[&str]| {
         run(Command::new("/usr/bin/openssl").args(args).current_dir(dir));

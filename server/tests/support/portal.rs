@@ -1,0 +1,174 @@
+//! The portal as a browser drives it, for integration tests: a signed-in operator, the wizard's
+//! server functions, and Microsoft's side of a sign-in as the sandbox shows it.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use super::TestServer;
+
+pub const SCOPES: &str = "https://outlook.office.com/IMAP.AccessAsUser.All https://outlook.office.com/SMTP.Send offline_access openid email profile";
+
+/// A signed-in operator calling the portal's server functions and pages as the browser does.
+pub struct Operator<'a> {
+    pub s: &'a TestServer,
+    pub cookie: String,
+}
+
+pub fn location(res: &reqwest::Response) -> String {
+    res.headers()["location"].to_str().unwrap().to_string()
+}
+
+pub fn query(url: &str) -> HashMap<String, String> {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+impl Operator<'_> {
+    pub async fn new(s: &TestServer) -> Operator<'_> {
+        Operator {
+            cookie: s.sign_in().await,
+            s,
+        }
+    }
+
+    pub async fn call(&self, endpoint: &str, form: &[(&str, &str)]) -> Value {
+        let res = TestServer::client()
+            .post(self.s.url(&format!("/_fn/{endpoint}")))
+            .header("cookie", &self.cookie)
+            .header("origin", &self.s.base)
+            .header("accept", "application/json")
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        let body: Value = res.json().await.unwrap();
+        assert!(status.is_success(), "{endpoint}: {status} {body}");
+        body
+    }
+
+    /// A finished wizard for the sandbox's tenant.
+    pub async fn account(&self, client_id: &str, secret: &str, email: &str) -> String {
+        self.account_with(client_id, secret, email, &[]).await
+    }
+
+    /// As `account`, with some mailbox settings changed (servers, ports, root folder).
+    pub async fn account_with(
+        &self,
+        client_id: &str,
+        secret: &str,
+        email: &str,
+        mailbox: &[(&str, &str)],
+    ) -> String {
+        let created = self
+            .call("accounts/create", &[("provider", "microsoft365-sandbox")])
+            .await;
+        let id = created["id"].as_str().unwrap().to_string();
+        self.call(
+            "accounts/app",
+            &[
+                ("id", &id),
+                ("tenant", "contoso.test"),
+                ("client_id", client_id),
+                ("app_name", "Mailkey invoices"),
+                ("client_secret", secret),
+                ("secret_expires", "2030-05-01"),
+            ],
+        )
+        .await;
+        self.call("accounts/step", &[("id", &id), ("step", "3")])
+            .await;
+        let mut form = vec![
+            ("id", id.as_str()),
+            ("account_name", "Invoices"),
+            ("email", email),
+            ("reply_to", ""),
+            ("smtp_host", "smtp.office365.com"),
+            ("smtp_port", "587"),
+            ("smtp_security", "starttls"),
+            ("protocol", "imap"),
+            ("imap_host", "outlook.office365.com"),
+            ("imap_port", "993"),
+            ("imap_security", "tls"),
+            ("root_folder", "INBOX"),
+            ("timeout_minutes", "3"),
+        ];
+        form.push(("scopes", SCOPES));
+        for (k, v) in mailbox {
+            form.retain(|(f, _)| f != k);
+            form.push((k, v));
+        }
+        self.call("accounts/mailbox", &form).await;
+        id
+    }
+
+    pub async fn get(&self, path_or_url: &str) -> reqwest::Response {
+        let url = if path_or_url.starts_with("http") {
+            path_or_url.to_string()
+        } else {
+            self.s.url(path_or_url)
+        };
+        TestServer::client()
+            .get(url)
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Starts a sign-in; returns the authorize URL Mailkey sent the browser to.
+    pub async fn start(&self, id: &str, path: &str) -> String {
+        let res = self.get(&format!("/accounts/{id}/{path}")).await;
+        assert_eq!(res.status(), 303);
+        location(&res)
+    }
+
+    pub async fn connection(&self, id: &str) -> Value {
+        self.call("accounts/connection", &[("id", id)]).await
+    }
+}
+
+/// Microsoft's side: the sign-in page, picking `user`, and the consent decision when asked.
+/// Returns the address the sandbox sends the browser back to.
+pub async fn authorize(s: &TestServer, authorize_url: &str, user: &str, decision: &str) -> String {
+    let page = TestServer::client()
+        .get(authorize_url)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200, "{}", page.text().await.unwrap());
+    let path = url::Url::parse(authorize_url).unwrap().path().to_string();
+    let mut form = query(authorize_url);
+    form.insert("username".into(), user.into());
+    form.insert("step".into(), "account".into());
+    let post = |form: HashMap<String, String>| {
+        let path = path.clone();
+        async move {
+            TestServer::client()
+                .post(s.url(&path))
+                .header("origin", &s.base)
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let res = post(form.clone()).await;
+    if res.status() == 303 {
+        return location(&res);
+    }
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains("Permissions requested") || html.contains("Need admin approval"),
+        "{html}"
+    );
+    form.insert("step".into(), "consent".into());
+    form.insert("decision".into(), decision.into());
+    let res = post(form).await;
+    assert_eq!(res.status(), 303);
+    location(&res)
+}
