@@ -34,7 +34,7 @@ use crate::{
         health, origin,
         origin::OriginPolicy,
         security_headers::{self, page_csp, SecurityHeaders},
-        session, setup, sign_in,
+        session, setup, sign_in, tests_live,
     },
     portal::Portal,
     providers::Providers,
@@ -120,6 +120,8 @@ pub fn app(state: AppState) -> Router {
         .route("/logout", post(setup::logout))
         .route("/accounts/{id}/sign-in", get(sign_in::start))
         .route("/accounts/{id}/sign-in/events", get(sign_in::events))
+        .route("/accounts/{id}/tests", post(tests_live::start))
+        .route("/accounts/{id}/tests/{run}/events", get(tests_live::events))
         .route("/accounts/{id}/admin-consent", get(sign_in::admin_consent))
         .route(CALLBACK_PATH, get(sign_in::callback))
         .route_layer(middleware::from_fn_with_state(
@@ -301,6 +303,7 @@ impl Server {
             tokens: services.tokens,
             sandbox: services.sandbox,
             connection_tests: services.connection_tests,
+            live_tests: Default::default(),
         };
         Ok(Server {
             listener,

@@ -24,6 +24,8 @@ pub struct AppState {
     pub sign_in: SignIn,
     pub tokens: TokenKeeper,
     pub connection_tests: ConnectionTests,
+    /// Connection tests running or just finished, for their event streams.
+    pub live_tests: crate::http::tests_live::LiveTests,
     /// `Some` only when the sandbox identity provider is turned on.
     pub sandbox: Option<Sandbox>,
     pub operator_access: OperatorAccess,

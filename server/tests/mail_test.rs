@@ -438,6 +438,57 @@ async fn a_signed_in_account_is_tested_in_the_portal_and_from_the_terminal() {
     assert_eq!(history[0].0, run);
     assert!(history[0].2, "kept as passed");
 
+    // From the portal: started by a POST, watched as server-sent events until the report.
+    let res = TestServer::client()
+        .post(s.url(&format!("/accounts/{id}/tests")))
+        .header("cookie", &op.cookie)
+        .header("origin", &s.base)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    let started: serde_json::Value = res.json().await.unwrap();
+    let events_path = started["events"].as_str().unwrap().to_string();
+    let other = Operator::new(s).await;
+    assert_eq!(
+        other.get(&events_path).await.status(),
+        404,
+        "another session cannot watch it"
+    );
+    let mut stream = op.get(&events_path).await;
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    let mut text = String::new();
+    let read = async {
+        while let Some(chunk) = stream.chunk().await.unwrap() {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            if text.contains("event: report") && text.ends_with("\n\n") {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), read)
+        .await
+        .expect("the run ends");
+    assert_eq!(text.matches("event: stage").count(), 26, "{text}");
+    let report_line = text
+        .lines()
+        .skip_while(|l| *l != "event: report")
+        .nth(1)
+        .unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(report_line.trim_start_matches("data: ")).unwrap();
+    assert_eq!(report["ok"], true, "{report}");
+    let (status, history) = {
+        let res = op.get(&format!("/api/v1/accounts/{id}/tests")).await;
+        (res.status(), res.json::<serde_json::Value>().await.unwrap())
+    };
+    assert_eq!(status, 200);
+    assert_eq!(history["tests"].as_array().unwrap().len(), 2, "{history}");
+    assert!(
+        !history.to_string().contains("eyJ"),
+        "no token in the history"
+    );
+
     // The same test from a terminal, against the same data directory and running server.
     let cli = |account: &str| {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mailkey"));

@@ -20,6 +20,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/accounts", get(list_accounts))
         .route("/accounts/{id}", get(account))
+        .route("/accounts/{id}/tests", get(super::tests_live::history))
         .fallback(|| async { HttpError::NotFound })
 }
 

@@ -11,3 +11,4 @@ pub mod security_headers;
 pub mod session;
 pub mod setup;
 pub mod sign_in;
+pub mod tests_live;

@@ -1,0 +1,232 @@
+//! Connection tests over HTTP. `POST /accounts/{id}/tests` starts a run in the background (one
+//! at a time per account) and answers `202` with where to watch it;
+//! `GET /accounts/{id}/tests/{run}/events` streams it as server-sent events: a `stage` event
+//! (JSON `StageEvent`) as each stage starts and ends, then one `report` (JSON `TestReport`, with
+//! the diagnosis) when it is done. A run is watched only by the browser session that started it.
+
+use std::{
+    collections::HashMap,
+    convert::Infallible,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use axum::{
+    extract::{Path, State},
+    http::StatusCode,
+    response::{
+        sse::{Event, KeepAlive, Sse},
+        IntoResponse, Response,
+    },
+    Extension, Json,
+};
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use mailkey_app::mail_test::{StageEvent, TestReport};
+use serde_json::json;
+use tokio::sync::watch;
+
+use super::error::HttpError;
+use crate::{auth::OperatorSession, connection_tests::TestError, state::AppState};
+
+/// How long a finished run can still be watched.
+const KEEP_FINISHED: Duration = Duration::from_secs(600);
+
+#[derive(Default)]
+struct Run {
+    account_id: String,
+    session_hash: [u8; 32],
+    events: Vec<StageEvent>,
+    report: Option<TestReport>,
+    finished_at: Option<Instant>,
+}
+
+/// A run and the signal that it changed.
+type Watched = (Arc<Mutex<Run>>, watch::Receiver<u64>);
+
+#[derive(Clone, Default)]
+pub struct LiveTests {
+    runs: Arc<Mutex<HashMap<String, Watched>>>,
+}
+
+impl std::fmt::Debug for LiveTests {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveTests").finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub async fn start(
+    State(state): State<AppState>,
+    session: Option<Extension<OperatorSession>>,
+    Path(id): Path<String>,
+) -> Result<Response, HttpError> {
+    let Some(Extension(session)) = session else {
+        return Err(HttpError::Unauthorized);
+    };
+    if state.store.draft(&id).await?.is_none() {
+        return Err(HttpError::AccountNotFound);
+    }
+    let live = state.live_tests.clone();
+    let key = {
+        let mut runs = lock(&live.runs);
+        runs.retain(|_, (r, _)| {
+            lock(r)
+                .finished_at
+                .is_none_or(|t| t.elapsed() < KEEP_FINISHED)
+        });
+        let busy = runs.values().any(|(r, _)| {
+            let r = lock(r);
+            r.account_id == id && r.report.is_none()
+        });
+        if busy {
+            return Ok((
+                StatusCode::CONFLICT,
+                Json(json!({"error": {"code": "test_running", "message": "A test of this account is running; wait for it to finish."}})),
+            )
+                .into_response());
+        }
+        let key = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>());
+        let run = Arc::new(Mutex::new(Run {
+            account_id: id.clone(),
+            session_hash: session.id_hash,
+            ..Run::default()
+        }));
+        let (tx, rx) = watch::channel(0u64);
+        runs.insert(key.clone(), (run.clone(), rx));
+        tokio::spawn(drive(state.clone(), id.clone(), run, tx));
+        key
+    };
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "run": key, "events": format!("/accounts/{id}/tests/{key}/events") })),
+    )
+        .into_response())
+}
+
+/// Runs the test, recording each stage and the report for the watchers.
+async fn drive(state: AppState, id: String, run: Arc<Mutex<Run>>, changed: watch::Sender<u64>) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let forward = {
+        let run = run.clone();
+        let changed = changed.clone();
+        async move {
+            while let Some(e) = rx.recv().await {
+                lock(&run).events.push(e);
+                changed.send_modify(|v| *v += 1);
+            }
+        }
+    };
+    let test = state.connection_tests.run(&id, Some(tx));
+    let (result, ()) = tokio::join!(test, forward);
+    let report = match result {
+        Ok((_, report)) => report,
+        Err(e) => {
+            if !matches!(e, TestError::NotReady | TestError::NotFound) {
+                tracing::error!(account = %id, error = %e, "connection test could not run");
+            }
+            TestReport {
+                ok: false,
+                stages: Vec::new(),
+                diagnosis: Some(mailkey_app::mail_test::Diagnosis {
+                    title: "The test could not start".into(),
+                    what: e.to_string(),
+                    why: "The account's settings are incomplete or cannot be read.".into(),
+                    fix: "Finish the Mailbox step, then test again.".into(),
+                    step: Some(mailkey_app::draft::Step::Mailbox.number()),
+                    reply: None,
+                }),
+                folders: Vec::new(),
+                message_id: None,
+            }
+        }
+    };
+    {
+        let mut r = lock(&run);
+        r.report = Some(report);
+        r.finished_at = Some(Instant::now());
+    }
+    changed.send_modify(|v| *v += 1);
+}
+
+pub async fn events(
+    State(state): State<AppState>,
+    session: Option<Extension<OperatorSession>>,
+    Path((id, key)): Path<(String, String)>,
+) -> Result<Response, HttpError> {
+    let Some(Extension(session)) = session else {
+        return Err(HttpError::Unauthorized);
+    };
+    let found = lock(&state.live_tests.runs).get(&key).cloned();
+    let Some((run, changed)) = found.filter(|(r, _)| {
+        let r = lock(r);
+        r.account_id == id && r.session_hash == session.id_hash
+    }) else {
+        return Err(HttpError::NotFound);
+    };
+    // Sends what happened since the last look, then waits for more; ends after the report.
+    let stream = futures_util::stream::unfold(
+        (0usize, false, changed),
+        move |(sent, done, mut changed)| {
+            let run = run.clone();
+            async move {
+                if done {
+                    return None;
+                }
+                loop {
+                    let (next, report) = {
+                        let r = lock(&run);
+                        (r.events.get(sent).cloned(), r.report.clone())
+                    };
+                    if let Some(e) = next {
+                        let event = Event::default()
+                            .event("stage")
+                            .json_data(&e)
+                            .unwrap_or_default();
+                        return Some((Ok::<_, Infallible>(event), (sent + 1, false, changed)));
+                    }
+                    if let Some(report) = report {
+                        let event = Event::default()
+                            .event("report")
+                            .json_data(&report)
+                            .unwrap_or_default();
+                        return Some((Ok(event), (sent, true, changed)));
+                    }
+                    if changed.changed().await.is_err() {
+                        return None;
+                    }
+                }
+            }
+        },
+    );
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
+
+/// `GET /api/v1/accounts/{id}/tests`: the latest runs, newest first.
+pub async fn history(
+    State(state): State<AppState>,
+    session: Option<Extension<OperatorSession>>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, HttpError> {
+    if session.is_none() {
+        return Err(HttpError::Unauthorized);
+    }
+    if state.store.draft(&id).await?.is_none() {
+        return Err(HttpError::AccountNotFound);
+    }
+    let runs: Vec<_> = state
+        .store
+        .tests(&id, 20)
+        .await?
+        .into_iter()
+        .map(|(run, started_at, ok, report)| {
+            let report: serde_json::Value = serde_json::from_str(&report).unwrap_or_default();
+            json!({ "id": run, "started_at": started_at, "ok": ok, "report": report })
+        })
+        .collect();
+    Ok(Json(json!({ "tests": runs })))
+}
