@@ -91,6 +91,170 @@ pub struct TestReport {
     pub stages: Vec<StageEvent>,
     pub diagnosis: Option<Diagnosis>,
     pub folders: Vec<Folder>,
+    /// The folder mapping offered for the folders found.
+    pub proposed_mapping: Option<FolderMapping>,
     /// The test message's Message-ID.
     pub message_id: Option<String>,
+}
+
+/// The folders a host application needs, as the Salesorder seed's "Default Folder Mappings".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Inbox,
+    Sent,
+    Drafts,
+    Trash,
+    Junk,
+    Archive,
+}
+
+impl Role {
+    pub const ALL: [Role; 6] = [
+        Role::Inbox,
+        Role::Sent,
+        Role::Drafts,
+        Role::Trash,
+        Role::Junk,
+        Role::Archive,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Inbox => "Inbox",
+            Role::Sent => "Sent",
+            Role::Drafts => "Drafts",
+            Role::Trash => "Trash",
+            Role::Junk => "Junk",
+            Role::Archive => "Archive",
+        }
+    }
+
+    /// The SPECIAL-USE flag (RFC 6154) that marks this folder, if any.
+    fn special_use(self) -> Option<&'static str> {
+        match self {
+            Role::Inbox => None,
+            Role::Sent => Some("Sent"),
+            Role::Drafts => Some("Drafts"),
+            Role::Trash => Some("Trash"),
+            Role::Junk => Some("Junk"),
+            Role::Archive => Some("Archive"),
+        }
+    }
+
+    /// Names servers commonly give the folder, Exchange's included.
+    fn common_names(self) -> &'static [&'static str] {
+        match self {
+            Role::Inbox => &["INBOX"],
+            Role::Sent => &["Sent Items", "Sent", "Sent Messages", "Sent Mail"],
+            Role::Drafts => &["Drafts", "Draft"],
+            Role::Trash => &["Deleted Items", "Trash", "Deleted Messages", "Bin"],
+            Role::Junk => &["Junk Email", "Junk E-mail", "Junk", "Spam"],
+            Role::Archive => &["Archive", "Archives"],
+        }
+    }
+}
+
+/// A folder for each role, `None` where the mailbox has none.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FolderMapping {
+    pub inbox: Option<String>,
+    pub sent: Option<String>,
+    pub drafts: Option<String>,
+    pub trash: Option<String>,
+    pub junk: Option<String>,
+    pub archive: Option<String>,
+}
+
+impl FolderMapping {
+    pub fn get(&self, role: Role) -> Option<&str> {
+        match role {
+            Role::Inbox => self.inbox.as_deref(),
+            Role::Sent => self.sent.as_deref(),
+            Role::Drafts => self.drafts.as_deref(),
+            Role::Trash => self.trash.as_deref(),
+            Role::Junk => self.junk.as_deref(),
+            Role::Archive => self.archive.as_deref(),
+        }
+    }
+
+    fn set(&mut self, role: Role, folder: Option<String>) {
+        let slot = match role {
+            Role::Inbox => &mut self.inbox,
+            Role::Sent => &mut self.sent,
+            Role::Drafts => &mut self.drafts,
+            Role::Trash => &mut self.trash,
+            Role::Junk => &mut self.junk,
+            Role::Archive => &mut self.archive,
+        };
+        *slot = folder;
+    }
+
+    /// The pre-selection offered after a test: by SPECIAL-USE flag first, else by a common name
+    /// (compared case-insensitively, on the last part of a hierarchical name).
+    pub fn propose(folders: &[Folder]) -> FolderMapping {
+        let mut m = FolderMapping::default();
+        for role in Role::ALL {
+            let by_flag = role.special_use().and_then(|flag| {
+                folders
+                    .iter()
+                    .find(|f| f.special_use.as_deref() == Some(flag))
+            });
+            let by_name = || {
+                role.common_names().iter().find_map(|name| {
+                    folders.iter().find(|f| {
+                        let leaf = f.name.rsplit(['/', '.']).next().unwrap_or(&f.name);
+                        leaf.eq_ignore_ascii_case(name) || f.name.eq_ignore_ascii_case(name)
+                    })
+                })
+            };
+            m.set(role, by_flag.or_else(by_name).map(|f| f.name.clone()));
+        }
+        m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn folder(name: &str, special_use: Option<&str>) -> Folder {
+        Folder {
+            name: name.into(),
+            special_use: special_use.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn flags_first_then_common_names() {
+        let exchange = [
+            folder("INBOX", None),
+            folder("Sent Items", Some("Sent")),
+            folder("Deleted Items", Some("Trash")),
+            folder("Junk Email", Some("Junk")),
+            folder("Drafts", Some("Drafts")),
+            folder("Archive", Some("Archive")),
+            folder("Sent", None),
+        ];
+        let m = FolderMapping::propose(&exchange);
+        assert_eq!(m.inbox.as_deref(), Some("INBOX"));
+        assert_eq!(
+            m.sent.as_deref(),
+            Some("Sent Items"),
+            "the flag wins over the name"
+        );
+        assert_eq!(m.trash.as_deref(), Some("Deleted Items"));
+        assert_eq!(m.junk.as_deref(), Some("Junk Email"));
+
+        let unflagged = [
+            folder("INBOX", None),
+            folder("INBOX/Sent Messages", None),
+            folder("INBOX/spam", None),
+        ];
+        let m = FolderMapping::propose(&unflagged);
+        assert_eq!(m.sent.as_deref(), Some("INBOX/Sent Messages"));
+        assert_eq!(m.junk.as_deref(), Some("INBOX/spam"));
+        assert_eq!(m.drafts, None);
+        assert_eq!(m.archive, None);
+    }
 }

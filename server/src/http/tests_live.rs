@@ -139,6 +139,7 @@ async fn drive(state: AppState, id: String, run: Arc<Mutex<Run>>, changed: watch
                     reply: None,
                 }),
                 folders: Vec::new(),
+                proposed_mapping: None,
                 message_id: None,
             }
         }

@@ -20,7 +20,7 @@ use std::{
 
 use base64::{engine::general_purpose::STANDARD, Engine};
 use mailkey_app::{
-    mail_test::{StageEvent, StageId, StageStatus, TestReport},
+    mail_test::{FolderMapping, StageEvent, StageId, StageStatus, TestReport},
     provider::Security,
 };
 use tokio::{net::TcpStream, sync::mpsc::UnboundedSender};
@@ -214,11 +214,13 @@ impl MailTester {
             }
         }
         stages.sort_by_key(|s| ALL_STAGES.iter().position(|id| *id == s.stage));
+        let proposed_mapping = ok.then(|| FolderMapping::propose(&folders));
         TestReport {
             ok,
             stages,
             diagnosis,
             folders,
+            proposed_mapping,
             message_id: Some(message_id),
         }
     }
