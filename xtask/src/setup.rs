@@ -88,6 +88,11 @@ pub fn test_tools() -> Result<(), String> {
     debian_packages(TEST_DEBIAN_PACKAGES)
 }
 
+/// The connection-test benchmark compares with a minimal Python client.
+pub fn bench_tools() -> Result<(), String> {
+    debian_packages(&["python3"])
+}
+
 fn wasm_target() -> Result<(), String> {
     let installed =
         output(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();

@@ -111,10 +111,19 @@ pub fn bench() -> Result<(), String> {
     setup::build_tools()?;
     setup::test_tools()?;
     build_release_site()?;
+    setup::bench_tools()?;
     step("first-load weight (Chromium loads each page once, cold cache)");
     run(Command::new("node")
         .arg("bench/first-load.mjs")
         .current_dir(root().join("end2end"))
         .env("MAILKEY_BIN", release_binary())
-        .env("MAILKEY_SITE", root().join("target/site")))
+        .env("MAILKEY_SITE", root().join("target/site")))?;
+    step("connection test speed against local Dovecot + Postfix, next to a minimal Python client");
+    run(cargo().args([
+        "bench",
+        "--package",
+        "mailkey",
+        "--bench",
+        "connection_test",
+    ]))
 }
