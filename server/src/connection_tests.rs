@@ -5,8 +5,9 @@ use std::{sync::Arc, time::Duration};
 
 use mailkey_app::{
     draft::MailboxSettings,
-    mail_test::{StageEvent, TestReport},
+    mail_test::{Folder, FolderMapping, Role, StageEvent, TestReport},
     provider::Security,
+    rules::{Findings, Note},
 };
 use secrecy::ExposeSecret;
 use tokio::sync::mpsc::UnboundedSender;
@@ -20,6 +21,8 @@ use crate::{
 
 #[derive(Debug, thiserror::Error)]
 pub enum TestError {
+    #[error("the folder mapping has errors")]
+    Invalid(Findings),
     #[error("no such account")]
     NotFound,
     #[error("the account's mailbox settings are not complete (finish the Mailbox step)")]
@@ -112,5 +115,85 @@ impl ConnectionTests {
             .await?;
         tracing::info!(account = %account_id, ok = report.ok, run, "connection test finished");
         Ok((run, report))
+    }
+}
+
+impl ConnectionTests {
+    /// The folders of the latest passing test, if one passed.
+    pub async fn known_folders(&self, account_id: &str) -> Result<Option<Vec<Folder>>, TestError> {
+        if self.store.draft(account_id).await?.is_none() {
+            return Err(TestError::NotFound);
+        }
+        let runs = self.store.tests(account_id, 50).await?;
+        Ok(runs
+            .into_iter()
+            .filter(|(_, _, ok, _)| *ok)
+            .find_map(|(_, _, _, json)| serde_json::from_str::<TestReport>(&json).ok())
+            .map(|r| r.folders))
+    }
+
+    /// The saved mapping, else the one proposed from the latest passing test.
+    pub async fn mapping(&self, account_id: &str) -> Result<(FolderMapping, bool), TestError> {
+        let folders = self.known_folders(account_id).await?;
+        if let Some(json) = self.store.folder_mapping(account_id).await? {
+            let saved =
+                serde_json::from_str(&json).map_err(|e| TestError::Corrupt(e.to_string()))?;
+            return Ok((saved, true));
+        }
+        Ok((
+            folders
+                .map(|f| FolderMapping::propose(&f))
+                .unwrap_or_default(),
+            false,
+        ))
+    }
+
+    /// Saves a mapping whose every folder the mailbox has (per the latest passing test) and
+    /// which names an Inbox; otherwise says which field is wrong and changes nothing.
+    pub async fn save_mapping(
+        &self,
+        account_id: &str,
+        mapping: &FolderMapping,
+    ) -> Result<(), TestError> {
+        let Some(folders) = self.known_folders(account_id).await? else {
+            let mut f = Findings::default();
+            f.add(
+                "inbox",
+                Some(Note::error(
+                    "Run the connection test first: folders are chosen from those it finds.",
+                )),
+            );
+            return Err(TestError::Invalid(f));
+        };
+        let mut findings = Findings::default();
+        for role in Role::ALL {
+            let field = format!("{role:?}").to_ascii_lowercase();
+            let note = match mapping.get(role).map(str::trim).filter(|n| !n.is_empty()) {
+                None if role == Role::Inbox => Some(Note::error(
+                    "Choose the Inbox folder: the application reads new mail from it.",
+                )),
+                None => None,
+                Some(name) if folders.iter().any(|f| f.name == name) => None,
+                Some(name) => Some(Note::error(format!(
+                    "The mailbox has no folder \"{name}\". Choose one the test found ({}), or \
+                     run the test again if it was just created.",
+                    folders
+                        .iter()
+                        .map(|f| f.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))),
+            };
+            findings.add(&field, note);
+        }
+        if findings.has_errors() {
+            return Err(TestError::Invalid(findings));
+        }
+        let json = serde_json::to_string(mapping).expect("the mapping serialises");
+        if !self.store.set_folder_mapping(account_id, &json).await? {
+            return Err(TestError::NotFound);
+        }
+        tracing::info!(account = %account_id, "folder mapping saved");
+        Ok(())
     }
 }

@@ -489,6 +489,45 @@ async fn a_signed_in_account_is_tested_in_the_portal_and_from_the_terminal() {
         "no token in the history"
     );
 
+    // Folder mapping: proposed from the test, refused for a folder the mailbox lacks, saved.
+    let folders: serde_json::Value = op
+        .get(&format!("/api/v1/accounts/{id}/folders"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(folders["saved"], false);
+    assert_eq!(folders["mapping"]["sent"], "Sent", "{folders}");
+    assert_eq!(folders["mapping"]["inbox"], "INBOX");
+    let put = |body: serde_json::Value| {
+        TestServer::client()
+            .put(s.url(&format!("/api/v1/accounts/{id}/folders")))
+            .header("cookie", &op.cookie)
+            .header("origin", &s.base)
+            .json(&body)
+            .send()
+    };
+    let mut wrong = folders["mapping"].clone();
+    wrong["sent"] = "Sent Items".into();
+    let res = put(wrong).await.unwrap();
+    assert_eq!(res.status(), 422);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["fields"][0]["field"], "sent", "{body}");
+    assert!(body["error"]["fields"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("no folder \"Sent Items\""));
+    let res = put(folders["mapping"].clone()).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let again: serde_json::Value = op
+        .get(&format!("/api/v1/accounts/{id}/folders"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["saved"], true);
+    assert_eq!(again["mapping"], folders["mapping"]);
+
     // The same test from a terminal, against the same data directory and running server.
     let cli = |account: &str| {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mailkey"));

@@ -21,6 +21,10 @@ pub fn routes() -> Router<AppState> {
         .route("/accounts", get(list_accounts))
         .route("/accounts/{id}", get(account))
         .route("/accounts/{id}/tests", get(super::tests_live::history))
+        .route(
+            "/accounts/{id}/folders",
+            get(super::tests_live::folders).put(super::tests_live::save_folders),
+        )
         .fallback(|| async { HttpError::NotFound })
 }
 

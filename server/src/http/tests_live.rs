@@ -231,3 +231,61 @@ pub async fn history(
         .collect();
     Ok(Json(json!({ "tests": runs })))
 }
+
+fn test_error(e: TestError) -> Response {
+    match e {
+        TestError::NotFound => HttpError::AccountNotFound.into_response(),
+        TestError::Invalid(findings) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({"error": {
+                "code": "invalid",
+                "message": "Some folders are not right; nothing was saved.",
+                "fields": findings,
+            }})),
+        )
+            .into_response(),
+        TestError::Storage(e) => HttpError::Storage(e).into_response(),
+        other => HttpError::Internal(other.to_string()).into_response(),
+    }
+}
+
+/// `GET /api/v1/accounts/{id}/folders`: the mapping (saved, or proposed from the latest passing
+/// test) and the folders it can choose from.
+pub async fn folders(
+    State(state): State<AppState>,
+    session: Option<Extension<OperatorSession>>,
+    Path(id): Path<String>,
+) -> Response {
+    if session.is_none() {
+        return HttpError::Unauthorized.into_response();
+    }
+    let known = match state.connection_tests.known_folders(&id).await {
+        Ok(f) => f,
+        Err(e) => return test_error(e),
+    };
+    match state.connection_tests.mapping(&id).await {
+        Ok((mapping, saved)) => Json(json!({
+            "mapping": mapping,
+            "saved": saved,
+            "folders": known.unwrap_or_default(),
+        }))
+        .into_response(),
+        Err(e) => test_error(e),
+    }
+}
+
+/// `PUT /api/v1/accounts/{id}/folders` with a `FolderMapping`: saved if every folder exists.
+pub async fn save_folders(
+    State(state): State<AppState>,
+    session: Option<Extension<OperatorSession>>,
+    Path(id): Path<String>,
+    Json(mapping): Json<mailkey_app::mail_test::FolderMapping>,
+) -> Response {
+    if session.is_none() {
+        return HttpError::Unauthorized.into_response();
+    }
+    match state.connection_tests.save_mapping(&id, &mapping).await {
+        Ok(()) => Json(json!({ "mapping": mapping, "saved": true })).into_response(),
+        Err(e) => test_error(e),
+    }
+}

@@ -53,3 +53,30 @@ impl Store {
             .collect())
     }
 }
+
+impl Store {
+    pub async fn folder_mapping(&self, account_id: &str) -> Result<Option<String>, StorageError> {
+        Ok(sqlx::query_scalar::<_, Option<String>>(
+            "SELECT folder_mapping FROM accounts WHERE id = ?",
+        )
+        .bind(account_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .flatten())
+    }
+
+    pub async fn set_folder_mapping(
+        &self,
+        account_id: &str,
+        mapping_json: &str,
+    ) -> Result<bool, StorageError> {
+        let done =
+            sqlx::query("UPDATE accounts SET folder_mapping = ?, updated_at = ? WHERE id = ?")
+                .bind(mapping_json)
+                .bind(now())
+                .bind(account_id)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
