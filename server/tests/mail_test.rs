@@ -306,6 +306,16 @@ async fn server_side_refusals_are_diagnosed() {
         .unwrap()
         .starts_with("553"));
 
+    // Watching a folder the message never reaches (it lands in INBOX): not received in time.
+    let mut plan = env.plan(MAILBOX);
+    plan.root_folder = "Archive".into();
+    plan.timeout = Duration::from_secs(3);
+    let r = env.run(&plan, &token).await;
+    assert_eq!(
+        (failed_at(&r), title(&r)),
+        (StageId::ImapReceive, "The test message did not arrive")
+    );
+
     // A root folder the mailbox does not have.
     let mut plan = env.plan(MAILBOX);
     plan.root_folder = "Invoices".into();

@@ -100,6 +100,7 @@ impl Recorder {
             Ok(r) => r,
             Err(_) => Err(match id {
                 StageId::SmtpTls | StageId::ImapTls => Failure::Silent,
+                StageId::ImapReceive => Failure::NotReceived,
                 other => Failure::Timeout(other),
             }),
         };
