@@ -265,17 +265,16 @@ impl MailTester {
         Ok(folders)
     }
 
-    async fn send(
+    /// The resolve and connect stages: addresses the guard allows, then the first that answers.
+    async fn reach(
         &self,
         rec: &Recorder,
-        plan: &Plan,
-        token: &str,
-        message_id: &str,
-        subject: &str,
-    ) -> Result<(), (StageId, Failure)> {
-        let ep = &plan.smtp;
+        ep: &Endpoint,
+        resolve: StageId,
+        connect_stage: StageId,
+    ) -> Result<TcpStream, (StageId, Failure)> {
         let addrs = rec
-            .stage(StageId::SmtpResolve, async {
+            .stage(resolve, async {
                 let a = self.guard.resolve(&ep.host, ep.port).await?;
                 let shown = a
                     .iter()
@@ -285,11 +284,24 @@ impl MailTester {
                 Ok((a, Some(shown)))
             })
             .await?;
-        let tcp = rec
-            .stage(StageId::SmtpConnect, async {
-                let (tcp, to) = connect(&addrs, STEP_CAP).await?;
-                Ok((tcp, Some(to)))
-            })
+        rec.stage(connect_stage, async {
+            let (tcp, to) = connect(&addrs, STEP_CAP).await?;
+            Ok((tcp, Some(to)))
+        })
+        .await
+    }
+
+    async fn send(
+        &self,
+        rec: &Recorder,
+        plan: &Plan,
+        token: &str,
+        message_id: &str,
+        subject: &str,
+    ) -> Result<(), (StageId, Failure)> {
+        let ep = &plan.smtp;
+        let tcp = self
+            .reach(rec, ep, StageId::SmtpResolve, StageId::SmtpConnect)
             .await?;
         let mut conn = rec
             .stage(StageId::SmtpTls, async {
@@ -327,22 +339,8 @@ impl MailTester {
         token: &str,
     ) -> Result<imap::TlsSession, (StageId, Failure)> {
         let ep = &plan.imap;
-        let addrs = rec
-            .stage(StageId::ImapResolve, async {
-                let a = self.guard.resolve(&ep.host, ep.port).await?;
-                let shown = a
-                    .iter()
-                    .map(|a| a.ip().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                Ok((a, Some(shown)))
-            })
-            .await?;
-        let tcp = rec
-            .stage(StageId::ImapConnect, async {
-                let (tcp, to) = connect(&addrs, STEP_CAP).await?;
-                Ok((tcp, Some(to)))
-            })
+        let tcp = self
+            .reach(rec, ep, StageId::ImapResolve, StageId::ImapConnect)
             .await?;
         let client = rec
             .stage(StageId::ImapTls, async {
