@@ -11,6 +11,7 @@ use crate::{
     api::{AccountSummary, NewAccountInfo},
     draft::{AppDetails, Draft, MailboxSettings, Step},
     error::PortalError,
+    mail_test::{FolderMapping, TestOverview},
     rules::Note,
     server_fns::{OperatorView, StepSaved},
     sign_in::ConnectionStatus,
@@ -44,6 +45,19 @@ pub trait PortalBackend: Send + Sync + 'static {
         request: &'a Parts,
         id: String,
     ) -> BoxFuture<'a, Result<ConnectionStatus, PortalError>>;
+    /// The latest connection test and the folder mapping.
+    fn connection_test<'a>(
+        &'a self,
+        request: &'a Parts,
+        id: String,
+    ) -> BoxFuture<'a, Result<TestOverview, PortalError>>;
+    /// Saves the folder mapping if every folder is one the latest passing test found.
+    fn save_folders<'a>(
+        &'a self,
+        request: &'a Parts,
+        id: String,
+        mapping: FolderMapping,
+    ) -> BoxFuture<'a, Result<(), PortalError>>;
     fn load_draft<'a>(
         &'a self,
         request: &'a Parts,

@@ -97,6 +97,18 @@ pub struct TestReport {
     pub message_id: Option<String>,
 }
 
+/// What the account's pages show of its connection tests: the latest run, and the folder
+/// mapping (saved, or proposed from the latest passing run) with the folders to choose from.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestOverview {
+    /// The latest run: when it started (seconds since the Unix epoch) and its report.
+    pub latest: Option<(i64, TestReport)>,
+    pub mapping: FolderMapping,
+    pub mapping_saved: bool,
+    /// The folders of the latest passing run; empty when none passed.
+    pub folders: Vec<Folder>,
+}
+
 /// The folders a host application needs, as the Salesorder seed's "Default Folder Mappings".
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

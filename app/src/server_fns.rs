@@ -14,6 +14,7 @@ use crate::{
     api::{AccountSummary, NewAccountInfo},
     draft::{Draft, Step},
     error::PortalError,
+    mail_test::TestOverview,
     rules::{Findings, Note},
     sign_in::ConnectionStatus,
 };
@@ -186,4 +187,39 @@ pub async fn new_account() -> Result<NewAccountInfo, PortalError> {
 pub async fn connection(id: String) -> Result<ConnectionStatus, PortalError> {
     let (backend, parts) = crate::backend::request_context()?;
     backend.0.connection(&parts, id).await
+}
+
+/// The account's latest connection test and its folder mapping.
+#[server(prefix = "/_fn", endpoint = "accounts/connection-test")]
+pub async fn connection_test(id: String) -> Result<TestOverview, PortalError> {
+    let (backend, parts) = crate::backend::request_context()?;
+    backend.0.connection_test(&parts, id).await
+}
+
+/// "Save folders": a plain form post (the page needs no wasm for it), one field per role; an
+/// empty field means the mailbox has no such folder. On success the browser goes to the
+/// account's page.
+#[server(prefix = "/_fn", endpoint = "accounts/folders")]
+pub async fn save_folders(
+    id: String,
+    #[server(default)] inbox: String,
+    #[server(default)] sent: String,
+    #[server(default)] drafts: String,
+    #[server(default)] trash: String,
+    #[server(default)] junk: String,
+    #[server(default)] archive: String,
+) -> Result<(), PortalError> {
+    let (backend, parts) = crate::backend::request_context()?;
+    let chosen = |s: String| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+    let mapping = crate::mail_test::FolderMapping {
+        inbox: chosen(inbox),
+        sent: chosen(sent),
+        drafts: chosen(drafts),
+        trash: chosen(trash),
+        junk: chosen(junk),
+        archive: chosen(archive),
+    };
+    backend.0.save_folders(&parts, id.clone(), mapping).await?;
+    crate::backend::redirect(&format!("/accounts/{id}?folders=saved#folders"));
+    Ok(())
 }

@@ -10,7 +10,7 @@ import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, "../..");
+export const root = resolve(here, "../..");
 
 export const BIN = process.env.MAILKEY_BIN ?? join(root, "target/release/mailkey");
 export const SITE = process.env.MAILKEY_SITE ?? join(root, "target/site");
@@ -96,7 +96,7 @@ export async function openPage(browser, viewport, { javaScriptEnabled = true } =
   });
   const page = await context.newPage();
   const problems = [];
-  page.on("console", (m) => { if (m.type() === "error") problems.push(`console: ${m.text()}`); });
+  page.on("console", (m) => { if (m.type() === "error") problems.push(`console: ${m.text()}${m.location()?.url ? ` (${m.location().url})` : ""}`); });
   page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
   return { context, page, problems };
 }

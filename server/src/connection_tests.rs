@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 
 use mailkey_app::{
     draft::MailboxSettings,
-    mail_test::{Folder, FolderMapping, Role, StageEvent, TestReport},
+    mail_test::{Folder, FolderMapping, Role, StageEvent, TestOverview, TestReport},
     provider::Security,
     rules::{Findings, Note},
 };
@@ -130,6 +130,30 @@ impl ConnectionTests {
             .filter(|(_, _, ok, _)| *ok)
             .find_map(|(_, _, _, json)| serde_json::from_str::<TestReport>(&json).ok())
             .map(|r| r.folders))
+    }
+
+    /// What the account's pages show: the latest run, and the mapping with its folders.
+    pub async fn overview(&self, account_id: &str) -> Result<TestOverview, TestError> {
+        let folders = self.known_folders(account_id).await?;
+        let latest = self
+            .store
+            .tests(account_id, 1)
+            .await?
+            .into_iter()
+            .next()
+            .map(|(_, started_at, _, json)| {
+                serde_json::from_str::<TestReport>(&json)
+                    .map(|r| (started_at, r))
+                    .map_err(|e| TestError::Corrupt(e.to_string()))
+            })
+            .transpose()?;
+        let (mapping, mapping_saved) = self.mapping(account_id).await?;
+        Ok(TestOverview {
+            latest,
+            mapping,
+            mapping_saved,
+            folders: folders.unwrap_or_default(),
+        })
     }
 
     /// The saved mapping, else the one proposed from the latest passing test.

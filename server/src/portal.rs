@@ -7,6 +7,7 @@ use mailkey_app::{
     backend::{set_status, BoxFuture, PortalBackend},
     draft::{AppDetails, Draft, MailboxSettings, Step},
     error::PortalError,
+    mail_test::{FolderMapping, TestOverview},
     rules::Note,
     server_fns::{OperatorView, StepSaved},
     sign_in::{ConnectionStatus, SignInOutcome, SignInProblem},
@@ -14,6 +15,7 @@ use mailkey_app::{
 
 use crate::{
     auth::OperatorSession,
+    connection_tests::{ConnectionTests, TestError},
     storage::Store,
     tokens::TokenKeeper,
     wizard::{DraftError, Saved, Wizard},
@@ -23,6 +25,7 @@ pub struct Portal {
     pub store: Store,
     pub wizard: Wizard,
     pub tokens: TokenKeeper,
+    pub connection_tests: ConnectionTests,
 }
 
 fn operator_of(request: &Parts) -> Result<&OperatorSession, PortalError> {
@@ -30,6 +33,24 @@ fn operator_of(request: &Parts) -> Result<&OperatorSession, PortalError> {
         .extensions
         .get::<OperatorSession>()
         .ok_or(PortalError::NotSignedIn)
+}
+
+/// Connection-test errors as the browser sees them (and the HTTP status it gets).
+fn test_error(e: TestError) -> PortalError {
+    match e {
+        TestError::Invalid(findings) => portal_error(DraftError::Invalid(findings)),
+        TestError::NotFound => portal_error(DraftError::NotFound),
+        TestError::Storage(e) => portal_error(DraftError::Storage(e)),
+        TestError::NotReady => PortalError::Server(e.to_string()),
+        TestError::Corrupt(detail) => {
+            tracing::error!(error = %detail, "a stored connection test cannot be read");
+            PortalError::Server(
+                "This account's test history cannot be read by this version of Mailkey. Run the \
+                 test again; if it keeps happening, the operator should check the server log."
+                    .into(),
+            )
+        }
+    }
 }
 
 /// The one place wizard errors become what the browser sees (and the HTTP status it gets).
@@ -158,6 +179,35 @@ impl PortalBackend for Portal {
             let id = self.wizard.create(&provider).await.map_err(portal_error)?;
             tracing::info!(account = %id, %provider, "account draft created");
             Ok(id)
+        })
+    }
+
+    fn connection_test<'a>(
+        &'a self,
+        request: &'a Parts,
+        id: String,
+    ) -> BoxFuture<'a, Result<TestOverview, PortalError>> {
+        Box::pin(async move {
+            operator_of(request)?;
+            self.connection_tests
+                .overview(&id)
+                .await
+                .map_err(test_error)
+        })
+    }
+
+    fn save_folders<'a>(
+        &'a self,
+        request: &'a Parts,
+        id: String,
+        mapping: FolderMapping,
+    ) -> BoxFuture<'a, Result<(), PortalError>> {
+        Box::pin(async move {
+            operator_of(request)?;
+            self.connection_tests
+                .save_mapping(&id, &mapping)
+                .await
+                .map_err(test_error)
         })
     }
 

@@ -61,11 +61,13 @@ fn leptos_context(
     store: Store,
     wizard: Wizard,
     tokens: TokenKeeper,
+    connection_tests: ConnectionTests,
 ) -> impl Fn() + Clone + Send + Sync + 'static {
     let backend = Backend(Arc::new(Portal {
         store,
         wizard,
         tokens,
+        connection_tests,
     }));
     move || {
         provide_context(backend.clone());
@@ -105,6 +107,7 @@ pub fn app(state: AppState) -> Router {
         state.store.clone(),
         state.wizard.clone(),
         state.tokens.clone(),
+        state.connection_tests.clone(),
     );
     let css_href = state.css_href.clone();
     let shell = move |options: LeptosOptions| mailkey_app::shell(options, css_href.to_string());

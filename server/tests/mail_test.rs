@@ -499,6 +499,39 @@ async fn a_signed_in_account_is_tested_in_the_portal_and_from_the_terminal() {
         "no token in the history"
     );
 
+    // Without the wasm, the Test button is a form post: it waits for the run and goes back to
+    // the account's page it came from, or to the account page for any other Referer.
+    let form_post = |referer: String| {
+        TestServer::client()
+            .post(s.url(&format!("/accounts/{id}/tests")))
+            .header("cookie", &op.cookie)
+            .header("origin", &s.base)
+            .header("accept", "text/html,application/xhtml+xml")
+            .header("referer", referer)
+            .send()
+    };
+    let res = form_post(s.url(&format!("/accounts/{id}/setup/5")))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(
+        res.headers()["location"],
+        format!("/accounts/{id}/setup/5#connection-test").as_str()
+    );
+    let res = form_post(format!("https://elsewhere.example/accounts/{id}"))
+        .await
+        .unwrap();
+    assert_eq!(
+        res.headers()["location"],
+        format!("/accounts/{id}#connection-test").as_str(),
+        "never back to another site"
+    );
+    assert_eq!(
+        s.state.store.tests(&id, 10).await.unwrap().len(),
+        4,
+        "both runs finished before the answer"
+    );
+
     // Folder mapping: proposed from the test, refused for a folder the mailbox lacks, saved.
     let folders: serde_json::Value = op
         .get(&format!("/api/v1/accounts/{id}/folders"))

@@ -40,7 +40,8 @@ fn page(status: StatusCode, css: &str, title: &str, body: &str, script: Option<&
     let html = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title} · Mailkey</title><link rel=\"stylesheet\" href=\"{css}\"></head>\
+         <title>{title} · Mailkey</title>\
+         <link rel=\"icon\" href=\"/favicon.svg\" type=\"image/svg+xml\"><link rel=\"stylesheet\" href=\"{css}\"></head>\
          <body><div class=\"app\"><main class=\"main\"><section class=\"panel\">{body}</section>\
          </main></div>{script}</body></html>",
         title = esc(title),
@@ -54,7 +55,7 @@ fn page(status: StatusCode, css: &str, title: &str, body: &str, script: Option<&
         HeaderValue::from_static("no-referrer"),
     );
     if let Ok(csp) = format!(
-        "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'self'; base-uri 'none'; \
+        "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'self'; img-src 'self'; base-uri 'none'; \
          form-action 'none'; frame-ancestors 'none'"
     )
     .parse()

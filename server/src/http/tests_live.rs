@@ -13,10 +13,10 @@ use std::{
 
 use axum::{
     extract::{Path, State},
-    http::StatusCode,
+    http::{header, HeaderMap, StatusCode},
     response::{
         sse::{Event, KeepAlive, Sse},
-        IntoResponse, Response,
+        IntoResponse, Redirect, Response,
     },
     Extension, Json,
 };
@@ -58,10 +58,34 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// A browser posting the Test form without the wasm: it waits for the run and is sent back to
+/// the page, which shows the result.
+fn plain_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"))
+}
+
+/// Where a plain form post returns: the page it came from when that is one of this account's
+/// pages (only its path, never another site), else the account page.
+fn back_to(headers: &HeaderMap, id: &str) -> String {
+    let own = format!("/accounts/{id}");
+    let path = headers
+        .get(header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|r| url::Url::parse(r).ok())
+        .map(|u| u.path().to_string())
+        .filter(|p| p == &own || p.starts_with(&format!("{own}/")))
+        .unwrap_or(own);
+    format!("{path}#connection-test")
+}
+
 pub async fn start(
     State(state): State<AppState>,
     session: Option<Extension<OperatorSession>>,
     Path(id): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Response, HttpError> {
     let Some(Extension(session)) = session else {
         return Err(HttpError::Unauthorized);
@@ -70,7 +94,7 @@ pub async fn start(
         return Err(HttpError::AccountNotFound);
     }
     let live = state.live_tests.clone();
-    let key = {
+    let (key, run, mut changed) = {
         let mut runs = lock(&live.runs);
         runs.retain(|_, (r, _)| {
             lock(r)
@@ -95,10 +119,18 @@ pub async fn start(
             ..Run::default()
         }));
         let (tx, rx) = watch::channel(0u64);
-        runs.insert(key.clone(), (run.clone(), rx));
-        tokio::spawn(drive(state.clone(), id.clone(), run, tx));
-        key
+        runs.insert(key.clone(), (run.clone(), rx.clone()));
+        tokio::spawn(drive(state.clone(), id.clone(), run.clone(), tx));
+        (key, run, rx)
     };
+    if plain_form(&headers) {
+        while lock(&run).report.is_none() {
+            if changed.changed().await.is_err() {
+                break;
+            }
+        }
+        return Ok(Redirect::to(&back_to(&headers, &id)).into_response());
+    }
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "run": key, "events": format!("/accounts/{id}/tests/{key}/events") })),

@@ -35,6 +35,7 @@ pub fn render(status: StatusCode, css_href: &str, title: &str, body: &str) -> Re
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{title} · Sandbox identity provider</title>\
+         <link rel=\"icon\" href=\"/favicon.svg\" type=\"image/svg+xml\">\
          <link rel=\"stylesheet\" href=\"{css}\"></head><body><div class=\"app\">\
          <p class=\"alert alert-warning sandbox-banner\" role=\"note\"><strong>Sandbox identity \
          provider.</strong> This is not Microsoft: it speaks Microsoft's protocol for tests and \

@@ -18,7 +18,7 @@ use crate::{
 };
 
 /// An island: the only part of this step that ships as wasm.
-#[island]
+#[island(lazy)]
 pub fn AppDetailsForm(draft: Draft) -> impl IntoView {
     let provider: &'static Provider = &MICROSOFT_365;
     let hydrated = crate::components::hydrated::marker();

@@ -19,7 +19,7 @@ fn security_options() -> Vec<(&'static str, &'static str)> {
 }
 
 /// An island: the only part of this step that ships as wasm.
-#[island]
+#[island(lazy)]
 pub fn MailboxForm(draft: Draft) -> impl IntoView {
     let provider: &'static Provider = &MICROSOFT_365;
     let hydrated = crate::components::hydrated::marker();

@@ -10,6 +10,7 @@
 
 use leptos::prelude::*;
 
+use super::connection_test::ConnectionTestSection;
 use crate::{
     draft::Step,
     server_fns::{connection, step_path},
@@ -27,7 +28,7 @@ pub fn start_path(id: &str, popup: bool) -> String {
 /// Windows narrower than this sign in in the same tab: a popup would cover the whole phone.
 const NARROW_PX: f64 = 600.0;
 
-fn when(secs: i64) -> String {
+pub(crate) fn when(secs: i64) -> String {
     // Server-rendered, so the server's clock and UTC; precise enough for "when".
     let day = crate::rules::dates::Day(secs.div_euclid(86_400));
     let rem = secs.rem_euclid(86_400);
@@ -135,6 +136,7 @@ fn Connection(id: String, mailbox: String, ready: bool, status: ConnectionStatus
     } else {
         "Sign in with Microsoft"
     };
+    let test = connected.then(|| view! { <ConnectionTestSection id=id.clone()/> });
     view! {
         {summary}
         {attention}
@@ -147,13 +149,14 @@ fn Connection(id: String, mailbox: String, ready: bool, status: ConnectionStatus
         } else {
             view! { <p class="alert alert-warning" role="status">"Finish the steps above before signing in."</p> }.into_any()
         }}
+        {test}
     }
     .into_any()
 }
 
 /// The button. `seen` is the latest finished attempt the page already shows, so the stream can
 /// tell a new result from an old one.
-#[island]
+#[island(lazy)]
 pub fn SignInButton(id: String, label: String, seen: Option<i64>) -> impl IntoView {
     let hydrated = crate::components::hydrated::marker();
     let waiting = RwSignal::new(false);

@@ -1,0 +1,156 @@
+// The connection test in a real browser against real Dovecot and Postfix that check the
+// sandbox's tokens: the wizard signs in, "Test the connection" draws each stage live from the
+// server's event stream, the message lands in the mailbox's Maildir, and the folders the test
+// found are mapped and saved. Without the wasm the same button is a form post that waits.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { startMailkey, launchChromium, openPage, screenshot, VIEWPORTS, islandsHydrated } from "../lib/harness.mjs";
+import { mailServersCa } from "../lib/mail-servers.mjs";
+
+const SCOPES = "https://outlook.office.com/IMAP.AccessAsUser.All https://outlook.office.com/SMTP.Send offline_access openid email profile";
+const [PHONE, DESKTOP] = VIEWPORTS;
+
+let mail;
+let servers;
+let mailkey;
+let browser;
+let demo;
+
+before(async () => {
+  mail = await mailServersCa();
+  mailkey = await startMailkey({
+    env: {
+      MAILKEY_SANDBOX: "1",
+      MAILKEY_TLS_CA_FILE: mail.caFile,
+      MAILKEY_ALLOW_PRIVATE_HOSTS: "true",
+      MAILKEY_MAIL_HOSTS: "localhost",
+    },
+  });
+  const toml = readFileSync(join(mailkey.dataDir, "sandbox-demo.toml"), "utf8");
+  const value = (key) => toml.match(new RegExp(`^${key} = "([^"]+)"`, "m"))[1];
+  demo = { tenant: value("id"), clientId: value("client_id"), secret: value("secret"), domain: toml.match(/^domains = \["([^"]+)"/m)[1] };
+  demo.mailbox = `invoices@${demo.domain}`;
+  servers = await mail.start({
+    introspectionUrl: `${mailkey.base}/sandbox/${demo.tenant}/oauth2/v2.0/introspect`,
+    domain: demo.domain,
+    microsoftUsers: [demo.mailbox],
+  });
+  browser = await launchChromium();
+});
+
+after(async () => {
+  await browser?.close();
+  await mailkey?.stop();
+  await mail?.stop();
+});
+
+/** A finished wizard pointing at the local servers, saved through the forms' server functions. */
+async function account(page, name) {
+  const call = async (endpoint, form) => {
+    const res = await page.request.post(`${mailkey.base}/_fn/${endpoint}`, { form, headers: { origin: mailkey.base, accept: "application/json" } });
+    assert.equal(res.status(), 200, `${endpoint}: ${await res.text()}`);
+    return res.json();
+  };
+  const { id } = await call("accounts/create", { provider: "microsoft365-sandbox" });
+  await call("accounts/app", {
+    id, tenant: demo.domain, client_id: demo.clientId, app_name: "Mailkey demo",
+    client_secret: demo.secret, secret_expires: "2099-12-31", custom_endpoints: "false", authorize_url: "", token_url: "",
+  });
+  await call("accounts/step", { id, step: "3" });
+  await call("accounts/mailbox", {
+    id, account_name: name, email: demo.mailbox, reply_to: "",
+    smtp_host: "localhost", smtp_port: String(servers.smtpPort), smtp_security: "starttls", protocol: "imap",
+    imap_host: "localhost", imap_port: String(servers.imapsPort), imap_security: "tls",
+    root_folder: "INBOX", timeout_minutes: "1", scopes: SCOPES,
+  });
+  return id;
+}
+
+/** Signs the mailbox in at the sandbox, in the same tab. */
+async function signIn(page, id) {
+  await page.goto(`${mailkey.base}/accounts/${id}/sign-in?mode=redirect`);
+  await page.locator(`input[name=username][value="${demo.mailbox}"]`).check();
+  await page.getByRole("button", { name: "Sign in" }).click();
+  const consent = page.getByRole("button", { name: "Accept" });
+  if (await consent.isVisible().catch(() => false)) await consent.click();
+  await page.getByText("Connected: signed in as").waitFor({ timeout: 15_000 });
+}
+
+test("desktop: the test runs live, the message arrives, and the folders are saved", async () => {
+  const { context, page, problems } = await openPage(browser, DESKTOP);
+  try {
+    await page.goto(mailkey.adminLink());
+    const id = await account(page, "Tested");
+    await signIn(page, id);
+    await page.goto(`${mailkey.base}/accounts/${id}/setup/5`);
+    await islandsHydrated(page);
+    // The live rows vanish when the page reloads with the result: note every one drawn.
+    await page.evaluate(() => {
+      new MutationObserver(() => {
+        const seen = new Set(JSON.parse(sessionStorage.getItem("live") ?? "[]"));
+        for (const row of document.querySelectorAll(".live-test .stage")) seen.add(row.innerText.split("\n")[0] + "|" + row.className);
+        sessionStorage.setItem("live", JSON.stringify([...seen]));
+      }).observe(document.body, { subtree: true, childList: true, characterData: true });
+    });
+    const before = servers.inbox(demo.mailbox).length;
+    await Promise.all([
+      page.waitForEvent("load", { timeout: 60_000 }),
+      page.getByRole("button", { name: "Test the connection" }).click(),
+    ]);
+    const live = await page.evaluate(() => JSON.parse(sessionStorage.getItem("live") ?? "[]"));
+    assert.ok(live.some((r) => r.includes("stage-running")), `a stage was drawn running: ${live}`);
+    assert.ok(live.some((r) => r.startsWith("Sign in to SMTP (XOAUTH2)|") && r.includes("stage-passed")), `SMTP sign-in drawn passed: ${live}`);
+
+    const result = page.locator('.test-result[data-result="passed"]');
+    await result.waitFor();
+    assert.match(await result.locator(".alert-success").innerText(), /sent the test message and received it/);
+    assert.equal(await result.locator(".stage-passed").count(), 13, await result.innerText());
+    await screenshot(page, "connection-test-desktop-1-passed");
+
+    const inbox = servers.inbox(demo.mailbox);
+    assert.equal(inbox.length, before + 1, "one message was delivered");
+    assert.match(inbox.at(-1), /^Subject: Mailkey connection test /m);
+    assert.match(inbox.at(-1), new RegExp(`^From: .*${demo.mailbox.replace(/\./g, "\\.")}`, "m"));
+
+    // Folders: pre-selected from the flags of Microsoft's names; the admin drops Archive and saves.
+    const sent = page.getByLabel("Sent", { exact: true });
+    assert.equal(await sent.inputValue(), "Sent Items");
+    assert.equal(await page.getByLabel("Trash", { exact: true }).inputValue(), "Deleted Items");
+    assert.equal(await page.getByLabel("Junk", { exact: true }).inputValue(), "Junk Email");
+    await page.getByLabel("Archive", { exact: true }).selectOption("");
+    await page.getByRole("button", { name: "Save folders" }).click();
+    await page.waitForURL(new RegExp(`/accounts/${id}\\?folders=saved#folders$`));
+    await page.getByText("Folders saved.").waitFor();
+    assert.equal(await page.getByLabel("Archive", { exact: true }).inputValue(), "");
+    await screenshot(page, "connection-test-desktop-2-folders-saved");
+    const saved = await (await page.request.get(`${mailkey.base}/api/v1/accounts/${id}/folders`)).json();
+    assert.equal(saved.saved, true);
+    assert.deepEqual(saved.mapping, { inbox: "INBOX", sent: "Sent Items", drafts: "Drafts", trash: "Deleted Items", junk: "Junk Email", archive: null });
+    assert.deepEqual(problems, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test("phone without JavaScript: the Test button waits for the run and shows the result", async () => {
+  const { context, page } = await openPage(browser, PHONE, { javaScriptEnabled: false });
+  try {
+    await page.goto(mailkey.adminLink());
+    const id = await account(page, "No script");
+    // Sign in with the wasm off too: the same-tab link is a plain link.
+    await signIn(page, id);
+    await page.goto(`${mailkey.base}/accounts/${id}`);
+    await page.getByRole("button", { name: "Test the connection" }).click();
+    await page.waitForURL(new RegExp(`/accounts/${id}#connection-test$`), { timeout: 60_000 });
+    await page.locator('.test-result[data-result="passed"]').waitFor();
+    await screenshot(page, "connection-test-phone-1-passed");
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    assert.ok(overflow <= 0, `scrolls sideways by ${overflow}px`);
+  } finally {
+    await context.close();
+  }
+});
+
