@@ -7,6 +7,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { createServer } from "node:net";
 import { startMailkey, launchChromium, openPage, screenshot, VIEWPORTS, islandsHydrated } from "../lib/harness.mjs";
 import { mailServersCa } from "../lib/mail-servers.mjs";
 
@@ -48,7 +49,7 @@ after(async () => {
 });
 
 /** A finished wizard pointing at the local servers, saved through the forms' server functions. */
-async function account(page, name) {
+async function account(page, name, { smtpPort = servers.smtpPort } = {}) {
   const call = async (endpoint, form) => {
     const res = await page.request.post(`${mailkey.base}/_fn/${endpoint}`, { form, headers: { origin: mailkey.base, accept: "application/json" } });
     assert.equal(res.status(), 200, `${endpoint}: ${await res.text()}`);
@@ -62,7 +63,7 @@ async function account(page, name) {
   await call("accounts/step", { id, step: "3" });
   await call("accounts/mailbox", {
     id, account_name: name, email: demo.mailbox, reply_to: "",
-    smtp_host: "localhost", smtp_port: String(servers.smtpPort), smtp_security: "starttls", protocol: "imap",
+    smtp_host: "localhost", smtp_port: String(smtpPort), smtp_security: "starttls", protocol: "imap",
     imap_host: "localhost", imap_port: String(servers.imapsPort), imap_security: "tls",
     root_folder: "INBOX", timeout_minutes: "1", scopes: SCOPES,
   });
@@ -154,3 +155,41 @@ test("phone without JavaScript: the Test button waits for the run and shows the 
   }
 });
 
+
+/** A loopback port nothing listens on. */
+async function closedPort() {
+  const server = createServer();
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address();
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+test("desktop: a failed run is explained, with the way to the step that fixes it", async () => {
+  const { context, page, problems } = await openPage(browser, DESKTOP);
+  try {
+    await page.goto(mailkey.adminLink());
+    const port = await closedPort();
+    const id = await account(page, "Wrong port", { smtpPort: port });
+    await signIn(page, id);
+    await page.goto(`${mailkey.base}/accounts/${id}`);
+    await islandsHydrated(page);
+    await Promise.all([
+      page.waitForEvent("load", { timeout: 60_000 }),
+      page.getByRole("button", { name: "Test the connection" }).click(),
+    ]);
+    const result = page.locator('.test-result[data-result="failed"]');
+    await result.waitFor();
+    assert.equal(await result.locator(".stage-failed .stage-label").innerText(), "Connect to the outgoing server");
+    const diagnosis = page.getByRole("alert").filter({ has: page.getByRole("heading", { name: "Nothing answers on this port" }) });
+    assert.match(await diagnosis.innerText(), new RegExp(`refused the connection on port ${port}`));
+    assert.match(await diagnosis.innerText(), /SMTP 587 with STARTTLS/);
+    await screenshot(page, "connection-test-desktop-3-failed");
+    assert.equal(await page.locator("#folders").count(), 0, "no folders to map without a passing run");
+    await diagnosis.getByRole("link", { name: /^Change it:/ }).click();
+    await page.waitForURL(new RegExp(`/accounts/${id}/setup/4$`));
+    assert.deepEqual(problems, []);
+  } finally {
+    await context.close();
+  }
+});
