@@ -15,7 +15,11 @@ export async function mailServersCa() {
   const child = spawn(BIN, [], { stdio: ["pipe", "pipe", "inherit"] });
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   const next = async (what) => {
-    const { value, done } = await lines.next();
+    let timer;
+    const late = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${BIN} did not send ${what} within 60 s`)), 60_000);
+    });
+    const { value, done } = await Promise.race([lines.next(), late]).finally(() => clearTimeout(timer));
     if (done) throw new Error(`${BIN} ended before it sent ${what}`);
     return JSON.parse(value);
   };

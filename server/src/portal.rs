@@ -85,17 +85,22 @@ fn portal_error(e: DraftError) -> PortalError {
     }
 }
 
+/// A browser's plain form post (no wasm): it wants a page back, not JSON.
+fn accepts_html(request: &Parts) -> bool {
+    request
+        .headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"))
+}
+
 /// A form posted without the wasm (the browser asked for HTML) cannot show a 422's per-field
 /// messages: send it back to its page, which then says nothing was saved. True when it did.
 fn send_back_plain_form() -> bool {
     let Some(parts) = leptos::prelude::use_context::<Parts>() else {
         return false;
     };
-    let accepts_html = parts
-        .headers
-        .get(axum::http::header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/html"));
+    let accepts_html = accepts_html(&parts);
     let back = parts
         .headers
         .get(axum::http::header::REFERER)
@@ -105,9 +110,14 @@ fn send_back_plain_form() -> bool {
         (true, Some(mut back)) => {
             back.set_query(Some("not_saved=1"));
             // Only the path: never redirect off-site on a forged Referer.
+            // `//host/path` is a path to a browser's `Location` but another site to it.
+            let path = match back.path() {
+                p if p.starts_with("//") => "/",
+                p => p,
+            };
             let target = match back.query() {
-                Some(q) => format!("{}?{q}", back.path()),
-                None => back.path().to_string(),
+                Some(q) => format!("{path}?{q}"),
+                None => path.to_string(),
             };
             leptos_axum::redirect(&target);
             true
@@ -204,10 +214,14 @@ impl PortalBackend for Portal {
     ) -> BoxFuture<'a, Result<(), PortalError>> {
         Box::pin(async move {
             operator_of(request)?;
-            self.connection_tests
-                .save_mapping(&id, &mapping)
-                .await
-                .map_err(test_error)
+            match self.connection_tests.save_mapping(&id, &mapping).await {
+                // The folder form is plain HTML: it returns to itself, saying why.
+                Err(TestError::Invalid(findings)) if accepts_html(request) => {
+                    leptos_axum::redirect(&format!("/accounts/{id}?folders=not_saved#folders"));
+                    Err(PortalError::Invalid(findings))
+                }
+                other => other.map_err(test_error),
+            }
         })
     }
 

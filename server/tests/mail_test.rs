@@ -560,6 +560,32 @@ async fn a_signed_in_account_is_tested_in_the_portal_and_from_the_terminal() {
         .as_str()
         .unwrap()
         .contains("no folder \"Sent Items\""));
+    // The wizard's folder form is plain HTML: a refusal sends it back to itself, saying so.
+    let res = TestServer::client()
+        .post(s.url("/_fn/accounts/folders"))
+        .header("cookie", &op.cookie)
+        .header("origin", &s.base)
+        .header("accept", "text/html")
+        .form(&[
+            ("id", id.as_str()),
+            ("inbox", "INBOX"),
+            ("sent", "Sent Items"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_redirection(), "{}", res.status());
+    assert_eq!(
+        res.headers()["location"],
+        format!("/accounts/{id}?folders=not_saved#folders").as_str()
+    );
+    let unchanged: serde_json::Value = op
+        .get(&format!("/api/v1/accounts/{id}/folders"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(unchanged["saved"], false, "nothing saved");
     let res = put(folders["mapping"].clone()).await.unwrap();
     assert_eq!(res.status(), 200);
     let again: serde_json::Value = op

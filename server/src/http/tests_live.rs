@@ -67,9 +67,14 @@ fn plain_form(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.contains("text/html"))
 }
 
+/// How long a plain form post waits for its run before it returns to a page saying the run goes
+/// on: reverse proxies commonly give up on a silent answer after 60 seconds.
+const PLAIN_FORM_WAIT: Duration = Duration::from_secs(45);
+
 /// Where a plain form post returns: the page it came from when that is one of this account's
-/// pages (only its path, never another site), else the account page.
-fn back_to(headers: &HeaderMap, id: &str) -> String {
+/// pages (only its path, never another site), else the account page. `running` adds the note
+/// that a run is still going.
+fn back_to(headers: &HeaderMap, id: &str, running: bool) -> String {
     let own = format!("/accounts/{id}");
     let path = headers
         .get(header::REFERER)
@@ -78,7 +83,8 @@ fn back_to(headers: &HeaderMap, id: &str) -> String {
         .map(|u| u.path().to_string())
         .filter(|p| p == &own || p.starts_with(&format!("{own}/")))
         .unwrap_or(own);
-    format!("{path}#connection-test")
+    let query = if running { "?test=running" } else { "" };
+    format!("{path}{query}#connection-test")
 }
 
 pub async fn start(
@@ -105,6 +111,9 @@ pub async fn start(
             let r = lock(r);
             r.account_id == id && r.report.is_none()
         });
+        if busy && plain_form(&headers) {
+            return Ok(Redirect::to(&back_to(&headers, &id, true)).into_response());
+        }
         if busy {
             return Ok((
                 StatusCode::CONFLICT,
@@ -124,12 +133,17 @@ pub async fn start(
         (key, run, rx)
     };
     if plain_form(&headers) {
-        while lock(&run).report.is_none() {
-            if changed.changed().await.is_err() {
-                break;
+        let finished = async {
+            while lock(&run).report.is_none() {
+                if changed.changed().await.is_err() {
+                    break;
+                }
             }
-        }
-        return Ok(Redirect::to(&back_to(&headers, &id)).into_response());
+        };
+        let running = tokio::time::timeout(PLAIN_FORM_WAIT, finished)
+            .await
+            .is_err();
+        return Ok(Redirect::to(&back_to(&headers, &id, running)).into_response());
     }
     Ok((
         StatusCode::ACCEPTED,
@@ -151,29 +165,24 @@ async fn drive(state: AppState, id: String, run: Arc<Mutex<Run>>, changed: watch
             }
         }
     };
+    let started = crate::storage::now();
     let test = state.connection_tests.run(&id, Some(tx));
     let (result, ()) = tokio::join!(test, forward);
     let report = match result {
         Ok((_, report)) => report,
         Err(e) => {
+            let report = not_started(&e);
             if !matches!(e, TestError::NotReady | TestError::NotFound) {
                 tracing::error!(account = %id, error = %e, "connection test could not run");
             }
-            TestReport {
-                ok: false,
-                stages: Vec::new(),
-                diagnosis: Some(mailkey_app::mail_test::Diagnosis {
-                    title: "The test could not start".into(),
-                    what: e.to_string(),
-                    why: "The account's settings are incomplete or cannot be read.".into(),
-                    fix: "Finish the Mailbox step, then test again.".into(),
-                    step: Some(mailkey_app::draft::Step::Mailbox.number()),
-                    reply: None,
-                }),
-                folders: Vec::new(),
-                proposed_mapping: None,
-                message_id: None,
+            // Kept in the history like any run, so the page the admin returns to says why.
+            if matches!(e, TestError::NotReady | TestError::Corrupt(_)) {
+                let json = serde_json::to_string(&report).expect("the report serialises");
+                if let Err(e) = state.store.insert_test(&id, started, false, &json).await {
+                    tracing::error!(account = %id, error = %e, "keeping a test that could not start failed");
+                }
             }
+            report
         }
     };
     {
@@ -182,6 +191,40 @@ async fn drive(state: AppState, id: String, run: Arc<Mutex<Run>>, changed: watch
         r.finished_at = Some(Instant::now());
     }
     changed.send_modify(|v| *v += 1);
+}
+
+/// The report of a run that could not start, in words safe to show (the detail is logged).
+fn not_started(e: &TestError) -> TestReport {
+    let (what, why) = match e {
+        TestError::NotReady => (
+            "The account's mailbox settings are not complete.",
+            "The Mailbox step was not finished and saved.",
+        ),
+        TestError::NotFound => (
+            "This account does not exist (any more).",
+            "It was deleted, or the address is wrong.",
+        ),
+        _ => (
+            "Mailkey could not read this account's settings.",
+            "The database is unavailable, or the settings were saved by another version of \
+             Mailkey; the operator finds the detail in the server log.",
+        ),
+    };
+    TestReport {
+        ok: false,
+        stages: Vec::new(),
+        diagnosis: Some(mailkey_app::mail_test::Diagnosis {
+            title: "The test could not start".into(),
+            what: what.into(),
+            why: why.into(),
+            fix: "Check the Mailbox step, save it, then test again.".into(),
+            step: Some(mailkey_app::draft::Step::Mailbox.number()),
+            reply: None,
+        }),
+        folders: Vec::new(),
+        proposed_mapping: None,
+        message_id: None,
+    }
 }
 
 pub async fn events(

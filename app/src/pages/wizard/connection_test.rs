@@ -62,9 +62,33 @@ fn Overview(id: String, overview: TestOverview) -> AnyView {
         .latest
         .clone()
         .map(|(at, report)| view! { <LatestRun id=id.clone() at=at report=report/> });
-    let folders = (!overview.folders.is_empty())
-        .then(|| view! { <FolderForm id=id.clone() overview=overview/> });
+    let (running, folders_refused) = use_query_map().with_untracked(|q| {
+        (
+            q.get("test").as_deref() == Some("running"),
+            q.get("folders").as_deref() == Some("not_saved"),
+        )
+    });
+    let running = running.then(|| {
+        view! {
+            <p class="alert alert-info" role="status">
+                "A test of this account is still running. Reload this page in a minute to see its result."
+            </p>
+        }
+    });
+    let folders = if overview.folders.is_empty() {
+        folders_refused.then(|| view! {
+            <p class="alert alert-error" role="alert" id="folders">
+                "The folders were not saved: run the test until it passes, then choose from the folders it finds."
+            </p>
+        }.into_any())
+    } else {
+        Some(
+            view! { <FolderForm id=id.clone() overview=overview refused=folders_refused/> }
+                .into_any(),
+        )
+    };
     view! {
+        {running}
         {latest}
         <TestButton id=id label=label.to_string()/>
         {folders}
@@ -88,7 +112,8 @@ fn LatestRun(id: String, at: i64, report: TestReport) -> impl IntoView {
         .into_any()
     };
     view! {
-        <div class="test-result" data-result=if report.ok { "passed" } else { "failed" }>
+        // Focusable, so the page the live view reloads to (`#test-result`) starts reading here.
+        <div class="test-result" id="test-result" tabindex="-1" data-result=if report.ok { "passed" } else { "failed" }>
             {result}
             <ol class="timeline">{report.stages.iter().map(stage_row).collect_view()}</ol>
             {report.diagnosis.map(|d| view! { <DiagnosisView id=id diagnosis=d/> })}
@@ -138,19 +163,14 @@ fn DiagnosisView(id: String, diagnosis: Diagnosis) -> impl IntoView {
 
 /// The folder mapping, a plain form: every choice is one of the folders the test found.
 #[component]
-fn FolderForm(id: String, overview: TestOverview) -> impl IntoView {
-    let query = use_query_map();
-    let (saved_now, not_saved) = query.with_untracked(|q| {
-        (
-            q.get("folders").as_deref() == Some("saved"),
-            q.get("not_saved").is_some(),
-        )
-    });
-    let status = if not_saved {
+fn FolderForm(id: String, overview: TestOverview, refused: bool) -> impl IntoView {
+    let saved_now =
+        use_query_map().with_untracked(|q| q.get("folders").as_deref() == Some("saved"));
+    let status = if refused {
         view! {
             <p class="alert alert-error" role="alert">
-                "The folders were not saved: a folder chosen is not one the latest test found. \
-                 Run the test again, then choose from its folders."
+                "The folders were not saved: choose an Inbox, and only folders the latest test \
+                 found. If the mailbox's folders changed, run the test again first."
             </p>
         }
         .into_any()
@@ -192,6 +212,15 @@ fn folder_select(role: Role, folders: &[Folder], chosen: Option<String>) -> impl
     let none = (role != Role::Inbox).then(|| {
         view! { <option value="" selected=chosen.is_none()>"None"</option> }
     });
+    // A saved folder the latest test did not find stays visible, so saving again never swaps
+    // it for another without saying so.
+    let missing = chosen
+        .clone()
+        .filter(|c| !folders.iter().any(|f| &f.name == c))
+        .map(|c| {
+            let text = format!("{c} (not found by the latest test)");
+            view! { <option value=c selected=true>{text}</option> }
+        });
     let options = folders
         .iter()
         .map(|f| {
@@ -206,7 +235,7 @@ fn folder_select(role: Role, folders: &[Folder], chosen: Option<String>) -> impl
     view! {
         <div class="field">
             <label for=field.clone()>{role.label()}</label>
-            <select id=field name=name required=role == Role::Inbox>{none}{options}</select>
+            <select id=field name=name required=role == Role::Inbox>{none}{missing}{options}</select>
         </div>
     }
 }
@@ -235,13 +264,29 @@ fn TestButton(id: String, label: String) -> impl IntoView {
     };
     #[cfg(not(feature = "hydrate"))]
     let on_submit = move |_: leptos::ev::SubmitEvent| {};
+    // Screen readers hear one line per change (the latest stage), not the whole list again.
+    let latest = move || {
+        stages.with(|s| {
+            s.last().map(|e| {
+                let status = match e.status {
+                    StageStatus::Running => "running",
+                    StageStatus::Passed => "passed",
+                    StageStatus::Failed => "failed",
+                    StageStatus::Skipped => "not run",
+                };
+                format!("{}: {status}", e.stage.label())
+            })
+        })
+    };
     view! {
         <form method="post" action=action class="test-action" data-hydrated=hydrated on:submit=on_submit>
-            <button type="submit" class="button button-primary" id="run-test" disabled=move || running.get()>
+            // `aria-disabled` rather than `disabled`: a disabled button would drop keyboard focus.
+            <button type="submit" class="button button-primary" id="run-test" aria-disabled=move || running.get().then_some("true")>
                 {move || if running.get() { "Testing…".to_string() } else { label.clone() }}
             </button>
         </form>
-        <div class="live-test" aria-live="polite">
+        <div class="live-test">
+            <p class="visually-hidden" role="status">{latest}</p>
             <ol class="timeline" hidden=move || stages.with(Vec::is_empty)>
                 {move || stages.with(|s| s.iter().map(stage_row).collect_view())}
             </ol>
@@ -263,6 +308,7 @@ mod live {
 
     #[derive(Deserialize)]
     struct Started {
+        run: String,
         events: String,
     }
 
@@ -318,12 +364,23 @@ mod live {
         let mut events = futures_util::stream::select(stage, report);
         while let Some(next) = events.next().await {
             let Ok((kind, message)) = next else {
-                break;
+                // A dropped connection: the browser reconnects by itself and the server replays
+                // the run from its start (rows are replaced by stage). Only a closed one is final.
+                if source.state() == gloo_net::eventsource::State::Closed {
+                    break;
+                }
+                continue;
             };
             if kind == "report" {
                 source.close();
+                // The server saved the run: its page shows it. A new query per run makes this a
+                // real load even when the address only differed by its fragment, and drops notes
+                // of earlier visits (`?folders=saved`).
                 if let Some(w) = web_sys::window() {
-                    let _ = w.location().reload();
+                    let path = w.location().pathname().unwrap_or_default();
+                    let _ = w
+                        .location()
+                        .set_href(&format!("{path}?run={}#test-result", started.run));
                 }
                 return Ok(());
             }
