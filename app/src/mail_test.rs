@@ -97,6 +97,17 @@ pub struct TestReport {
     pub message_id: Option<String>,
 }
 
+/// Something the tenant must allow before the mailbox can connect, with the admin's steps and
+/// what the connection test says when it is missing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Prerequisite {
+    /// A stable name, used as the item's anchor.
+    pub key: String,
+    pub title: String,
+    pub steps: String,
+    pub when_missing: Option<Diagnosis>,
+}
+
 /// What the account's pages show of its connection tests: the latest run, and the folder
 /// mapping (saved, or proposed from the latest passing run) with the folders to choose from.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

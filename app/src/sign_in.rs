@@ -49,4 +49,6 @@ pub struct ConnectionStatus {
     /// When the cached access token expires, if one is cached.
     pub access_token_expires_at: Option<i64>,
     pub refresh_token_stored: bool,
+    /// What the tenant must allow, shown before signing in.
+    pub prerequisites: Vec<crate::mail_test::Prerequisite>,
 }

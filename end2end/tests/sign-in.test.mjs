@@ -90,12 +90,19 @@ test("desktop: the popup signs in and the wizard shows the connection", async ()
     assert.ok(await page.getByText("Sandbox identity provider on.").isVisible());
     const id = await account(page, "Popup");
     await reviewPage(page, id);
+    // Before signing in: what the tenant must allow, and what the test says when it does not.
+    const checklist = page.locator(".prerequisites");
+    assert.match(await checklist.innerText(), /uncheck "Turn off SMTP AUTH protocol for your organization"/);
+    const smtpAuth = checklist.locator("#prerequisite-smtp-auth");
+    await smtpAuth.getByText("What the connection test says if this is missing").click();
+    assert.ok(await smtpAuth.getByRole("heading", { name: "SMTP AUTH is turned off" }).isVisible());
     await screenshot(page, "sign-in-desktop-1-review");
     const [popup] = await Promise.all([page.waitForEvent("popup"), page.getByRole("link", { name: "Sign in with Microsoft" }).click()]);
     assert.match(await page.getByRole("status").filter({ hasText: "Microsoft window" }).innerText(), /Finish signing in/);
     await signInAtSandbox(popup, demo.mailbox);
     await popup.waitForEvent("close", { timeout: 15_000 });
     await expectConnected(page);
+    assert.equal(await page.locator(".prerequisites").count(), 0, "the checklist gives way to the connection test");
     await screenshot(page, "sign-in-desktop-2-connected");
     // The list leads to the account's own page, which shows the same.
     await page.goto(`${mailkey.base}/`);

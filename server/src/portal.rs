@@ -253,6 +253,12 @@ impl PortalBackend for Portal {
                 ),
                 None => (None, None, None),
             };
+            let mailbox = r
+                .mailbox_settings
+                .as_deref()
+                .and_then(|j| serde_json::from_str::<MailboxSettings>(j).ok())
+                .map(|m| m.email)
+                .unwrap_or_default();
             Ok(ConnectionStatus {
                 state: r.state,
                 signed_in_as: r.signed_in_as,
@@ -266,6 +272,7 @@ impl PortalBackend for Portal {
                 last_outcome,
                 access_token_expires_at: self.tokens.cached_until(&id),
                 refresh_token_stored: r.refresh_token.is_some(),
+                prerequisites: crate::mail_test::prerequisites::checklist(&mailbox),
             })
         })
     }

@@ -7,6 +7,7 @@ mod diagnosis;
 mod failure;
 mod guard;
 mod imap;
+pub mod prerequisites;
 mod smtp;
 mod tls;
 

@@ -141,10 +141,16 @@ fn stage_row(e: &StageEvent) -> impl IntoView {
 }
 
 #[component]
-fn DiagnosisView(id: String, diagnosis: Diagnosis) -> impl IntoView {
+pub(super) fn DiagnosisView(
+    id: String,
+    diagnosis: Diagnosis,
+    /// An example (in the checklist) rather than this account's failure: not an alert.
+    #[prop(optional)]
+    example: bool,
+) -> impl IntoView {
     let step = diagnosis.step.and_then(Step::from_number);
     view! {
-        <div class="alert alert-error diagnosis" role="alert">
+        <div class="alert alert-error diagnosis" role=(!example).then_some("alert")>
             <h3>{diagnosis.title}</h3>
             <p><strong>"What happened: "</strong>{diagnosis.what}</p>
             <p><strong>"Why: "</strong>{diagnosis.why}</p>

@@ -4,6 +4,7 @@ mod app_details;
 mod connection_test;
 mod form;
 mod mailbox;
+mod prerequisites;
 mod progress;
 mod redirect_uri;
 mod register;

@@ -10,7 +10,7 @@
 
 use leptos::prelude::*;
 
-use super::connection_test::ConnectionTestSection;
+use super::{connection_test::ConnectionTestSection, prerequisites::Prerequisites};
 use crate::{
     draft::Step,
     server_fns::{connection, step_path},
@@ -142,7 +142,11 @@ fn Connection(id: String, mailbox: String, ready: bool, status: ConnectionStatus
         {attention}
         {outcome}
         {if ready {
+            let checklist = (!connected).then(|| {
+                view! { <Prerequisites id=id.clone() items=status.prerequisites.clone()/> }
+            });
             view! {
+                {checklist}
                 <p>"The mailbox owner signs in with Microsoft as " <strong>{mailbox}</strong> "."</p>
                 <SignInButton id=id label=label.to_string() seen=status.last_attempt/>
             }.into_any()

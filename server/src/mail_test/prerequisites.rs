@@ -1,0 +1,109 @@
+//! What a Microsoft 365 tenant must allow before a mailbox can connect, as the admin checks it
+//! before signing in. Each item carries the diagnosis the connection test gives when it is not
+//! met, made by the same code from Exchange Online's own replies, so the two never disagree.
+
+use mailkey_app::{mail_test::Prerequisite, provider::Security};
+
+use super::{
+    diagnosis::{explain, Context},
+    failure::Failure,
+};
+
+/// The checklist for `mailbox` (an address; an empty one reads "the mailbox").
+pub fn checklist(mailbox: &str) -> Vec<Prerequisite> {
+    let mailbox = if mailbox.trim().is_empty() {
+        "the mailbox"
+    } else {
+        mailbox.trim()
+    };
+    let smtp = Context {
+        protocol: "SMTP",
+        host: "smtp.office365.com",
+        port: 587,
+        security: Security::StartTls,
+        mailbox,
+        root_folder: "INBOX",
+    };
+    let imap = Context {
+        protocol: "IMAP",
+        host: "outlook.office365.com",
+        port: 993,
+        security: Security::Tls,
+        ..smtp
+    };
+    // Exchange Online's replies when the item is missing.
+    let smtp_auth_off = Failure::smtp(
+        535,
+        "5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the \
+         Tenant. Visit https://aka.ms/smtp_auth_disabled for more information.",
+    );
+    let imap_off = Failure::ImapAuth("AUTHENTICATE failed.".into());
+    let no_mailbox = Failure::smtp(
+        535,
+        "5.7.3 Authentication unsuccessful [BN9PR03CA0123.namprd03.prod.outlook.com]",
+    );
+    vec![
+        Prerequisite {
+            key: "user-mailbox".into(),
+            title: format!("{mailbox} is a licensed user mailbox"),
+            steps: format!(
+                "In the Microsoft 365 admin center → Users → Active users, {mailbox} is listed \
+                 with an Exchange Online licence. A distribution group, a mail contact or an \
+                 alias cannot sign in; a shared mailbox needs a licence to sign in itself."
+            ),
+            when_missing: Some(explain(&no_mailbox, &smtp)),
+        },
+        Prerequisite {
+            key: "smtp-auth".into(),
+            title: "SMTP AUTH is allowed".into(),
+            steps: format!(
+                "For the organisation: Exchange admin center → Settings → Mail flow → Mail flow \
+                 settings, uncheck \"Turn off SMTP AUTH protocol for your organization\" and \
+                 save. Or for this mailbox only: Microsoft 365 admin center → Users → Active \
+                 users → {mailbox} → Mail → Manage email apps, check \"Authenticated SMTP\"."
+            ),
+            when_missing: Some(explain(&smtp_auth_off, &smtp)),
+        },
+        Prerequisite {
+            key: "imap".into(),
+            title: "IMAP is on for the mailbox".into(),
+            steps: format!(
+                "Microsoft 365 admin center → Users → Active users → {mailbox} → Mail → Manage \
+                 email apps, check \"IMAP\" (it is on unless an admin turned it off)."
+            ),
+            when_missing: Some(explain(&imap_off, &imap)),
+        },
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_item_names_the_mailbox_and_the_tests_own_diagnosis() {
+        let list = checklist("invoices@contoso.com");
+        let keys: Vec<_> = list.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["user-mailbox", "smtp-auth", "imap"]);
+        let smtp = &list[1];
+        assert!(smtp
+            .steps
+            .contains("Turn off SMTP AUTH protocol for your organization"));
+        assert!(smtp.steps.contains("invoices@contoso.com"));
+        let missing = smtp.when_missing.as_ref().unwrap();
+        assert_eq!(missing.title, "SMTP AUTH is turned off");
+        assert!(missing
+            .reply
+            .as_deref()
+            .unwrap()
+            .contains("SmtpClientAuthentication is disabled for the Tenant"));
+        assert_eq!(
+            list[2].when_missing.as_ref().unwrap().title,
+            "IMAP refused the sign-in"
+        );
+        assert_eq!(
+            checklist(" ")[0].title,
+            "the mailbox is a licensed user mailbox"
+        );
+    }
+}
