@@ -11,7 +11,10 @@ use mailkey::{
     Server,
 };
 use serde_json::Value;
-use support::TestServer;
+use support::{
+    portal::{authorize, location, query},
+    TestServer,
+};
 
 #[tokio::test]
 async fn the_sandbox_is_off_unless_turned_on() {
@@ -339,4 +342,258 @@ async fn the_token_endpoint_refuses_as_microsoft_does() {
     )
     .await;
     assert_eq!(aadsts(&body), 90112);
+}
+
+const CONTOSO: &str = "1b7c3e2a-4d5f-4a6b-8c9d-0e1f2a3b4c5d";
+const FABRIKAM: &str = "2c8d4f3b-5e6a-4b7c-9d0e-1f2a3b4c5d6e";
+const SINGLE_TENANT_APP: &str = "3d9e5a4c-6f7b-4c8d-8e1f-2a3b4c5d6e7f";
+const OPERATOR_APP: &str = "4e0f6b5d-7a8c-4d9e-9f2a-3b4c5d6e7f80";
+const NEW_SECRET: &str = "Nw71Q~Ab2Cd3Ef4Gh5Ij6Kl7Mn8Op9Qr0St1Uv2W";
+const OLD_SECRET: &str = "Ol82Q~Xy3Zw4Vu5Ts6Rq7Po8Nm9Lk0Ji1Hg2Fe3D";
+
+fn multi_tenant_sandbox() -> String {
+    format!(
+        r#"
+[[tenants]]
+id = "{CONTOSO}"
+domains = ["contoso.test"]
+
+[[tenants.apps]]
+client_id = "{SINGLE_TENANT_APP}"
+display_name = "Contoso's own app"
+secret = "Sg93Q~Cd4Ef5Gh6Ij7Kl8Mn9Op0Qr1St2Uv3Wx4Y"
+secret_id = "5f1a7c6e-8b9d-4e0f-8a3b-4c5d6e7f8091"
+secret_expires = "2099-12-31"
+redirect_uris = ["{{public_url}}/oauth/callback"]
+
+[[tenants.users]]
+username = "invoices@contoso.test"
+display_name = "Invoices"
+
+[[tenants]]
+id = "{FABRIKAM}"
+domains = ["fabrikam.test"]
+user_consent = false
+
+[[tenants.users]]
+username = "orders@fabrikam.test"
+display_name = "Orders"
+
+[[tenants.users]]
+username = "admin@fabrikam.test"
+display_name = "Fabrikam admin"
+admin = true
+
+[[multi_tenant_apps]]
+client_id = "{OPERATOR_APP}"
+display_name = "Acme ERP"
+publisher = "Acme Software"
+redirect_uris = ["{{public_url}}/oauth/callback"]
+
+[[multi_tenant_apps.secrets]]
+secret = "{OLD_SECRET}"
+secret_id = "6a2b8d7f-9c0e-4f1a-9b4c-5d6e7f8091a2"
+expires = "2099-06-30"
+
+[[multi_tenant_apps.secrets]]
+secret = "{NEW_SECRET}"
+secret_id = "7b3c9e8a-0d1f-4a2b-8c5d-6e7f8091a2b3"
+expires = "2099-12-31"
+"#
+    )
+}
+
+fn organizations_authorize(s: &TestServer, client_id: &str, login_hint: &str) -> String {
+    let mut url = url::Url::parse(&s.url("/sandbox/organizations/oauth2/v2.0/authorize")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("client_id", client_id)
+        .append_pair("response_type", "code")
+        .append_pair("redirect_uri", &format!("{}/oauth/callback", s.base))
+        .append_pair(
+            "scope",
+            "https://outlook.office.com/SMTP.Send offline_access openid profile",
+        )
+        .append_pair("state", "st")
+        .append_pair("code_challenge", CHALLENGE)
+        .append_pair("code_challenge_method", "S256")
+        .append_pair("login_hint", login_hint);
+    url.to_string()
+}
+
+async fn organizations_token(s: &TestServer, form: &[(&str, &str)]) -> (u16, Value) {
+    let res = TestServer::client()
+        .post(s.url("/sandbox/organizations/oauth2/v2.0/token"))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.json().await.unwrap())
+}
+
+fn id_claims(answer: &Value) -> Value {
+    let payload = answer["id_token"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .nth(1)
+        .unwrap();
+    use base64::Engine;
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_multi_tenant_app_serves_every_tenant_through_organizations() {
+    let files = tempfile::tempdir().unwrap();
+    let path = files.path().join("sandbox.toml");
+    std::fs::write(&path, multi_tenant_sandbox()).unwrap();
+    let s = TestServer::start_with(|c| {
+        c.sandbox = true;
+        c.sandbox_file = Some(path.clone());
+    })
+    .await;
+    let c = TestServer::client();
+    let authority = format!("{}/sandbox", s.base);
+    let callback = format!("{}/oauth/callback", s.base);
+
+    // Discovery: organizations has its own endpoints and an issuer template.
+    let doc: Value = c
+        .get(format!(
+            "{authority}/organizations/v2.0/.well-known/openid-configuration"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["issuer"], format!("{authority}/{{tenantid}}/v2.0"));
+    assert_eq!(
+        doc["token_endpoint"],
+        format!("{authority}/organizations/oauth2/v2.0/token")
+    );
+
+    // A tenant's own app cannot use organizations.
+    let page = c
+        .get(organizations_authorize(&s, SINGLE_TENANT_APP, ""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 400);
+    assert!(page.text().await.unwrap().contains("AADSTS50194"));
+
+    // A Contoso user (user consent allowed) signs in and consents; the token is Contoso's.
+    let url = organizations_authorize(&s, OPERATOR_APP, "invoices@contoso.test");
+    let page = c.get(&url).send().await.unwrap().text().await.unwrap();
+    assert!(
+        page.contains("Acme ERP") && page.contains("by Acme Software"),
+        "{page}"
+    );
+    assert!(
+        page.contains("orders@fabrikam.test"),
+        "every tenant's users are offered"
+    );
+    let back = authorize(&s, &url, "invoices@contoso.test", "accept").await;
+    let code = query(&back)["code"].clone();
+    let redeem = |secret: &'static str, code: String| {
+        let callback = callback.clone();
+        let s = &s;
+        async move {
+            organizations_token(
+                s,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("client_id", OPERATOR_APP),
+                    ("client_secret", secret),
+                    ("code", &code),
+                    ("redirect_uri", &callback),
+                    ("code_verifier", VERIFIER),
+                ],
+            )
+            .await
+        }
+    };
+    let (status, answer) = redeem(NEW_SECRET, code).await;
+    assert_eq!(status, 200, "{answer}");
+    let claims = id_claims(&answer);
+    assert_eq!(claims["tid"], CONTOSO);
+    assert_eq!(claims["iss"], format!("{authority}/{CONTOSO}/v2.0"));
+    assert_eq!(claims["preferred_username"], "invoices@contoso.test");
+
+    // Both secrets work while one is rotated in; refreshing through organizations too.
+    let refresh = answer["refresh_token"].as_str().unwrap().to_string();
+    let (status, refreshed) = organizations_token(
+        &s,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", OPERATOR_APP),
+            ("client_secret", OLD_SECRET),
+            ("refresh_token", &refresh),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{refreshed}");
+    let (status, wrong) = organizations_token(
+        &s,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", OPERATOR_APP),
+            ("client_secret", "not-a-secret"),
+            (
+                "refresh_token",
+                refreshed["refresh_token"].as_str().unwrap(),
+            ),
+        ],
+    )
+    .await;
+    assert_eq!((status, aadsts(&wrong)), (401, 7000215), "{wrong}");
+
+    // Fabrikam requires admin consent: the user is sent back with 65001, an admin grants it
+    // for the organisation, and the user then signs in without a consent page.
+    let url = organizations_authorize(&s, OPERATOR_APP, "orders@fabrikam.test");
+    let back = authorize(&s, &url, "orders@fabrikam.test", "return").await;
+    let q = query(&back);
+    assert_eq!(q["error"], "consent_required");
+    assert!(q["error_description"].starts_with("AADSTS65001"), "{back}");
+    let granted = c
+        .post(s.url(&format!("/sandbox/{FABRIKAM}/v2.0/adminconsent")))
+        .form(&[
+            ("client_id", OPERATOR_APP),
+            ("redirect_uri", &callback),
+            ("scope", "https://outlook.office.com/.default"),
+            ("state", "consent-state"),
+            ("username", "admin@fabrikam.test"),
+            ("decision", "accept"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(granted.status(), 303);
+    assert_eq!(query(&location(&granted))["admin_consent"], "True");
+    let back = authorize(&s, &url, "orders@fabrikam.test", "accept").await;
+    let (status, answer) = redeem(OLD_SECRET, query(&back)["code"].clone()).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(id_claims(&answer)["tid"], FABRIKAM);
+
+    // Someone no tenant knows is told so on the page.
+    let res = c
+        .post(s.url("/sandbox/organizations/oauth2/v2.0/authorize"))
+        .form(&[
+            ("client_id", OPERATOR_APP),
+            ("response_type", "code"),
+            ("redirect_uri", callback.as_str()),
+            ("scope", "openid offline_access"),
+            ("username", "someone@nowhere.test"),
+            ("step", "account"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("AADSTS50034"));
+    s.stop().await;
 }

@@ -15,10 +15,13 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use sha2::{Digest, Sha256};
 
 use super::{
-    directory::{App, Tenant, User},
+    directory::{App, MultiTenantApp, Tenant, User},
     grants::Session,
     page::{error_page, esc, render},
-    protocol::{find_app, parse_scopes, Refusal, Scopes},
+    protocol::{
+        find_app, find_multi_tenant_app, is_organizations, parse_scopes, Refusal, Scopes,
+        ORGANIZATIONS,
+    },
     Sandbox,
 };
 use crate::state::AppState;
@@ -66,6 +69,17 @@ struct Request<'d> {
 fn check<'d>(sandbox: &'d Sandbox, tenant: &str, p: &Params) -> Result<Request<'d>, Failure> {
     let (t, app) =
         find_app(&sandbox.directory, tenant, param(p, "client_id")).map_err(Failure::Page)?;
+    let (scopes, redirect_uri) = check_app(&app, p)?;
+    Ok(Request {
+        tenant: t,
+        app,
+        scopes,
+        redirect_uri,
+    })
+}
+
+/// The checks that need only the app: redirect URI, response type, PKCE method, scopes.
+fn check_app(app: &App, p: &Params) -> Result<(Scopes, String), Failure> {
     let redirect_uri = param(p, "redirect_uri");
     if !app.redirect_uris.iter().any(|u| u == redirect_uri) {
         return Err(Failure::Page(Refusal::new(
@@ -98,12 +112,85 @@ fn check<'d>(sandbox: &'d Sandbox, tenant: &str, p: &Params) -> Result<Request<'
         ));
     }
     let scopes = parse_scopes(param(p, "scope")).map_err(Failure::Back)?;
-    Ok(Request {
-        tenant: t,
-        app,
-        scopes,
-        redirect_uri: redirect_uri.to_string(),
-    })
+    Ok((scopes, redirect_uri.to_string()))
+}
+
+/// For `organizations`: the multi-tenant app, checked as far as it can be before anyone signed
+/// in.
+fn check_organizations<'d>(
+    sandbox: &'d Sandbox,
+    p: &Params,
+) -> Result<&'d MultiTenantApp, Failure> {
+    let app =
+        find_multi_tenant_app(&sandbox.directory, param(p, "client_id")).map_err(Failure::Page)?;
+    check_app(&app.in_tenant(), p)?;
+    Ok(app)
+}
+
+/// `organizations`' sign-in page: any work account of any tenant (the sandbox lists them all).
+fn organizations_page(
+    css: &str,
+    sandbox: &Sandbox,
+    app: &MultiTenantApp,
+    p: &Params,
+    problem: Option<&str>,
+) -> Response {
+    let hint = param(p, "login_hint");
+    let mut choices = String::new();
+    let users = sandbox
+        .directory
+        .tenants
+        .iter()
+        .flat_map(|t| t.users.iter().map(move |u| (t, u)));
+    for (t, u) in users {
+        let checked = if u.username.eq_ignore_ascii_case(hint) {
+            " checked"
+        } else {
+            ""
+        };
+        choices += &format!(
+            "<label class=\"choice\"><input type=\"radio\" name=\"username\" value=\"{u}\"{checked}> \
+             {name} <code>{u}</code> <span class=\"muted\">({tenant})</span></label>",
+            u = esc(&u.username),
+            name = esc(&u.display_name),
+            tenant = esc(&t.domains[0]),
+        );
+    }
+    let known = sandbox
+        .directory
+        .tenants
+        .iter()
+        .any(|t| t.user(hint).is_some());
+    let problem = problem
+        .map(|m| {
+            format!(
+                "<p class=\"alert alert-error\" role=\"alert\">{}</p>",
+                esc(m)
+            )
+        })
+        .unwrap_or_default();
+    let publisher = if app.publisher.is_empty() {
+        String::new()
+    } else {
+        format!(" by {}", esc(&app.publisher))
+    };
+    let body = format!(
+        "<h1>Pick an account</h1><p>to continue to <strong>{name}</strong>{publisher} \
+         (any work or school account)</p>{problem}\
+         <form method=\"post\" action=\"/sandbox/{ORGANIZATIONS}/oauth2/v2.0/authorize\">{hidden}\
+         <fieldset><legend>Account</legend>{choices}\
+         <label class=\"choice\"><input type=\"radio\" name=\"username\" value=\"\"{other_checked}> \
+         Use another account:</label> \
+         <input type=\"email\" name=\"other\" value=\"{other}\" aria-label=\"Another account\" \
+         autocomplete=\"username\"></fieldset>\
+         <input type=\"hidden\" name=\"step\" value=\"account\">\
+         <p><button class=\"button button-primary\" type=\"submit\">Sign in</button></p></form>",
+        name = esc(&app.display_name),
+        hidden = hidden(p),
+        other_checked = if known { "" } else { " checked" },
+        other = if known { String::new() } else { esc(hint) },
+    );
+    render(StatusCode::OK, css, "Sign in", &body)
 }
 
 fn back(redirect_uri: &str, state: &str, pairs: &[(&str, &str)]) -> Response {
@@ -150,6 +237,12 @@ pub async fn show(
     let Some(sandbox) = state.sandbox.as_ref() else {
         return StatusCode::NOT_FOUND.into_response();
     };
+    if is_organizations(&tenant) {
+        return match check_organizations(sandbox, &p) {
+            Ok(app) => organizations_page(&state.css_href, sandbox, app, &p, None),
+            Err(f) => fail(&state.css_href, &p, f),
+        };
+    }
     let req = match check(sandbox, &tenant, &p) {
         Ok(r) => r,
         Err(f) => return fail(&state.css_href, &p, f),
@@ -269,13 +362,41 @@ pub async fn decide(
         return StatusCode::NOT_FOUND.into_response();
     };
     let css = state.css_href.as_ref();
-    let req = match check(sandbox, &tenant, &p) {
-        Ok(r) => r,
-        Err(f) => return fail(css, &p, f),
-    };
     let username = match param(&p, "username") {
         "" => param(&p, "other").trim(),
         u => u,
+    };
+    // `organizations`: the user's own tenant answers from here on (pages keep posting to
+    // `organizations`, and each post finds the tenant again).
+    let home;
+    let tenant_of_request = if is_organizations(&tenant) {
+        let app = match check_organizations(sandbox, &p) {
+            Ok(a) => a,
+            Err(f) => return fail(css, &p, f),
+        };
+        if username.is_empty() {
+            return organizations_page(css, sandbox, app, &p, Some("Pick an account or type one."));
+        }
+        let Some(t) = sandbox.directory.home_tenant(username) else {
+            return organizations_page(
+                css,
+                sandbox,
+                app,
+                &p,
+                Some(&format!(
+                    "AADSTS50034: The user account {username} does not exist in any tenant of \
+                     this sandbox. Check the address, or add the user to the sandbox file."
+                )),
+            );
+        };
+        home = t.id.clone();
+        home.as_str()
+    } else {
+        tenant.as_str()
+    };
+    let req = match check(sandbox, tenant_of_request, &p) {
+        Ok(r) => r,
+        Err(f) => return fail(css, &p, f),
     };
     if username.is_empty() {
         return account_page(css, &tenant, &req, &p, Some("Pick an account or type one."));

@@ -16,6 +16,10 @@ pub const DEMO_FILE: &str = "sandbox-demo.toml";
 pub struct Directory {
     #[serde(default)]
     pub tenants: Vec<Tenant>,
+    /// Apps registered once and usable from every tenant, as a vendor's own app is; reached
+    /// through the `organizations` authority.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub multi_tenant_apps: Vec<MultiTenantApp>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -69,6 +73,70 @@ pub struct App {
     /// Whether an admin granted consent for the whole tenant.
     #[serde(default)]
     pub admin_consented: bool,
+    /// Further valid secrets (a multi-tenant app's while one is rotated in).
+    #[serde(skip)]
+    pub more_secrets: Vec<AppSecret>,
+}
+
+/// One client secret of a multi-tenant app.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppSecret {
+    pub secret: String,
+    pub secret_id: String,
+    /// `YYYY-MM-DD`.
+    pub expires: String,
+}
+
+/// An app registered in its publisher's tenant and usable by users of any tenant once they (or
+/// their admin) consent, as an operator's own Mailkey app is.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MultiTenantApp {
+    pub client_id: String,
+    pub display_name: String,
+    /// Shown on the consent page, as Entra shows a verified publisher.
+    #[serde(default)]
+    pub publisher: String,
+    /// Every secret valid at once: a new one is added before the old one is removed.
+    pub secrets: Vec<AppSecret>,
+    pub redirect_uris: Vec<String>,
+}
+
+impl MultiTenantApp {
+    /// The app as a tenant sees it, with its first secret as the main one.
+    pub fn in_tenant(&self) -> App {
+        let (first, rest) = self
+            .secrets
+            .split_first()
+            .expect("checked on load: a multi-tenant app has a secret");
+        App {
+            client_id: self.client_id.clone(),
+            display_name: self.display_name.clone(),
+            secret: first.secret.clone(),
+            secret_id: first.secret_id.clone(),
+            secret_expires: first.expires.clone(),
+            redirect_uris: self.redirect_uris.clone(),
+            admin_consented: false,
+            more_secrets: rest.to_vec(),
+        }
+    }
+}
+
+impl App {
+    /// Every valid secret of the app: (value, ID, expiry).
+    pub fn secrets(&self) -> impl Iterator<Item = (&str, &str, &str)> {
+        std::iter::once((
+            self.secret.as_str(),
+            self.secret_id.as_str(),
+            self.secret_expires.as_str(),
+        ))
+        .chain(
+            self.more_secrets
+                .iter()
+                .map(|s| (s.secret.as_str(), s.secret_id.as_str(), s.expires.as_str())),
+        )
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -129,9 +197,18 @@ impl Directory {
         if path.exists() {
             let mut dir = Directory::load(&path)?;
             // The public URL may have changed since the demo was made.
-            for app in dir.tenants.iter_mut().flat_map(|t| t.apps.iter_mut()) {
-                if !app.redirect_uris.iter().any(|u| u == redirect_uri) {
-                    app.redirect_uris.push(redirect_uri.to_string());
+            let uris = dir
+                .tenants
+                .iter_mut()
+                .flat_map(|t| t.apps.iter_mut().map(|a| &mut a.redirect_uris))
+                .chain(
+                    dir.multi_tenant_apps
+                        .iter_mut()
+                        .map(|a| &mut a.redirect_uris),
+                );
+            for uris in uris {
+                if !uris.iter().any(|u| u == redirect_uri) {
+                    uris.push(redirect_uri.to_string());
                 }
             }
             return Ok(dir);
@@ -159,6 +236,7 @@ impl Directory {
                     secret_expires: "2099-12-31".into(),
                     redirect_uris: vec![redirect_uri.into()],
                     admin_consented: false,
+                    more_secrets: Vec::new(),
                 }],
                 users: vec![
                     User {
@@ -178,16 +256,34 @@ impl Directory {
                 access_token_minutes: default_access_minutes(),
                 refresh_token_minutes: default_refresh_minutes(),
             }],
+            multi_tenant_apps: vec![MultiTenantApp {
+                client_id: random_guid(),
+                display_name: "Mailkey demo (multi-tenant)".into(),
+                publisher: "Mailkey sandbox".into(),
+                secrets: vec![AppSecret {
+                    secret: random_secret(),
+                    secret_id: random_guid(),
+                    expires: "2099-12-31".into(),
+                }],
+                redirect_uris: vec![redirect_uri.into()],
+            }],
         }
     }
 
     /// `{public_url}` in a redirect URI stands for Mailkey's public URL, so one sandbox file
     /// serves any deployment (and tests on random ports).
     pub fn with_public_url(mut self, base: &str) -> Directory {
-        for app in self.tenants.iter_mut().flat_map(|t| t.apps.iter_mut()) {
-            for uri in &mut app.redirect_uris {
-                *uri = uri.replace("{public_url}", base);
-            }
+        let uris = self
+            .tenants
+            .iter_mut()
+            .flat_map(|t| t.apps.iter_mut().map(|a| &mut a.redirect_uris))
+            .chain(
+                self.multi_tenant_apps
+                    .iter_mut()
+                    .map(|a| &mut a.redirect_uris),
+            );
+        for uri in uris.flatten() {
+            *uri = uri.replace("{public_url}", base);
         }
         self
     }
@@ -200,13 +296,42 @@ impl Directory {
         })
     }
 
-    /// The app registration `client_id` in this tenant.
+    /// The app registration `client_id` in this tenant: its own, or a multi-tenant one.
     pub fn app(&self, tenant: &Tenant, client_id: &str) -> Option<App> {
         tenant
             .apps
             .iter()
             .find(|a| a.client_id.eq_ignore_ascii_case(client_id))
             .cloned()
+            .or_else(|| {
+                self.multi_tenant_app(client_id)
+                    .map(MultiTenantApp::in_tenant)
+            })
+    }
+
+    pub fn multi_tenant_app(&self, client_id: &str) -> Option<&MultiTenantApp> {
+        self.multi_tenant_apps
+            .iter()
+            .find(|a| a.client_id.eq_ignore_ascii_case(client_id))
+    }
+
+    /// Whether `client_id` is registered in some tenant only (not multi-tenant).
+    pub fn is_single_tenant_app(&self, client_id: &str) -> bool {
+        self.tenants
+            .iter()
+            .flat_map(|t| &t.apps)
+            .any(|a| a.client_id.eq_ignore_ascii_case(client_id))
+    }
+
+    /// The tenant a work account belongs to: where the user is, else the one owning its domain.
+    pub fn home_tenant(&self, username: &str) -> Option<&Tenant> {
+        self.tenants
+            .iter()
+            .find(|t| t.user(username).is_some())
+            .or_else(|| {
+                let domain = username.rsplit_once('@')?.1;
+                self.tenant(domain)
+            })
     }
 
     fn check(&self) -> Result<(), String> {
@@ -257,6 +382,39 @@ impl Directory {
                 if mailkey_app::rules::mailbox::check_email(&u.username, "username", true).is_some()
                 {
                     return Err(format!("{at}.users[{j}].username \"{}\" is not an address like invoices@contoso.com", u.username));
+                }
+            }
+        }
+        for (i, a) in self.multi_tenant_apps.iter().enumerate() {
+            let at = format!("multi_tenant_apps[{i}]");
+            if !is_guid(&a.client_id) {
+                return Err(format!("{at}.client_id \"{}\" is not a GUID", a.client_id));
+            }
+            if self.is_single_tenant_app(&a.client_id) {
+                return Err(format!(
+                    "{at}.client_id {} is also a tenant's own app; give each app one client ID",
+                    a.client_id
+                ));
+            }
+            if a.secrets.is_empty() {
+                return Err(format!(
+                    "{at}.secrets is empty; give at least one [[{at}.secrets]] with secret, \
+                     secret_id and expires"
+                ));
+            }
+            for (j, s) in a.secrets.iter().enumerate() {
+                let at = format!("{at}.secrets[{j}]");
+                if !is_guid(&s.secret_id) {
+                    return Err(format!("{at}.secret_id \"{}\" is not a GUID", s.secret_id));
+                }
+                if s.secret.trim().is_empty() {
+                    return Err(format!("{at}.secret is empty"));
+                }
+                if mailkey_app::rules::dates::Day::parse(&s.expires).is_none() {
+                    return Err(format!(
+                        "{at}.expires \"{}\" is not a date like 2030-12-31",
+                        s.expires
+                    ));
                 }
             }
         }
@@ -318,6 +476,22 @@ mod tests {
         assert!(again.tenant("DEMO.mailkey.test").is_some());
         assert!(again.tenant(&first.tenants[0].id.to_uppercase()).is_some());
         assert!(again.tenant("other.test").is_none());
+        let operator = &again.multi_tenant_apps[0];
+        assert_eq!(operator.redirect_uris.len(), 2, "kept up to date too");
+        let seen = again.app(&again.tenants[0], &operator.client_id).unwrap();
+        assert_eq!(seen.secret, operator.secrets[0].secret, "usable in every tenant");
+    }
+
+    #[test]
+    fn a_multi_tenant_app_needs_a_secret_and_its_own_client_id() {
+        let mut dir = Directory::generate("http://127.0.0.1:3000/oauth/callback");
+        dir.multi_tenant_apps[0].secrets.clear();
+        let err = dir.check().unwrap_err();
+        assert!(err.starts_with("multi_tenant_apps[0].secrets is empty"), "{err}");
+        let mut dir = Directory::generate("http://127.0.0.1:3000/oauth/callback");
+        dir.multi_tenant_apps[0].client_id = dir.tenants[0].apps[0].client_id.clone();
+        let err = dir.check().unwrap_err();
+        assert!(err.contains("is also a tenant's own app"), "{err}");
     }
 
     #[test]

@@ -18,23 +18,31 @@ pub async fn openid_configuration(
     let Some(sandbox) = state.sandbox.as_ref() else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let Some(t) = sandbox.directory.tenant(&tenant) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({
-                "error": "invalid_tenant",
-                "error_description": format!(
-                    "AADSTS90002: Tenant '{tenant}' not found. Check to make sure you have the \
-                     correct tenant ID and are signing into the correct cloud."
-                ),
-                "error_codes": [90002],
-            })),
-        )
-            .into_response();
+    // As Microsoft's: `organizations` has endpoints of its own and an issuer template, since the
+    // tenant is only known from the token.
+    let (base, issuer) = if super::protocol::is_organizations(&tenant) {
+        let base = format!("{}/{}", sandbox.authority, super::protocol::ORGANIZATIONS);
+        (base, format!("{}/{{tenantid}}/v2.0", sandbox.authority))
+    } else {
+        let Some(t) = sandbox.directory.tenant(&tenant) else {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({
+                    "error": "invalid_tenant",
+                    "error_description": format!(
+                        "AADSTS90002: Tenant '{tenant}' not found. Check to make sure you have the \
+                         correct tenant ID and are signing into the correct cloud."
+                    ),
+                    "error_codes": [90002],
+                })),
+            )
+                .into_response();
+        };
+        let base = format!("{}/{}", sandbox.authority, t.id);
+        (base.clone(), format!("{base}/v2.0"))
     };
-    let base = format!("{}/{}", sandbox.authority, t.id);
     Json(json!({
-        "issuer": format!("{base}/v2.0"),
+        "issuer": issuer,
         "authorization_endpoint": format!("{base}/oauth2/v2.0/authorize"),
         "token_endpoint": format!("{base}/oauth2/v2.0/token"),
         "introspection_endpoint": format!("{base}/oauth2/v2.0/introspect"),

@@ -228,6 +228,22 @@ impl Grants {
         RefreshUse::Valid(g.session.clone(), g.issued_at)
     }
 
+    /// The tenant a code was issued in (a request to `organizations` names none).
+    pub fn code_tenant(&self, code: &str) -> Option<String> {
+        self.lock()
+            .codes
+            .get(code)
+            .map(|g| g.session.tenant_id.clone())
+    }
+
+    /// The tenant a refresh token was issued in.
+    pub fn refresh_tenant(&self, token: &str) -> Option<String> {
+        self.lock()
+            .refresh
+            .get(token)
+            .map(|g| g.session.tenant_id.clone())
+    }
+
     /// Authorization-code redemptions received since start.
     pub fn code_requests(&self) -> u64 {
         self.code_redemptions.load(Ordering::Relaxed)

@@ -10,7 +10,7 @@ use axum::{
 use mailkey_app::rules::identifiers::is_guid;
 use serde_json::json;
 
-use super::directory::{random_guid, App, Directory, Tenant};
+use super::directory::{random_guid, App, Directory, MultiTenantApp, Tenant};
 
 /// Scopes that belong to no resource: OpenID Connect's and the refresh-token grant.
 pub const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
@@ -132,6 +132,54 @@ pub fn find_app<'d>(
         ));
     };
     Ok((t, app))
+}
+
+/// The authority segment for "any work or school account": the tenant is the signed-in user's.
+pub const ORGANIZATIONS: &str = "organizations";
+
+pub fn is_organizations(tenant: &str) -> bool {
+    tenant.eq_ignore_ascii_case(ORGANIZATIONS)
+}
+
+/// The multi-tenant app a request to `organizations` names, or Microsoft's refusal.
+pub fn find_multi_tenant_app<'d>(
+    dir: &'d Directory,
+    client_id: &str,
+) -> Result<&'d MultiTenantApp, Refusal> {
+    if !is_guid(client_id) {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            90112,
+            format!("Application identifier is expected to be a GUID. '{client_id}' is not."),
+        ));
+    }
+    if let Some(app) = dir.multi_tenant_app(client_id) {
+        return Ok(app);
+    }
+    if dir.is_single_tenant_app(client_id) {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            50194,
+            format!(
+                "Application '{client_id}' is not configured as a multi-tenant application. \
+                 Usage of the /common endpoint is not supported for such applications created \
+                 after '10/15/2018'. Use a tenant-specific endpoint or configure the \
+                 application to be multi-tenant."
+            ),
+        ));
+    }
+    Err(Refusal::new(
+        StatusCode::BAD_REQUEST,
+        "unauthorized_client",
+        700016,
+        format!(
+            "Application with identifier '{client_id}' was not found in the directory \
+             'organizations'. This can happen if the application has not been installed by the \
+             administrator of the tenant or consented to by any user in the tenant."
+        ),
+    ))
 }
 
 /// The requested scopes split into resource scopes and OpenID ones; more than one resource is

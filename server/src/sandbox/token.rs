@@ -19,7 +19,7 @@ use super::{
     directory::{App, Tenant},
     grants::{Session, CODE_LIFETIME_SECS},
     jwt,
-    protocol::{find_app, parse_scopes, Refusal},
+    protocol::{find_app, find_multi_tenant_app, is_organizations, parse_scopes, Refusal},
     RefreshUse, Sandbox,
 };
 use crate::{state::AppState, storage::now};
@@ -73,7 +73,11 @@ fn check_secret(app: &App, presented: Option<&str>) -> Result<(), Refusal> {
         ));
     };
     // Compared as SHA-256 digests, so the time taken says nothing about the secret.
-    if Sha256::digest(presented.as_bytes()) != Sha256::digest(app.secret.as_bytes()) {
+    let digest = Sha256::digest(presented.as_bytes());
+    let matched = app
+        .secrets()
+        .find(|(secret, _, _)| Sha256::digest(secret.as_bytes()) == digest);
+    let Some((_, _, expires)) = matched else {
         return Err(invalid_client(
             7000215,
             format!(
@@ -83,8 +87,8 @@ fn check_secret(app: &App, presented: Option<&str>) -> Result<(), Refusal> {
                 app.client_id
             ),
         ));
-    }
-    let expired = Day::parse(&app.secret_expires).is_some_and(|d| d <= Day::today());
+    };
+    let expired = Day::parse(expires).is_some_and(|d| d <= Day::today());
     if expired {
         return Err(invalid_client(
             7000222,
@@ -127,6 +131,26 @@ fn answer(
     p: &Params,
 ) -> Result<serde_json::Value, Refusal> {
     let (client_id, secret) = credentials(headers, p);
+    // `organizations` names no tenant: the grant's own tenant answers, for a multi-tenant app.
+    let issued_in;
+    let tenant = if is_organizations(tenant) {
+        find_multi_tenant_app(&sandbox.directory, &client_id)?;
+        let grant_tenant = match param(p, "grant_type") {
+            "authorization_code" => sandbox.grants.code_tenant(param(p, "code")),
+            "refresh_token" => sandbox.grants.refresh_tenant(param(p, "refresh_token")),
+            _ => None,
+        };
+        issued_in = grant_tenant.ok_or_else(|| {
+            bad(
+                "invalid_grant",
+                9002313,
+                "Invalid request. Request is malformed or invalid.",
+            )
+        })?;
+        issued_in.as_str()
+    } else {
+        tenant
+    };
     let (t, app) = find_app(&sandbox.directory, tenant, &client_id)?;
     check_secret(&app, secret.as_deref())?;
     let (session, nonce) = match param(p, "grant_type") {
