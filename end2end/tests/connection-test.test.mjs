@@ -5,13 +5,11 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { createServer } from "node:net";
+import { readDemo, createAccount } from "../lib/sandbox-demo.mjs";
 import { startMailkey, launchChromium, openPage, screenshot, VIEWPORTS, islandsHydrated } from "../lib/harness.mjs";
 import { mailServersCa } from "../lib/mail-servers.mjs";
 
-const SCOPES = "https://outlook.office.com/IMAP.AccessAsUser.All https://outlook.office.com/SMTP.Send offline_access openid email profile";
 const [PHONE, DESKTOP] = VIEWPORTS;
 
 let mail;
@@ -30,10 +28,7 @@ before(async () => {
       MAILKEY_MAIL_HOSTS: "localhost",
     },
   });
-  const toml = readFileSync(join(mailkey.dataDir, "sandbox-demo.toml"), "utf8");
-  const value = (key) => toml.match(new RegExp(`^${key} = "([^"]+)"`, "m"))[1];
-  demo = { tenant: value("id"), clientId: value("client_id"), secret: value("secret"), domain: toml.match(/^domains = \["([^"]+)"/m)[1] };
-  demo.mailbox = `invoices@${demo.domain}`;
+  demo = readDemo(mailkey.dataDir);
   servers = await mail.start({
     introspectionUrl: `${mailkey.base}/sandbox/${demo.tenant}/oauth2/v2.0/introspect`,
     domain: demo.domain,
@@ -48,26 +43,11 @@ after(async () => {
   await mail?.stop();
 });
 
-/** A finished wizard pointing at the local servers, saved through the forms' server functions. */
-async function account(page, name, { smtpPort = servers.smtpPort } = {}) {
-  const call = async (endpoint, form) => {
-    const res = await page.request.post(`${mailkey.base}/_fn/${endpoint}`, { form, headers: { origin: mailkey.base, accept: "application/json" } });
-    assert.equal(res.status(), 200, `${endpoint}: ${await res.text()}`);
-    return res.json();
-  };
-  const { id } = await call("accounts/create", { provider: "microsoft365-sandbox" });
-  await call("accounts/app", {
-    id, tenant: demo.domain, client_id: demo.clientId, app_name: "Mailkey demo",
-    client_secret: demo.secret, secret_expires: "2099-12-31", custom_endpoints: "false", authorize_url: "", token_url: "",
+/** A finished wizard pointing at the local servers. */
+function account(page, name, { smtpPort = servers.smtpPort } = {}) {
+  return createAccount(page, mailkey, demo, name, {
+    smtp_host: "localhost", smtp_port: String(smtpPort), imap_host: "localhost", imap_port: String(servers.imapsPort), timeout_minutes: "1",
   });
-  await call("accounts/step", { id, step: "3" });
-  await call("accounts/mailbox", {
-    id, account_name: name, email: demo.mailbox, reply_to: "",
-    smtp_host: "localhost", smtp_port: String(smtpPort), smtp_security: "starttls", protocol: "imap",
-    imap_host: "localhost", imap_port: String(servers.imapsPort), imap_security: "tls",
-    root_folder: "INBOX", timeout_minutes: "1", scopes: SCOPES,
-  });
-  return id;
 }
 
 /** Signs the mailbox in at the sandbox, in the same tab. */

@@ -5,11 +5,9 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { readDemo, createAccount } from "../lib/sandbox-demo.mjs";
 import { startMailkey, launchChromium, openPage, screenshot, VIEWPORTS, islandsHydrated } from "../lib/harness.mjs";
 
-const SCOPES = "https://outlook.office.com/IMAP.AccessAsUser.All https://outlook.office.com/SMTP.Send offline_access openid email profile";
 const [PHONE, DESKTOP] = VIEWPORTS;
 
 let mailkey;
@@ -20,15 +18,7 @@ before(async () => {
   mailkey = await startMailkey({ env: { MAILKEY_SANDBOX: "1", MAILKEY_LOG_LEVEL: "debug" } });
   browser = await launchChromium();
   // The generated demo directory: one tenant, one app, the mailbox and an administrator.
-  const toml = readFileSync(join(mailkey.dataDir, "sandbox-demo.toml"), "utf8");
-  const value = (key) => toml.match(new RegExp(`^${key} = "([^"]+)"`, "m"))[1];
-  demo = {
-    clientId: value("client_id"),
-    secret: value("secret"),
-    domain: toml.match(/^domains = \["([^"]+)"/m)[1],
-  };
-  demo.mailbox = `invoices@${demo.domain}`;
-  demo.admin = `admin@${demo.domain}`;
+  demo = readDemo(mailkey.dataDir);
 });
 
 after(async () => {
@@ -36,31 +26,7 @@ after(async () => {
   await mailkey?.stop();
 });
 
-/** A finished wizard for the demo tenant, saved through the same server functions the forms use. */
-async function account(page, name) {
-  const call = async (endpoint, form) => {
-    const res = await page.request.post(`${mailkey.base}/_fn/${endpoint}`, {
-      form,
-      headers: { origin: mailkey.base, accept: "application/json" },
-    });
-    assert.equal(res.status(), 200, `${endpoint}: ${await res.text()}`);
-    return res.json();
-  };
-  const { id } = await call("accounts/create", { provider: "microsoft365-sandbox" });
-  await call("accounts/app", {
-    id, tenant: demo.domain, client_id: demo.clientId, app_name: "Mailkey demo",
-    client_secret: demo.secret, secret_expires: "2099-12-31",
-    custom_endpoints: "false", authorize_url: "", token_url: "",
-  });
-  await call("accounts/step", { id, step: "3" });
-  await call("accounts/mailbox", {
-    id, account_name: name, email: demo.mailbox, reply_to: "",
-    smtp_host: "smtp.office365.com", smtp_port: "587", smtp_security: "starttls", protocol: "imap",
-    imap_host: "outlook.office365.com", imap_port: "993", imap_security: "tls",
-    root_folder: "INBOX", timeout_minutes: "3", scopes: SCOPES,
-  });
-  return id;
-}
+const account = (page, name) => createAccount(page, mailkey, demo, name);
 
 /** Microsoft's side, as the sandbox shows it: pick the account, accept the permissions. */
 async function signInAtSandbox(page, user) {

@@ -127,72 +127,6 @@ fn check_organizations<'d>(
     Ok(app)
 }
 
-/// `organizations`' sign-in page: any work account of any tenant (the sandbox lists them all).
-fn organizations_page(
-    css: &str,
-    sandbox: &Sandbox,
-    app: &MultiTenantApp,
-    p: &Params,
-    problem: Option<&str>,
-) -> Response {
-    let hint = param(p, "login_hint");
-    let mut choices = String::new();
-    let users = sandbox
-        .directory
-        .tenants
-        .iter()
-        .flat_map(|t| t.users.iter().map(move |u| (t, u)));
-    for (t, u) in users {
-        let checked = if u.username.eq_ignore_ascii_case(hint) {
-            " checked"
-        } else {
-            ""
-        };
-        choices += &format!(
-            "<label class=\"choice\"><input type=\"radio\" name=\"username\" value=\"{u}\"{checked}> \
-             {name} <code>{u}</code> <span class=\"muted\">({tenant})</span></label>",
-            u = esc(&u.username),
-            name = esc(&u.display_name),
-            tenant = esc(&t.domains[0]),
-        );
-    }
-    let known = sandbox
-        .directory
-        .tenants
-        .iter()
-        .any(|t| t.user(hint).is_some());
-    let problem = problem
-        .map(|m| {
-            format!(
-                "<p class=\"alert alert-error\" role=\"alert\">{}</p>",
-                esc(m)
-            )
-        })
-        .unwrap_or_default();
-    let publisher = if app.publisher.is_empty() {
-        String::new()
-    } else {
-        format!(" by {}", esc(&app.publisher))
-    };
-    let body = format!(
-        "<h1>Pick an account</h1><p>to continue to <strong>{name}</strong>{publisher} \
-         (any work or school account)</p>{problem}\
-         <form method=\"post\" action=\"/sandbox/{ORGANIZATIONS}/oauth2/v2.0/authorize\">{hidden}\
-         <fieldset><legend>Account</legend>{choices}\
-         <label class=\"choice\"><input type=\"radio\" name=\"username\" value=\"\"{other_checked}> \
-         Use another account:</label> \
-         <input type=\"email\" name=\"other\" value=\"{other}\" aria-label=\"Another account\" \
-         autocomplete=\"username\"></fieldset>\
-         <input type=\"hidden\" name=\"step\" value=\"account\">\
-         <p><button class=\"button button-primary\" type=\"submit\">Sign in</button></p></form>",
-        name = esc(&app.display_name),
-        hidden = hidden(p),
-        other_checked = if known { "" } else { " checked" },
-        other = if known { String::new() } else { esc(hint) },
-    );
-    render(StatusCode::OK, css, "Sign in", &body)
-}
-
 fn back(redirect_uri: &str, state: &str, pairs: &[(&str, &str)]) -> Response {
     let mut url = match url::Url::parse(redirect_uri) {
         Ok(u) => u,
@@ -250,29 +184,43 @@ pub async fn show(
     account_page(&state.css_href, &tenant, &req, &p, None)
 }
 
-fn account_page(
+/// An account the sign-in page offers: username, display name, and a note (its tenant).
+struct Choice<'a> {
+    username: &'a str,
+    display_name: &'a str,
+    note: Option<&'a str>,
+}
+
+/// "Pick an account": the offered accounts (the hinted one checked) or one typed, posted back to
+/// `/sandbox/{tenant}/…/authorize`.
+fn pick_account_page(
     css: &str,
     tenant: &str,
-    req: &Request<'_>,
+    continue_to: &str,
+    choices: &[Choice<'_>],
     p: &Params,
     problem: Option<&str>,
 ) -> Response {
     let hint = param(p, "login_hint");
-    let mut choices = String::new();
-    for (i, u) in req.tenant.users.iter().enumerate() {
-        let checked = if u.username.eq_ignore_ascii_case(hint) || (hint.is_empty() && i == 0) {
-            " checked"
-        } else {
-            ""
-        };
-        choices += &format!(
+    let offered = choices
+        .iter()
+        .any(|c| c.username.eq_ignore_ascii_case(hint));
+    let mut list = String::new();
+    for (i, c) in choices.iter().enumerate() {
+        let checked = c.username.eq_ignore_ascii_case(hint) || (hint.is_empty() && i == 0);
+        list += &format!(
             "<label class=\"choice\"><input type=\"radio\" name=\"username\" value=\"{u}\"{checked}> \
-             {name} <code>{u}</code></label>",
-            u = esc(&u.username),
-            name = esc(&u.display_name),
+             {name} <code>{u}</code>{note}</label>",
+            u = esc(c.username),
+            name = esc(c.display_name),
+            checked = if checked { " checked" } else { "" },
+            note = c
+                .note
+                .map(|n| format!(" <span class=\"muted\">({})</span>", esc(n)))
+                .unwrap_or_default(),
         );
     }
-    let hint_elsewhere = !hint.is_empty() && req.tenant.user(hint).is_none();
+    let typed = !hint.is_empty() && !offered;
     let problem = problem
         .map(|m| {
             format!(
@@ -282,24 +230,79 @@ fn account_page(
         })
         .unwrap_or_default();
     let body = format!(
-        "<h1>Pick an account</h1><p>to continue to <strong>{app}</strong> \
-         (tenant <code>{tenant_name}</code>)</p>{problem}\
+        "<h1>Pick an account</h1><p>to continue to {continue_to}</p>{problem}\
          <form method=\"post\" action=\"/sandbox/{tenant}/oauth2/v2.0/authorize\">{hidden}\
-         <fieldset><legend>Account</legend>{choices}\
+         <fieldset><legend>Account</legend>{list}\
          <label class=\"choice\"><input type=\"radio\" name=\"username\" value=\"\"{other_checked}> \
          Use another account:</label> \
          <input type=\"email\" name=\"other\" value=\"{other}\" aria-label=\"Another account\" \
          autocomplete=\"username\"></fieldset>\
          <input type=\"hidden\" name=\"step\" value=\"account\">\
          <p><button class=\"button button-primary\" type=\"submit\">Sign in</button></p></form>",
-        app = esc(&req.app.display_name),
-        tenant_name = esc(&req.tenant.domains[0]),
         tenant = esc(tenant),
         hidden = hidden(p),
-        other_checked = if hint_elsewhere { " checked" } else { "" },
-        other = if hint_elsewhere { esc(hint) } else { String::new() },
+        other_checked = if typed { " checked" } else { "" },
+        other = if typed { esc(hint) } else { String::new() },
     );
     render(StatusCode::OK, css, "Sign in", &body)
+}
+
+/// A tenant's sign-in page: its own users.
+fn account_page(
+    css: &str,
+    tenant: &str,
+    req: &Request<'_>,
+    p: &Params,
+    problem: Option<&str>,
+) -> Response {
+    let choices: Vec<_> = req
+        .tenant
+        .users
+        .iter()
+        .map(|u| Choice {
+            username: &u.username,
+            display_name: &u.display_name,
+            note: None,
+        })
+        .collect();
+    let continue_to = format!(
+        "<strong>{}</strong> (tenant <code>{}</code>)",
+        esc(&req.app.display_name),
+        esc(&req.tenant.domains[0])
+    );
+    pick_account_page(css, tenant, &continue_to, &choices, p, problem)
+}
+
+/// `organizations`' sign-in page: any work account of any tenant (the sandbox lists them all).
+fn organizations_page(
+    css: &str,
+    sandbox: &Sandbox,
+    app: &MultiTenantApp,
+    p: &Params,
+    problem: Option<&str>,
+) -> Response {
+    let choices: Vec<_> = sandbox
+        .directory
+        .tenants
+        .iter()
+        .flat_map(|t| {
+            t.users.iter().map(move |u| Choice {
+                username: &u.username,
+                display_name: &u.display_name,
+                note: Some(t.domains[0].as_str()),
+            })
+        })
+        .collect();
+    let publisher = if app.publisher.is_empty() {
+        String::new()
+    } else {
+        format!(" by {}", esc(&app.publisher))
+    };
+    let continue_to = format!(
+        "<strong>{}</strong>{publisher} (any work or school account)",
+        esc(&app.display_name)
+    );
+    pick_account_page(css, ORGANIZATIONS, &continue_to, &choices, p, problem)
 }
 
 fn consent_page(css: &str, tenant: &str, req: &Request<'_>, user: &User, p: &Params) -> Response {

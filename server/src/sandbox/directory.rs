@@ -479,7 +479,10 @@ mod tests {
         let operator = &again.multi_tenant_apps[0];
         assert_eq!(operator.redirect_uris.len(), 2, "kept up to date too");
         let seen = again.app(&again.tenants[0], &operator.client_id).unwrap();
-        assert_eq!(seen.secret, operator.secrets[0].secret, "usable in every tenant");
+        assert_eq!(
+            seen.secret, operator.secrets[0].secret,
+            "usable in every tenant"
+        );
     }
 
     #[test]
@@ -487,7 +490,10 @@ mod tests {
         let mut dir = Directory::generate("http://127.0.0.1:3000/oauth/callback");
         dir.multi_tenant_apps[0].secrets.clear();
         let err = dir.check().unwrap_err();
-        assert!(err.starts_with("multi_tenant_apps[0].secrets is empty"), "{err}");
+        assert!(
+            err.starts_with("multi_tenant_apps[0].secrets is empty"),
+            "{err}"
+        );
         let mut dir = Directory::generate("http://127.0.0.1:3000/oauth/callback");
         dir.multi_tenant_apps[0].client_id = dir.tenants[0].apps[0].client_id.clone();
         let err = dir.check().unwrap_err();

@@ -92,6 +92,15 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
+fn not_a_guid(client_id: &str) -> Refusal {
+    Refusal::new(
+        StatusCode::BAD_REQUEST,
+        "unauthorized_client",
+        90112,
+        format!("Application identifier is expected to be a GUID. '{client_id}' is not."),
+    )
+}
+
 /// The tenant and app a request names, or the refusal Microsoft gives, in Microsoft's order.
 pub fn find_app<'d>(
     dir: &'d Directory,
@@ -110,12 +119,7 @@ pub fn find_app<'d>(
         ));
     };
     if !is_guid(client_id) {
-        return Err(Refusal::new(
-            StatusCode::BAD_REQUEST,
-            "unauthorized_client",
-            90112,
-            format!("Application identifier is expected to be a GUID. '{client_id}' is not."),
-        ));
+        return Err(not_a_guid(client_id));
     }
     let Some(app) = dir.app(t, client_id) else {
         return Err(Refusal::new(
@@ -147,12 +151,7 @@ pub fn find_multi_tenant_app<'d>(
     client_id: &str,
 ) -> Result<&'d MultiTenantApp, Refusal> {
     if !is_guid(client_id) {
-        return Err(Refusal::new(
-            StatusCode::BAD_REQUEST,
-            "unauthorized_client",
-            90112,
-            format!("Application identifier is expected to be a GUID. '{client_id}' is not."),
-        ));
+        return Err(not_a_guid(client_id));
     }
     if let Some(app) = dir.multi_tenant_app(client_id) {
         return Ok(app);
