@@ -45,6 +45,8 @@ async fn the_demo_tenant_is_discoverable_like_a_microsoft_tenant() {
     assert!(html.contains("This is not Microsoft"), "banner");
     assert!(html.contains("demo.mailkey.test"));
     assert!(html.contains(&format!("{}/oauth/callback", s.base)));
+    assert!(html.contains("Multi-tenant app “Mailkey demo (multi-tenant)”"));
+    assert!(html.contains(&format!("{}/sandbox/organizations", s.base)));
 
     let authority = format!("{}/sandbox", s.base);
     let by_domain: Value = c

@@ -69,6 +69,38 @@ pub async fn show(State(state): State<AppState>) -> Response {
         }
         body += "</ul></section>";
     }
+    for a in &sandbox.directory.multi_tenant_apps {
+        let secrets: String = a
+            .secrets
+            .iter()
+            .map(|x| {
+                format!(
+                    "<li><code>{}</code> (ID <code>{}</code>, expires {})</li>",
+                    esc(&x.secret),
+                    esc(&x.secret_id),
+                    esc(&x.expires)
+                )
+            })
+            .collect();
+        body += &format!(
+            "<section class=\"panel\"><h2>Multi-tenant app “{}”</h2>\
+             <p>Usable by the users of every tenant above through the \
+             <code>{authority}/organizations</code> authority, as an operator's own app is.</p>\
+             <dl class=\"values\"><dt>Application (client) ID</dt><dd><code>{}</code></dd>\
+             <dt>Publisher</dt><dd>{}</dd>\
+             <dt>Client secrets (each valid)</dt><dd><ul>{secrets}</ul></dd>\
+             <dt>Redirect URIs (platform Web)</dt><dd>{}</dd></dl></section>",
+            esc(&a.display_name),
+            esc(&a.client_id),
+            esc(&a.publisher),
+            a.redirect_uris
+                .iter()
+                .map(|u| format!("<code>{}</code>", esc(u)))
+                .collect::<Vec<_>>()
+                .join("<br>"),
+            authority = esc(&sandbox.authority),
+        );
+    }
     let body = format!(
         "<h1>Sandbox identity provider</h1>\
          <p>Authority: <code>{authority}</code> (Microsoft's is \
