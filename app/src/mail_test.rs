@@ -118,6 +118,18 @@ pub struct TestOverview {
     pub mapping_saved: bool,
     /// The folders of the latest passing run; empty when none passed.
     pub folders: Vec<Folder>,
+    /// The runs before the latest, newest first (a few).
+    pub earlier: Vec<RunSummary>,
+}
+
+/// A run of the history, in a line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// Seconds since the Unix epoch.
+    pub started_at: i64,
+    pub ok: bool,
+    /// The diagnosis' title of a failed run.
+    pub problem: Option<String>,
 }
 
 /// The folders a host application needs, as the Salesorder seed's "Default Folder Mappings".

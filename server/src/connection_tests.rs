@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 
 use mailkey_app::{
     draft::MailboxSettings,
-    mail_test::{Folder, FolderMapping, Role, StageEvent, TestOverview, TestReport},
+    mail_test::{Folder, FolderMapping, Role, RunSummary, StageEvent, TestOverview, TestReport},
     provider::Security,
     rules::{Findings, Note},
 };
@@ -32,6 +32,9 @@ pub enum TestError {
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
+
+/// How many runs before the latest the account's pages list.
+const EARLIER_RUNS_SHOWN: i64 = 5;
 
 #[derive(Clone, Debug)]
 pub struct ConnectionTests {
@@ -135,24 +138,33 @@ impl ConnectionTests {
     /// What the account's pages show: the latest run, and the mapping with its folders.
     pub async fn overview(&self, account_id: &str) -> Result<TestOverview, TestError> {
         let folders = self.known_folders(account_id).await?;
-        let latest = self
+        let mut runs = self
             .store
-            .tests(account_id, 1)
+            .tests(account_id, 1 + EARLIER_RUNS_SHOWN)
             .await?
             .into_iter()
-            .next()
             .map(|(_, started_at, _, json)| {
                 serde_json::from_str::<TestReport>(&json)
                     .map(|r| (started_at, r))
                     .map_err(|e| TestError::Corrupt(e.to_string()))
+            });
+        let latest = runs.next().transpose()?;
+        let earlier = runs
+            .map(|run| {
+                run.map(|(started_at, r)| RunSummary {
+                    started_at,
+                    ok: r.ok,
+                    problem: r.diagnosis.map(|d| d.title),
+                })
             })
-            .transpose()?;
+            .collect::<Result<_, _>>()?;
         let (mapping, mapping_saved) = self.mapping(account_id).await?;
         Ok(TestOverview {
             latest,
             mapping,
             mapping_saved,
             folders: folders.unwrap_or_default(),
+            earlier,
         })
     }
 

@@ -531,6 +531,26 @@ async fn a_signed_in_account_is_tested_in_the_portal_and_from_the_terminal() {
         4,
         "both runs finished before the answer"
     );
+    // The pages show the latest run in full and the earlier ones in a line each.
+    let overview: serde_json::Value = TestServer::client()
+        .post(s.url("/_fn/accounts/connection-test"))
+        .header("cookie", &op.cookie)
+        .header("origin", &s.base)
+        .header("accept", "application/json")
+        .form(&[("id", id.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(overview["latest"][1]["ok"], true, "{overview}");
+    assert_eq!(
+        overview["earlier"].as_array().unwrap().len(),
+        3,
+        "{overview}"
+    );
+    assert_eq!(overview["earlier"][0]["ok"], true);
 
     // Folder mapping: proposed from the test, refused for a folder the mailbox lacks, saved.
     let folders: serde_json::Value = op

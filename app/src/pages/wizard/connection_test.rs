@@ -83,13 +83,34 @@ fn Overview(id: String, overview: TestOverview) -> AnyView {
         }.into_any())
     } else {
         Some(
-            view! { <FolderForm id=id.clone() overview=overview refused=folders_refused/> }
+            view! { <FolderForm id=id.clone() overview=overview.clone() refused=folders_refused/> }
                 .into_any(),
         )
     };
+    let earlier = (!overview.earlier.is_empty()).then(|| {
+        let rows = overview
+            .earlier
+            .iter()
+            .map(|r| {
+                let result = match (&r.ok, &r.problem) {
+                    (true, _) => "passed".to_string(),
+                    (false, Some(p)) => format!("failed: {p}"),
+                    (false, None) => "failed".to_string(),
+                };
+                view! { <li>{when(r.started_at)} " — " {result}</li> }
+            })
+            .collect_view();
+        view! {
+            <details class="earlier-runs">
+                <summary>{format!("Earlier runs ({})", overview.earlier.len())}</summary>
+                <ul>{rows}</ul>
+            </details>
+        }
+    });
     view! {
         {running}
         {latest}
+        {earlier}
         <TestButton id=id label=label.to_string()/>
         {folders}
     }
