@@ -150,7 +150,8 @@ fn stage_row(e: &StageEvent) -> impl IntoView {
         StageStatus::Failed => ("stage stage-failed", "Failed"),
         StageStatus::Skipped => ("stage stage-skipped", "Not run"),
     };
-    let took = (e.status != StageStatus::Running).then(|| format!("{} ms", e.millis));
+    let took = matches!(e.status, StageStatus::Passed | StageStatus::Failed)
+        .then(|| format!("{} ms", e.millis));
     view! {
         <li class=class>
             <span class="stage-label">{e.stage.label()}</span>
