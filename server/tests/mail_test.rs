@@ -657,3 +657,38 @@ async fn a_signed_in_account_is_tested_in_the_portal_and_from_the_terminal() {
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("cannot test account no-such-account: no such account"));
 }
+
+/// When Dovecot cannot reach the token check, IMAP answers `[UNAVAILABLE]` and Postfix a plain
+/// 535: the test explains the temporary failure (the token may be fine), as it does Exchange's
+/// 454 when its sign-in service is briefly down.
+#[tokio::test]
+async fn an_unreachable_token_check_is_a_temporary_failure() {
+    let mut env = start().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let introspect = format!("http://127.0.0.1:{closed}/introspect");
+    let (ca, mail) = tokio::task::spawn_blocking(move || {
+        let ca = TestCa::new();
+        let mail = MailServers::start(&ca, &introspect, DOMAIN, &[MAILBOX], &[]);
+        (ca, mail)
+    })
+    .await
+    .unwrap();
+    env.mail = mail;
+    env._ca = ca;
+    let r = env.run(&env.plan(MAILBOX), &env.token(MAILBOX, 3600)).await;
+    assert!(!r.ok);
+    assert_eq!(failed_at(&r), StageId::SmtpAuth, "both sign-ins failed");
+    assert_eq!(title(&r), "Temporary failure", "{r:#?}");
+    let reply = r.diagnosis.as_ref().unwrap().reply.clone().unwrap();
+    assert!(reply.contains("[UNAVAILABLE]"), "{reply}");
+    let imap = r
+        .stages
+        .iter()
+        .find(|s| s.stage == StageId::ImapAuth)
+        .unwrap();
+    assert_eq!(imap.status, StageStatus::Failed);
+}

@@ -141,8 +141,8 @@ pub fn explain(f: &Failure, cx: &Context<'_>) -> Diagnosis {
             text,
         } => smtp(*code, enhanced.as_deref(), text, cx),
         Failure::SmtpAuthOff => smtp_auth_disabled(cx, false),
-        Failure::ImapAuth(text) => {
-            if text.contains("UNAVAILABLE") {
+        Failure::ImapAuth(_) => {
+            if f.is_temporary_auth() {
                 temporary("IMAP")
             } else {
                 d(

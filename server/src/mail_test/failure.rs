@@ -53,6 +53,22 @@ impl Failure {
         }
     }
 
+    /// The server could not check the sign-in just now (its token check is unavailable); the
+    /// token itself may be fine.
+    pub fn is_temporary_auth(&self) -> bool {
+        match self {
+            Failure::ImapAuth(text) => text.contains("UNAVAILABLE"),
+            Failure::Smtp { code, .. } => matches!(code, 421 | 454),
+            _ => false,
+        }
+    }
+
+    /// A sign-in refused outright (535), which a temporary failure elsewhere may explain better.
+    pub fn is_refused_auth(&self) -> bool {
+        matches!(self, Failure::Smtp { code: 535, .. } | Failure::ImapAuth(_))
+            && !self.is_temporary_auth()
+    }
+
     /// An SMTP reply line split into code, enhanced status and text.
     pub fn smtp(code: u16, message: &str) -> Failure {
         let message = message.trim();

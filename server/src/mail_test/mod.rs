@@ -246,6 +246,14 @@ impl MailTester {
         let send = self.send(rec, plan, &token, message_id, &subject);
         let open = self.open_imap(rec, plan, &token);
         let (sent, opened) = tokio::join!(send, open);
+        // Both sign-ins refused while one server says its token check is unavailable: the
+        // token may well be fine, so that is the failure to explain. (Postfix words Dovecot's
+        // temporary failure as a plain 535; Dovecot's IMAP says `[UNAVAILABLE]`.)
+        if let (Err((_, smtp)), Err((_, imap))) = (&sent, &opened) {
+            if smtp.is_refused_auth() && imap.is_temporary_auth() {
+                return Err(opened.err().expect("matched as an error"));
+            }
+        }
         sent?;
         let mut session = opened?;
         let left = rec.deadline.saturating_duration_since(Instant::now());
