@@ -249,11 +249,14 @@ impl MailTester {
         // Both sign-ins refused while one server says its token check is unavailable: the
         // token may well be fine, so that is the failure to explain. (Postfix words Dovecot's
         // temporary failure as a plain 535; Dovecot's IMAP says `[UNAVAILABLE]`.)
-        if let (Err((_, smtp)), Err((_, imap))) = (&sent, &opened) {
-            if smtp.is_refused_auth() && imap.is_temporary_auth() {
-                return Err(opened.err().expect("matched as an error"));
-            }
-        }
+        let imap_first = matches!(
+            (&sent, &opened),
+            (Err((_, smtp)), Err((_, imap))) if smtp.is_refused_auth() && imap.is_temporary_auth()
+        );
+        let opened = match opened {
+            Err(e) if imap_first => return Err(e),
+            other => other,
+        };
         sent?;
         let mut session = opened?;
         let left = rec.deadline.saturating_duration_since(Instant::now());
