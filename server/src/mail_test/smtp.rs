@@ -51,7 +51,7 @@ pub fn failure(e: lettre::transport::smtp::Error) -> Failure {
 
 /// Greeting and EHLO on a plain connection.
 pub async fn greet_plain(tcp: TcpStream) -> Result<AsyncSmtpConnection, Failure> {
-    AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &hello())
+    AsyncSmtpConnection::connect_with_transport(Box::new(QuickAck(tcp)), &hello())
         .await
         .map_err(failure)
 }
@@ -126,6 +126,51 @@ pub async fn send(
         .map_err(failure)?;
     let _ = conn.quit().await;
     Ok(())
+}
+
+/// The plain socket of a STARTTLS connection, acknowledging what it receives at once.
+///
+/// Right after the TLS 1.3 handshake the client sends EHLO while the server's session tickets are
+/// still on their way; nothing then carries their ACK, so the kernel delays it (40 ms on Linux),
+/// and a server with Nagle's algorithm on holds its EHLO reply until that ACK. Re-arming
+/// TCP_QUICKACK before each read (the kernel clears it by itself) removes the 40 ms.
+#[derive(Debug)]
+struct QuickAck(TcpStream);
+
+impl AsyncTokioStream for QuickAck {
+    fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
+        self.0.peer_addr()
+    }
+}
+
+impl AsyncRead for QuickAck {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        #[cfg(target_os = "linux")]
+        let _ = self.0.set_quickack(true);
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for QuickAck {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
 }
 
 /// A TLS stream lettre can use as its transport.
