@@ -109,6 +109,39 @@ pub const SETTINGS: &[Setting] = &[
                365: smtp.office365.com, outlook.office365.com and their regional names).",
     },
     Setting {
+        key: "operator_app_client_id",
+        default: None,
+        example: "8f3c2a9e-1b4d-4c6e-9a7f-2d5b8e1c0a93",
+        help: "Application (client) ID of your own multi-tenant Entra app, for one-click connect: \
+               customers sign in and consent instead of registering an app. Unset: customers \
+               register their own.",
+    },
+    Setting {
+        key: "operator_app_client_secret",
+        default: None,
+        example: "(the secret's value, best given as MAILKEY_OPERATOR_APP_CLIENT_SECRET_FILE)",
+        help: "Client secret value of the operator app. Required with operator_app_client_id.",
+    },
+    Setting {
+        key: "operator_app_secret_expires",
+        default: None,
+        example: "2027-06-30",
+        help: "When the operator app's secret expires (YYYY-MM-DD), so Mailkey warns before it \
+               does: every account using the app stops refreshing then.",
+    },
+    Setting {
+        key: "operator_app_name",
+        default: None,
+        example: "Acme ERP",
+        help: "The operator app's name as customers see it (\"Use Acme ERP's app\").",
+    },
+    Setting {
+        key: "operator_app_publisher",
+        default: None,
+        example: "Acme Software Ltd",
+        help: "Who publishes the operator app, shown next to its name.",
+    },
+    Setting {
         key: "log_format",
         default: Some("pretty"),
         example: "json",
@@ -147,6 +180,30 @@ pub struct Config {
     pub allow_private_hosts: bool,
     /// Host names connection tests may reach besides the provider's.
     pub mail_hosts: Vec<String>,
+    /// The operator's own multi-tenant app for Microsoft 365, if configured.
+    pub operator_app: Option<OperatorAppConfig>,
+}
+
+/// The operator's multi-tenant app, as configured (its secret never printed).
+#[derive(Clone)]
+pub struct OperatorAppConfig {
+    pub client_id: String,
+    pub client_secret: secrecy::SecretString,
+    pub secret_expires: Option<String>,
+    pub name: Option<String>,
+    pub publisher: Option<String>,
+}
+
+impl fmt::Debug for OperatorAppConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OperatorAppConfig")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"(set)")
+            .field("secret_expires", &self.secret_expires)
+            .field("name", &self.name)
+            .field("publisher", &self.publisher)
+            .finish()
+    }
 }
 
 /// Where a value came from, so that an error can send the admin to the right place.
@@ -196,6 +253,9 @@ pub enum ConfigError {
         path: PathBuf,
         reason: String,
     },
+    /// Settings that only make sense together.
+    #[error("{0}")]
+    Incomplete(String),
     #[error("invalid value for `{key}` ({origin}): {problem}. Example: {key} = \"{example}\"")]
     BadValue {
         key: &'static str,
@@ -292,6 +352,7 @@ impl Config {
             allow_private_hosts: parse("allow_private_hosts", layers, parse_bool)?
                 .expect("allow_private_hosts has a default"),
             mail_hosts: parse("mail_hosts", layers, parse_hosts)?.unwrap_or_default(),
+            operator_app: operator_app(layers)?,
         })
     }
 
@@ -433,6 +494,64 @@ fn parse<T>(
             problem,
             example: s.example,
         })
+}
+
+/// The operator app's settings, checked together: an ID needs a secret and the reverse.
+fn operator_app(layers: &Layers) -> Result<Option<OperatorAppConfig>, ConfigError> {
+    let client_id = parse("operator_app_client_id", layers, parse_client_id)?;
+    let secret = parse("operator_app_client_secret", layers, parse_client_secret)?;
+    let secret_expires = parse("operator_app_secret_expires", layers, parse_date)?;
+    let name = parse("operator_app_name", layers, parse_label)?;
+    let publisher = parse("operator_app_publisher", layers, parse_label)?;
+    match (client_id, secret) {
+        (Some(client_id), Some(client_secret)) => Ok(Some(OperatorAppConfig {
+            client_id,
+            client_secret: client_secret.into(),
+            secret_expires,
+            name,
+            publisher,
+        })),
+        (None, None) if secret_expires.is_none() && name.is_none() && publisher.is_none() => {
+            Ok(None)
+        }
+        (Some(_), None) => Err(ConfigError::Incomplete(
+            "operator_app_client_id is set but operator_app_client_secret is not; give the \
+             secret's value (best as MAILKEY_OPERATOR_APP_CLIENT_SECRET_FILE)"
+                .into(),
+        )),
+        _ => Err(ConfigError::Incomplete(
+            "the operator app's settings need operator_app_client_id and \
+             operator_app_client_secret; set both, or remove the other operator_app_* settings"
+                .into(),
+        )),
+    }
+}
+
+fn parse_client_id(raw: &str) -> Result<String, String> {
+    match mailkey_app::rules::secret::check_client_id(raw) {
+        None => Ok(raw.to_ascii_lowercase()),
+        Some(note) => Err(note.message),
+    }
+}
+
+fn parse_client_secret(raw: &str) -> Result<String, String> {
+    match mailkey_app::rules::secret::check_client_secret(raw, false) {
+        None => Ok(raw.to_string()),
+        Some(note) => Err(note.message),
+    }
+}
+
+fn parse_date(raw: &str) -> Result<String, String> {
+    mailkey_app::rules::dates::Day::parse(raw)
+        .map(|_| raw.to_string())
+        .ok_or_else(|| format!("\"{raw}\" is not a date like 2027-06-30"))
+}
+
+fn parse_label(raw: &str) -> Result<String, String> {
+    if raw.is_empty() || raw.chars().count() > 80 || raw.chars().any(char::is_control) {
+        return Err("give a short name (1 to 80 characters, one line)".into());
+    }
+    Ok(raw.to_string())
 }
 
 fn parse_listen(raw: &str) -> Result<SocketAddr, String> {
@@ -660,7 +779,9 @@ mod tests {
             format!(
                 "unknown setting `listen_addr` in file {}. Known settings: listen, public_url, \
                  data_dir, site_dir, master_key, microsoft_authority, sandbox, sandbox_file, \
-                 tls_ca_file, allow_private_hosts, mail_hosts, log_format, log_level. Check the spelling (keys use \
+                 tls_ca_file, allow_private_hosts, mail_hosts, operator_app_client_id, \
+                 operator_app_client_secret, operator_app_secret_expires, operator_app_name, \
+                 operator_app_publisher, log_format, log_level. Check the spelling (keys use \
                  snake_case, e.g. `public_url`)",
                 f.path().display()
             )
@@ -725,6 +846,56 @@ mod tests {
                 "README's configuration table lacks {row}"
             );
         }
+    }
+
+    #[test]
+    fn the_operator_app_needs_its_id_and_secret_together() {
+        let id = "8f3c2a9e-1b4d-4c6e-9a7f-2d5b8e1c0a93";
+        let c = Config::load_from(
+            None,
+            &env(&[
+                ("MAILKEY_OPERATOR_APP_CLIENT_ID", id),
+                (
+                    "MAILKEY_OPERATOR_APP_CLIENT_SECRET",
+                    "Xk28Q~f1bN3pVqz9Lr.4hT7wYc_2mJd5sGe8uAo",
+                ),
+                ("MAILKEY_OPERATOR_APP_NAME", "Acme ERP"),
+            ]),
+        )
+        .unwrap();
+        let app = c.operator_app.unwrap();
+        assert_eq!(app.client_id, id);
+        assert_eq!(app.name.as_deref(), Some("Acme ERP"));
+        assert!(
+            !format!("{app:?}").contains("Xk28Q"),
+            "the secret is never printed"
+        );
+
+        let err = Config::load_from(None, &env(&[("MAILKEY_OPERATOR_APP_CLIENT_ID", id)]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("operator_app_client_secret is not"), "{err}");
+        let err = Config::load_from(
+            None,
+            &env(&[
+                ("MAILKEY_OPERATOR_APP_CLIENT_ID", id),
+                (
+                    "MAILKEY_OPERATOR_APP_CLIENT_SECRET",
+                    "0b6c7c37-5a1e-4a57-9a59-6d1f3b5c2e10",
+                ),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("Secret ID"),
+            "a secret ID is named as one: {err}"
+        );
+        assert!(!err.contains("0b6c7c37"), "and not echoed: {err}");
+        assert!(Config::load_from(None, &env(&[]))
+            .unwrap()
+            .operator_app
+            .is_none());
     }
 
     #[test]
