@@ -9,7 +9,7 @@ use leptos::prelude::use_context;
 
 use crate::{
     api::{AccountSummary, NewAccountInfo},
-    draft::{AppDetails, Draft, MailboxSettings, Step},
+    draft::{AppDetails, AppSource, Draft, MailboxSettings, Step},
     error::PortalError,
     mail_test::{FolderMapping, TestOverview},
     rules::Note,
@@ -38,6 +38,7 @@ pub trait PortalBackend: Send + Sync + 'static {
         &'a self,
         request: &'a Parts,
         provider: String,
+        app_source: AppSource,
     ) -> BoxFuture<'a, Result<String, PortalError>>;
     /// The account's sign-in state, and this browser's latest attempt.
     fn connection<'a>(

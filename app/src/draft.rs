@@ -161,3 +161,32 @@ impl Draft {
             .unwrap_or(self.app.tenant.as_str())
     }
 }
+
+/// Whose app registration an account signs in with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AppSource {
+    /// The customer registered an app in their own tenant (the Acumatica way).
+    #[default]
+    Own,
+    /// The operator's multi-tenant app: the customer only signs in and consents (the Salesorder
+    /// way).
+    Operator,
+}
+
+impl AppSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppSource::Own => "own",
+            AppSource::Operator => "operator",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AppSource> {
+        match s {
+            "own" => Some(AppSource::Own),
+            "operator" => Some(AppSource::Operator),
+            _ => None,
+        }
+    }
+}

@@ -67,10 +67,27 @@ fn go_on(saved: &StepSaved) {
 
 /// The wizard's "Next" on step 1 for a new account: creates the draft.
 #[server(prefix = "/_fn", endpoint = "accounts/create")]
-pub async fn create_draft(provider: Option<String>) -> Result<StepSaved, PortalError> {
+pub async fn create_draft(
+    provider: Option<String>,
+    #[server(default)] app_source: String,
+) -> Result<StepSaved, PortalError> {
     let (backend, parts) = crate::backend::request_context()?;
     let provider = provider.unwrap_or_else(|| crate::provider::MICROSOFT_365.id.to_string());
-    let id = backend.0.create_draft(&parts, provider).await?;
+    let Some(app_source) = (match app_source.as_str() {
+        "" => Some(crate::draft::AppSource::Own),
+        s => crate::draft::AppSource::parse(s),
+    }) else {
+        let mut f = Findings::default();
+        f.add(
+            "app_source",
+            Some(Note::error(
+                "Choose whose app the account signs in with: \"operator\" or \"own\".",
+            )),
+        );
+        crate::backend::set_status(422);
+        return Err(PortalError::Invalid(f));
+    };
+    let id = backend.0.create_draft(&parts, provider, app_source).await?;
     let saved = backend.0.complete_step(&parts, id, Step::Register).await?;
     go_on(&saved);
     Ok(saved)

@@ -7,6 +7,7 @@ pub mod connection_tests;
 pub mod discovery;
 pub mod http;
 pub mod mail_test;
+pub mod operator_app;
 mod portal;
 pub mod providers;
 pub mod sandbox;

@@ -5,7 +5,7 @@ use axum::http::request::Parts;
 use mailkey_app::{
     api::{AccountSummary, NewAccountInfo},
     backend::{set_status, BoxFuture, PortalBackend},
-    draft::{AppDetails, Draft, MailboxSettings, Step},
+    draft::{AppDetails, AppSource, Draft, MailboxSettings, Step},
     error::PortalError,
     mail_test::{FolderMapping, TestOverview},
     rules::Note,
@@ -183,11 +183,16 @@ impl PortalBackend for Portal {
         &'a self,
         request: &'a Parts,
         provider: String,
+        app_source: AppSource,
     ) -> BoxFuture<'a, Result<String, PortalError>> {
         Box::pin(async move {
             operator_of(request)?;
-            let id = self.wizard.create(&provider).await.map_err(portal_error)?;
-            tracing::info!(account = %id, %provider, "account draft created");
+            let id = self
+                .wizard
+                .create(&provider, app_source)
+                .await
+                .map_err(portal_error)?;
+            tracing::info!(account = %id, %provider, app = app_source.as_str(), "account draft created");
             Ok(id)
         })
     }

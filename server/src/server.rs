@@ -36,6 +36,7 @@ use crate::{
         security_headers::{self, page_csp, SecurityHeaders},
         session, setup, sign_in, tests_live,
     },
+    operator_app::OperatorApp,
     portal::Portal,
     providers::Providers,
     sandbox::{self, Directory, DirectoryError, Sandbox, DEMO_FILE},
@@ -201,6 +202,13 @@ impl Services {
         let providers = Providers::new(
             config.microsoft_authority.as_str(),
             sandbox.as_ref().map(|s| s.authority.as_str()),
+        )
+        .with_operator_apps(
+            config.operator_app.as_ref().map(OperatorApp::from_config),
+            sandbox
+                .as_ref()
+                .and_then(|s| s.directory.multi_tenant_apps.first())
+                .and_then(OperatorApp::from_sandbox),
         );
         let discovery = TenantDiscovery::new(DISCOVERY_TIMEOUT);
         let wizard = Wizard::new(

@@ -3,7 +3,7 @@
 //! when a step has errors.
 
 use mailkey_app::{
-    draft::{AppDetails, Draft, MailboxSettings, SecretStatus, Step},
+    draft::{AppDetails, AppSource, Draft, MailboxSettings, SecretStatus, Step},
     provider::Provider,
     rules::{
         dates::Day,
@@ -106,7 +106,11 @@ impl Wizard {
         Ok((provider, authority.to_string()))
     }
 
-    pub async fn create(&self, provider_id: &str) -> Result<String, DraftError> {
+    pub async fn create(
+        &self,
+        provider_id: &str,
+        app_source: AppSource,
+    ) -> Result<String, DraftError> {
         if self.providers.authority(provider_id).is_none() {
             let mut f = Findings::default();
             f.add(
@@ -123,10 +127,24 @@ impl Wizard {
             );
             return Err(DraftError::Invalid(f));
         }
+        if app_source == AppSource::Operator && self.providers.operator_app(provider_id).is_none() {
+            let mut f = Findings::default();
+            f.add(
+                "app_source",
+                Some(Note::error(
+                    "This Mailkey has no app of its own for this provider: register your own \
+                     app, or ask the operator to set operator_app_client_id and \
+                     operator_app_client_secret.",
+                )),
+            );
+            return Err(DraftError::Invalid(f));
+        }
         let mut raw = [0u8; 10];
         rand::rng().fill_bytes(&mut raw);
         let id: String = raw.iter().map(|b| format!("{b:02x}")).collect();
-        self.store.insert_draft(&id, provider_id).await?;
+        self.store
+            .insert_draft(&id, provider_id, app_source.as_str())
+            .await?;
         Ok(id)
     }
 
@@ -164,11 +182,20 @@ impl Wizard {
 
     /// Steps without values (reading the instructions, copying the redirect URI).
     pub async fn complete(&self, id: &str, step: Step) -> Result<Saved, DraftError> {
+        let record = self.record(id).await?;
+        // The operator's app needs no registration, secret or redirect URI from the customer:
+        // its account goes from the first step to the mailbox.
+        let (step, next) =
+            if record.app_source == AppSource::Operator.as_str() && step < Step::Mailbox {
+                (Step::RedirectUri, Step::Mailbox)
+            } else {
+                (step, step.next().unwrap_or(Step::Review))
+            };
         if !self.store.mark_step(id, step.number()).await? {
             return Err(DraftError::NotFound);
         }
         Ok(Saved {
-            next: step.next().unwrap_or(Step::Review),
+            next,
             warnings: Findings::default(),
             disconnected: false,
         })

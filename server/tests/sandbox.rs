@@ -12,6 +12,10 @@ use mailkey::{
 };
 use serde_json::Value;
 use support::{
+    multi_tenant::{
+        sandbox_file as multi_tenant_sandbox, CONTOSO, FABRIKAM, NEW_SECRET, OLD_SECRET,
+        OPERATOR_APP, SINGLE_TENANT_APP,
+    },
     portal::{authorize, location, query},
     TestServer,
 };
@@ -344,65 +348,6 @@ async fn the_token_endpoint_refuses_as_microsoft_does() {
     )
     .await;
     assert_eq!(aadsts(&body), 90112);
-}
-
-const CONTOSO: &str = "1b7c3e2a-4d5f-4a6b-8c9d-0e1f2a3b4c5d";
-const FABRIKAM: &str = "2c8d4f3b-5e6a-4b7c-9d0e-1f2a3b4c5d6e";
-const SINGLE_TENANT_APP: &str = "3d9e5a4c-6f7b-4c8d-8e1f-2a3b4c5d6e7f";
-const OPERATOR_APP: &str = "4e0f6b5d-7a8c-4d9e-9f2a-3b4c5d6e7f80";
-const NEW_SECRET: &str = "Nw71Q~Ab2Cd3Ef4Gh5Ij6Kl7Mn8Op9Qr0St1Uv2W";
-const OLD_SECRET: &str = "Ol82Q~Xy3Zw4Vu5Ts6Rq7Po8Nm9Lk0Ji1Hg2Fe3D";
-
-fn multi_tenant_sandbox() -> String {
-    format!(
-        r#"
-[[tenants]]
-id = "{CONTOSO}"
-domains = ["contoso.test"]
-
-[[tenants.apps]]
-client_id = "{SINGLE_TENANT_APP}"
-display_name = "Contoso's own app"
-secret = "Sg93Q~Cd4Ef5Gh6Ij7Kl8Mn9Op0Qr1St2Uv3Wx4Y"
-secret_id = "5f1a7c6e-8b9d-4e0f-8a3b-4c5d6e7f8091"
-secret_expires = "2099-12-31"
-redirect_uris = ["{{public_url}}/oauth/callback"]
-
-[[tenants.users]]
-username = "invoices@contoso.test"
-display_name = "Invoices"
-
-[[tenants]]
-id = "{FABRIKAM}"
-domains = ["fabrikam.test"]
-user_consent = false
-
-[[tenants.users]]
-username = "orders@fabrikam.test"
-display_name = "Orders"
-
-[[tenants.users]]
-username = "admin@fabrikam.test"
-display_name = "Fabrikam admin"
-admin = true
-
-[[multi_tenant_apps]]
-client_id = "{OPERATOR_APP}"
-display_name = "Acme ERP"
-publisher = "Acme Software"
-redirect_uris = ["{{public_url}}/oauth/callback"]
-
-[[multi_tenant_apps.secrets]]
-secret = "{OLD_SECRET}"
-secret_id = "6a2b8d7f-9c0e-4f1a-9b4c-5d6e7f8091a2"
-expires = "2099-06-30"
-
-[[multi_tenant_apps.secrets]]
-secret = "{NEW_SECRET}"
-secret_id = "7b3c9e8a-0d1f-4a2b-8c5d-6e7f8091a2b3"
-expires = "2099-12-31"
-"#
-    )
 }
 
 fn organizations_authorize(s: &TestServer, client_id: &str, login_hint: &str) -> String {

@@ -100,6 +100,18 @@ fn failure(state: &AppState, e: SignInError, id: &str) -> Response {
             ),
             None,
         ),
+        SignInError::OperatorAppOff(name) => page(
+            StatusCode::CONFLICT,
+            css,
+            "App not configured",
+            &format!(
+                "<h1>Cannot sign in</h1><p>This account signs in with this Mailkey's own app for \
+                 {}, which is no longer configured. The operator sets it again \
+                 (operator_app_client_id and operator_app_client_secret).</p>",
+                esc(name)
+            ),
+            None,
+        ),
         e => {
             tracing::error!(account = %id, error = %e, "sign-in failed on the server");
             page(

@@ -25,7 +25,7 @@ use axum::{
     Router,
 };
 
-pub use directory::{Directory, DirectoryError, DEMO_FILE};
+pub use directory::{Directory, DirectoryError, MultiTenantApp, DEMO_FILE};
 pub use grants::{Grants, RefreshUse, Session};
 pub use protocol::parse_scopes;
 

@@ -2,8 +2,12 @@
 //! provider's authority and the tenant, or the ones the admin pasted), client ID and the unsealed
 //! secret, scopes and the mailbox.
 
+/// The authority segment for any work or school account (never `common`: personal Microsoft
+/// accounts have no Exchange Online mailbox to connect).
+const ORGANIZATIONS: &str = "organizations";
+
 use mailkey_app::{
-    draft::{AppDetails, MailboxSettings, Step},
+    draft::{AppDetails, AppSource, MailboxSettings, Step},
     provider::Provider,
 };
 use oauth2::{
@@ -81,6 +85,14 @@ pub struct AccountApp {
     pub scopes: Vec<String>,
 }
 
+fn scopes_of(mailbox: &MailboxSettings) -> Vec<String> {
+    mailbox
+        .scopes
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
 fn parse<T: serde::de::DeserializeOwned>(json: Option<&str>) -> Result<Option<T>, SignInError> {
     json.map(serde_json::from_str)
         .transpose()
@@ -99,6 +111,9 @@ impl AccountApp {
         let authority = providers
             .authority(provider.id)
             .ok_or(SignInError::ProviderOff(provider.name))?;
+        if r.app_source == AppSource::Operator.as_str() {
+            return Self::load_operator(r, provider, authority, providers);
+        }
         let app: Option<AppDetails> = parse(r.app_settings.as_deref())?;
         let mailbox: Option<MailboxSettings> = parse(r.mailbox_settings.as_deref())?;
         let (Some(app), Some(secret)) = (app, r.client_secret.as_deref()) else {
@@ -135,11 +150,38 @@ impl AccountApp {
             admin_consent_url: format!("{authority}/{tenant}/v2.0/adminconsent"),
             tenant_id: r.tenant_id.clone(),
             mailbox: mailbox.email.trim().to_string(),
-            scopes: mailbox
-                .scopes
-                .split_whitespace()
-                .map(str::to_string)
-                .collect(),
+            scopes: scopes_of(&mailbox),
+        })
+    }
+
+    /// An account on the operator's multi-tenant app: `organizations` endpoints (any work
+    /// account; the tenant is the token's), and the operator's client ID and current secret, read
+    /// afresh each time so a rotated secret serves every account at once.
+    fn load_operator(
+        r: &DraftRecord,
+        provider: &Provider,
+        authority: &str,
+        providers: &Providers,
+    ) -> Result<AccountApp, SignInError> {
+        let operator = providers
+            .operator_app(provider.id)
+            .ok_or(SignInError::OperatorAppOff(provider.name))?;
+        let mailbox: Option<MailboxSettings> = parse(r.mailbox_settings.as_deref())?;
+        let Some(mailbox) = mailbox.filter(|_| r.saved_step >= Step::Mailbox.number()) else {
+            return Err(SignInError::NotReady(Step::Mailbox));
+        };
+        let consent_tenant = r.tenant_id.as_deref().unwrap_or(ORGANIZATIONS);
+        Ok(AccountApp {
+            id: r.id.clone(),
+            authority: authority.to_string(),
+            client_id: operator.client_id.clone(),
+            secret: operator.secret.clone(),
+            authorize_url: format!("{authority}/{ORGANIZATIONS}/oauth2/v2.0/authorize"),
+            token_url: format!("{authority}/{ORGANIZATIONS}/oauth2/v2.0/token"),
+            admin_consent_url: format!("{authority}/{consent_tenant}/v2.0/adminconsent"),
+            tenant_id: r.tenant_id.clone(),
+            mailbox: mailbox.email.trim().to_string(),
+            scopes: scopes_of(&mailbox),
         })
     }
 

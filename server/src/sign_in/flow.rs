@@ -414,6 +414,13 @@ impl SignIn {
                 Some(mailkey_app::draft::Step::Mailbox),
             ));
         };
+        if claims
+            .tid
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case(problems::PERSONAL_ACCOUNTS_TENANT))
+        {
+            return failed(problems::personal_account(username, &app.mailbox));
+        }
         if !username.eq_ignore_ascii_case(&app.mailbox) {
             return failed(problems::wrong_user(username, &app.mailbox));
         }

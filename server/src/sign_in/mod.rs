@@ -25,6 +25,8 @@ pub enum SignInError {
     NotReady(Step),
     #[error("this account uses {0}, which this Mailkey no longer offers")]
     ProviderOff(&'static str),
+    #[error("this account signs in with the operator's own app for {0}, which is no longer configured (operator_app_client_id)")]
+    OperatorAppOff(&'static str),
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error("a stored secret cannot be opened with the master key")]

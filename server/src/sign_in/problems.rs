@@ -312,6 +312,30 @@ pub fn wrong_user(signed_in: &str, expected: &str) -> SignInProblem {
     }
 }
 
+/// The tenant of personal Microsoft accounts (outlook.com, hotmail.com, live.com).
+pub const PERSONAL_ACCOUNTS_TENANT: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
+
+/// A personal Microsoft account signed in: it has no Exchange Online mailbox to connect.
+pub fn personal_account(signed_in: &str, expected: &str) -> SignInProblem {
+    SignInProblem {
+        code: None,
+        title: "A personal Microsoft account signed in".into(),
+        what: format!(
+            "{signed_in} is a personal Microsoft account (Outlook.com, Hotmail), not a work or \
+             school account."
+        ),
+        why: "Mailkey connects Microsoft 365 mailboxes, which belong to an organisation's tenant; \
+              personal accounts have no Exchange Online mailbox and cannot use SMTP AUTH with \
+              OAuth."
+            .into(),
+        fix: format!("Sign in again with the work account {expected}."),
+        step: None,
+        admin_consent: false,
+        sign_in_again_as: Some(expected.to_string()),
+        detail: None,
+    }
+}
+
 /// Microsoft could not be reached or answered with a server error.
 pub fn unreachable(reason: &str) -> SignInProblem {
     SignInProblem {

@@ -15,6 +15,8 @@ pub struct DraftRecord {
     pub client_secret_set_at: Option<i64>,
     pub mailbox_settings: Option<String>,
     pub provider: String,
+    /// `own` or `operator` (see migration 0007).
+    pub app_source: String,
     pub state: String,
     pub refresh_token: Option<Vec<u8>>,
     pub refresh_generation: i64,
@@ -44,14 +46,20 @@ pub struct MailboxUpdate<'a> {
 }
 
 impl Store {
-    pub async fn insert_draft(&self, id: &str, provider: &str) -> Result<(), StorageError> {
+    pub async fn insert_draft(
+        &self,
+        id: &str,
+        provider: &str,
+        app_source: &str,
+    ) -> Result<(), StorageError> {
         let t = now();
         sqlx::query(
-            "INSERT INTO accounts (id, name, email, state, provider, created_at, updated_at) \
-             VALUES (?, '', '', 'draft', ?, ?, ?)",
+            "INSERT INTO accounts (id, name, email, state, provider, app_source, created_at, \
+             updated_at) VALUES (?, '', '', 'draft', ?, ?, ?, ?)",
         )
         .bind(id)
         .bind(provider)
+        .bind(app_source)
         .bind(t)
         .bind(t)
         .execute(&self.pool)
@@ -62,7 +70,7 @@ impl Store {
     pub async fn draft(&self, id: &str) -> Result<Option<DraftRecord>, StorageError> {
         let row = sqlx::query(
             "SELECT id, saved_step, app_settings, tenant_id, client_secret, client_secret_set_at, \
-             mailbox_settings, provider, state, refresh_token, refresh_generation, signed_in_as, \
+             mailbox_settings, provider, app_source, state, refresh_token, refresh_generation, signed_in_as, \
              signed_in_at, connection_problem FROM accounts WHERE id = ?",
         )
         .bind(id)
@@ -77,6 +85,7 @@ impl Store {
             client_secret_set_at: r.get("client_secret_set_at"),
             mailbox_settings: r.get("mailbox_settings"),
             provider: r.get("provider"),
+            app_source: r.get("app_source"),
             state: r.get("state"),
             refresh_token: r.get("refresh_token"),
             refresh_generation: r.get("refresh_generation"),

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod mail_servers;
+pub mod multi_tenant;
 pub mod portal;
 
 use std::net::SocketAddr;

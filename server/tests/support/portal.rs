@@ -82,8 +82,32 @@ impl Operator<'_> {
         .await;
         self.call("accounts/step", &[("id", &id), ("step", "3")])
             .await;
+        self.save_mailbox(&id, email, mailbox).await;
+        id
+    }
+
+    /// An account on the operator's own (the sandbox's multi-tenant) app: no app registration,
+    /// straight from the first step to the mailbox.
+    pub async fn operator_account(&self, email: &str) -> String {
+        let created = self
+            .call(
+                "accounts/create",
+                &[
+                    ("provider", "microsoft365-sandbox"),
+                    ("app_source", "operator"),
+                ],
+            )
+            .await;
+        assert_eq!(created["next"], "Mailbox", "{created}");
+        let id = created["id"].as_str().unwrap().to_string();
+        self.save_mailbox(&id, email, &[]).await;
+        id
+    }
+
+    /// The Mailbox step with the usual Exchange Online values, some of them changed.
+    pub async fn save_mailbox(&self, id: &str, email: &str, mailbox: &[(&str, &str)]) {
         let mut form = vec![
-            ("id", id.as_str()),
+            ("id", id),
             ("account_name", "Invoices"),
             ("email", email),
             ("reply_to", ""),
@@ -103,7 +127,6 @@ impl Operator<'_> {
             form.push((k, v));
         }
         self.call("accounts/mailbox", &form).await;
-        id
     }
 
     pub async fn get(&self, path_or_url: &str) -> reqwest::Response {
