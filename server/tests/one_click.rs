@@ -5,8 +5,8 @@
 mod support;
 
 use support::{
-    multi_tenant::{sandbox_file, CONTOSO, OPERATOR_APP},
-    portal::{authorize, query, Operator},
+    multi_tenant::{sandbox_file, CONTOSO, FABRIKAM, OPERATOR_APP},
+    portal::{authorize, location, query, Operator},
     TestServer,
 };
 
@@ -73,6 +73,42 @@ async fn a_tenant_that_requires_admin_consent_is_told_so() {
     let problem = &connection["last_outcome"]["problem"];
     assert_eq!(problem["code"], 65001, "{connection}");
     assert_eq!(problem["admin_consent"], true, "{connection}");
+
+    // The tenant is not known before a sign-in succeeds: the admin-consent link goes through
+    // organizations, and the administrator who signs in names the tenant.
+    let url = op.start(&id, "admin-consent").await;
+    assert!(
+        url.contains("/sandbox/organizations/v2.0/adminconsent?"),
+        "{url}"
+    );
+    let page = TestServer::client().get(&url).send().await.unwrap();
+    assert!(page.text().await.unwrap().contains("admin@fabrikam.test"));
+    let mut form = query(&url);
+    form.insert("username".into(), "admin@fabrikam.test".into());
+    form.insert("decision".into(), "accept".into());
+    let res = TestServer::client()
+        .post(s.url("/sandbox/organizations/v2.0/adminconsent"))
+        .header("origin", &s.base)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let back = location(&res);
+    assert!(back.contains("admin_consent=True"), "{back}");
+    assert_eq!(op.get(&back).await.status(), 303);
+    assert_eq!(
+        op.connection(&id).await["last_outcome"]["kind"],
+        "consent_granted"
+    );
+
+    // The user signs in again, without a consent page, and the account is connected.
+    let url = op.start(&id, "sign-in?mode=redirect").await;
+    let back = authorize(&s, &url, "orders@fabrikam.test", "accept").await;
+    assert_eq!(op.get(&back).await.status(), 303);
+    assert_eq!(op.connection(&id).await["state"], "connected");
+    let record = s.state.store.draft(&id).await.unwrap().unwrap();
+    assert_eq!(record.tenant_id.as_deref(), Some(FABRIKAM));
 }
 
 #[tokio::test]

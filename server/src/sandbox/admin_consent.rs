@@ -12,7 +12,8 @@ use axum::{
 
 use super::{
     page::{error_page, esc, render},
-    protocol::{find_app, Refusal},
+    protocol::{find_app, find_multi_tenant_app, is_organizations, Refusal, ORGANIZATIONS},
+    Sandbox,
 };
 use crate::state::AppState;
 
@@ -53,7 +54,35 @@ async fn respond(state: AppState, tenant: String, p: Params, posted: bool) -> Re
         return StatusCode::NOT_FOUND.into_response();
     };
     let css = state.css_href.as_ref();
-    let (t, app) = match find_app(&sandbox.directory, &tenant, get(&p, "client_id")) {
+    // `organizations`: the administrator who signs in names the tenant (Microsoft allows it
+    // here too). Until one has, every tenant's administrators are offered.
+    let home;
+    let tenant = if is_organizations(&tenant) {
+        if let Err(r) = find_multi_tenant_app(&sandbox.directory, get(&p, "client_id")) {
+            return error_page(css, &r);
+        }
+        match sandbox.directory.home_tenant(get(&p, "username")) {
+            Some(t) if posted => {
+                home = t.id.clone();
+                home.as_str()
+            }
+            // Declining needs no tenant: any one checks the redirect URI, which the app's
+            // registration shares with all of them.
+            _ if posted && get(&p, "decision") == "decline" => {
+                match sandbox.directory.tenants.first() {
+                    Some(t) => {
+                        home = t.id.clone();
+                        home.as_str()
+                    }
+                    None => return organizations_page(css, sandbox, &p),
+                }
+            }
+            _ => return organizations_page(css, sandbox, &p),
+        }
+    } else {
+        tenant.as_str()
+    };
+    let (t, app) = match find_app(&sandbox.directory, tenant, get(&p, "client_id")) {
         Ok(v) => v,
         Err(r) => return error_page(css, &r),
     };
@@ -148,6 +177,45 @@ async fn respond(state: AppState, tenant: String, p: Params, posted: bool) -> Re
         tenant = esc(&t.domains[0]),
         scope = esc(get(&p, "scope")),
         tid = esc(&t.id),
+    );
+    render(StatusCode::OK, css, "Admin consent", &body)
+}
+
+/// Admin consent through `organizations`: pick the administrator, whose tenant it is for.
+fn organizations_page(css: &str, sandbox: &Sandbox, p: &Params) -> Response {
+    let hidden: String = ["client_id", "redirect_uri", "scope", "state"]
+        .iter()
+        .map(|k| {
+            format!(
+                "<input type=\"hidden\" name=\"{k}\" value=\"{}\">",
+                esc(get(p, k))
+            )
+        })
+        .collect();
+    let admins: String = sandbox
+        .directory
+        .tenants
+        .iter()
+        .flat_map(|t| t.users.iter().filter(|u| u.admin).map(move |u| (t, u)))
+        .map(|(t, u)| {
+            format!(
+                "<label class=\"choice\"><input type=\"radio\" name=\"username\" value=\"{0}\"> \
+                 {1} <code>{0}</code> <span class=\"muted\">({2})</span></label>",
+                esc(&u.username),
+                esc(&u.display_name),
+                esc(&t.domains[0])
+            )
+        })
+        .collect();
+    let body = format!(
+        "<h1>Permissions requested for your organization</h1>\
+         <p>Sign in as an administrator of the organization to grant <code>{scope}</code> for \
+         every user.</p>\
+         <form method=\"post\" action=\"/sandbox/{ORGANIZATIONS}/v2.0/adminconsent\">{hidden}\
+         <fieldset><legend>Administrator account</legend>{admins}</fieldset>\
+         <p class=\"actions\"><button class=\"button button-primary\" name=\"decision\" value=\"accept\">Accept</button> \
+         <button class=\"button button-secondary\" name=\"decision\" value=\"decline\">Cancel</button></p></form>",
+        scope = esc(get(p, "scope")),
     );
     render(StatusCode::OK, css, "Admin consent", &body)
 }
