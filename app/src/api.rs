@@ -144,4 +144,6 @@ pub struct NewAccountInfo {
     pub redirect_uri: String,
     /// The providers offered, as (id, name); the first is the default.
     pub providers: Vec<(String, String)>,
+    /// The operator's own apps, as (provider id, app name, publisher): one-click connect.
+    pub operator_apps: Vec<(String, String, Option<String>)>,
 }

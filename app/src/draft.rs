@@ -146,6 +146,8 @@ pub struct Draft {
     pub mailbox: MailboxSettings,
     /// The last step whose values were saved (0 for none).
     pub saved_step: u8,
+    /// Set when the account signs in with the operator's own app: its name, as users see it.
+    pub operator_app: Option<String>,
 }
 
 impl Draft {

@@ -175,6 +175,16 @@ impl PortalBackend for Portal {
                     .into_iter()
                     .map(|p| (p.id.to_string(), p.name.to_string()))
                     .collect(),
+                operator_apps: self
+                    .wizard
+                    .providers()
+                    .offered()
+                    .into_iter()
+                    .filter_map(|p| {
+                        let app = self.wizard.providers().operator_app(p.id)?;
+                        Some((p.id.to_string(), app.name.clone(), app.publisher.clone()))
+                    })
+                    .collect(),
             })
         })
     }

@@ -177,6 +177,10 @@ impl Wizard {
             tenant_id: r.tenant_id,
             mailbox,
             saved_step: r.saved_step,
+            operator_app: (r.app_source == AppSource::Operator.as_str())
+                .then(|| self.providers.operator_app(provider.id))
+                .flatten()
+                .map(|a| a.name.clone()),
         })
     }
 

@@ -61,7 +61,10 @@ fn Account(draft: Draft) -> AnyView {
             <dl class="values">
                 <dt>"Mailbox"</dt><dd>{draft.mailbox.email.clone()}</dd>
                 <dt>"Tenant"</dt><dd>{draft.tenant_id.clone().unwrap_or_else(|| draft.app.tenant.clone())}</dd>
-                <dt>"Application (client) ID"</dt><dd>{draft.app.client_id.clone()}</dd>
+                {match draft.operator_app.clone() {
+                    Some(name) => view! { <dt>"Application"</dt><dd>{format!("{name}'s own app")}</dd> }.into_any(),
+                    None => view! { <dt>"Application (client) ID"</dt><dd>{draft.app.client_id.clone()}</dd> }.into_any(),
+                }}
             </dl>
             <p>
                 <a class="button button-secondary" href=step_path(&draft.id, Step::Review)>"Settings"</a>

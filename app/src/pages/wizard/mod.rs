@@ -76,9 +76,31 @@ fn NewAccountStep(info: NewAccountInfo) -> AnyView {
     let only = (info.providers.len() == 1).then(|| {
         view! { <input type="hidden" name="provider" value=info.providers[0].0.clone()/> }
     });
+    // The operator's own app first: most customers only want to sign in.
+    let one_click = info.operator_apps.first().cloned().map(|(provider, name, publisher)| {
+        let publisher = publisher.map(|p| format!(" (published by {p})"));
+        view! {
+            <section class="one-click" aria-labelledby="one-click-heading">
+                <h2 id="one-click-heading">"Just sign in (recommended)"</h2>
+                <p>
+                    "Use " <strong>{name.clone()}</strong> {publisher} "'s own app: no app \
+                     registration, secret or redirect URI. The mailbox owner signs in and accepts \
+                     the permissions, or an administrator grants them for the whole organisation."
+                </p>
+                <form method="post" action=CreateDraft::url()>
+                    <input type="hidden" name="provider" value=provider/>
+                    <input type="hidden" name="app_source" value="operator"/>
+                    <button type="submit" class="button button-primary" id="use-operator-app">{format!("Use {name}'s app")}</button>
+                </form>
+            </section>
+            <h2 class="or-own">"Or use your own app registration"</h2>
+            <p class="hint">"For IT departments that keep every app in their own tenant."</p>
+        }
+    });
     view! {
         <section class="panel wizard" aria-labelledby="step-heading">
             <p class="eyebrow">"New Microsoft 365 account"</p>
+            {one_click}
             <Progress current=Step::Register id=None saved_step=0/>
             <StepHeading step=Step::Register/>
             <RegisterGuide provider=&MICROSOFT_365 client_id=None redirect_uri=info.redirect_uri.clone()/>

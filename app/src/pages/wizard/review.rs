@@ -63,23 +63,36 @@ pub fn Review(draft: Draft) -> AnyView {
     };
     let complete = draft.saved_step >= Step::Mailbox.number();
     let protocol = Protocol::parse(&m.protocol).unwrap_or(Protocol::Imap);
+    let application = match &draft.operator_app {
+        Some(name) => view! {
+            <section class="review-section">
+                <div class="review-head"><h2>"Application"</h2></div>
+                <p>{format!("{name}'s own app: nothing to register. The tenant is learnt at sign-in.")}</p>
+            </section>
+        }
+        .into_any(),
+        None => view! {
+            <Section
+                title="Application"
+                edit=step_path(&draft.id, Step::AppDetails)
+                rows=vec![
+                    ("Tenant", tenant),
+                    ("Application (client) ID", or_dash(&a.client_id)),
+                    ("Application display name", or_dash(&a.app_name)),
+                    ("Client secret", secret),
+                    ("Endpoints", endpoints.to_string()),
+                ]
+            />
+            <Section
+                title="Redirect URI"
+                edit=step_path(&draft.id, Step::RedirectUri)
+                rows=vec![("Redirect URI (platform Web)", draft.redirect_uri.clone())]
+            />
+        }
+        .into_any(),
+    };
     view! {
-        <Section
-            title="Application"
-            edit=step_path(&draft.id, Step::AppDetails)
-            rows=vec![
-                ("Tenant", tenant),
-                ("Application (client) ID", or_dash(&a.client_id)),
-                ("Application display name", or_dash(&a.app_name)),
-                ("Client secret", secret),
-                ("Endpoints", endpoints.to_string()),
-            ]
-        />
-        <Section
-            title="Redirect URI"
-            edit=step_path(&draft.id, Step::RedirectUri)
-            rows=vec![("Redirect URI (platform Web)", draft.redirect_uri.clone())]
-        />
+        {application}
         <Section
             title="Mailbox"
             edit=step_path(&draft.id, Step::Mailbox)
