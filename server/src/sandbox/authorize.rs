@@ -123,7 +123,18 @@ fn check_organizations<'d>(
 ) -> Result<&'d MultiTenantApp, Failure> {
     let app =
         find_multi_tenant_app(&sandbox.directory, param(p, "client_id")).map_err(Failure::Page)?;
-    check_app(&app.in_tenant(), p)?;
+    let seen = app.in_tenant().ok_or_else(|| {
+        Failure::Page(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_client",
+            700016,
+            format!(
+                "Application '{}' has no client secret in the sandbox file.",
+                app.client_id
+            ),
+        ))
+    })?;
+    check_app(&seen, p)?;
     Ok(app)
 }
 

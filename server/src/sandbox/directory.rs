@@ -104,13 +104,11 @@ pub struct MultiTenantApp {
 }
 
 impl MultiTenantApp {
-    /// The app as a tenant sees it, with its first secret as the main one.
-    pub fn in_tenant(&self) -> App {
-        let (first, rest) = self
-            .secrets
-            .split_first()
-            .expect("checked on load: a multi-tenant app has a secret");
-        App {
+    /// The app as a tenant sees it, with its first secret as the main one (`None` without a
+    /// secret, which loading the sandbox file already refuses).
+    pub fn in_tenant(&self) -> Option<App> {
+        let (first, rest) = self.secrets.split_first()?;
+        Some(App {
             client_id: self.client_id.clone(),
             display_name: self.display_name.clone(),
             secret: first.secret.clone(),
@@ -119,7 +117,7 @@ impl MultiTenantApp {
             redirect_uris: self.redirect_uris.clone(),
             admin_consented: false,
             more_secrets: rest.to_vec(),
-        }
+        })
     }
 }
 
@@ -305,7 +303,7 @@ impl Directory {
             .cloned()
             .or_else(|| {
                 self.multi_tenant_app(client_id)
-                    .map(MultiTenantApp::in_tenant)
+                    .and_then(MultiTenantApp::in_tenant)
             })
     }
 
