@@ -12,6 +12,7 @@ use crate::{
         account::AccountPage,
         home::HomePage,
         not_found::NotFound,
+        settings::SettingsPage,
         wizard::{NewAccountPage, WizardPage},
     },
     server_fns::{current_operator, OperatorView},
@@ -39,6 +40,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/accounts/new") view=NewAccountPage ssr=SsrMode::Async/>
                         <Route path=path!("/accounts/:id/setup/:step?") view=WizardPage ssr=SsrMode::Async/>
                         <Route path=path!("/accounts/:id") view=AccountPage ssr=SsrMode::Async/>
+                        <Route path=path!("/settings") view=SettingsPage ssr=SsrMode::Async/>
                     </Routes>
                 </main>
                 <Footer/>

@@ -12,6 +12,7 @@ use crate::{
     draft::{AppDetails, AppSource, Draft, MailboxSettings, Step},
     error::PortalError,
     mail_test::{FolderMapping, TestOverview},
+    operator_settings::{OperatorAppInput, OperatorAppView},
     rules::Note,
     server_fns::{OperatorView, StepSaved},
     sign_in::ConnectionStatus,
@@ -83,6 +84,18 @@ pub trait PortalBackend: Send + Sync + 'static {
         id: String,
         values: MailboxSettings,
     ) -> BoxFuture<'a, Result<StepSaved, PortalError>>;
+    /// The operator's own app of each offered provider, never its secret.
+    fn operator_apps<'a>(
+        &'a self,
+        request: &'a Parts,
+    ) -> BoxFuture<'a, Result<Vec<OperatorAppView>, PortalError>>;
+    /// Saves a provider's operator app from the settings page.
+    fn save_operator_app<'a>(
+        &'a self,
+        request: &'a Parts,
+        provider: String,
+        values: OperatorAppInput,
+    ) -> BoxFuture<'a, Result<(), PortalError>>;
     /// Resolves a tenant domain to its ID: `Ok(Ok(id))` found, `Ok(Err(note))` why not.
     fn lookup_tenant<'a>(
         &'a self,

@@ -14,6 +14,7 @@ mod components;
 pub mod draft;
 pub mod error;
 pub mod mail_test;
+pub mod operator_settings;
 mod pages;
 pub mod provider;
 pub mod rules;

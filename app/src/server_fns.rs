@@ -26,6 +26,9 @@ pub struct OperatorView {
     pub signed_in_at: i64,
     /// The sandbox identity provider is on: every page says so.
     pub sandbox: bool,
+    /// What every page must tell the operator (an operator app's secret expiring).
+    #[serde(default)]
+    pub notices: Vec<Note>,
 }
 
 #[server(prefix = "/_fn", endpoint = "operator")]
@@ -239,4 +242,44 @@ pub async fn save_folders(
     backend.0.save_folders(&parts, id.clone(), mapping).await?;
     crate::backend::redirect(&format!("/accounts/{id}?folders=saved#folders"));
     Ok(())
+}
+
+/// The operator settings page: each provider's own multi-tenant app.
+#[server(prefix = "/_fn", endpoint = "settings/operator-apps")]
+pub async fn operator_apps() -> Result<Vec<crate::operator_settings::OperatorAppView>, PortalError>
+{
+    let (backend, parts) = crate::backend::request_context()?;
+    backend.0.operator_apps(&parts).await
+}
+
+/// "Save" on the settings page, one field per form input. An empty secret keeps the stored one;
+/// the secret is never sent back.
+#[server(prefix = "/_fn", endpoint = "settings/operator-app")]
+pub async fn save_operator_app(
+    provider: String,
+    #[server(default)] client_id: String,
+    #[server(default)] name: String,
+    #[server(default)] publisher: String,
+    #[server(default)] client_secret: String,
+    #[server(default)] secret_expires: String,
+) -> Result<(), PortalError> {
+    let (backend, parts) = crate::backend::request_context()?;
+    let values = crate::operator_settings::OperatorAppInput {
+        client_id,
+        name,
+        publisher,
+        client_secret,
+        secret_expires,
+    };
+    backend
+        .0
+        .save_operator_app(&parts, provider.clone(), values)
+        .await?;
+    crate::backend::redirect(&settings_saved_path(&provider));
+    Ok(())
+}
+
+/// Where the settings page shows a saved app.
+pub fn settings_saved_path(provider: &str) -> String {
+    format!("/settings?saved={provider}#app-{provider}")
 }

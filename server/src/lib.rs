@@ -8,6 +8,7 @@ pub mod discovery;
 pub mod http;
 pub mod mail_test;
 pub mod operator_app;
+pub mod operator_settings;
 mod portal;
 pub mod providers;
 pub mod sandbox;

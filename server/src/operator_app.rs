@@ -1,7 +1,9 @@
 //! The operator's own multi-tenant app: one registration for every customer, who signs in and
 //! consents instead of registering an app (the Salesorder way). For Microsoft 365 it comes from
-//! configuration; for the sandbox provider, from the sandbox's multi-tenant app.
+//! configuration; for the sandbox provider, from the sandbox's multi-tenant app; either is
+//! replaced by the one saved on the settings page (see `operator_settings`).
 
+use mailkey_app::operator_settings::AppOrigin;
 use secrecy::SecretString;
 
 use crate::{config::OperatorAppConfig, sandbox::MultiTenantApp};
@@ -15,6 +17,7 @@ pub struct OperatorApp {
     /// As customers see it: "Use <name>'s app".
     pub name: String,
     pub publisher: Option<String>,
+    pub origin: AppOrigin,
 }
 
 impl std::fmt::Debug for OperatorApp {
@@ -34,6 +37,7 @@ impl OperatorApp {
             secret_expires: c.secret_expires.clone(),
             name: c.name.clone().unwrap_or_else(|| "this Mailkey".into()),
             publisher: c.publisher.clone(),
+            origin: AppOrigin::Configuration,
         }
     }
 
@@ -46,6 +50,7 @@ impl OperatorApp {
             secret_expires: Some(secret.expires.clone()),
             name: a.display_name.clone(),
             publisher: Some(a.publisher.clone()).filter(|p| !p.is_empty()),
+            origin: AppOrigin::Sandbox,
         })
     }
 }

@@ -8,7 +8,8 @@ use mailkey_app::{
     draft::{AppDetails, AppSource, Draft, MailboxSettings, Step},
     error::PortalError,
     mail_test::{FolderMapping, TestOverview},
-    rules::Note,
+    operator_settings::{OperatorAppInput, OperatorAppView},
+    rules::{dates::Day, Note},
     server_fns::{OperatorView, StepSaved},
     sign_in::{ConnectionStatus, SignInOutcome, SignInProblem},
 };
@@ -16,6 +17,7 @@ use mailkey_app::{
 use crate::{
     auth::OperatorSession,
     connection_tests::{ConnectionTests, TestError},
+    operator_settings::{OperatorSettings, SettingsError},
     storage::Store,
     tokens::TokenKeeper,
     wizard::{DraftError, Saved, Wizard},
@@ -26,13 +28,16 @@ pub struct Portal {
     pub wizard: Wizard,
     pub tokens: TokenKeeper,
     pub connection_tests: ConnectionTests,
+    pub operator_settings: OperatorSettings,
 }
 
 fn operator_of(request: &Parts) -> Result<&OperatorSession, PortalError> {
-    request
-        .extensions
-        .get::<OperatorSession>()
-        .ok_or(PortalError::NotSignedIn)
+    request.extensions.get::<OperatorSession>().ok_or_else(|| {
+        // A server function called without a session answers 401, as `/api/v1` does (a page
+        // says the same while rendering its "sign in" panel).
+        set_status(401);
+        PortalError::NotSignedIn
+    })
 }
 
 /// Connection-test errors as the browser sees them (and the HTTP status it gets).
@@ -50,6 +55,13 @@ fn test_error(e: TestError) -> PortalError {
                     .into(),
             )
         }
+    }
+}
+
+fn settings_error(e: SettingsError) -> PortalError {
+    match e {
+        SettingsError::Invalid(findings) => portal_error(DraftError::Invalid(findings)),
+        SettingsError::Storage(e) => portal_error(DraftError::Storage(e)),
     }
 }
 
@@ -135,6 +147,34 @@ fn step_saved(id: String, saved: Saved) -> StepSaved {
 }
 
 impl PortalBackend for Portal {
+    fn operator_apps<'a>(
+        &'a self,
+        request: &'a Parts,
+    ) -> BoxFuture<'a, Result<Vec<OperatorAppView>, PortalError>> {
+        Box::pin(async move {
+            operator_of(request)?;
+            self.operator_settings
+                .overview(Day::today())
+                .await
+                .map_err(|e| portal_error(DraftError::Storage(e)))
+        })
+    }
+
+    fn save_operator_app<'a>(
+        &'a self,
+        request: &'a Parts,
+        provider: String,
+        values: OperatorAppInput,
+    ) -> BoxFuture<'a, Result<(), PortalError>> {
+        Box::pin(async move {
+            operator_of(request)?;
+            self.operator_settings
+                .save(&provider, values)
+                .await
+                .map_err(settings_error)
+        })
+    }
+
     fn operator<'a>(
         &'a self,
         request: &'a Parts,
@@ -143,6 +183,7 @@ impl PortalBackend for Portal {
             Ok(operator_of(request).ok().map(|s| OperatorView {
                 signed_in_at: s.signed_in_at,
                 sandbox: self.wizard.providers().sandbox_on(),
+                notices: self.operator_settings.notices(Day::today()),
             }))
         })
     }

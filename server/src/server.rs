@@ -37,6 +37,7 @@ use crate::{
         session, setup, sign_in, tests_live,
     },
     operator_app::OperatorApp,
+    operator_settings::OperatorSettings,
     portal::Portal,
     providers::Providers,
     sandbox::{self, Directory, DirectoryError, Sandbox, DEMO_FILE},
@@ -58,18 +59,8 @@ const DISCOVERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5)
 
 /// Context every Leptos render and server function gets: the backend, and (for pages) the
 /// response's Content-Security-Policy with the nonce Leptos put on its scripts.
-fn leptos_context(
-    store: Store,
-    wizard: Wizard,
-    tokens: TokenKeeper,
-    connection_tests: ConnectionTests,
-) -> impl Fn() + Clone + Send + Sync + 'static {
-    let backend = Backend(Arc::new(Portal {
-        store,
-        wizard,
-        tokens,
-        connection_tests,
-    }));
+fn leptos_context(portal: Portal) -> impl Fn() + Clone + Send + Sync + 'static {
+    let backend = Backend(Arc::new(portal));
     move || {
         provide_context(backend.clone());
         // Only a plain form post (no wasm yet) is redirected; the wasm navigates by itself and
@@ -104,12 +95,13 @@ fn leptos_context(
 /// The whole HTTP surface.
 pub fn app(state: AppState) -> Router {
     let routes = generate_route_list(App);
-    let context = leptos_context(
-        state.store.clone(),
-        state.wizard.clone(),
-        state.tokens.clone(),
-        state.connection_tests.clone(),
-    );
+    let context = leptos_context(Portal {
+        store: state.store.clone(),
+        wizard: state.wizard.clone(),
+        tokens: state.tokens.clone(),
+        connection_tests: state.connection_tests.clone(),
+        operator_settings: state.operator_settings.clone(),
+    });
     let css_href = state.css_href.clone();
     let shell = move |options: LeptosOptions| mailkey_app::shell(options, css_href.to_string());
 
@@ -127,6 +119,10 @@ pub fn app(state: AppState) -> Router {
         .route("/accounts/{id}/tests", post(tests_live::start))
         .route("/accounts/{id}/tests/{run}/events", get(tests_live::events))
         .route("/accounts/{id}/admin-consent", get(sign_in::admin_consent))
+        .route(
+            "/accounts/{id}/admin-consent-link",
+            post(sign_in::admin_consent_link),
+        )
         .route(CALLBACK_PATH, get(sign_in::callback))
         .route_layer(middleware::from_fn_with_state(
             state.operator_access.clone(),
@@ -192,6 +188,7 @@ pub struct Services {
     pub tokens: TokenKeeper,
     pub sign_in: SignIn,
     pub connection_tests: ConnectionTests,
+    pub operator_settings: OperatorSettings,
 }
 
 impl Services {
@@ -210,6 +207,9 @@ impl Services {
                 .and_then(|s| s.directory.multi_tenant_apps.first())
                 .and_then(OperatorApp::from_sandbox),
         );
+        let operator_settings =
+            OperatorSettings::new(store.clone(), sealer.clone(), providers.clone());
+        operator_settings.load_saved().await?;
         let discovery = TenantDiscovery::new(DISCOVERY_TIMEOUT);
         let wizard = Wizard::new(
             store.clone(),
@@ -244,6 +244,7 @@ impl Services {
             tokens,
             sign_in,
             connection_tests,
+            operator_settings,
         })
     }
 }
@@ -314,6 +315,7 @@ impl Server {
             tokens: services.tokens,
             sandbox: services.sandbox,
             connection_tests: services.connection_tests,
+            operator_settings: services.operator_settings,
             live_tests: Default::default(),
         };
         Ok(Server {

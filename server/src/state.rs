@@ -7,6 +7,7 @@ use crate::{
     auth::OperatorAccess,
     connection_tests::ConnectionTests,
     http::{assets::StaticAssets, origin::OriginPolicy, security_headers::SecurityHeaders},
+    operator_settings::OperatorSettings,
     sandbox::Sandbox,
     sign_in::SignIn,
     storage::Store,
@@ -24,6 +25,7 @@ pub struct AppState {
     pub sign_in: SignIn,
     pub tokens: TokenKeeper,
     pub connection_tests: ConnectionTests,
+    pub operator_settings: OperatorSettings,
     /// Connection tests running or just finished, for their event streams.
     pub live_tests: crate::http::tests_live::LiveTests,
     /// `Some` only when the sandbox identity provider is turned on.

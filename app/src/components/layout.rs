@@ -21,6 +21,25 @@ pub fn Header() -> impl IntoView {
         </header>
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
+                let notices = match operator.await {
+                    Ok(Some(op)) => op.notices,
+                    _ => Vec::new(),
+                };
+                notices
+                    .into_iter()
+                    .map(|n| {
+                        let class = if n.is_error() { "alert alert-error site-notice" } else { "alert alert-warning site-notice" };
+                        view! {
+                            <p class=class role="alert">
+                                {n.message}" "<a href="/settings">"Open the settings"</a>
+                            </p>
+                        }
+                    })
+                    .collect_view()
+            })}
+        </Transition>
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
                 matches!(operator.await, Ok(Some(op)) if op.sandbox).then(|| view! {
                     <p class="alert alert-warning sandbox-banner" role="note">
                         <strong>"Sandbox identity provider on."</strong>
@@ -57,6 +76,7 @@ fn OperatorMenu() -> impl IntoView {
             </button>
             <div id="operator-menu-panel" class="menu-panel" hidden=move || !open.get()>
                 <p class="menu-note">"Signed in as the operator of this Mailkey."</p>
+                <a class="button button-quiet" href="/settings">"Settings"</a>
                 <form method="post" action="/logout">
                     <button type="submit" class="button button-secondary">"Sign out"</button>
                 </form>

@@ -6,6 +6,7 @@ pub mod dates;
 pub mod endpoints;
 pub mod identifiers;
 pub mod mailbox;
+pub mod operator_app;
 pub mod scopes;
 pub mod secret;
 pub mod steps;

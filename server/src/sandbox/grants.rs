@@ -79,6 +79,9 @@ struct State {
     user_consents: HashMap<(String, String, String), HashSet<String>>,
     /// (tenant, client) granted by an admin for everyone.
     admin_consents: HashSet<(String, String)>,
+    /// IDs of client secrets deleted since the start (Entra's "Certificates & secrets" →
+    /// Delete), the last step of a rotation.
+    removed_secrets: HashSet<String>,
 }
 
 impl std::fmt::Debug for Grants {
@@ -119,6 +122,20 @@ impl Grants {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic while holding the lock leaves plain maps behind, still consistent.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Deletes an app's client secret by its ID: the token endpoint refuses it from now on
+    /// (AADSTS7000215), as Entra does once a secret is deleted.
+    pub fn remove_secret(&self, secret_id: &str) {
+        self.lock()
+            .removed_secrets
+            .insert(secret_id.to_ascii_lowercase());
+    }
+
+    pub fn is_secret_removed(&self, secret_id: &str) -> bool {
+        self.lock()
+            .removed_secrets
+            .contains(&secret_id.to_ascii_lowercase())
     }
 
     /// Whether `session`'s scopes were consented to, by the user or for the whole tenant.

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use super::{
     authorize::pkce_matches,
     directory::{App, Tenant},
-    grants::{Session, CODE_LIFETIME_SECS},
+    grants::{Grants, Session, CODE_LIFETIME_SECS},
     jwt,
     protocol::{find_app, find_multi_tenant_app, is_organizations, parse_scopes, Refusal},
     RefreshUse, Sandbox,
@@ -64,7 +64,7 @@ fn credentials(headers: &HeaderMap, p: &Params) -> (String, Option<String>) {
     }
 }
 
-fn check_secret(app: &App, presented: Option<&str>) -> Result<(), Refusal> {
+fn check_secret(app: &App, grants: &Grants, presented: Option<&str>) -> Result<(), Refusal> {
     let Some(presented) = presented.filter(|s| !s.is_empty()) else {
         return Err(invalid_client(
             7000218,
@@ -76,6 +76,7 @@ fn check_secret(app: &App, presented: Option<&str>) -> Result<(), Refusal> {
     let digest = Sha256::digest(presented.as_bytes());
     let matched = app
         .secrets()
+        .filter(|(_, id, _)| !grants.is_secret_removed(id))
         .find(|(secret, _, _)| Sha256::digest(secret.as_bytes()) == digest);
     let Some((_, _, expires)) = matched else {
         return Err(invalid_client(
@@ -152,7 +153,7 @@ fn answer(
         tenant
     };
     let (t, app) = find_app(&sandbox.directory, tenant, &client_id)?;
-    check_secret(&app, secret.as_deref())?;
+    check_secret(&app, &sandbox.grants, secret.as_deref())?;
     let (session, nonce) = match param(p, "grant_type") {
         "authorization_code" => redeem_code(sandbox, t, &app, p)?,
         "refresh_token" => (use_refresh(sandbox, t, &app, p)?, None),

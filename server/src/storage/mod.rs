@@ -6,6 +6,7 @@ mod accounts;
 mod connection_tests;
 mod drafts;
 mod operator;
+mod operator_apps;
 mod sign_in;
 
 use std::{path::Path, str::FromStr, time::Duration};
@@ -16,6 +17,7 @@ use sqlx::sqlite::{
 
 pub use drafts::{AppUpdate, DraftRecord, MailboxSaved, MailboxUpdate};
 pub use operator::SessionRecord;
+pub use operator_apps::OperatorAppRecord;
 pub use sign_in::{AttemptRecord, Claim, NewAttempt};
 
 /// The database file inside the data directory.

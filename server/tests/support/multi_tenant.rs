@@ -8,6 +8,7 @@ pub const SINGLE_TENANT_APP: &str = "3d9e5a4c-6f7b-4c8d-8e1f-2a3b4c5d6e7f";
 pub const OPERATOR_APP: &str = "4e0f6b5d-7a8c-4d9e-9f2a-3b4c5d6e7f80";
 pub const NEW_SECRET: &str = "Nw71Q~Ab2Cd3Ef4Gh5Ij6Kl7Mn8Op9Qr0St1Uv2W";
 pub const OLD_SECRET: &str = "Ol82Q~Xy3Zw4Vu5Ts6Rq7Po8Nm9Lk0Ji1Hg2Fe3D";
+pub const OLD_SECRET_ID: &str = "6a2b8d7f-9c0e-4f1a-9b4c-5d6e7f8091a2";
 
 pub fn sandbox_file() -> String {
     format!(
@@ -50,7 +51,7 @@ redirect_uris = ["{{public_url}}/oauth/callback"]
 
 [[multi_tenant_apps.secrets]]
 secret = "{OLD_SECRET}"
-secret_id = "6a2b8d7f-9c0e-4f1a-9b4c-5d6e7f8091a2"
+secret_id = "{OLD_SECRET_ID}"
 expires = "2099-06-30"
 
 [[multi_tenant_apps.secrets]]

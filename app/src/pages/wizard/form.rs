@@ -157,6 +157,17 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> FormState<T> {
         });
     }
 
+    /// A save the server refused: its per-field messages, or one for the whole form.
+    pub fn refused(self, e: PortalError) {
+        match e {
+            PortalError::Invalid(findings) => {
+                self.submitted.set(true);
+                self.server_notes.set(findings);
+            }
+            e => self.form_error.set(Some(e.to_string())),
+        }
+    }
+
     /// Takes the server's answer: go on, or stay and show what it said.
     pub fn take_result(self, result: Result<StepSaved, PortalError>, navigate: fn(&str)) {
         match result {
@@ -178,11 +189,7 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> FormState<T> {
                     self.continue_to.set(Some(saved.next_path()));
                 }
             }
-            Err(PortalError::Invalid(findings)) => {
-                self.submitted.set(true);
-                self.server_notes.set(findings);
-            }
-            Err(e) => self.form_error.set(Some(e.to_string())),
+            Err(e) => self.refused(e),
         }
     }
 }

@@ -2,7 +2,7 @@
 
 mod app_details;
 mod connection_test;
-mod form;
+pub(crate) mod form;
 mod mailbox;
 mod prerequisites;
 mod progress;
