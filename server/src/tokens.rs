@@ -299,6 +299,7 @@ impl TokenKeeper {
         let cx = problems::Context {
             redirect_uri: &inner.redirect_uri,
             mailbox: &app.mailbox,
+            scopes: &app.scopes,
         };
         let mut backoff = FIRST_BACKOFF;
         for attempt in 1..=ATTEMPTS {

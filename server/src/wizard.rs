@@ -295,7 +295,8 @@ impl Wizard {
         id: &str,
         mut v: MailboxSettings,
     ) -> Result<Saved, DraftError> {
-        let (provider, _) = self.provider_of(&self.record(id).await?)?;
+        let record = self.record(id).await?;
+        let (provider, authority) = self.provider_of(&record)?;
         tidy_mailbox(&mut v);
         let mut findings = steps::check_mailbox(&v, provider);
         if findings.has_errors() {
@@ -333,6 +334,16 @@ impl Wizard {
         if !saved.found {
             return Err(DraftError::NotFound);
         }
+        if record.app_source == AppSource::Operator.as_str() {
+            self.discover_operator_tenant(
+                id,
+                &authority,
+                &v.email,
+                saved.disconnected,
+                &mut findings,
+            )
+            .await?;
+        }
         if saved.disconnected {
             findings.add(
                 "email",
@@ -348,6 +359,31 @@ impl Wizard {
             warnings: findings,
             disconnected: saved.disconnected,
         })
+    }
+
+    /// An account on the operator's app has no tenant field: its tenant is the one that owns
+    /// the mailbox's domain, looked up now so the admin-consent link names the organisation and
+    /// a domain no Microsoft 365 organisation uses is caught before the sign-in. A lookup that
+    /// fails keeps a known tenant (unless the address changed); the sign-in's ID token decides.
+    async fn discover_operator_tenant(
+        &self,
+        id: &str,
+        authority: &str,
+        email: &str,
+        address_changed: bool,
+        findings: &mut Findings,
+    ) -> Result<(), DraftError> {
+        let domain = email.rsplit_once('@').map_or("", |(_, d)| d);
+        match self.discovery.tenant_id(authority, domain).await {
+            Ok(tid) => self.store.set_operator_tenant(id, Some(&tid)).await?,
+            Err(e) => {
+                findings.add("email", Some(operator_discovery_note(domain, &e)));
+                if address_changed {
+                    self.store.set_operator_tenant(id, None).await?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Start-up check: a stored secret must open with the key in use, or Mailkey refuses to run.
@@ -384,6 +420,21 @@ fn discovery_note(domain: &str, e: &DiscoveryError) -> Note {
         DiscoveryError::Unexpected => Note::warning(format!(
             "Microsoft's answer for {domain} was not understood; Mailkey will use the domain as \
              entered. To be sure, enter the Directory (tenant) ID."
+        )),
+    }
+}
+
+/// For an address (not a tenant field): a warning, since the sign-in still decides.
+fn operator_discovery_note(domain: &str, e: &DiscoveryError) -> Note {
+    match e {
+        DiscoveryError::UnknownDomain => Note::warning(format!(
+            "No Microsoft 365 organisation uses the domain {domain}, so this address is probably \
+             not an Exchange Online mailbox. Check the spelling; if the mailbox really is in \
+             Microsoft 365, sign in anyway and Mailkey learns its organisation then."
+        )),
+        _ => Note::warning(format!(
+            "Mailkey could not look up the organisation of {domain} ({e}); it learns it at the \
+             sign-in instead."
         )),
     }
 }

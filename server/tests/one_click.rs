@@ -74,11 +74,10 @@ async fn a_tenant_that_requires_admin_consent_is_told_so() {
     assert_eq!(problem["code"], 65001, "{connection}");
     assert_eq!(problem["admin_consent"], true, "{connection}");
 
-    // The tenant is not known before a sign-in succeeds: the admin-consent link goes through
-    // organizations, and the administrator who signs in names the tenant.
+    // The tenant was discovered from the mailbox's domain: the admin-consent link is for it.
     let url = op.start(&id, "admin-consent").await;
     assert!(
-        url.contains("/sandbox/organizations/v2.0/adminconsent?"),
+        url.contains(&format!("/sandbox/{FABRIKAM}/v2.0/adminconsent?")),
         "{url}"
     );
     let page = TestServer::client().get(&url).send().await.unwrap();
@@ -87,7 +86,7 @@ async fn a_tenant_that_requires_admin_consent_is_told_so() {
     form.insert("username".into(), "admin@fabrikam.test".into());
     form.insert("decision".into(), "accept".into());
     let res = TestServer::client()
-        .post(s.url("/sandbox/organizations/v2.0/adminconsent"))
+        .post(s.url(&format!("/sandbox/{FABRIKAM}/v2.0/adminconsent")))
         .header("origin", &s.base)
         .form(&form)
         .send()
@@ -140,4 +139,159 @@ async fn the_operator_path_needs_an_operator_app() {
         .await
         .unwrap();
     assert_eq!(res.status(), 422);
+}
+
+#[tokio::test]
+async fn a_domain_without_a_tenant_is_warned_and_the_consent_link_uses_organizations() {
+    let (s, _files) = start().await;
+    let op = Operator::new(&s).await;
+    let created = op
+        .call(
+            "accounts/create",
+            &[
+                ("provider", "microsoft365-sandbox"),
+                ("app_source", "operator"),
+            ],
+        )
+        .await;
+    let id = created["id"].as_str().unwrap().to_string();
+    let saved = op.save_mailbox(&id, "orders@nowhere.test", &[]).await;
+    let warnings = saved["warnings"].to_string();
+    assert!(
+        warnings.contains("No Microsoft 365 organisation uses the domain nowhere.test"),
+        "{warnings}"
+    );
+    let record = s.state.store.draft(&id).await.unwrap().unwrap();
+    assert_eq!(record.tenant_id, None);
+    // Without a known tenant, the administrator who signs in names it.
+    let url = op.start(&id, "admin-consent").await;
+    assert!(
+        url.contains("/sandbox/organizations/v2.0/adminconsent?"),
+        "{url}"
+    );
+}
+
+/// The user cannot grant consent and sends the link to their administrator, who opens it in
+/// their own browser (no Mailkey session), approves, and is told to have the user sign in again.
+#[tokio::test]
+async fn the_link_for_the_administrator_works_in_their_browser_once() {
+    let (s, _files) = start().await;
+    let op = Operator::new(&s).await;
+    let id = op.operator_account("orders@fabrikam.test").await;
+
+    // The page that shows the link: Microsoft's admin-consent address for Fabrikam, with a
+    // state of Mailkey's own.
+    let res = TestServer::client()
+        .post(s.url(&format!("/accounts/{id}/admin-consent-link")))
+        .header("cookie", &op.cookie)
+        .header("origin", &s.base)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let page = res.text().await.unwrap();
+    assert!(
+        page.contains("Send this link to your administrator"),
+        "{page}"
+    );
+    let start = page
+        .find(&format!("{}/sandbox/{FABRIKAM}/v2.0/adminconsent?", s.base))
+        .unwrap();
+    let end = start + page[start..].find("</textarea>").unwrap();
+    let link = page[start..end].replace("&amp;", "&");
+    let params = query(&link);
+    assert_eq!(params["client_id"], OPERATOR_APP);
+    assert!(params["state"].len() >= 43, "256 bits");
+
+    // Without the origin check passing, no link is made.
+    let refused = TestServer::client()
+        .post(s.url(&format!("/accounts/{id}/admin-consent-link")))
+        .header("cookie", &op.cookie)
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+
+    // The administrator, in another browser: Microsoft's page, Accept, back to Mailkey.
+    let mut form = params.clone();
+    form.insert("username".into(), "admin@fabrikam.test".into());
+    form.insert("decision".into(), "accept".into());
+    let res = TestServer::client()
+        .post(s.url(&format!("/sandbox/{FABRIKAM}/v2.0/adminconsent")))
+        .header("origin", &s.base)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let back = location(&res);
+    let res = TestServer::client().get(&back).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("Consent granted"), "{page}");
+    assert!(
+        page.contains("Ask the person connecting orders@fabrikam.test to sign"),
+        "{page}"
+    );
+    // The operator's wizard learns it too.
+    assert_eq!(
+        op.connection(&id).await["last_outcome"]["kind"],
+        "consent_granted"
+    );
+
+    // The link works once.
+    let again = TestServer::client().get(&back).send().await.unwrap();
+    assert_eq!(again.status(), 400);
+
+    // The user signs in again, without a consent page, and is connected.
+    let url = op.start(&id, "sign-in?mode=redirect").await;
+    let back = authorize(&s, &url, "orders@fabrikam.test", "accept").await;
+    assert_eq!(op.get(&back).await.status(), 303);
+    assert_eq!(op.connection(&id).await["state"], "connected");
+}
+
+/// An administrator who declines is told what was declined and how to try again.
+#[tokio::test]
+async fn an_administrator_who_declines_is_told_how_to_retry() {
+    let (s, _files) = start().await;
+    let op = Operator::new(&s).await;
+    let id = op.operator_account("orders@fabrikam.test").await;
+    let res = TestServer::client()
+        .post(s.url(&format!("/accounts/{id}/admin-consent-link")))
+        .header("cookie", &op.cookie)
+        .header("origin", &s.base)
+        .send()
+        .await
+        .unwrap();
+    let page = res.text().await.unwrap();
+    let start = page.find(&format!("{}/sandbox/", s.base)).unwrap();
+    let end = start + page[start..].find("</textarea>").unwrap();
+    let mut form = query(&page[start..end].replace("&amp;", "&"));
+    form.insert("username".into(), "admin@fabrikam.test".into());
+    form.insert("decision".into(), "decline".into());
+    let res = TestServer::client()
+        .post(s.url(&format!("/sandbox/{FABRIKAM}/v2.0/adminconsent")))
+        .header("origin", &s.base)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let back = location(&res);
+    let page = TestServer::client()
+        .get(&back)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Consent not granted"), "{page}");
+    assert!(
+        page.contains("ask the person connecting orders@fabrikam.test for a"),
+        "{page}"
+    );
+    let outcome = &op.connection(&id).await["last_outcome"];
+    assert_eq!(outcome["kind"], "failed", "{outcome}");
 }

@@ -175,6 +175,146 @@ pub async fn admin_consent(
     .await
 }
 
+/// `POST /accounts/{id}/admin-consent-link`: "Get a link for your administrator". The link is
+/// Microsoft's admin-consent address for the organisation, so the administrator sees at a glance
+/// that it leads to Microsoft, carrying a `state` of Mailkey's own that works once, for a week,
+/// from any browser. Shown once on this page (only its hash is kept), never logged.
+pub async fn admin_consent_link(
+    State(state): State<AppState>,
+    session: Option<Extension<OperatorSession>>,
+    Path(id): Path<String>,
+) -> Response {
+    let Some(Extension(session)) = session else {
+        return go("/");
+    };
+    let url = match state
+        .sign_in
+        .start(&id, &session.id_hash, Mode::Shared, Purpose::AdminConsent)
+        .await
+    {
+        Ok(url) => url,
+        Err(e) => return failure(&state, e, &id),
+    };
+    let names = match state.wizard.load(&id).await {
+        Ok(d) => AccountNames::of(&d),
+        Err(_) => return failure(&state, SignInError::NotFound, &id),
+    };
+    tracing::info!(account = %id, "admin-consent link made for an administrator");
+    let days = crate::sign_in::SHARED_LINK_LIFETIME_SECS / 86_400;
+    let subject = format!("Please approve {} for our organisation", names.app);
+    let body_text = format!(
+        "Hello,\n\nTo connect the mailbox {mailbox} to {app}, an administrator of our Microsoft \
+         365 organisation must approve the app once for the organisation. Please open this \
+         Microsoft link, sign in with your administrator account and choose Accept:\n\n{url}\n\n\
+         The link works once, for {days} days. Thank you!",
+        mailbox = names.mailbox,
+        app = names.app,
+    );
+    let mailto = format!(
+        "mailto:?subject={}&body={}",
+        urlencoding(&subject),
+        urlencoding(&body_text)
+    );
+    page(
+        StatusCode::OK,
+        &state.css_href,
+        "Link for your administrator",
+        &format!(
+            "<p class=\"eyebrow\">{mailbox}</p>\
+             <h1>Send this link to your administrator</h1>\
+             <p>Your organisation lets only administrators approve apps such as {app}. An \
+             administrator (Global, Application or Cloud Application Administrator) opens the \
+             link, signs in to Microsoft and approves {app} for the whole organisation, once.</p>\
+             <label class=\"field-label\" for=\"consent-link\">Admin-consent link (Microsoft)</label>\
+             <textarea id=\"consent-link\" class=\"consent-link\" readonly rows=\"5\">{url}</textarea>\
+             <p class=\"field-hint\">It works once, for {days} days, from any browser. It grants \
+             nothing by itself: the administrator still decides on Microsoft's page.</p>\
+             <p><a class=\"button button-primary\" href=\"{mailto}\">Email it</a></p>\
+             <p>When your administrator says it is done, sign in again: no permissions page \
+             will appear.</p>\
+             <p><a class=\"button button-secondary\" href=\"{back}\">Back to the account</a></p>",
+            mailbox = esc(&names.mailbox),
+            app = esc(&names.app),
+            url = esc(&url),
+            mailto = esc(&mailto),
+            back = esc(&result_path(&id)),
+        ),
+        None,
+    )
+}
+
+/// Percent-encodes a `mailto:` part (RFC 6068): everything but unreserved characters.
+fn urlencoding(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+/// How the pages name an account's app and mailbox.
+struct AccountNames {
+    app: String,
+    mailbox: String,
+}
+
+impl AccountNames {
+    fn of(d: &mailkey_app::draft::Draft) -> AccountNames {
+        let app = match &d.operator_app {
+            Some(name) => format!("{name}'s app"),
+            None if !d.app.app_name.trim().is_empty() => d.app.app_name.trim().to_string(),
+            None => "the app".to_string(),
+        };
+        AccountNames {
+            app,
+            mailbox: d.mailbox.email.trim().to_string(),
+        }
+    }
+}
+
+/// What the administrator who opened a shared admin-consent link sees when Microsoft sends
+/// them back: done (the user signs in again), or what went wrong and how to retry.
+fn administrator_page(state: &AppState, names: &AccountNames, outcome: &SignInOutcome) -> Response {
+    let (status, title, body) = match outcome {
+        SignInOutcome::ConsentGranted => (
+            StatusCode::OK,
+            "Consent granted",
+            format!(
+                "<h1>Consent granted</h1>\
+                 <p class=\"alert alert-success\" role=\"status\">{app} is approved for your \
+                 organisation.</p>\
+                 <p>Nothing more is needed from you. Ask the person connecting {mailbox} to sign \
+                 in again in Mailkey; they will not see a permissions page.</p>\
+                 <p class=\"field-hint\">To withdraw it later: Entra admin center → Enterprise \
+                 applications → {app} → Properties → Delete, or Permissions.</p>",
+                app = esc(&names.app),
+                mailbox = esc(&names.mailbox),
+            ),
+        ),
+        SignInOutcome::Failed { problem } => (
+            StatusCode::OK,
+            "Consent not granted",
+            format!(
+                "<h1>Consent not granted</h1>\
+                 <div class=\"alert alert-error\" role=\"alert\"><h2>{title}</h2>\
+                 <p><strong>What happened: </strong>{what}</p>\
+                 <p><strong>Why: </strong>{why}</p></div>\
+                 <p>Nothing was approved. To try again, ask the person connecting {mailbox} for a \
+                 new link (this one has been used), and choose Accept on Microsoft's page. Only \
+                 an administrator of the organisation can approve it.</p>",
+                title = esc(&problem.title),
+                what = esc(&problem.what),
+                why = esc(&problem.why),
+                mailbox = esc(&names.mailbox),
+            ),
+        ),
+        SignInOutcome::Connected { .. } => (
+            StatusCode::OK,
+            "Done",
+            "<h1>Done</h1><p>You can close this window.</p>".to_string(),
+        ),
+    };
+    page(status, &state.css_href, title, &body, None)
+}
+
 /// How long the wizard's stream waits for a sign-in to finish: as long as a `state` lives.
 const STREAM_LIFETIME: std::time::Duration = std::time::Duration::from_secs(600);
 const STREAM_CHECK_EVERY: std::time::Duration = std::time::Duration::from_millis(750);
@@ -271,8 +411,19 @@ pub async fn callback(
         } => (account_id, mode, outcome),
     };
     let back = result_path(&account_id);
-    if mode == Mode::Redirect {
-        return go(&back);
+    match mode {
+        Mode::Redirect => return go(&back),
+        Mode::Shared => {
+            let names = match state.wizard.load(&account_id).await {
+                Ok(d) => AccountNames::of(&d),
+                Err(_) => AccountNames {
+                    app: "the app".into(),
+                    mailbox: "the mailbox".into(),
+                },
+            };
+            return administrator_page(&state, &names, &outcome);
+        }
+        Mode::Popup => {}
     }
     let (title, text) = match &outcome {
         SignInOutcome::Connected { username } => (

@@ -29,12 +29,19 @@ use crate::{
 /// How long a started sign-in may take.
 pub const STATE_LIFETIME_SECS: i64 = 600;
 
+/// How long an admin-consent link sent to an administrator stays usable: administrators are
+/// often not at hand within minutes.
+pub const SHARED_LINK_LIFETIME_SECS: i64 = 7 * 86_400;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     /// In a popup: the callback tells the opener and closes.
     Popup,
     /// In the same tab: the callback returns to the wizard.
     Redirect,
+    /// An admin-consent link sent to the organisation's administrator: finished in their
+    /// browser, which gets a page of its own.
+    Shared,
 }
 
 impl Mode {
@@ -42,6 +49,15 @@ impl Mode {
         match self {
             Mode::Popup => "popup",
             Mode::Redirect => "redirect",
+            Mode::Shared => "shared",
+        }
+    }
+
+    fn parse(s: &str) -> Mode {
+        match s {
+            "popup" => Mode::Popup,
+            "shared" => Mode::Shared,
+            _ => Mode::Redirect,
         }
     }
 }
@@ -209,7 +225,11 @@ impl SignIn {
                 mode: mode.as_str(),
                 sealed_verifier: &sealed,
                 nonce: &nonce,
-                lifetime_secs: STATE_LIFETIME_SECS,
+                lifetime_secs: if mode == Mode::Shared {
+                    SHARED_LINK_LIFETIME_SECS
+                } else {
+                    STATE_LIFETIME_SECS
+                },
             })
             .await?;
         if purpose == Purpose::AdminConsent {
@@ -254,11 +274,7 @@ impl SignIn {
             Claim::Expired => return Ok(Finished::Refused(StateRefusal::Expired)),
             Claim::OtherBrowser => return Ok(Finished::Refused(StateRefusal::OtherBrowser)),
         };
-        let mode = if attempt.mode == "popup" {
-            Mode::Popup
-        } else {
-            Mode::Redirect
-        };
+        let mode = Mode::parse(&attempt.mode);
         // Once the state is used, the attempt always gets an outcome, so the wizard (listening
         // for it) and the popup learn how it ended even when Mailkey's side failed.
         let outcome = match self.complete(&attempt, &hash, query).await {
@@ -303,6 +319,7 @@ impl SignIn {
         let cx = Context {
             redirect_uri: &self.redirect_uri,
             mailbox: &app.mailbox,
+            scopes: &app.scopes,
         };
         let failed = |problem| Ok(SignInOutcome::Failed { problem });
         if let Some(error) = query.get("error") {

@@ -10,7 +10,9 @@ mod id_token;
 pub mod problems;
 
 pub use account_app::{refresh_token_aad, AccountApp, OAuthClient, TokenAnswer};
-pub use flow::{Finished, Mode, Purpose, SignIn, StateRefusal, STATE_LIFETIME_SECS};
+pub use flow::{
+    Finished, Mode, Purpose, SignIn, StateRefusal, SHARED_LINK_LIFETIME_SECS, STATE_LIFETIME_SECS,
+};
 pub use http::{HttpFailure, OAuthHttp};
 
 use mailkey_app::draft::Step;

@@ -74,6 +74,30 @@ impl Words {
 pub struct Context<'a> {
     pub redirect_uri: &'a str,
     pub mailbox: &'a str,
+    /// The scopes asked for, to say what was declined.
+    pub scopes: &'a [String],
+}
+
+/// A permission as Microsoft's consent page words it, for people who never saw a scope.
+fn permission_words(scope: &str) -> Option<&'static str> {
+    let name = scope.rsplit('/').next().unwrap_or(scope);
+    Some(match name {
+        "SMTP.Send" => "send mail as the mailbox (SMTP.Send)",
+        "IMAP.AccessAsUser.All" => "read and manage its mail over IMAP (IMAP.AccessAsUser.All)",
+        "POP.AccessAsUser.All" => "read its mail over POP (POP.AccessAsUser.All)",
+        "offline_access" => "keep this access when nobody is signed in (offline_access)",
+        _ => return None,
+    })
+}
+
+/// "send mail as the mailbox (SMTP.Send), … and keep this access …".
+pub fn declined_permissions(scopes: &[String]) -> String {
+    let words: Vec<&str> = scopes.iter().filter_map(|s| permission_words(s)).collect();
+    match words.as_slice() {
+        [] => "the permissions Mailkey asked for".into(),
+        [one] => (*one).into(),
+        [rest @ .., last] => format!("{}, and {last}", rest.join(", ")),
+    }
 }
 
 /// A refusal from Microsoft, in the callback (`error`, `error_description`) or a token response.
@@ -146,11 +170,15 @@ pub fn from_microsoft(error: &str, description: Option<&str>, cx: &Context<'_>) 
         .consent(),
         Some(65004) => words(
             "The permissions were declined",
-            "Someone chose Cancel on Microsoft's permissions page, so the app got no access.",
+            format!(
+                "Someone chose Cancel on Microsoft's permissions page, so the app may not {}. \
+                 Without these Mailkey can neither send nor read the mailbox's mail.",
+                declined_permissions(cx.scopes)
+            ),
             "The permissions screen looks alarming, or the wrong account was signed in.",
             format!(
                 "Sign in again as {} and choose Accept. If your organisation requires an \
-                 administrator, ask one to grant consent instead.",
+                 administrator, ask one to grant consent instead (below).",
                 cx.mailbox
             ),
         )
@@ -377,6 +405,7 @@ mod tests {
     use super::*;
 
     const CX: Context<'static> = Context {
+        scopes: &[],
         redirect_uri: "https://mailkey.example/oauth/callback",
         mailbox: "invoices@contoso.com",
     };
@@ -399,6 +428,28 @@ mod tests {
         assert_eq!(
             p.detail.as_deref(),
             Some("AADSTS7000215: Something reworded.")
+        );
+    }
+
+    #[test]
+    fn a_declined_consent_names_the_permissions() {
+        let scopes: Vec<String> = "https://outlook.office.com/IMAP.AccessAsUser.All \
+            https://outlook.office.com/SMTP.Send offline_access openid"
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+        let cx = Context {
+            scopes: &scopes,
+            ..CX
+        };
+        let p = from_microsoft("access_denied", Some("AADSTS65004: User declined."), &cx);
+        assert!(
+            p.what.contains(
+                "read and manage its mail over IMAP (IMAP.AccessAsUser.All), send mail as the \
+                 mailbox (SMTP.Send), and keep this access"
+            ),
+            "{}",
+            p.what
         );
     }
 

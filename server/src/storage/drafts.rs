@@ -135,6 +135,25 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// The tenant of an account on the operator's app, discovered from its mailbox's domain
+    /// before any sign-in (`None`: not known until the sign-in's ID token says).
+    pub async fn set_operator_tenant(
+        &self,
+        id: &str,
+        tenant_id: Option<&str>,
+    ) -> Result<(), StorageError> {
+        sqlx::query(
+            "UPDATE accounts SET tenant_id = ?, updated_at = ? \
+             WHERE id = ? AND app_source = 'operator'",
+        )
+        .bind(tenant_id)
+        .bind(now())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Saves the mailbox step. A new address ends the connection: the refresh token belongs to
     /// the old mailbox, so it is dropped and the account must sign in again. Returns whether
     /// the account exists and whether it was disconnected.

@@ -39,7 +39,8 @@ pub enum Claim {
 impl Store {
     pub async fn insert_attempt(&self, a: NewAttempt<'_>) -> Result<(), StorageError> {
         let t = now();
-        // Old rows only matter for their outcome, which the wizard reads within minutes.
+        // Old rows only matter for their outcome, which the wizard reads within minutes (a
+        // shared link's, within its lifetime).
         sqlx::query("DELETE FROM sign_in_attempts WHERE expires_at < ?")
             .bind(t - 86_400)
             .execute(&self.pool)
@@ -83,7 +84,9 @@ impl Store {
             return Ok(Claim::AlreadyUsed);
         }
         let owner: Vec<u8> = r.get("session_hash");
-        if session_hash != Some(owner.as_slice()) {
+        // A shared admin-consent link comes back in the administrator's browser.
+        let shared = r.get::<String, _>("mode") == "shared";
+        if !shared && session_hash != Some(owner.as_slice()) {
             return Ok(Claim::OtherBrowser);
         }
         let t = now();

@@ -105,7 +105,7 @@ impl Operator<'_> {
     }
 
     /// The Mailbox step with the usual Exchange Online values, some of them changed.
-    pub async fn save_mailbox(&self, id: &str, email: &str, mailbox: &[(&str, &str)]) {
+    pub async fn save_mailbox(&self, id: &str, email: &str, mailbox: &[(&str, &str)]) -> Value {
         let mut form = vec![
             ("id", id),
             ("account_name", "Invoices"),
@@ -126,7 +126,7 @@ impl Operator<'_> {
             form.retain(|(f, _)| f != k);
             form.push((k, v));
         }
-        self.call("accounts/mailbox", &form).await;
+        self.call("accounts/mailbox", &form).await
     }
 
     pub async fn get(&self, path_or_url: &str) -> reqwest::Response {

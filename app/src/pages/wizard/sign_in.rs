@@ -48,10 +48,19 @@ pub fn Problem(id: String, problem: SignInProblem) -> impl IntoView {
                 {step.map(|s| view! {
                     <a class="button button-secondary" href=step_path(&id, s)>{format!("Change it: {}", s.title())}</a>
                 })}
-                {problem.admin_consent.then(|| view! {
-                    <a class="button button-secondary" href=format!("/accounts/{id}/admin-consent")>"Grant admin consent for the organisation"</a>
-                })}
             </p>
+            {problem.admin_consent.then(|| view! {
+                <div class="consent-ways">
+                    <p><strong>"Two ways forward:"</strong></p>
+                    <p class="problem-actions">
+                        <a class="button button-secondary" href=format!("/accounts/{id}/admin-consent")>"I am an administrator — grant for my organisation"</a>
+                    </p>
+                    <form class="problem-actions" method="post" action=format!("/accounts/{id}/admin-consent-link")>
+                        <button type="submit" class="button button-secondary">"Get a link for your administrator"</button>
+                    </form>
+                    <p class="field-hint">"After consent is granted, sign in again below."</p>
+                </div>
+            })}
             {problem.sign_in_again_as.clone().map(|who| view! {
                 <p>"Use the button below to sign in again as " <strong>{who}</strong> "."</p>
             })}
