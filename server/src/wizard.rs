@@ -20,6 +20,7 @@ use crate::{
     discovery::{DiscoveryError, TenantDiscovery},
     providers::Providers,
     secrets::{Aad, Sealer},
+    sign_in::problems::PERSONAL_ACCOUNTS_TENANT,
     storage::{AppUpdate, DraftRecord, MailboxUpdate, StorageError, Store},
 };
 
@@ -375,6 +376,17 @@ impl Wizard {
     ) -> Result<(), DraftError> {
         let domain = email.rsplit_once('@').map_or("", |(_, d)| d);
         match self.discovery.tenant_id(authority, domain).await {
+            Ok(tid) if tid.eq_ignore_ascii_case(PERSONAL_ACCOUNTS_TENANT) => {
+                findings.add(
+                    "email",
+                    Some(Note::warning(format!(
+                        "{domain} is a domain of personal Microsoft accounts (Outlook.com, \
+                         Hotmail), which have no Exchange Online mailbox and cannot be connected \
+                         this way. Use the mailbox's work or school address."
+                    ))),
+                );
+                self.store.set_operator_tenant(id, None).await?;
+            }
             Ok(tid) => self.store.set_operator_tenant(id, Some(&tid)).await?,
             Err(e) => {
                 findings.add("email", Some(operator_discovery_note(domain, &e)));

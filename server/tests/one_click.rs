@@ -10,10 +10,23 @@ use support::{
     TestServer,
 };
 
+/// Microsoft's tenant of personal accounts, as a sandbox tenant: Microsoft's `organizations`
+/// endpoint would stop such a user on its own page, so here the token reaches Mailkey, which must
+/// refuse it by itself.
+const PERSONAL_TENANT: &str = r#"
+[[tenants]]
+id = "9188040d-6c67-4c5b-b112-36a304b66dad"
+domains = ["outlook.test"]
+
+[[tenants.users]]
+username = "someone@outlook.test"
+display_name = "Someone"
+"#;
+
 async fn start() -> (TestServer, tempfile::TempDir) {
     let files = tempfile::tempdir().unwrap();
     let path = files.path().join("sandbox.toml");
-    std::fs::write(&path, sandbox_file()).unwrap();
+    std::fs::write(&path, format!("{}{PERSONAL_TENANT}", sandbox_file())).unwrap();
     let s = TestServer::start_with(|c| {
         c.sandbox = true;
         c.sandbox_file = Some(path.clone());
@@ -294,4 +307,38 @@ async fn an_administrator_who_declines_is_told_how_to_retry() {
     );
     let outcome = &op.connection(&id).await["last_outcome"];
     assert_eq!(outcome["kind"], "failed", "{outcome}");
+}
+
+#[tokio::test]
+async fn a_personal_microsoft_account_is_warned_and_refused() {
+    let (s, _files) = start().await;
+    let op = Operator::new(&s).await;
+    let created = op
+        .call(
+            "accounts/create",
+            &[
+                ("provider", "microsoft365-sandbox"),
+                ("app_source", "operator"),
+            ],
+        )
+        .await;
+    let id = created["id"].as_str().unwrap().to_string();
+    let saved = op.save_mailbox(&id, "someone@outlook.test", &[]).await;
+    let warnings = saved["warnings"].to_string();
+    assert!(
+        warnings.contains("outlook.test is a domain of personal Microsoft accounts"),
+        "{warnings}"
+    );
+
+    let url = op.start(&id, "sign-in?mode=redirect").await;
+    let back = authorize(&s, &url, "someone@outlook.test", "accept").await;
+    assert_eq!(op.get(&back).await.status(), 303);
+    let connection = op.connection(&id).await;
+    assert_ne!(connection["state"], "connected");
+    assert_eq!(
+        connection["last_outcome"]["problem"]["title"], "A personal Microsoft account signed in",
+        "{connection}"
+    );
+    let record = s.state.store.draft(&id).await.unwrap().unwrap();
+    assert!(record.refresh_token.is_none(), "nothing kept");
 }
