@@ -12,7 +12,7 @@ use crate::{
     draft::{AppDetails, AppSource, Draft, MailboxSettings, Step},
     error::PortalError,
     mail_test::{FolderMapping, TestOverview},
-    operator_settings::{OperatorAppInput, OperatorAppView},
+    operator_settings::{OperatorAppInput, OperatorSettingsView},
     rules::Note,
     server_fns::{OperatorView, StepSaved},
     sign_in::ConnectionStatus,
@@ -88,7 +88,7 @@ pub trait PortalBackend: Send + Sync + 'static {
     fn operator_apps<'a>(
         &'a self,
         request: &'a Parts,
-    ) -> BoxFuture<'a, Result<Vec<OperatorAppView>, PortalError>>;
+    ) -> BoxFuture<'a, Result<OperatorSettingsView, PortalError>>;
     /// Saves a provider's operator app from the settings page.
     fn save_operator_app<'a>(
         &'a self,

@@ -27,6 +27,13 @@ impl AppOrigin {
     }
 }
 
+/// The settings page: this Mailkey's redirect URI (every app must list it) and each provider's app.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperatorSettingsView {
+    pub redirect_uri: String,
+    pub apps: Vec<OperatorAppView>,
+}
+
 /// One provider's operator app as the settings page shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OperatorAppView {

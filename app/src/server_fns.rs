@@ -244,9 +244,9 @@ pub async fn save_folders(
     Ok(())
 }
 
-/// The operator settings page: each provider's own multi-tenant app.
+/// The operator settings page: the redirect URI and each provider's own multi-tenant app.
 #[server(prefix = "/_fn", endpoint = "settings/operator-apps")]
-pub async fn operator_apps() -> Result<Vec<crate::operator_settings::OperatorAppView>, PortalError>
+pub async fn operator_apps() -> Result<crate::operator_settings::OperatorSettingsView, PortalError>
 {
     let (backend, parts) = crate::backend::request_context()?;
     backend.0.operator_apps(&parts).await

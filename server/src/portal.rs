@@ -8,7 +8,7 @@ use mailkey_app::{
     draft::{AppDetails, AppSource, Draft, MailboxSettings, Step},
     error::PortalError,
     mail_test::{FolderMapping, TestOverview},
-    operator_settings::{OperatorAppInput, OperatorAppView},
+    operator_settings::{OperatorAppInput, OperatorSettingsView},
     rules::{dates::Day, Note},
     server_fns::{OperatorView, StepSaved},
     sign_in::{ConnectionStatus, SignInOutcome, SignInProblem},
@@ -150,13 +150,18 @@ impl PortalBackend for Portal {
     fn operator_apps<'a>(
         &'a self,
         request: &'a Parts,
-    ) -> BoxFuture<'a, Result<Vec<OperatorAppView>, PortalError>> {
+    ) -> BoxFuture<'a, Result<OperatorSettingsView, PortalError>> {
         Box::pin(async move {
             operator_of(request)?;
-            self.operator_settings
+            let apps = self
+                .operator_settings
                 .overview(Day::today())
                 .await
-                .map_err(|e| portal_error(DraftError::Storage(e)))
+                .map_err(|e| portal_error(DraftError::Storage(e)))?;
+            Ok(OperatorSettingsView {
+                redirect_uri: self.wizard.redirect_uri().to_string(),
+                apps,
+            })
         })
     }
 

@@ -116,7 +116,11 @@ async fn the_secret_is_write_only_sealed_and_survives_a_restart() {
     let overview = op.call("settings/operator-apps", &[]).await;
     let text = overview.to_string();
     assert!(!text.contains(NEW_SECRET), "the secret never goes back");
-    let sandbox = overview
+    assert!(overview["redirect_uri"]
+        .as_str()
+        .unwrap()
+        .ends_with("/oauth/callback"));
+    let sandbox = overview["apps"]
         .as_array()
         .unwrap()
         .iter()

@@ -85,6 +85,14 @@ pub fn FieldMessage(id: String, note: Signal<Option<Note>>) -> impl IntoView {
     }
 }
 
+/// The input's HTML ID: what labels, hints and the error summary's links point at.
+pub fn field_id(scope: Option<&str>, name: &str) -> String {
+    match scope {
+        Some(scope) => format!("f-{scope}-{name}"),
+        None => format!("f-{name}"),
+    }
+}
+
 #[component]
 pub fn TextField(
     /// The input's `name`: the server function's argument and the rules' field name.
@@ -98,8 +106,11 @@ pub fn TextField(
     on_input: Callback<String>,
     #[prop(optional)] on_blur: Option<Callback<()>>,
     note: Signal<Option<Note>>,
+    /// Set when one page holds several forms with the same fields, so IDs stay unique.
+    #[prop(default = None)]
+    scope: Option<&'static str>,
 ) -> impl IntoView {
-    let id = format!("f-{name}");
+    let id = field_id(scope, name);
     let hint_id = format!("{id}-hint");
     let msg_id = format!("{id}-msg");
     let described = if hint.is_some() {

@@ -8,12 +8,15 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::{
+    components::copy::CopyValue,
     components::{
         field::{InputKind, TextField},
         hydrated::go_to,
     },
     error::PortalError,
-    operator_settings::{OperatorAppInput, OperatorAppSummary, OperatorAppView},
+    operator_settings::{
+        OperatorAppInput, OperatorAppSummary, OperatorAppView, OperatorSettingsView,
+    },
     pages::{
         home::SignInRequired,
         wizard::form::{ErrorSummary, FormFooter, FormState},
@@ -30,7 +33,7 @@ pub fn SettingsPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p class="loading">"Loading the settings…"</p> }>
             {move || Suspend::new(async move {
                 match apps.await {
-                    Ok(apps) => view! { <Settings apps/> }.into_any(),
+                    Ok(settings) => view! { <Settings settings/> }.into_any(),
                     Err(PortalError::NotSignedIn) => view! { <SignInRequired/> }.into_any(),
                     Err(e) => view! {
                         <section class="panel">
@@ -45,7 +48,7 @@ pub fn SettingsPage() -> impl IntoView {
 }
 
 #[component]
-fn Settings(apps: Vec<OperatorAppView>) -> impl IntoView {
+fn Settings(settings: OperatorSettingsView) -> impl IntoView {
     let (saved, not_saved) = use_query_map().with_untracked(|q| {
         (
             q.get("saved").unwrap_or_default(),
@@ -60,13 +63,19 @@ fn Settings(apps: Vec<OperatorAppView>) -> impl IntoView {
                  they never register an app. One app serves every account that uses it, so keep \
                  its client secret current."
             </p>
+            <p>
+                "Register it in Entra as a web app for accounts in any organizational directory, \
+                 with this redirect URI:"
+            </p>
+            <CopyValue value=settings.redirect_uri.clone() label="Redirect URI".to_string()/>
             {not_saved.then(|| view! {
                 <p class="alert alert-error" role="alert">
                     "Nothing was saved: a value was not valid. Check the values below and save again."
                 </p>
             })}
         </section>
-        {apps
+        {settings
+            .apps
             .into_iter()
             .map(|view| {
                 let just_saved = view.provider_id == saved;
@@ -115,11 +124,12 @@ fn ProviderApp(view: OperatorAppView, just_saved: bool) -> AnyView {
                 None => view! {
                     <p>
                         "No app yet: customers can only register their own. Register a multi-tenant \
-                         app in Entra (Supported account types: any organizational directory), add \
-                         this Mailkey's redirect URI, then enter its values below."
+                         app in Entra (Supported account types: any organizational directory) with \
+                         the redirect URI above, add a client secret, then enter its values below."
                     </p>
                 }.into_any(),
             }}
+            {secret_set.then(|| view! { <h3 class="form-heading">"Rotate the secret or change the app"</h3> })}
             <OperatorAppForm provider=view.provider_id.clone() initial secret_set/>
         </section>
     }
@@ -158,6 +168,8 @@ pub fn OperatorAppForm(
     secret_set: bool,
 ) -> impl IntoView {
     let hydrated = crate::components::hydrated::marker();
+    // The page has a form per provider: field IDs carry the provider's.
+    let scope = crate::provider::Provider::by_id(&provider).map(|p| p.id);
     let form = FormState::new(initial, move |v: &OperatorAppInput| {
         check_operator_app(v, secret_set)
     });
@@ -190,9 +202,10 @@ pub fn OperatorAppForm(
     let pending = action.pending();
     view! {
         <form method="post" action=SaveOperatorApp::url() on:submit=on_submit novalidate data-hydrated=hydrated>
-            <ErrorSummary errors=form.error_list()/>
+            <ErrorSummary errors=form.error_list() scope=scope/>
             <input type="hidden" name="provider" value=provider.clone()/>
             <TextField
+                scope=scope
                 name="client_id"
                 label="Application (client) ID"
                 hint="The multi-tenant app's Overview page in Entra."
@@ -204,6 +217,7 @@ pub fn OperatorAppForm(
                 note=form.note("client_id")
             />
             <TextField
+                scope=scope
                 name="name"
                 label="Name shown to customers"
                 hint="Customers read \u{201c}Use <name>'s app\u{201d}. Usually your product's name."
@@ -214,8 +228,9 @@ pub fn OperatorAppForm(
                 note=form.note("name")
             />
             <TextField
+                scope=scope
                 name="publisher"
-                label="Publisher (optional)"
+                label="Publisher"
                 hint="Your company, as Entra's consent page shows it."
                 kind=InputKind::NAME
                 value=form.value(|v| &v.publisher)
@@ -224,6 +239,7 @@ pub fn OperatorAppForm(
                 note=form.note("publisher")
             />
             <TextField
+                scope=scope
                 name="client_secret"
                 label=if secret_set { "New client secret value" } else { "Client secret value" }
                 hint=secret_hint
@@ -235,6 +251,7 @@ pub fn OperatorAppForm(
                 note=form.note("client_secret")
             />
             <TextField
+                scope=scope
                 name="secret_expires"
                 label="Client secret expires"
                 hint="The Expires date next to the secret in Entra. Every page warns you 30 days before."

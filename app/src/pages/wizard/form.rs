@@ -4,7 +4,7 @@
 use leptos::{ev::SubmitEvent, prelude::*};
 
 use crate::{
-    components::hydrated::go_to,
+    components::{field::field_id, hydrated::go_to},
     error::PortalError,
     rules::{Findings, Note},
     server_fns::StepSaved,
@@ -196,7 +196,12 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> FormState<T> {
 
 /// The list of errors above a submitted form, each linking to its field.
 #[component]
-pub fn ErrorSummary(errors: Signal<Vec<(String, String)>>) -> impl IntoView {
+pub fn ErrorSummary(
+    errors: Signal<Vec<(String, String)>>,
+    /// The fields' scope, when the page has several forms (see `TextField`).
+    #[prop(default = None)]
+    scope: Option<&'static str>,
+) -> impl IntoView {
     view! {
         <Show when=move || !errors.with(Vec::is_empty)>
             <div class="alert alert-error error-summary" role="alert">
@@ -206,7 +211,7 @@ pub fn ErrorSummary(errors: Signal<Vec<(String, String)>>) -> impl IntoView {
                         errors
                             .get()
                             .into_iter()
-                            .map(|(field, msg)| view! { <li><a href=format!("#f-{field}")>{msg}</a></li> })
+                            .map(|(field, msg)| view! { <li><a href=format!("#{}", field_id(scope, &field))>{msg}</a></li> })
                             .collect_view()
                     }}
                 </ul>

@@ -183,7 +183,7 @@ fn WizardStep(draft: Draft, step: Step) -> AnyView {
     view! {
         <section class="panel wizard" aria-labelledby="step-heading">
             <p class="eyebrow">{name}</p>
-            <Progress current=step id=Some(draft.id.clone()) saved_step=draft.saved_step/>
+            <Progress current=step id=Some(draft.id.clone()) saved_step=draft.saved_step operator_app=draft.operator_app.is_some()/>
             <StepHeading step=step/>
             {not_saved.then(|| view! {
                 <p class="alert alert-error" role="alert">

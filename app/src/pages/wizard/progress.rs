@@ -10,14 +10,25 @@ pub fn Progress(
     /// `None` before the draft exists (nothing to link to).
     id: Option<String>,
     saved_step: u8,
+    /// On the operator's own app: no registration, details or redirect URI to show.
+    #[prop(optional)]
+    operator_app: bool,
 ) -> AnyView {
+    let steps: Vec<Step> = if operator_app {
+        vec![Step::Mailbox, Step::Review]
+    } else {
+        Step::ALL.to_vec()
+    };
+    let position = |step: Step| steps.iter().position(|s| *s == step).map_or(0, |i| i + 1);
+    let count = format!("Step {} of {}", position(current), steps.len());
+    let numbered: Vec<(usize, Step)> = steps.iter().map(|s| (position(*s), *s)).collect();
     view! {
         <nav class="progress" aria-label="Setup steps">
-            <p class="progress-count">{format!("Step {} of {}", current.number(), Step::ALL.len())}</p>
+            <p class="progress-count">{count}</p>
             <ol class="steps">
-                {Step::ALL
+                {numbered
                     .into_iter()
-                    .map(|step| {
+                    .map(|(number, step)| {
                         let state = if step == current {
                             "current"
                         } else if step.number() <= saved_step {
@@ -28,7 +39,7 @@ pub fn Progress(
                         // Any step up to the first unsaved one can be opened.
                         let reachable = step.number() <= saved_step + 1 && step != current;
                         let label = view! {
-                            <span class="step-number" aria-hidden="true">{step.number()}</span>
+                            <span class="step-number" aria-hidden="true">{number}</span>
                             <span class="step-title">
                                 <span class="step-long">{step.title()}</span>
                                 <span class="step-short">{step.short()}</span>

@@ -67,7 +67,12 @@ pub fn Review(draft: Draft) -> AnyView {
         Some(name) => view! {
             <section class="review-section">
                 <div class="review-head"><h2>"Application"</h2></div>
-                <p>{format!("{name}'s own app: nothing to register. The tenant is learnt at sign-in.")}</p>
+                <p>{match &draft.tenant_id {
+                    Some(t) => format!(
+                        "{name}'s own app: nothing to register. Organisation (tenant) {t}, found from the mailbox's domain; the sign-in confirms it."
+                    ),
+                    None => format!("{name}'s own app: nothing to register. The organisation is learnt at sign-in."),
+                }}</p>
             </section>
         }
         .into_any(),

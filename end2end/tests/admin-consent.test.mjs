@@ -1,0 +1,178 @@
+// One-click connect where the organisation requires admin consent, in real browsers: the user
+// is told why in plain words, gets a link for their administrator, the administrator approves
+// it in their own browser (no Mailkey session), and the user signs in again and connects. The
+// operator then rotates the app's secret on the settings page.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { SCOPES } from "../lib/sandbox-demo.mjs";
+import { startMailkey, launchChromium, openPage, screenshot, VIEWPORTS, islandsHydrated } from "../lib/harness.mjs";
+
+const [PHONE, DESKTOP] = VIEWPORTS;
+const FABRIKAM = "2c8d4f3b-5e6a-4b7c-9d0e-1f2a3b4c5d6e";
+const OPERATOR_APP = "4e0f6b5d-7a8c-4d9e-9f2a-3b4c5d6e7f80";
+const NEW_SECRET = "Nw71Q~Ab2Cd3Ef4Gh5Ij6Kl7Mn8Op9Qr0St1Uv2W";
+
+// Fabrikam lets only administrators consent, as many organisations configure Entra.
+const SANDBOX_FILE = `
+[[tenants]]
+id = "${FABRIKAM}"
+domains = ["fabrikam.test"]
+user_consent = false
+
+[[tenants.users]]
+username = "orders@fabrikam.test"
+display_name = "Orders"
+
+[[tenants.users]]
+username = "admin@fabrikam.test"
+display_name = "Fabrikam admin"
+admin = true
+
+[[multi_tenant_apps]]
+client_id = "${OPERATOR_APP}"
+display_name = "Acme ERP"
+publisher = "Acme Software"
+redirect_uris = ["{public_url}/oauth/callback"]
+
+[[multi_tenant_apps.secrets]]
+secret = "Ol82Q~Xy3Zw4Vu5Ts6Rq7Po8Nm9Lk0Ji1Hg2Fe3D"
+secret_id = "6a2b8d7f-9c0e-4f1a-9b4c-5d6e7f8091a2"
+expires = "2099-06-30"
+
+[[multi_tenant_apps.secrets]]
+secret = "${NEW_SECRET}"
+secret_id = "7b3c9e8a-0d1f-4a2b-8c5d-6e7f8091a2b3"
+expires = "2099-12-31"
+`;
+
+let mailkey;
+let browser;
+
+before(async () => {
+  const dir = mkdtempSync(join(tmpdir(), "mailkey-sandbox-"));
+  const file = join(dir, "sandbox.toml");
+  writeFileSync(file, SANDBOX_FILE);
+  mailkey = await startMailkey({ env: { MAILKEY_SANDBOX: "1", MAILKEY_SANDBOX_FILE: file } });
+  browser = await launchChromium();
+});
+
+after(async () => {
+  await browser?.close();
+  await mailkey?.stop();
+});
+
+async function newOperatorAccount(page) {
+  await page.goto(`${mailkey.base}/accounts/new`);
+  await page.getByRole("button", { name: "Use Acme ERP's app" }).click();
+  await page.waitForURL(/\/accounts\/[0-9a-f]+\/setup\/4$/);
+  const id = page.url().match(/accounts\/([0-9a-f]+)\//)[1];
+  const res = await page.request.post(`${mailkey.base}/_fn/accounts/mailbox`, {
+    form: {
+      id, account_name: "Orders", email: "orders@fabrikam.test", reply_to: "",
+      smtp_host: "smtp.office365.com", smtp_port: "587", smtp_security: "starttls", protocol: "imap",
+      imap_host: "outlook.office365.com", imap_port: "993", imap_security: "tls",
+      root_folder: "INBOX", timeout_minutes: "3", scopes: SCOPES,
+    },
+    headers: { origin: mailkey.base, accept: "application/json" },
+  });
+  assert.equal(res.status(), 200, await res.text());
+  return id;
+}
+
+test("desktop: admin consent through a link the administrator opens in their own browser", async () => {
+  const { context, page, problems } = await openPage(browser, DESKTOP);
+  const admin = await openPage(browser, PHONE);
+  try {
+    await page.goto(mailkey.adminLink());
+    const id = await newOperatorAccount(page);
+
+    // The user signs in; Fabrikam needs an administrator first.
+    await page.goto(`${mailkey.base}/accounts/${id}/setup/5`);
+    await islandsHydrated(page);
+    const [popup] = await Promise.all([page.waitForEvent("popup"), page.getByRole("link", { name: "Sign in with Microsoft" }).click()]);
+    await popup.locator('input[name=username][value="orders@fabrikam.test"]').check();
+    await popup.getByRole("button", { name: "Sign in" }).click();
+    await popup.getByRole("heading", { name: "Need admin approval" }).waitFor();
+    await popup.getByRole("button", { name: /Return to the application/ }).click();
+    await popup.waitForEvent("close", { timeout: 15_000 });
+    const problem = page.locator(".sign-in-problem");
+    await problem.waitFor({ timeout: 15_000 });
+    assert.match(await problem.innerText(), /An administrator must grant consent first/);
+    assert.match(await problem.innerText(), /I am an administrator — grant for my organisation/);
+    await screenshot(page, "admin-consent-1-needed");
+
+    // The link for the administrator: Microsoft's admin-consent address for Fabrikam.
+    await page.getByRole("button", { name: "Get a link for your administrator" }).click();
+    await page.getByRole("heading", { name: "Send this link to your administrator" }).waitFor();
+    const link = await page.locator("#consent-link").inputValue();
+    assert.ok(link.startsWith(`${mailkey.base}/sandbox/${FABRIKAM}/v2.0/adminconsent?`), link);
+    assert.match(await page.getByRole("link", { name: "Email it" }).getAttribute("href"), /^mailto:\?subject=Please%20approve/);
+    await screenshot(page, "admin-consent-2-link");
+
+    // The administrator, on their phone, with no Mailkey session.
+    await admin.page.goto(link);
+    await admin.page.getByRole("heading", { name: "Permissions requested for your organization" }).waitFor();
+    await admin.page.locator('input[name=username][value="admin@fabrikam.test"]').check();
+    await admin.page.getByRole("button", { name: "Accept" }).click();
+    await admin.page.getByRole("heading", { name: "Consent granted" }).waitFor();
+    assert.match(await admin.page.locator("main").innerText(), /Ask the person connecting orders@fabrikam\.test to sign in again/);
+    await screenshot(admin.page, "admin-consent-3-granted-phone");
+
+    // The user signs in again: no permissions page, connected.
+    await page.getByRole("link", { name: "Back to the account" }).click();
+    await page.getByText("Admin consent was granted for the organisation. Sign in now.").waitFor();
+    await islandsHydrated(page);
+    const [again] = await Promise.all([page.waitForEvent("popup"), page.getByRole("link", { name: "Sign in again" }).click()]);
+    await again.locator('input[name=username][value="orders@fabrikam.test"]').check();
+    await again.getByRole("button", { name: "Sign in" }).click();
+    await again.waitForEvent("close", { timeout: 15_000 });
+    await page.getByText("Connected: signed in as").waitFor({ timeout: 15_000 });
+    const record = await page.request.post(`${mailkey.base}/_fn/accounts/connection`, {
+      form: { id }, headers: { origin: mailkey.base, accept: "application/json" },
+    });
+    assert.equal((await record.json()).state, "connected");
+    assert.deepEqual(problems, []);
+    assert.deepEqual(admin.problems, []);
+  } finally {
+    await admin.context.close();
+    await context.close();
+  }
+});
+
+test("desktop: the operator rotates the app's secret on the settings page", async () => {
+  const { context, page, problems } = await openPage(browser, DESKTOP);
+  try {
+    await page.goto(mailkey.adminLink());
+    await page.goto(`${mailkey.base}/settings`);
+    const section = page.locator("#app-microsoft365-sandbox");
+    assert.match(await section.innerText(), /Use Acme ERP's app/);
+    assert.match(await section.locator(".secret-expires").innerText(), /2099-12-31/);
+    assert.match(await section.innerText(), /Set in\s+the sandbox file/);
+    await islandsHydrated(page);
+
+    // A secret ID pasted by mistake is named at once, and nothing is saved.
+    const secret = section.getByLabel("New client secret value");
+    await secret.fill("7b3c9e8a-0d1f-4a2b-8c5d-6e7f8091a2b3");
+    await secret.blur();
+    await section.getByText("This looks like the Secret ID").waitFor();
+    await screenshot(page, "settings-1-secret-id");
+
+    await secret.fill(NEW_SECRET);
+    await section.getByLabel("Client secret expires").fill("2099-12-31");
+    await section.getByRole("button", { name: "Save" }).click();
+    await page.waitForURL(/\/settings\?saved=microsoft365-sandbox/);
+    const saved = page.locator("#app-microsoft365-sandbox");
+    assert.match(await saved.innerText(), /Saved\. Every account that uses this app/);
+    assert.match(await saved.innerText(), /Set in\s+this page/);
+    assert.ok(!(await page.content()).includes(NEW_SECRET), "the secret is never shown");
+    assert.ok(!mailkey.log.join("\n").includes(NEW_SECRET), "nor logged");
+    await screenshot(page, "settings-2-saved");
+    assert.deepEqual(problems, []);
+  } finally {
+    await context.close();
+  }
+});
