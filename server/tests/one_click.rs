@@ -6,7 +6,7 @@ mod support;
 
 use support::{
     multi_tenant::{sandbox_file, CONTOSO, FABRIKAM, OPERATOR_APP},
-    portal::{authorize, location, query, Operator},
+    portal::{admin_consent, authorize, query, Operator},
     TestServer,
 };
 
@@ -95,18 +95,7 @@ async fn a_tenant_that_requires_admin_consent_is_told_so() {
     );
     let page = TestServer::client().get(&url).send().await.unwrap();
     assert!(page.text().await.unwrap().contains("admin@fabrikam.test"));
-    let mut form = query(&url);
-    form.insert("username".into(), "admin@fabrikam.test".into());
-    form.insert("decision".into(), "accept".into());
-    let res = TestServer::client()
-        .post(s.url(&format!("/sandbox/{FABRIKAM}/v2.0/adminconsent")))
-        .header("origin", &s.base)
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 303);
-    let back = location(&res);
+    let back = admin_consent(&s, &url, "admin@fabrikam.test", "accept").await;
     assert!(back.contains("admin_consent=True"), "{back}");
     assert_eq!(op.get(&back).await.status(), 303);
     assert_eq!(
@@ -158,16 +147,7 @@ async fn the_operator_path_needs_an_operator_app() {
 async fn a_domain_without_a_tenant_is_warned_and_the_consent_link_uses_organizations() {
     let (s, _files) = start().await;
     let op = Operator::new(&s).await;
-    let created = op
-        .call(
-            "accounts/create",
-            &[
-                ("provider", "microsoft365-sandbox"),
-                ("app_source", "operator"),
-            ],
-        )
-        .await;
-    let id = created["id"].as_str().unwrap().to_string();
+    let id = op.operator_draft().await;
     let saved = op.save_mailbox(&id, "orders@nowhere.test", &[]).await;
     let warnings = saved["warnings"].to_string();
     assert!(
@@ -184,20 +164,12 @@ async fn a_domain_without_a_tenant_is_warned_and_the_consent_link_uses_organizat
     );
 }
 
-/// The user cannot grant consent and sends the link to their administrator, who opens it in
-/// their own browser (no Mailkey session), approves, and is told to have the user sign in again.
-#[tokio::test]
-async fn the_link_for_the_administrator_works_in_their_browser_once() {
-    let (s, _files) = start().await;
-    let op = Operator::new(&s).await;
-    let id = op.operator_account("orders@fabrikam.test").await;
-
-    // The page that shows the link: Microsoft's admin-consent address for Fabrikam, with a
-    // state of Mailkey's own.
+/// "Get a link for your administrator": the page that shows it, and the link in it.
+async fn link_for_administrator(op: &Operator<'_>, id: &str) -> String {
     let res = TestServer::client()
-        .post(s.url(&format!("/accounts/{id}/admin-consent-link")))
+        .post(op.s.url(&format!("/accounts/{id}/admin-consent-link")))
         .header("cookie", &op.cookie)
-        .header("origin", &s.base)
+        .header("origin", &op.s.base)
         .send()
         .await
         .unwrap();
@@ -208,11 +180,27 @@ async fn the_link_for_the_administrator_works_in_their_browser_once() {
         page.contains("Send this link to your administrator"),
         "{page}"
     );
-    let start = page
-        .find(&format!("{}/sandbox/{FABRIKAM}/v2.0/adminconsent?", s.base))
-        .unwrap();
+    let start = page.find("<textarea").unwrap();
+    let start = start + page[start..].find('>').unwrap() + 1;
     let end = start + page[start..].find("</textarea>").unwrap();
-    let link = page[start..end].replace("&amp;", "&");
+    page[start..end].replace("&amp;", "&")
+}
+
+/// The user cannot grant consent and sends the link to their administrator, who opens it in
+/// their own browser (no Mailkey session), approves, and is told to have the user sign in again.
+#[tokio::test]
+async fn the_link_for_the_administrator_works_in_their_browser_once() {
+    let (s, _files) = start().await;
+    let op = Operator::new(&s).await;
+    let id = op.operator_account("orders@fabrikam.test").await;
+
+    // The page that shows the link: Microsoft's admin-consent address for Fabrikam, with a
+    // state of Mailkey's own.
+    let link = link_for_administrator(&op, &id).await;
+    assert!(
+        link.starts_with(&format!("{}/sandbox/{FABRIKAM}/v2.0/adminconsent?", s.base)),
+        "{link}"
+    );
     let params = query(&link);
     assert_eq!(params["client_id"], OPERATOR_APP);
     assert!(params["state"].len() >= 43, "256 bits");
@@ -228,18 +216,7 @@ async fn the_link_for_the_administrator_works_in_their_browser_once() {
     assert_eq!(refused.status(), 403);
 
     // The administrator, in another browser: Microsoft's page, Accept, back to Mailkey.
-    let mut form = params.clone();
-    form.insert("username".into(), "admin@fabrikam.test".into());
-    form.insert("decision".into(), "accept".into());
-    let res = TestServer::client()
-        .post(s.url(&format!("/sandbox/{FABRIKAM}/v2.0/adminconsent")))
-        .header("origin", &s.base)
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 303);
-    let back = location(&res);
+    let back = admin_consent(&s, &link, "admin@fabrikam.test", "accept").await;
     let res = TestServer::client().get(&back).send().await.unwrap();
     assert_eq!(res.status(), 200);
     let page = res.text().await.unwrap();
@@ -271,27 +248,8 @@ async fn an_administrator_who_declines_is_told_how_to_retry() {
     let (s, _files) = start().await;
     let op = Operator::new(&s).await;
     let id = op.operator_account("orders@fabrikam.test").await;
-    let res = TestServer::client()
-        .post(s.url(&format!("/accounts/{id}/admin-consent-link")))
-        .header("cookie", &op.cookie)
-        .header("origin", &s.base)
-        .send()
-        .await
-        .unwrap();
-    let page = res.text().await.unwrap();
-    let start = page.find(&format!("{}/sandbox/", s.base)).unwrap();
-    let end = start + page[start..].find("</textarea>").unwrap();
-    let mut form = query(&page[start..end].replace("&amp;", "&"));
-    form.insert("username".into(), "admin@fabrikam.test".into());
-    form.insert("decision".into(), "decline".into());
-    let res = TestServer::client()
-        .post(s.url(&format!("/sandbox/{FABRIKAM}/v2.0/adminconsent")))
-        .header("origin", &s.base)
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    let back = location(&res);
+    let link = link_for_administrator(&op, &id).await;
+    let back = admin_consent(&s, &link, "admin@fabrikam.test", "decline").await;
     let page = TestServer::client()
         .get(&back)
         .send()
@@ -313,16 +271,7 @@ async fn an_administrator_who_declines_is_told_how_to_retry() {
 async fn a_personal_microsoft_account_is_warned_and_refused() {
     let (s, _files) = start().await;
     let op = Operator::new(&s).await;
-    let created = op
-        .call(
-            "accounts/create",
-            &[
-                ("provider", "microsoft365-sandbox"),
-                ("app_source", "operator"),
-            ],
-        )
-        .await;
-    let id = created["id"].as_str().unwrap().to_string();
+    let id = op.operator_draft().await;
     let saved = op.save_mailbox(&id, "someone@outlook.test", &[]).await;
     let warnings = saved["warnings"].to_string();
     assert!(

@@ -9,7 +9,7 @@ mod support;
 use reqwest::StatusCode;
 use serde_json::Value;
 use support::{
-    portal::{authorize, location, query, Operator, SCOPES},
+    portal::{admin_consent, authorize, location, query, Operator, SCOPES},
     TestServer,
 };
 
@@ -446,18 +446,7 @@ async fn missing_consent_offers_admin_consent_then_the_sign_in_works() {
         url.contains(&format!("/sandbox/{TENANT_ID}/v2.0/adminconsent?")),
         "{url}"
     );
-    let mut form = query(&url);
-    form.insert("username".into(), "admin@contoso.test".into());
-    form.insert("decision".into(), "accept".into());
-    let res = TestServer::client()
-        .post(s.url(&format!("/sandbox/{TENANT_ID}/v2.0/adminconsent")))
-        .header("origin", &s.base)
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 303);
-    let back = location(&res);
+    let back = admin_consent(s, &url, "admin@contoso.test", "accept").await;
     assert!(back.contains("admin_consent=True"), "{back}");
     assert_eq!(op.get(&back).await.status(), 303);
     assert_eq!(

@@ -89,6 +89,13 @@ impl Operator<'_> {
     /// An account on the operator's own (the sandbox's multi-tenant) app: no app registration,
     /// straight from the first step to the mailbox.
     pub async fn operator_account(&self, email: &str) -> String {
+        let id = self.operator_draft().await;
+        self.save_mailbox(&id, email, &[]).await;
+        id
+    }
+
+    /// A new account on the operator's app, before its Mailbox step.
+    pub async fn operator_draft(&self) -> String {
         let created = self
             .call(
                 "accounts/create",
@@ -99,9 +106,7 @@ impl Operator<'_> {
             )
             .await;
         assert_eq!(created["next"], "Mailbox", "{created}");
-        let id = created["id"].as_str().unwrap().to_string();
-        self.save_mailbox(&id, email, &[]).await;
-        id
+        created["id"].as_str().unwrap().to_string()
     }
 
     /// The Mailbox step with the usual Exchange Online values, some of them changed.
@@ -157,6 +162,29 @@ impl Operator<'_> {
 
 /// Microsoft's side: the sign-in page, picking `user`, and the consent decision when asked.
 /// Returns the address the sandbox sends the browser back to.
+/// An administrator on the sandbox's admin-consent page of `consent_url`: picks `admin`, then
+/// `accept` or `decline`. Returns where the sandbox sends the browser back.
+pub async fn admin_consent(
+    s: &TestServer,
+    consent_url: &str,
+    admin: &str,
+    decision: &str,
+) -> String {
+    let path = url::Url::parse(consent_url).unwrap().path().to_string();
+    let mut form = query(consent_url);
+    form.insert("username".into(), admin.into());
+    form.insert("decision".into(), decision.into());
+    let res = TestServer::client()
+        .post(s.url(&path))
+        .header("origin", &s.base)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
+    location(&res)
+}
+
 pub async fn authorize(s: &TestServer, authorize_url: &str, user: &str, decision: &str) -> String {
     let page = TestServer::client()
         .get(authorize_url)
