@@ -31,7 +31,7 @@ pub enum SettingsError {
     Storage(#[from] StorageError),
 }
 
-fn secret_aad(provider: &str) -> Aad<'_> {
+pub fn operator_secret_aad(provider: &str) -> Aad<'_> {
     Aad {
         table: "operator_apps",
         row: provider,
@@ -65,11 +65,15 @@ impl OperatorSettings {
         }
     }
 
-    /// At start: the apps saved on the page replace the configuration's. One that cannot be
-    /// opened (another master key) is logged and left out, so the configuration's stays in use.
+    /// At start: the apps saved on the page replace the configuration's. (Start-up already
+    /// refused a master key that cannot open them; one that still fails is logged and left out,
+    /// so the configuration's stays in use.)
     pub async fn load_saved(&self) -> Result<(), StorageError> {
         for r in self.store.operator_apps().await? {
-            match self.sealer.open(&r.sealed_secret, &secret_aad(&r.provider)) {
+            match self
+                .sealer
+                .open(&r.sealed_secret, &operator_secret_aad(&r.provider))
+            {
                 Ok(secret) => self
                     .providers
                     .set_operator_app(&r.provider, Self::app_of(&r, secret)),
@@ -170,7 +174,7 @@ impl OperatorSettings {
             client_id,
             sealed_secret: self.sealer.seal(
                 secrecy::ExposeSecret::expose_secret(&secret),
-                &secret_aad(provider.id),
+                &operator_secret_aad(provider.id),
             ),
             secret_expires: optional(&v.secret_expires),
             name: optional(&v.name),

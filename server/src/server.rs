@@ -411,7 +411,7 @@ fn open_sandbox(config: &Config, public_url: &Url) -> Result<Option<Sandbox>, St
 /// Finds the master key (configured, on disk, or new) and proves it opens what is stored; fails
 /// closed otherwise.
 async fn open_secrets(config: &Config, store: &Store) -> Result<Sealer, StartError> {
-    let has_secrets = store.any_sealed_secret().await?.is_some();
+    let has_secrets = Wizard::holds_sealed_values(store).await?;
     let (key, origin) =
         MasterKey::resolve(config.master_key.clone(), &config.data_dir, has_secrets)?;
     let key_path = config.data_dir.join(KEY_FILE).display().to_string();

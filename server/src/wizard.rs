@@ -18,9 +18,11 @@ use url::Url;
 
 use crate::{
     discovery::{DiscoveryError, TenantDiscovery},
+    operator_settings::operator_secret_aad,
     providers::Providers,
     secrets::{Aad, Sealer},
     sign_in::problems::PERSONAL_ACCOUNTS_TENANT,
+    sign_in::refresh_token_aad,
     storage::{AppUpdate, DraftRecord, MailboxUpdate, StorageError, Store},
 };
 
@@ -399,14 +401,29 @@ impl Wizard {
     }
 
     /// Start-up check: a stored secret must open with the key in use, or Mailkey refuses to run.
+    /// Each kind of sealed value is tried: an account's client secret, a refresh token (all an
+    /// account on the operator's app has) and the operator's app saved on the settings page.
     pub async fn verify_key(store: &Store, sealer: &Sealer) -> Result<(), StartupKeyError> {
-        let Some((id, blob)) = store.any_sealed_secret().await? else {
-            return Ok(());
-        };
-        sealer
-            .open(&blob, &client_secret_aad(&id))
-            .map(|_| ())
-            .map_err(StartupKeyError::Seal)
+        let seal = StartupKeyError::Seal;
+        if let Some((id, blob)) = store.any_sealed_secret().await? {
+            sealer.open(&blob, &client_secret_aad(&id)).map_err(seal)?;
+        }
+        if let Some((id, blob)) = store.any_refresh_token().await? {
+            sealer.open(&blob, &refresh_token_aad(&id)).map_err(seal)?;
+        }
+        if let Some(app) = store.operator_apps().await?.first() {
+            sealer
+                .open(&app.sealed_secret, &operator_secret_aad(&app.provider))
+                .map_err(seal)?;
+        }
+        Ok(())
+    }
+
+    /// Whether anything is sealed, so a missing master key must not be replaced by a new one.
+    pub async fn holds_sealed_values(store: &Store) -> Result<bool, StorageError> {
+        Ok(store.any_sealed_secret().await?.is_some()
+            || store.any_refresh_token().await?.is_some()
+            || !store.operator_apps().await?.is_empty())
     }
 }
 

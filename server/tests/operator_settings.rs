@@ -222,3 +222,37 @@ async fn a_secret_near_its_expiry_is_announced_on_every_page() {
         );
     }
 }
+
+/// An account on the operator's app has no secret of its own: its refresh token (and the app
+/// saved on the page) are still what a missing or wrong master key must not silently lose.
+#[tokio::test]
+async fn the_master_key_guards_operator_accounts_too() {
+    let (s, files) = start().await;
+    let op = Operator::new(&s).await;
+    connect(&s, &op, "invoices@contoso.test").await;
+    let data = s.stop().await;
+    std::fs::remove_file(data.path().join("master.key")).unwrap();
+    let env = vec![
+        ("MAILKEY_LISTEN".to_string(), "127.0.0.1:0".to_string()),
+        (
+            "MAILKEY_DATA_DIR".to_string(),
+            data.path().display().to_string(),
+        ),
+    ];
+    let mut config = mailkey::config::Config::load_from(None, &env).unwrap();
+    config.sandbox = true;
+    config.sandbox_file = Some(files.path().join("sandbox.toml"));
+    let url = url::Url::parse("http://127.0.0.1:3000").unwrap();
+    let Err(err) = mailkey::server::Services::open(&config, &url).await else {
+        panic!("a lost master key must stop the start");
+    };
+    assert!(
+        err.to_string()
+            .contains("the database holds encrypted secrets but no master key"),
+        "{err}"
+    );
+    assert!(
+        !data.path().join("master.key").exists(),
+        "no new key invented"
+    );
+}

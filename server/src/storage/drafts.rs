@@ -230,4 +230,15 @@ impl Store {
         .await?;
         Ok(row.map(|r| (r.get("id"), r.get("client_secret"))))
     }
+
+    /// Any stored refresh token and its account: an account on the operator's app has no secret
+    /// of its own, so this may be all that the master key protects.
+    pub async fn any_refresh_token(&self) -> Result<Option<(String, Vec<u8>)>, StorageError> {
+        let row = sqlx::query(
+            "SELECT id, refresh_token FROM accounts WHERE refresh_token IS NOT NULL LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| (r.get("id"), r.get("refresh_token"))))
+    }
 }
