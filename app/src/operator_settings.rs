@@ -57,11 +57,24 @@ pub struct OperatorAppSummary {
 }
 
 /// The settings form's values, as typed. An empty secret keeps the stored one.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OperatorAppInput {
     pub client_id: String,
     pub name: String,
     pub publisher: String,
     pub client_secret: String,
     pub secret_expires: String,
+}
+
+/// Never prints the secret (a `{:?}` in a log line must not leak it).
+impl std::fmt::Debug for OperatorAppInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OperatorAppInput")
+            .field("client_id", &self.client_id)
+            .field("name", &self.name)
+            .field("publisher", &self.publisher)
+            .field("client_secret", &"[redacted]")
+            .field("secret_expires", &self.secret_expires)
+            .finish()
+    }
 }

@@ -124,7 +124,7 @@ test("desktop: admin consent through a link the administrator opens in their own
 
     // The user signs in again: no permissions page, connected.
     await page.getByRole("link", { name: "Back to the account" }).click();
-    await page.getByText("Admin consent was granted for the organisation. Sign in now.").waitFor();
+    await page.getByText("Microsoft reports that an administrator granted consent for the organisation. Sign in now.").waitFor();
     await islandsHydrated(page);
     const [again] = await Promise.all([page.waitForEvent("popup"), page.getByRole("link", { name: "Sign in again" }).click()]);
     await again.locator('input[name=username][value="orders@fabrikam.test"]').check();

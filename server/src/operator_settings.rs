@@ -14,6 +14,8 @@ use mailkey_app::{
         Findings, Note,
     },
 };
+use std::sync::Arc;
+
 use secrecy::SecretString;
 
 use crate::{
@@ -54,6 +56,9 @@ pub struct OperatorSettings {
     store: Store,
     sealer: Sealer,
     providers: Providers,
+    /// One save at a time: the database and the app in use change together, and the check
+    /// that no account uses an app whose client ID changes holds until it is saved.
+    saving: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl OperatorSettings {
@@ -62,6 +67,7 @@ impl OperatorSettings {
             store,
             sealer,
             providers,
+            saving: Arc::default(),
         }
     }
 
@@ -74,9 +80,21 @@ impl OperatorSettings {
                 .sealer
                 .open(&r.sealed_secret, &operator_secret_aad(&r.provider))
             {
-                Ok(secret) => self
-                    .providers
-                    .set_operator_app(&r.provider, Self::app_of(&r, secret)),
+                Ok(secret) => {
+                    if let Some(configured) = self.providers.operator_app(&r.provider) {
+                        tracing::warn!(
+                            provider = %r.provider,
+                            configured_client_id = %configured.client_id,
+                            saved_client_id = %r.client_id,
+                            ignored = configured.origin.describe(),
+                            "the operator app saved on the settings page is used, not the one \
+                             from the configuration or sandbox file (change it on the settings \
+                             page)"
+                        );
+                    }
+                    self.providers
+                        .set_operator_app(&r.provider, Self::app_of(&r, secret))
+                }
                 Err(e) => tracing::error!(
                     provider = %r.provider,
                     error = %e,
@@ -150,6 +168,7 @@ impl OperatorSettings {
                 format!("This Mailkey does not offer the provider \"{provider_id}\"."),
             ));
         };
+        let _one_at_a_time = self.saving.lock().await;
         let current = self.providers.operator_app(provider.id);
         let findings = check_operator_app(&v, current.is_some());
         if findings.has_errors() {

@@ -185,11 +185,15 @@ impl PortalBackend for Portal {
         request: &'a Parts,
     ) -> BoxFuture<'a, Result<Option<OperatorView>, PortalError>> {
         Box::pin(async move {
-            Ok(operator_of(request).ok().map(|s| OperatorView {
-                signed_in_at: s.signed_in_at,
-                sandbox: self.wizard.providers().sandbox_on(),
-                notices: self.operator_settings.notices(Day::today()),
-            }))
+            // Asked by every page, signed in or not: no session is an answer here, not a 401.
+            Ok(request
+                .extensions
+                .get::<OperatorSession>()
+                .map(|s| OperatorView {
+                    signed_in_at: s.signed_in_at,
+                    sandbox: self.wizard.providers().sandbox_on(),
+                    notices: self.operator_settings.notices(Day::today()),
+                }))
         })
     }
 
@@ -320,6 +324,7 @@ impl PortalBackend for Portal {
                 .and_then(|j| serde_json::from_str::<MailboxSettings>(j).ok())
                 .map(|m| m.email)
                 .unwrap_or_default();
+            let connected = r.state == "connected";
             Ok(ConnectionStatus {
                 state: r.state,
                 signed_in_as: r.signed_in_as,
@@ -330,7 +335,10 @@ impl PortalBackend for Portal {
                     .and_then(|j| serde_json::from_str::<SignInProblem>(j).ok()),
                 last_attempt,
                 last_finished_at,
-                last_outcome,
+                // Consent reported after the account connected (an administrator using the
+                // link late) changes nothing the page should say.
+                last_outcome: last_outcome
+                    .filter(|o| !(connected && matches!(o, SignInOutcome::ConsentGranted))),
                 access_token_expires_at: self.tokens.cached_until(&id),
                 refresh_token_stored: r.refresh_token.is_some(),
                 prerequisites: crate::mail_test::prerequisites::checklist(&mailbox),

@@ -338,14 +338,14 @@ impl Wizard {
             return Err(DraftError::NotFound);
         }
         if record.app_source == AppSource::Operator.as_str() {
-            self.discover_operator_tenant(
-                id,
-                &authority,
-                &v.email,
-                saved.disconnected,
-                &mut findings,
-            )
-            .await?;
+            let before: Option<MailboxSettings> = parse_json(record.mailbox_settings.as_deref())?;
+            let address_changed =
+                before.is_none_or(|b| !b.email.trim().eq_ignore_ascii_case(&v.email));
+            // A tenant already known (looked up, or learnt at sign-in) stays for the same address.
+            if address_changed || record.tenant_id.is_none() {
+                self.discover_operator_tenant(id, &authority, &v.email, &mut findings)
+                    .await?;
+            }
         }
         if saved.disconnected {
             findings.add(
@@ -365,15 +365,14 @@ impl Wizard {
     }
 
     /// An account on the operator's app has no tenant field: its tenant is the one that owns
-    /// the mailbox's domain, looked up now so the admin-consent link names the organisation and
-    /// a domain no Microsoft 365 organisation uses is caught before the sign-in. A lookup that
-    /// fails keeps a known tenant (unless the address changed); the sign-in's ID token decides.
+    /// the mailbox's (new) domain, looked up now so the admin-consent link names the
+    /// organisation and a domain no Microsoft 365 organisation uses is caught before the
+    /// sign-in. Without an answer the tenant is unknown until the sign-in's ID token says.
     async fn discover_operator_tenant(
         &self,
         id: &str,
         authority: &str,
         email: &str,
-        address_changed: bool,
         findings: &mut Findings,
     ) -> Result<(), DraftError> {
         let domain = email.rsplit_once('@').map_or("", |(_, d)| d);
@@ -392,9 +391,7 @@ impl Wizard {
             Ok(tid) => self.store.set_operator_tenant(id, Some(&tid)).await?,
             Err(e) => {
                 findings.add("email", Some(operator_discovery_note(domain, &e)));
-                if address_changed {
-                    self.store.set_operator_tenant(id, None).await?;
-                }
+                self.store.set_operator_tenant(id, None).await?;
             }
         }
         Ok(())

@@ -231,9 +231,15 @@ async fn the_link_for_the_administrator_works_in_their_browser_once() {
         "consent_granted"
     );
 
-    // The link works once.
+    // The link works once, and says so in the administrator's words.
     let again = TestServer::client().get(&back).send().await.unwrap();
     assert_eq!(again.status(), 400);
+    let page = again.text().await.unwrap();
+    assert!(
+        page.contains("This approval link was already used"),
+        "{page}"
+    );
+    assert!(!page.contains("Back to mailboxes"), "{page}");
 
     // The user signs in again, without a consent page, and is connected.
     let url = op.start(&id, "sign-in?mode=redirect").await;
@@ -290,4 +296,52 @@ async fn a_personal_microsoft_account_is_warned_and_refused() {
     );
     let record = s.state.store.draft(&id).await.unwrap().unwrap();
     assert!(record.refresh_token.is_none(), "nothing kept");
+}
+
+/// Whoever holds the link can shape the answer that comes back, but not make consent for another
+/// organisation (or Microsoft's words of their own) count for this account.
+#[tokio::test]
+async fn a_consent_answer_for_another_organisation_is_not_taken() {
+    let (s, _files) = start().await;
+    let op = Operator::new(&s).await;
+    let id = op.operator_account("orders@fabrikam.test").await;
+    let link = link_for_administrator(&op, &id).await;
+    let state = &query(&link)["state"];
+    let forged = format!("/oauth/callback?state={state}&admin_consent=True&tenant={CONTOSO}");
+    let page = TestServer::client()
+        .get(s.url(&forged))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Consent not granted"), "{page}");
+    let connection = op.connection(&id).await;
+    let problem = &connection["last_outcome"]["problem"];
+    assert!(
+        problem["what"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("another organisation ({CONTOSO})")),
+        "{connection}"
+    );
+
+    let link = link_for_administrator(&op, &id).await;
+    let state = &query(&link)["state"];
+    let forged = format!(
+        "/oauth/callback?state={state}&error=access_denied&error_description=AADSTS65004%3A+Call+0900+now."
+    );
+    TestServer::client()
+        .get(s.url(&forged))
+        .send()
+        .await
+        .unwrap();
+    let connection = op.connection(&id).await;
+    let problem = &connection["last_outcome"]["problem"];
+    assert_eq!(problem["code"], 65004, "{connection}");
+    assert!(
+        problem["detail"].is_null(),
+        "no words from the link's holder: {connection}"
+    );
 }

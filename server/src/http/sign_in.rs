@@ -106,8 +106,8 @@ fn failure(state: &AppState, e: SignInError, id: &str) -> Response {
             "App not configured",
             &format!(
                 "<h1>Cannot sign in</h1><p>This account signs in with this Mailkey's own app for \
-                 {}, which is no longer configured. The operator sets it again \
-                 (operator_app_client_id and operator_app_client_secret).</p>",
+                 {}, which is no longer configured. The operator sets it again on the Settings \
+                 page (or with operator_app_client_id and operator_app_client_secret).</p>",
                 esc(name)
             ),
             None,
@@ -397,9 +397,13 @@ pub async fn callback(
                 &css,
                 "Sign-in not accepted",
                 &format!(
-                    "<h1>Sign-in not accepted</h1><p class=\"alert alert-error\">{}</p>\
-                     <p><a class=\"button button-secondary\" href=\"/\">Back to mailboxes</a></p>",
-                    esc(why.message())
+                    "<h1>Sign-in not accepted</h1><p class=\"alert alert-error\">{}</p>{}",
+                    esc(why.message()),
+                    if why.is_shared_link() {
+                        ""
+                    } else {
+                        "<p><a class=\"button button-secondary\" href=\"/\">Back to mailboxes</a></p>"
+                    }
                 ),
                 None,
             );

@@ -76,9 +76,19 @@ pub enum StateRefusal {
     AlreadyUsed,
     Expired,
     OtherBrowser,
+    SharedLinkUsed,
+    SharedLinkExpired,
 }
 
 impl StateRefusal {
+    /// Refusals that reach an administrator who opened a shared link (no Mailkey of theirs).
+    pub fn is_shared_link(self) -> bool {
+        matches!(
+            self,
+            StateRefusal::SharedLinkUsed | StateRefusal::SharedLinkExpired
+        )
+    }
+
     pub fn message(self) -> &'static str {
         match self {
             StateRefusal::Missing => {
@@ -96,6 +106,14 @@ impl StateRefusal {
             StateRefusal::Expired => {
                 "This sign-in was started more than ten minutes ago and has expired. Start it \
                  again from the account's page."
+            }
+            StateRefusal::SharedLinkUsed => {
+                "This approval link was already used. Nothing was changed now. If approval is \
+                 still needed, ask the person who sent it for a new link."
+            }
+            StateRefusal::SharedLinkExpired => {
+                "This approval link is more than seven days old and no longer works. Ask the \
+                 person who sent it for a new link."
             }
             StateRefusal::OtherBrowser => {
                 "This sign-in was started in another browser or by another operator session. \
@@ -273,6 +291,10 @@ impl SignIn {
             Claim::AlreadyUsed => return Ok(Finished::Refused(StateRefusal::AlreadyUsed)),
             Claim::Expired => return Ok(Finished::Refused(StateRefusal::Expired)),
             Claim::OtherBrowser => return Ok(Finished::Refused(StateRefusal::OtherBrowser)),
+            Claim::SharedLinkUsed => return Ok(Finished::Refused(StateRefusal::SharedLinkUsed)),
+            Claim::SharedLinkExpired => {
+                return Ok(Finished::Refused(StateRefusal::SharedLinkExpired))
+            }
         };
         let mode = Mode::parse(&attempt.mode);
         // Once the state is used, the attempt always gets an outcome, so the wizard (listening
@@ -323,20 +345,46 @@ impl SignIn {
         };
         let failed = |problem| Ok(SignInOutcome::Failed { problem });
         if let Some(error) = query.get("error") {
-            return failed(problems::from_microsoft(
+            let mut problem = problems::from_microsoft(
                 error,
                 query.get("error_description").map(String::as_str),
                 &cx,
-            ));
+            );
+            // A shared link's answer may come from whoever holds the link: Microsoft's own
+            // words are not shown, only what Mailkey says of its code.
+            if attempt.mode == Mode::Shared.as_str() {
+                problem.detail = None;
+            }
+            return failed(problem);
         }
         if attempt.purpose == "admin_consent" {
-            return if query
+            let granted = query
                 .get("admin_consent")
-                .is_some_and(|v| v.eq_ignore_ascii_case("true"))
-            {
-                Ok(SignInOutcome::ConsentGranted)
-            } else {
-                failed(problems::from_microsoft("access_denied", None, &cx))
+                .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+            if !granted {
+                return failed(problems::from_microsoft("access_denied", None, &cx));
+            }
+            // Microsoft names the organisation consent was granted for: another one than the
+            // mailbox's (possible through `organizations`) does not help this account.
+            return match (&app.tenant_id, query.get("tenant")) {
+                (Some(expected), Some(granted_for))
+                    if !expected.eq_ignore_ascii_case(granted_for) =>
+                {
+                    failed(problems::unexpected(
+                        &format!(
+                            "Consent was granted for another organisation ({granted_for}), not \
+                             for the mailbox's ({expected})."
+                        ),
+                        "An administrator of the mailbox's own organisation must grant it.",
+                        None,
+                    ))
+                }
+                (_, None) => failed(problems::unexpected(
+                    "Microsoft's answer did not say which organisation consent was granted for.",
+                    "Sign in again: if consent is in place, no permissions page appears.",
+                    None,
+                )),
+                _ => Ok(SignInOutcome::ConsentGranted),
             };
         }
         let Some(code) = query.get("code").filter(|c| !c.is_empty()) else {

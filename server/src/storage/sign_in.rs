@@ -33,6 +33,10 @@ pub enum Claim {
     Expired,
     /// Started by another browser (operator session).
     OtherBrowser,
+    /// An admin-consent link sent to an administrator, already used or too old: they get their
+    /// own words, not the operator's.
+    SharedLinkUsed,
+    SharedLinkExpired,
     Claimed(AttemptRecord),
 }
 
@@ -80,18 +84,26 @@ impl Store {
         else {
             return Ok(Claim::Unknown);
         };
-        if r.get::<Option<i64>, _>("used_at").is_some() {
-            return Ok(Claim::AlreadyUsed);
-        }
-        let owner: Vec<u8> = r.get("session_hash");
         // A shared admin-consent link comes back in the administrator's browser.
         let shared = r.get::<String, _>("mode") == "shared";
+        if r.get::<Option<i64>, _>("used_at").is_some() {
+            return Ok(if shared {
+                Claim::SharedLinkUsed
+            } else {
+                Claim::AlreadyUsed
+            });
+        }
+        let owner: Vec<u8> = r.get("session_hash");
         if !shared && session_hash != Some(owner.as_slice()) {
             return Ok(Claim::OtherBrowser);
         }
         let t = now();
         if r.get::<i64, _>("expires_at") <= t {
-            return Ok(Claim::Expired);
+            return Ok(if shared {
+                Claim::SharedLinkExpired
+            } else {
+                Claim::Expired
+            });
         }
         let done = sqlx::query(
             "UPDATE sign_in_attempts SET used_at = ? WHERE state_hash = ? AND used_at IS NULL",

@@ -127,7 +127,7 @@ fn Connection(id: String, mailbox: String, ready: bool, status: ConnectionStatus
         Some(SignInOutcome::ConsentGranted) => Some(
             view! {
                 <p class="alert alert-success" role="status">
-                    "Admin consent was granted for the organisation. Sign in now."
+                    "Microsoft reports that an administrator granted consent for the organisation. Sign in now."
                 </p>
             }
             .into_any(),
