@@ -164,6 +164,12 @@ async fn a_domain_without_a_tenant_is_warned_and_the_consent_link_uses_organizat
     );
 }
 
+/// A page as a browser without Mailkey's cookie sees it (the administrator's).
+async fn page_at(url: &str) -> String {
+    let res = TestServer::client().get(url).send().await.unwrap();
+    res.text().await.unwrap()
+}
+
 /// "Get a link for your administrator": the page that shows it, and the link in it.
 async fn link_for_administrator(op: &Operator<'_>, id: &str) -> String {
     let res = TestServer::client()
@@ -256,14 +262,7 @@ async fn an_administrator_who_declines_is_told_how_to_retry() {
     let id = op.operator_account("orders@fabrikam.test").await;
     let link = link_for_administrator(&op, &id).await;
     let back = admin_consent(&s, &link, "admin@fabrikam.test", "decline").await;
-    let page = TestServer::client()
-        .get(&back)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page_at(&back).await;
     assert!(page.contains("Consent not granted"), "{page}");
     assert!(
         page.contains("ask the person connecting orders@fabrikam.test for a"),
@@ -308,14 +307,7 @@ async fn a_consent_answer_for_another_organisation_is_not_taken() {
     let link = link_for_administrator(&op, &id).await;
     let state = &query(&link)["state"];
     let forged = format!("/oauth/callback?state={state}&admin_consent=True&tenant={CONTOSO}");
-    let page = TestServer::client()
-        .get(s.url(&forged))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page_at(&s.url(&forged)).await;
     assert!(page.contains("Consent not granted"), "{page}");
     let connection = op.connection(&id).await;
     let problem = &connection["last_outcome"]["problem"];

@@ -57,6 +57,22 @@ fn app_fields<'a>(secret: &'a str, expires: &'a str) -> Vec<(&'a str, &'a str)> 
     ]
 }
 
+/// Mailkey's services opened again on a stopped server's data directory, as after a restart.
+async fn reopen(
+    data: &std::path::Path,
+    files: &std::path::Path,
+) -> Result<mailkey::server::Services, mailkey::server::StartError> {
+    let env = vec![
+        ("MAILKEY_LISTEN".to_string(), "127.0.0.1:0".to_string()),
+        ("MAILKEY_DATA_DIR".to_string(), data.display().to_string()),
+    ];
+    let mut config = mailkey::config::Config::load_from(None, &env).unwrap();
+    config.sandbox = true;
+    config.sandbox_file = Some(files.join("sandbox.toml"));
+    let url = url::Url::parse("http://127.0.0.1:3000").unwrap();
+    mailkey::server::Services::open(&config, &url).await
+}
+
 async fn connect(s: &TestServer, op: &Operator<'_>, email: &str) -> String {
     let id = op.operator_account(email).await;
     let url = op.start(&id, "sign-in?mode=redirect").await;
@@ -145,20 +161,7 @@ async fn the_secret_is_write_only_sealed_and_survives_a_restart() {
     }
 
     // A restart on the same data directory uses the saved app, not the sandbox file's.
-    let env = vec![
-        ("MAILKEY_LISTEN".to_string(), "127.0.0.1:0".to_string()),
-        (
-            "MAILKEY_DATA_DIR".to_string(),
-            data.path().display().to_string(),
-        ),
-    ];
-    let mut config = mailkey::config::Config::load_from(None, &env).unwrap();
-    config.sandbox = true;
-    config.sandbox_file = Some(files.path().join("sandbox.toml"));
-    let url = url::Url::parse("http://127.0.0.1:3000").unwrap();
-    let services = mailkey::server::Services::open(&config, &url)
-        .await
-        .unwrap();
+    let services = reopen(data.path(), files.path()).await.unwrap();
     let app = services.wizard.providers().operator_app(SANDBOX).unwrap();
     assert_eq!(app.secret.expose_secret(), NEW_SECRET);
     assert_eq!(app.secret_expires.as_deref(), Some("2099-12-31"));
@@ -232,18 +235,7 @@ async fn the_master_key_guards_operator_accounts_too() {
     connect(&s, &op, "invoices@contoso.test").await;
     let data = s.stop().await;
     std::fs::remove_file(data.path().join("master.key")).unwrap();
-    let env = vec![
-        ("MAILKEY_LISTEN".to_string(), "127.0.0.1:0".to_string()),
-        (
-            "MAILKEY_DATA_DIR".to_string(),
-            data.path().display().to_string(),
-        ),
-    ];
-    let mut config = mailkey::config::Config::load_from(None, &env).unwrap();
-    config.sandbox = true;
-    config.sandbox_file = Some(files.path().join("sandbox.toml"));
-    let url = url::Url::parse("http://127.0.0.1:3000").unwrap();
-    let Err(err) = mailkey::server::Services::open(&config, &url).await else {
+    let Err(err) = reopen(data.path(), files.path()).await else {
         panic!("a lost master key must stop the start");
     };
     assert!(
