@@ -80,12 +80,9 @@ pub async fn create_draft(
         "" => Some(crate::draft::AppSource::Own),
         s => crate::draft::AppSource::parse(s),
     }) else {
-        let mut f = Findings::default();
-        f.add(
+        let f = Findings::error(
             "app_source",
-            Some(Note::error(
-                "Choose whose app the account signs in with: \"operator\" or \"own\".",
-            )),
+            "Choose whose app the account signs in with: \"operator\" or \"own\".",
         );
         crate::backend::set_status(422);
         return Err(PortalError::Invalid(f));

@@ -5,58 +5,23 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SCOPES } from "../lib/sandbox-demo.mjs";
-import { startMailkey, launchChromium, openPage, screenshot, VIEWPORTS, islandsHydrated } from "../lib/harness.mjs";
+import { root, startMailkey, launchChromium, openPage, screenshot, VIEWPORTS, islandsHydrated } from "../lib/harness.mjs";
 
 const [PHONE, DESKTOP] = VIEWPORTS;
 const FABRIKAM = "2c8d4f3b-5e6a-4b7c-9d0e-1f2a3b4c5d6e";
-const OPERATOR_APP = "4e0f6b5d-7a8c-4d9e-9f2a-3b4c5d6e7f80";
 const NEW_SECRET = "Nw71Q~Ab2Cd3Ef4Gh5Ij6Kl7Mn8Op9Qr0St1Uv2W";
 
-// Fabrikam lets only administrators consent, as many organisations configure Entra.
-const SANDBOX_FILE = `
-[[tenants]]
-id = "${FABRIKAM}"
-domains = ["fabrikam.test"]
-user_consent = false
-
-[[tenants.users]]
-username = "orders@fabrikam.test"
-display_name = "Orders"
-
-[[tenants.users]]
-username = "admin@fabrikam.test"
-display_name = "Fabrikam admin"
-admin = true
-
-[[multi_tenant_apps]]
-client_id = "${OPERATOR_APP}"
-display_name = "Acme ERP"
-publisher = "Acme Software"
-redirect_uris = ["{public_url}/oauth/callback"]
-
-[[multi_tenant_apps.secrets]]
-secret = "Ol82Q~Xy3Zw4Vu5Ts6Rq7Po8Nm9Lk0Ji1Hg2Fe3D"
-secret_id = "6a2b8d7f-9c0e-4f1a-9b4c-5d6e7f8091a2"
-expires = "2099-06-30"
-
-[[multi_tenant_apps.secrets]]
-secret = "${NEW_SECRET}"
-secret_id = "7b3c9e8a-0d1f-4a2b-8c5d-6e7f8091a2b3"
-expires = "2099-12-31"
-`;
+// The one-click tests' sandbox (shared with the Rust tests): Fabrikam lets only administrators
+// consent, as many organisations configure Entra.
+const SANDBOX_FILE = join(root, "server/tests/support/multi_tenant_sandbox.toml");
 
 let mailkey;
 let browser;
 
 before(async () => {
-  const dir = mkdtempSync(join(tmpdir(), "mailkey-sandbox-"));
-  const file = join(dir, "sandbox.toml");
-  writeFileSync(file, SANDBOX_FILE);
-  mailkey = await startMailkey({ env: { MAILKEY_SANDBOX: "1", MAILKEY_SANDBOX_FILE: file } });
+  mailkey = await startMailkey({ env: { MAILKEY_SANDBOX: "1", MAILKEY_SANDBOX_FILE: SANDBOX_FILE } });
   browser = await launchChromium();
 });
 

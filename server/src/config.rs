@@ -548,7 +548,7 @@ fn parse_date(raw: &str) -> Result<String, String> {
 }
 
 fn parse_label(raw: &str) -> Result<String, String> {
-    if raw.is_empty() || raw.chars().count() > 80 || raw.chars().any(char::is_control) {
+    if raw.is_empty() || !mailkey_app::rules::operator_app::is_short_label(raw) {
         return Err("give a short name (1 to 80 characters, one line)".into());
     }
     Ok(raw.to_string())

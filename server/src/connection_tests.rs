@@ -192,12 +192,9 @@ impl ConnectionTests {
         mapping: &FolderMapping,
     ) -> Result<(), TestError> {
         let Some(folders) = self.known_folders(account_id).await? else {
-            let mut f = Findings::default();
-            f.add(
+            let f = Findings::error(
                 "inbox",
-                Some(Note::error(
-                    "Run the connection test first: folders are chosen from those it finds.",
-                )),
+                "Run the connection test first: folders are chosen from those it finds.",
             );
             return Err(TestError::Invalid(f));
         };

@@ -30,12 +30,15 @@ impl std::fmt::Debug for OperatorApp {
 }
 
 impl OperatorApp {
+    /// What customers read ("Use this Mailkey's app") when the operator gave no name.
+    pub const DEFAULT_NAME: &'static str = "this Mailkey";
+
     pub fn from_config(c: &OperatorAppConfig) -> OperatorApp {
         OperatorApp {
             client_id: c.client_id.clone(),
             secret: c.client_secret.clone(),
             secret_expires: c.secret_expires.clone(),
-            name: c.name.clone().unwrap_or_else(|| "this Mailkey".into()),
+            name: c.name.clone().unwrap_or_else(|| Self::DEFAULT_NAME.into()),
             publisher: c.publisher.clone(),
             origin: AppOrigin::Configuration,
         }

@@ -42,9 +42,7 @@ pub fn operator_secret_aad(provider: &str) -> Aad<'_> {
 }
 
 fn refusal(field: &str, message: String) -> SettingsError {
-    let mut f = Findings::default();
-    f.add(field, Some(Note::error(message)));
-    SettingsError::Invalid(f)
+    SettingsError::Invalid(Findings::error(field, message))
 }
 
 fn optional(s: &str) -> Option<String> {
@@ -110,7 +108,10 @@ impl OperatorSettings {
             client_id: r.client_id.clone(),
             secret,
             secret_expires: r.secret_expires.clone(),
-            name: r.name.clone().unwrap_or_else(|| "this Mailkey".into()),
+            name: r
+                .name
+                .clone()
+                .unwrap_or_else(|| OperatorApp::DEFAULT_NAME.into()),
             publisher: r.publisher.clone(),
             origin: AppOrigin::SettingsPage,
         }

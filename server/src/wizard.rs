@@ -115,10 +115,9 @@ impl Wizard {
         app_source: AppSource,
     ) -> Result<String, DraftError> {
         if self.providers.authority(provider_id).is_none() {
-            let mut f = Findings::default();
-            f.add(
+            let f = Findings::error(
                 "provider",
-                Some(Note::error(format!(
+                format!(
                     "\"{provider_id}\" is not a provider this Mailkey offers; choose one of: {}.",
                     self.providers
                         .offered()
@@ -126,19 +125,16 @@ impl Wizard {
                         .map(|p| p.name)
                         .collect::<Vec<_>>()
                         .join(", ")
-                ))),
+                ),
             );
             return Err(DraftError::Invalid(f));
         }
         if app_source == AppSource::Operator && self.providers.operator_app(provider_id).is_none() {
-            let mut f = Findings::default();
-            f.add(
+            let f = Findings::error(
                 "app_source",
-                Some(Note::error(
-                    "This Mailkey has no app of its own for this provider: register your own \
+                "This Mailkey has no app of its own for this provider: register your own \
                      app, or ask the operator to set operator_app_client_id and \
                      operator_app_client_secret.",
-                )),
             );
             return Err(DraftError::Invalid(f));
         }

@@ -103,4 +103,11 @@ impl Findings {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// A refusal of one field: what a server check that no rule can run in the browser says.
+    pub fn error(field: &str, message: impl Into<String>) -> Findings {
+        let mut f = Findings::default();
+        f.add(field, Some(Note::error(message)));
+        f
+    }
 }

@@ -5,18 +5,19 @@
 use super::{
     dates::Day,
     identifiers::tidy,
-    secret::{check_client_id, check_client_secret, MSG_EXPIRY_SHAPE},
+    secret::{check_client_id, check_client_secret, EXPIRY_WARNING_DAYS, MSG_EXPIRY_SHAPE},
     Check, Findings, Note,
 };
 use crate::operator_settings::OperatorAppInput;
 
-/// Days before expiry from which every page warns the operator.
-pub const WARN_DAYS: i64 = 30;
+/// A name customers see: one line of at most 80 characters (configuration and page alike).
+pub fn is_short_label(s: &str) -> bool {
+    s.chars().count() <= 80 && !s.chars().any(char::is_control)
+}
 
 /// The name and publisher customers see: optional, one short line.
 pub fn check_label(input: &str, what: &str) -> Check {
-    let v = input.trim();
-    (v.chars().count() > 80 || v.chars().any(char::is_control)).then(|| {
+    (!is_short_label(input.trim())).then(|| {
         Note::error(format!(
             "Keep the {what} to one line of at most 80 characters: customers see it on the \
              first page of the wizard."
@@ -42,7 +43,7 @@ pub fn check_operator_app(v: &OperatorAppInput, secret_set: bool) -> Findings {
 }
 
 /// What the operator must hear about the app's secret today: an error once it has expired, a
-/// warning within [`WARN_DAYS`] or when its date is unknown, nothing otherwise.
+/// warning within [`EXPIRY_WARNING_DAYS`] or when its date is unknown, nothing otherwise.
 pub fn expiry_notice(app_name: &str, expires: Option<&str>, today: Day) -> Option<Note> {
     let Some(day) = expires.and_then(Day::parse) else {
         return Some(Note::warning(format!(
@@ -59,7 +60,7 @@ pub fn expiry_notice(app_name: &str, expires: Option<&str>, today: Day) -> Optio
              save its value here; no account needs to sign in again.",
             day.iso()
         )))
-    } else if left <= WARN_DAYS {
+    } else if left <= EXPIRY_WARNING_DAYS {
         let when = match left {
             0 => "today".to_string(),
             1 => "tomorrow".to_string(),

@@ -60,7 +60,10 @@ pub fn check_client_secret(input: &str, already_set: bool) -> Check {
     None
 }
 
-/// Warns about a secret that has expired or expires within 30 days.
+/// How many days before a secret expires Mailkey starts warning.
+pub const EXPIRY_WARNING_DAYS: i64 = 30;
+
+/// Warns about a secret that has expired or expires within [`EXPIRY_WARNING_DAYS`].
 pub fn check_expiry(input: &str, today: Day) -> Check {
     let v = tidy(input);
     if v.is_empty() {
@@ -76,7 +79,7 @@ pub fn check_expiry(input: &str, today: Day) -> Check {
              secret under Certificates & secrets and paste its value.",
             day.iso()
         )))
-    } else if left <= 30 {
+    } else if left <= EXPIRY_WARNING_DAYS {
         Some(Note::warning(format!(
             "This secret expires in {left} day{} ({}). Create a new one soon under Certificates \
              & secrets, or the connection stops that day.",

@@ -10,54 +10,7 @@ pub const NEW_SECRET: &str = "Nw71Q~Ab2Cd3Ef4Gh5Ij6Kl7Mn8Op9Qr0St1Uv2W";
 pub const OLD_SECRET: &str = "Ol82Q~Xy3Zw4Vu5Ts6Rq7Po8Nm9Lk0Ji1Hg2Fe3D";
 pub const OLD_SECRET_ID: &str = "6a2b8d7f-9c0e-4f1a-9b4c-5d6e7f8091a2";
 
+/// The sandbox file (`multi_tenant_sandbox.toml`, shared with the browser tests).
 pub fn sandbox_file() -> String {
-    format!(
-        r#"
-[[tenants]]
-id = "{CONTOSO}"
-domains = ["contoso.test"]
-
-[[tenants.apps]]
-client_id = "{SINGLE_TENANT_APP}"
-display_name = "Contoso's own app"
-secret = "Sg93Q~Cd4Ef5Gh6Ij7Kl8Mn9Op0Qr1St2Uv3Wx4Y"
-secret_id = "5f1a7c6e-8b9d-4e0f-8a3b-4c5d6e7f8091"
-secret_expires = "2099-12-31"
-redirect_uris = ["{{public_url}}/oauth/callback"]
-
-[[tenants.users]]
-username = "invoices@contoso.test"
-display_name = "Invoices"
-
-[[tenants]]
-id = "{FABRIKAM}"
-domains = ["fabrikam.test"]
-user_consent = false
-
-[[tenants.users]]
-username = "orders@fabrikam.test"
-display_name = "Orders"
-
-[[tenants.users]]
-username = "admin@fabrikam.test"
-display_name = "Fabrikam admin"
-admin = true
-
-[[multi_tenant_apps]]
-client_id = "{OPERATOR_APP}"
-display_name = "Acme ERP"
-publisher = "Acme Software"
-redirect_uris = ["{{public_url}}/oauth/callback"]
-
-[[multi_tenant_apps.secrets]]
-secret = "{OLD_SECRET}"
-secret_id = "{OLD_SECRET_ID}"
-expires = "2099-06-30"
-
-[[multi_tenant_apps.secrets]]
-secret = "{NEW_SECRET}"
-secret_id = "7b3c9e8a-0d1f-4a2b-8c5d-6e7f8091a2b3"
-expires = "2099-12-31"
-"#
-    )
+    include_str!("multi_tenant_sandbox.toml").to_string()
 }
