@@ -9,7 +9,7 @@ use crate::{
     components::layout::{Footer, Header},
     error::PortalError,
     pages::{
-        account::AccountPage,
+        account::{AccountPage, DeleteAccountPage},
         home::HomePage,
         not_found::NotFound,
         settings::SettingsPage,
@@ -40,6 +40,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/accounts/new") view=NewAccountPage ssr=SsrMode::Async/>
                         <Route path=path!("/accounts/:id/setup/:step?") view=WizardPage ssr=SsrMode::Async/>
                         <Route path=path!("/accounts/:id") view=AccountPage ssr=SsrMode::Async/>
+                        <Route path=path!("/accounts/:id/delete") view=DeleteAccountPage ssr=SsrMode::Async/>
                         <Route path=path!("/settings") view=SettingsPage ssr=SsrMode::Async/>
                     </Routes>
                 </main>

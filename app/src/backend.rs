@@ -96,6 +96,13 @@ pub trait PortalBackend: Send + Sync + 'static {
         provider: String,
         values: OperatorAppInput,
     ) -> BoxFuture<'a, Result<(), PortalError>>;
+    /// Forgets an account for good: its sealed secrets, sign-in and history. Returns the name
+    /// and mailbox it had, for the page that says it is gone.
+    fn delete_account<'a>(
+        &'a self,
+        request: &'a Parts,
+        id: String,
+    ) -> BoxFuture<'a, Result<(), PortalError>>;
     /// Resolves a tenant domain to its ID: `Ok(Ok(id))` found, `Ok(Err(note))` why not.
     fn lookup_tenant<'a>(
         &'a self,

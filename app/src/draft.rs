@@ -62,8 +62,9 @@ impl Step {
     }
 }
 
-/// Step 2: the app registration. `client_secret` is write-only: the server never fills it in.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Step 2: the app registration. `client_secret` is write-only: the server never fills it in,
+/// and `Debug` never shows it, so no log line can carry it.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppDetails {
     pub tenant: String,
     pub client_id: String,
@@ -74,6 +75,28 @@ pub struct AppDetails {
     pub custom_endpoints: bool,
     pub authorize_url: String,
     pub token_url: String,
+}
+
+impl std::fmt::Debug for AppDetails {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppDetails")
+            .field("tenant", &self.tenant)
+            .field("client_id", &self.client_id)
+            .field("app_name", &self.app_name)
+            .field(
+                "client_secret",
+                &if self.client_secret.is_empty() {
+                    "(empty)"
+                } else {
+                    "(redacted)"
+                },
+            )
+            .field("secret_expires", &self.secret_expires)
+            .field("custom_endpoints", &self.custom_endpoints)
+            .field("authorize_url", &self.authorize_url)
+            .field("token_url", &self.token_url)
+            .finish()
+    }
 }
 
 /// Step 4: the mailbox and its servers.
@@ -190,5 +213,21 @@ impl AppSource {
             "operator" => Some(AppSource::Operator),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_secret_is_never_debug_printed() {
+        let app = AppDetails {
+            client_secret: "Qx38Q~Lm4Nv7Rt2Wb9Kd1Hs6Gf3Jp8Zc5Yx0Ua7E".into(),
+            ..AppDetails::default()
+        };
+        let printed = format!("{app:?}");
+        assert!(!printed.contains("Qx38Q"), "{printed}");
+        assert!(printed.contains("(redacted)"), "{printed}");
     }
 }

@@ -280,3 +280,13 @@ pub async fn save_operator_app(
 pub fn settings_saved_path(provider: &str) -> String {
     format!("/settings?saved={provider}#app-{provider}")
 }
+
+/// "Delete this account" on its confirmation page (a plain form): forgets the account, its
+/// sealed client secret and refresh token, its sign-ins and test history, then goes home.
+#[server(prefix = "/_fn", endpoint = "accounts/delete")]
+pub async fn delete_account(id: String) -> Result<(), PortalError> {
+    let (backend, parts) = crate::backend::request_context()?;
+    backend.0.delete_account(&parts, id).await?;
+    crate::backend::redirect("/?deleted=1");
+    Ok(())
+}

@@ -26,6 +26,7 @@ before(async () => {
       MAILKEY_TLS_CA_FILE: mail.caFile,
       MAILKEY_ALLOW_PRIVATE_HOSTS: "true",
       MAILKEY_MAIL_HOSTS: "localhost",
+      MAILKEY_MAIL_PORTS: "any",
     },
   });
   demo = readDemo(mailkey.dataDir);

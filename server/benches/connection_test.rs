@@ -10,7 +10,7 @@ mod support;
 use std::{process::Command, time::Instant};
 
 use mailkey::{
-    mail_test::{Endpoint, MailTester, Plan},
+    mail_test::{Endpoint, MailPorts, MailTester, Plan},
     sandbox::{parse_scopes, Session},
 };
 use mailkey_app::{mail_test::StageId, provider::Security};
@@ -85,7 +85,13 @@ async fn main() {
         "bench",
         3600,
     );
-    let tester = MailTester::new(["localhost".to_string()], true, Some(&ca.ca_file)).unwrap();
+    let tester = MailTester::new(
+        ["localhost".to_string()],
+        true,
+        MailPorts::Any,
+        Some(&ca.ca_file),
+    )
+    .unwrap();
     let plan = Plan {
         mailbox: user.into(),
         smtp: Endpoint {

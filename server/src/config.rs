@@ -109,6 +109,20 @@ pub const SETTINGS: &[Setting] = &[
                365: smtp.office365.com, outlook.office365.com and their regional names).",
     },
     Setting {
+        key: "mail_ports",
+        default: None,
+        example: "2525, 10993",
+        help: "Ports connection tests may use besides the mail ports (25, 465, 587, 143, 993, \
+               110, 995), comma-separated; `any` for every port (test servers on random ports).",
+    },
+    Setting {
+        key: "attention_keep_alive_days",
+        default: Some("30"),
+        example: "30",
+        help: "How many days token upkeep keeps retrying an account whose app was refused \
+               before it stops keeping that sign-in alive (the account still shows what to fix).",
+    },
+    Setting {
         key: "operator_app_client_id",
         default: None,
         example: "8f3c2a9e-1b4d-4c6e-9a7f-2d5b8e1c0a93",
@@ -180,6 +194,10 @@ pub struct Config {
     pub allow_private_hosts: bool,
     /// Host names connection tests may reach besides the provider's.
     pub mail_hosts: Vec<String>,
+    /// Ports connection tests may use besides the standard mail ports.
+    pub mail_ports: crate::mail_test::MailPorts,
+    /// Days token upkeep retries an account that needs attention.
+    pub attention_keep_alive_days: u32,
     /// The operator's own multi-tenant app for Microsoft 365, if configured.
     pub operator_app: Option<OperatorAppConfig>,
 }
@@ -352,6 +370,9 @@ impl Config {
             allow_private_hosts: parse("allow_private_hosts", layers, parse_bool)?
                 .expect("allow_private_hosts has a default"),
             mail_hosts: parse("mail_hosts", layers, parse_hosts)?.unwrap_or_default(),
+            mail_ports: parse("mail_ports", layers, parse_ports)?.unwrap_or_default(),
+            attention_keep_alive_days: parse("attention_keep_alive_days", layers, parse_days)?
+                .expect("attention_keep_alive_days has a default"),
             operator_app: operator_app(layers)?,
         })
     }
@@ -644,6 +665,31 @@ fn parse_hosts(raw: &str) -> Result<Vec<String>, String> {
         .collect()
 }
 
+fn parse_ports(raw: &str) -> Result<crate::mail_test::MailPorts, String> {
+    if raw.eq_ignore_ascii_case("any") {
+        return Ok(crate::mail_test::MailPorts::Any);
+    }
+    raw.split([',', ' '])
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.parse::<u16>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(format!(
+                "\"{p}\" is not a port number (1 to 65535); give ports separated by commas, e.g. \
+                 2525, 10993, or `any`"
+            )),
+        })
+        .collect::<Result<Vec<u16>, String>>()
+        .map(crate::mail_test::MailPorts::Standard)
+}
+
+fn parse_days(raw: &str) -> Result<u32, String> {
+    match raw.parse::<u32>() {
+        Ok(n) if (1..=3650).contains(&n) => Ok(n),
+        _ => Err(format!("\"{raw}\" is not a number of days from 1 to 3650")),
+    }
+}
+
 fn parse_dir(raw: &str) -> Result<PathBuf, String> {
     if raw.is_empty() {
         return Err("it is empty; give a directory path".into());
@@ -779,7 +825,8 @@ mod tests {
             format!(
                 "unknown setting `listen_addr` in file {}. Known settings: listen, public_url, \
                  data_dir, site_dir, master_key, microsoft_authority, sandbox, sandbox_file, \
-                 tls_ca_file, allow_private_hosts, mail_hosts, operator_app_client_id, \
+                 tls_ca_file, allow_private_hosts, mail_hosts, mail_ports, \
+                 attention_keep_alive_days, operator_app_client_id, \
                  operator_app_client_secret, operator_app_secret_expires, operator_app_name, \
                  operator_app_publisher, log_format, log_level. Check the spelling (keys use \
                  snake_case, e.g. `public_url`)",

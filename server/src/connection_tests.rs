@@ -14,9 +14,9 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::{
     config::Config,
-    mail_test::{Endpoint, MailTester, Plan},
+    mail_test::{Endpoint, MailTester, Plan, TokenTrouble},
     storage::{now, StorageError, Store},
-    tokens::TokenKeeper,
+    tokens::{TokenError, TokenKeeper},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +53,7 @@ impl ConnectionTests {
         let tester = MailTester::new(
             allowed,
             config.allow_private_hosts,
+            config.mail_ports.clone(),
             config.tls_ca_file.as_deref(),
         )?;
         Ok(ConnectionTests {
@@ -108,7 +109,15 @@ impl ConnectionTests {
                 .access_token(&id)
                 .await
                 .map(|t| t.token.expose_secret().to_string())
-                .map_err(|e| e.to_string())
+                .map_err(|e| match e {
+                    TokenError::NotSignedIn => TokenTrouble::NotSignedIn,
+                    TokenError::NeedsSignIn(p) => TokenTrouble::SignInRefused(p.title),
+                    TokenError::AppRefused { problem, .. } => {
+                        TokenTrouble::AppRefused(problem.title)
+                    }
+                    TokenError::Unavailable { why, .. } => TokenTrouble::Unavailable(why.into()),
+                    TokenError::Account(e) => TokenTrouble::Internal(e.to_string()),
+                })
         };
         let report = self.tester.run(&plan, token, events).await;
         let json = serde_json::to_string(&report).expect("the report serialises");

@@ -94,8 +94,12 @@ fn main() -> ExitCode {
 async fn serve(config: Config) -> Result<(), String> {
     telemetry::init(config.log_format, &config.log_level);
     let server = Server::prepare(&config).await.map_err(|e| e.to_string())?;
+    // A person at a terminal gets the link printed; a service or container (output not a
+    // terminal, or JSON logs for a shipper) gets only the way to ask for one.
+    let on_terminal = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && config.log_format == mailkey::config::LogFormat::Pretty;
     server
-        .announce_setup_link()
+        .announce_setup_link(on_terminal)
         .await
         .map_err(|e| e.to_string())?;
     server

@@ -205,7 +205,15 @@ impl OperatorSettings {
         let replaced = optional(&v.client_secret).is_some();
         self.providers
             .set_operator_app(provider.id, Self::app_of(&record, secret));
+        // Accounts whose refresh was refused while the old secret failed may try the new one
+        // at once, instead of at the end of their backoff.
+        let released = if replaced {
+            self.store.clear_operator_refresh_waits(provider.id).await?
+        } else {
+            0
+        };
         tracing::info!(
+            accounts_released = released,
             provider = %provider.id,
             client_id = %record.client_id,
             secret_replaced = replaced,

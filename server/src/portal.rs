@@ -176,7 +176,9 @@ impl PortalBackend for Portal {
             self.operator_settings
                 .save(&provider, values)
                 .await
-                .map_err(settings_error)
+                .map_err(settings_error)?;
+            self.tokens.wake_upkeep();
+            Ok(())
         })
     }
 
@@ -387,6 +389,14 @@ impl PortalBackend for Portal {
                 .save_app(&id, values)
                 .await
                 .map_err(portal_error)?;
+            if saved.disconnected {
+                // Its cached access token is the old app's.
+                self.tokens.forget(&id);
+                tracing::info!(account = %id, "app registration changed; the sign-in was removed");
+            } else {
+                // A new secret may be what a refused account was waiting for.
+                self.tokens.wake_upkeep();
+            }
             // Field names only: values (the secret above all) never reach the log.
             tracing::info!(account = %id, fields = "tenant,client_id,app_name,client_secret?,secret_expires,endpoints", "application details saved");
             Ok(step_saved(id, saved))
@@ -413,6 +423,27 @@ impl PortalBackend for Portal {
             }
             tracing::info!(account = %id, "mailbox settings saved");
             Ok(step_saved(id, saved))
+        })
+    }
+
+    fn delete_account<'a>(
+        &'a self,
+        request: &'a Parts,
+        id: String,
+    ) -> BoxFuture<'a, Result<(), PortalError>> {
+        Box::pin(async move {
+            operator_of(request)?;
+            let gone = self.store.delete_account(&id).await.map_err(|e| {
+                tracing::error!(error = %e, "deleting an account failed");
+                PortalError::storage_unavailable()
+            })?;
+            if !gone {
+                set_status(404);
+                return Err(PortalError::NotFound);
+            }
+            self.tokens.forget(&id);
+            tracing::info!(account = %id, "account deleted: its secrets, sign-in and history are gone");
+            Ok(())
         })
     }
 

@@ -19,6 +19,7 @@ use mailkey_app::{
 use tokio::net::TcpListener;
 use tower_http::{
     compression::{CompressionLayer, CompressionLevel},
+    timeout::TimeoutLayer,
     trace::TraceLayer,
 };
 use url::Url;
@@ -31,7 +32,7 @@ use crate::{
     http::{
         api_v1,
         assets::{BuildManifest, StaticAssets},
-        health, origin,
+        health, limits, origin,
         origin::OriginPolicy,
         security_headers::{self, page_csp, SecurityHeaders},
         session, setup, sign_in, tests_live,
@@ -105,6 +106,8 @@ pub fn app(state: AppState) -> Router {
     let css_href = state.css_href.clone();
     let shell = move |options: LeptosOptions| mailkey_app::shell(options, css_href.to_string());
 
+    // One budget for every way of starting a round trip to Microsoft.
+    let sign_in_starts = limits::per_ip(&limits::SIGN_IN_STARTS);
     // Routes that know who is asking: pages, server functions, the API, sign-out.
     let with_session = Router::new()
         .leptos_routes_with_context(&state, routes, context.clone(), {
@@ -114,14 +117,23 @@ pub fn app(state: AppState) -> Router {
         })
         .nest("/api/v1", api_v1::routes())
         .route("/logout", post(setup::logout))
-        .route("/accounts/{id}/sign-in", get(sign_in::start))
+        .route(
+            "/accounts/{id}/sign-in",
+            get(sign_in::start).layer(sign_in_starts.clone()),
+        )
         .route("/accounts/{id}/sign-in/events", get(sign_in::events))
-        .route("/accounts/{id}/tests", post(tests_live::start))
+        .route(
+            "/accounts/{id}/tests",
+            post(tests_live::start).layer(limits::per_ip(&limits::CONNECTION_TESTS)),
+        )
         .route("/accounts/{id}/tests/{run}/events", get(tests_live::events))
-        .route("/accounts/{id}/admin-consent", get(sign_in::admin_consent))
+        .route(
+            "/accounts/{id}/admin-consent",
+            get(sign_in::admin_consent).layer(sign_in_starts.clone()),
+        )
         .route(
             "/accounts/{id}/admin-consent-link",
-            post(sign_in::admin_consent_link),
+            post(sign_in::admin_consent_link).layer(sign_in_starts),
         )
         .route(CALLBACK_PATH, get(sign_in::callback))
         .route_layer(middleware::from_fn_with_state(
@@ -132,7 +144,10 @@ pub fn app(state: AppState) -> Router {
     let fallback = leptos_axum::file_and_error_handler_with_context(context, shell);
     Router::new()
         .merge(with_session)
-        .route(SETUP_PATH, get(setup::redeem))
+        .route(
+            SETUP_PATH,
+            get(setup::redeem).layer(limits::per_ip(&limits::SETUP_LINKS)),
+        )
         .merge(sandbox::routes())
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -149,6 +164,11 @@ pub fn app(state: AppState) -> Router {
         ))
         // Pages and JSON; assets arrive precompressed and are left alone.
         .layer(CompressionLayer::new().quality(CompressionLevel::Precise(5)))
+        // No request runs forever (event streams answer at once and have their own bounds).
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            limits::REQUEST_TIMEOUT,
+        ))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request| {
                 tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
@@ -217,6 +237,7 @@ impl Services {
             discovery,
             public_url,
             providers.clone(),
+            config.mail_ports.clone(),
         );
         let redirect_uri = wizard.redirect_uri().to_string();
         let http = OAuthHttp::new(TOKEN_TIMEOUT);
@@ -226,6 +247,7 @@ impl Services {
             providers.clone(),
             http.clone(),
             redirect_uri.clone(),
+            config.attention_keep_alive_days,
         );
         let sign_in = SignIn::new(
             store.clone(),
@@ -304,7 +326,7 @@ impl Server {
             css_href: manifest.css_href(PKG_DIR, OUTPUT_NAME).into(),
             leptos_options,
             operator_access: OperatorAccess::new(services.store.clone(), public_url.clone()),
-            origin_policy: OriginPolicy::new(&public_url, config.public_url.is_some()),
+            origin_policy: OriginPolicy::new(&public_url, config.public_url.is_some(), bound),
             security_headers: SecurityHeaders {
                 hsts: public_url.scheme() == "https",
             },
@@ -317,6 +339,7 @@ impl Server {
             connection_tests: services.connection_tests,
             operator_settings: services.operator_settings,
             live_tests: Default::default(),
+            stream_caps: Default::default(),
         };
         Ok(Server {
             listener,
@@ -344,15 +367,24 @@ impl Server {
         &self.state.operator_access
     }
 
-    /// Logs a setup link when nobody could sign in otherwise.
-    pub async fn announce_setup_link(&self) -> Result<(), StorageError> {
+    /// When nobody could sign in otherwise: on a terminal, prints a one-time setup link there
+    /// (not through the log, which in a hosted deployment goes to a log pipeline, while the link
+    /// is an operator's credential for 24 hours); elsewhere, logs how to get one.
+    pub async fn announce_setup_link(&self, on_terminal: bool) -> Result<(), StorageError> {
         let access = &self.state.operator_access;
-        if access.needs_setup_link().await? {
+        if !access.needs_setup_link().await? {
+            return Ok(());
+        }
+        if on_terminal {
             let link = access.new_setup_link().await?;
-            tracing::info!(
-                setup_link = %link,
-                "no operator is signed in: open this one-time link to sign in (valid 24 hours; \
-                 `mailkey admin link` prints another)"
+            eprintln!(
+                "\n  No operator is signed in. Open this one-time link to sign in to Mailkey:\n\n    \
+                 {link}\n\n  It works once, for 24 hours; `mailkey admin link` prints another.\n"
+            );
+        } else {
+            tracing::warn!(
+                "no operator is signed in: run `mailkey admin link` on this server (same data \
+                 directory and settings) to get a one-time sign-in link"
             );
         }
         Ok(())
@@ -366,8 +398,7 @@ impl Server {
         tracing::info!(address = %self.local_addr(), public_url = %self.public_url, "Mailkey is listening");
         let store = self.state.store.clone();
         let upkeep = self.state.tokens.spawn_upkeep();
-        axum::serve(self.listener, app(self.state))
-            .with_graceful_shutdown(shutdown)
+        crate::http::serve::serve(self.listener, app(self.state), shutdown)
             .await
             .map_err(StartError::Serve)?;
         upkeep.abort();

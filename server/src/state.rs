@@ -28,6 +28,8 @@ pub struct AppState {
     pub operator_settings: OperatorSettings,
     /// Connection tests running or just finished, for their event streams.
     pub live_tests: crate::http::tests_live::LiveTests,
+    /// Live event streams open per browser session.
+    pub stream_caps: crate::http::limits::StreamCaps,
     /// `Some` only when the sandbox identity provider is turned on.
     pub sandbox: Option<Sandbox>,
     pub operator_access: OperatorAccess,

@@ -1,8 +1,10 @@
 //! Token upkeep: access tokens cached in memory and refreshed when less than five minutes remain.
 //! Concurrent callers for one account share a single refresh; a rotated refresh token is stored
 //! (guarded against a stale writer) before its access token is handed out; a refusal for good
-//! (`invalid_grant`) moves the account to "needs sign-in again", while network failures and 5xx
-//! are retried with backoff and leave the account connected.
+//! (`invalid_grant`) moves the account to "needs sign-in again"; a refusal of the app's
+//! credentials keeps the sign-in and is retried with backoff until the first success connects
+//! the account again; 429 is honoured (`Retry-After`, nothing sent meanwhile); network failures
+//! and 5xx are retried with backoff and leave the account connected.
 
 use std::{
     collections::HashMap,
@@ -13,7 +15,7 @@ use std::{
     time::Duration,
 };
 
-use mailkey_app::sign_in::SignInProblem;
+use mailkey_app::{api::AccountState, sign_in::SignInProblem};
 use oauth2::{
     basic::BasicErrorResponseType, RefreshToken, RequestTokenError, Scope, TokenResponse,
 };
@@ -22,14 +24,15 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::{
     providers::Providers,
     secrets::Sealer,
-    sign_in::{problems, refresh_token_aad, AccountApp, OAuthHttp, SignInError},
-    storage::{now, Store},
+    sign_in::{problems, refresh_token_aad, AccountApp, HttpFailure, OAuthHttp, SignInError},
+    storage::{now, DraftRecord, Store},
 };
 
 /// Refresh tokens unused for this long are refreshed by the upkeep, far inside Microsoft's 90 days.
 pub const KEEP_ALIVE_AFTER_SECS: i64 = 7 * 86_400;
-/// How often the upkeep looks for such accounts.
-pub const KEEP_ALIVE_EVERY: Duration = Duration::from_secs(3600);
+/// How often the upkeep looks for due accounts (quiet ones, and refused ones whose backoff is
+/// over); a round with nothing due is one indexed query.
+pub const KEEP_ALIVE_EVERY: Duration = Duration::from_secs(300);
 
 /// Refresh when the cached token has less than this left.
 pub const REFRESH_MARGIN_SECS: i64 = 300;
@@ -50,12 +53,44 @@ pub enum TokenError {
     NotSignedIn,
     #[error("Microsoft refused the saved sign-in: {}", .0.title)]
     NeedsSignIn(SignInProblem),
-    #[error("Microsoft refused the app: {}", .0.title)]
-    AppRefused(SignInProblem),
-    #[error("the token endpoint cannot be reached: {0}")]
-    Unavailable(String),
+    /// The app's credentials were refused; the sign-in is kept and retried from `retry_at`.
+    #[error("Microsoft refused the app: {}", .problem.title)]
+    AppRefused {
+        problem: SignInProblem,
+        retry_at: i64,
+    },
+    /// Temporary: Microsoft cannot be reached, fails, or asked Mailkey to wait (`retry_at`).
+    #[error("Microsoft's token service is unavailable for now: {why}")]
+    Unavailable {
+        why: &'static str,
+        retry_at: Option<i64>,
+    },
     #[error(transparent)]
     Account(#[from] SignInError),
+}
+
+impl TokenError {
+    fn unavailable(why: &'static str) -> TokenError {
+        TokenError::Unavailable {
+            why,
+            retry_at: None,
+        }
+    }
+}
+
+/// After the app's credentials were refused, when to try again: a minute after the first
+/// refusal, doubling with each one, at most six hours. Nango's lesson: one broken connection
+/// retried on every call made ~60k refresh attempts a day.
+fn app_refusal_backoff_secs(refusals_before: i64) -> i64 {
+    (60i64 << refusals_before.clamp(0, 10)).min(6 * 3600)
+}
+
+/// How long to wait when Microsoft says "slow down": its `Retry-After`, within reason.
+fn rate_limit_wait_secs(retry_after: Option<u64>) -> i64 {
+    retry_after
+        .and_then(|s| i64::try_from(s).ok())
+        .unwrap_or(60)
+        .clamp(1, 3600)
 }
 
 struct Cached {
@@ -88,6 +123,10 @@ struct Inner {
     /// One lock per account: whoever holds it refreshes, the others wait and reuse the result.
     flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     refreshes: AtomicU64,
+    /// Accounts that have needed attention for longer than this are no longer retried.
+    attention_keep_alive_secs: i64,
+    /// Wakes the upkeep before its next round (a new secret was saved).
+    wake: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for TokenKeeper {
@@ -115,6 +154,7 @@ impl TokenKeeper {
         providers: Providers,
         http: OAuthHttp,
         redirect_uri: String,
+        attention_keep_alive_days: u32,
     ) -> TokenKeeper {
         TokenKeeper {
             inner: Arc::new(Inner {
@@ -126,8 +166,16 @@ impl TokenKeeper {
                 cache: Mutex::new(HashMap::new()),
                 flights: Mutex::new(HashMap::new()),
                 refreshes: AtomicU64::new(0),
+                attention_keep_alive_secs: i64::from(attention_keep_alive_days) * 86_400,
+                wake: tokio::sync::Notify::new(),
             }),
         }
+    }
+
+    /// Asks the upkeep to look for due accounts now rather than at its next round: an app's
+    /// credentials were just replaced, so refused accounts can reconnect at once.
+    pub fn wake_upkeep(&self) {
+        self.inner.wake.notify_one();
     }
 
     /// Keeps the access token a sign-in just returned.
@@ -169,13 +217,31 @@ impl TokenKeeper {
         })
     }
 
+    /// The cached token while it is still valid at all (not only fresh): what a caller gets
+    /// while Microsoft asked Mailkey to wait.
+    fn unexpired(&self, account_id: &str) -> Option<AccessToken> {
+        let cache = lock(&self.inner.cache);
+        let c = cache.get(account_id)?;
+        (c.expires_at > now() + 30).then(|| AccessToken {
+            token: c.token.clone(),
+            expires_at: c.expires_at,
+        })
+    }
+
     /// One round of upkeep: refreshes the connected accounts whose refresh token is older than
-    /// `max_age_secs`, so quiet connections do not expire. Returns how many were refreshed.
+    /// `max_age_secs`, so quiet connections do not expire, and retries accounts whose app was
+    /// refused once their backoff is over (the first success connects them again). Returns how
+    /// many were refreshed.
     pub async fn keep_alive(&self, max_age_secs: i64) -> usize {
+        let t = now();
         let due = match self
             .inner
             .store
-            .accounts_to_keep_alive(now() - max_age_secs, 100)
+            .accounts_to_keep_alive(
+                t - max_age_secs,
+                t - self.inner.attention_keep_alive_secs,
+                100,
+            )
             .await
         {
             Ok(ids) => ids,
@@ -203,7 +269,10 @@ impl TokenKeeper {
         tokio::spawn(async move {
             let mut every = tokio::time::interval(KEEP_ALIVE_EVERY);
             loop {
-                every.tick().await;
+                tokio::select! {
+                    _ = every.tick() => {}
+                    _ = keeper.inner.wake.notified() => {}
+                }
                 let n = keeper.keep_alive(KEEP_ALIVE_AFTER_SECS).await;
                 if n > 0 {
                     tracing::info!(accounts = n, "token upkeep refreshed quiet connections");
@@ -234,39 +303,14 @@ impl TokenKeeper {
         self.refresh(account_id).await
     }
 
-    /// Stores a refresh answer: the rotated refresh token first (guarded by the generation
-    /// read before the request), then the access token. If a newer sign-in replaced the refresh
-    /// token meanwhile, this answer belongs to the old one and is dropped.
-    async fn keep(
-        &self,
-        account_id: &str,
-        generation: i64,
-        answer: &crate::sign_in::TokenAnswer,
-    ) -> Result<AccessToken, TokenError> {
-        let inner = &self.inner;
-        let sealed = answer.refresh_token().map(|new| {
-            inner
-                .sealer
-                .seal(new.secret(), &refresh_token_aad(account_id))
-        });
-        let current = inner
-            .store
-            .record_refresh(account_id, generation, sealed.as_deref())
-            .await
-            .map_err(SignInError::from)?;
-        if !current {
-            tracing::info!(account = %account_id, "the account signed in again during a refresh; kept the newer sign-in");
-            return self.fresh(account_id).ok_or_else(|| {
-                TokenError::Unavailable("the account signed in again meanwhile".into())
-            });
-        }
+    fn cache(&self, account_id: &str, answer: &crate::sign_in::TokenAnswer) -> AccessToken {
         let lifetime = lifetime_secs(answer.expires_in());
         let t = now();
         let token = AccessToken {
             token: SecretString::from(answer.access_token().secret().to_string()),
             expires_at: t.saturating_add(lifetime),
         };
-        lock(&inner.cache).insert(
+        lock(&self.inner.cache).insert(
             account_id.to_string(),
             Cached {
                 token: token.token.clone(),
@@ -275,10 +319,73 @@ impl TokenKeeper {
             },
         );
         tracing::debug!(account = %account_id, lifetime, "access token refreshed");
-        Ok(token)
+        token
     }
 
+    /// Stores a refresh answer: the rotated refresh token first (guarded by the generation
+    /// read before the request), then the access token. If another process (a second instance,
+    /// `mailkey test`) refreshed meanwhile, its refresh token is kept and this answer's access
+    /// token is still good for the same mailbox; if the account changed mailbox or app, the
+    /// answer belongs to a connection that no longer exists and is dropped.
+    async fn keep(
+        &self,
+        read: &DraftRecord,
+        answer: &crate::sign_in::TokenAnswer,
+    ) -> Result<AccessToken, TokenError> {
+        let inner = &self.inner;
+        let account_id = read.id.as_str();
+        let sealed = answer.refresh_token().map(|new| {
+            inner
+                .sealer
+                .seal(new.secret(), &refresh_token_aad(account_id))
+        });
+        let current = inner
+            .store
+            .record_refresh(account_id, read.refresh_generation, sealed.as_deref())
+            .await
+            .map_err(SignInError::from)?;
+        if current {
+            return Ok(self.cache(account_id, answer));
+        }
+        let now_record = inner
+            .store
+            .draft(account_id)
+            .await
+            .map_err(SignInError::from)?
+            .ok_or(SignInError::NotFound)?;
+        let same_connection = now_record.refresh_token.is_some()
+            && now_record.identity_epoch == read.identity_epoch
+            && now_record.signed_in_as == read.signed_in_as;
+        if same_connection {
+            tracing::info!(account = %account_id, "another process refreshed at the same time; kept its refresh token");
+            return Ok(self.cache(account_id, answer));
+        }
+        tracing::info!(account = %account_id, "the account's sign-in changed during a refresh; dropped the answer");
+        match now_record.refresh_token {
+            None => Err(TokenError::NotSignedIn),
+            Some(_) => self.fresh(account_id).ok_or(TokenError::unavailable(
+                "the account signed in again meanwhile",
+            )),
+        }
+    }
+
+    /// A refresh, under the account's flight lock. A refusal that only says another process
+    /// rotated the refresh token first (the generation moved) re-reads the account and goes on
+    /// with the newer token, once.
     async fn refresh(&self, account_id: &str) -> Result<AccessToken, TokenError> {
+        for _ in 0..2 {
+            match self.refresh_once(account_id).await? {
+                Some(token) => return Ok(token),
+                None => continue,
+            }
+        }
+        self.fresh(account_id).ok_or(TokenError::unavailable(
+            "the account's sign-in kept changing during the refresh",
+        ))
+    }
+
+    /// `Ok(None)`: superseded by another writer; read the account again.
+    async fn refresh_once(&self, account_id: &str) -> Result<Option<AccessToken>, TokenError> {
         let inner = &self.inner;
         let record = inner
             .store
@@ -289,6 +396,27 @@ impl TokenKeeper {
         let Some(sealed) = record.refresh_token.as_deref() else {
             return Err(TokenError::NotSignedIn);
         };
+        let t = now();
+        if let Some(retry_at) = record.refresh_retry_at.filter(|&at| at > t) {
+            // Nothing is sent during a wait: the refused app keeps its explanation, and a
+            // throttled one its still-valid token if one is cached.
+            if record.state == AccountState::NeedsAttention.as_str() {
+                if let Some(problem) = record
+                    .connection_problem
+                    .as_deref()
+                    .and_then(|j| serde_json::from_str::<SignInProblem>(j).ok())
+                {
+                    return Err(TokenError::AppRefused { problem, retry_at });
+                }
+            }
+            if let Some(token) = self.unexpired(account_id) {
+                return Ok(Some(token));
+            }
+            return Err(TokenError::Unavailable {
+                why: "Microsoft asked Mailkey to wait before the next request",
+                retry_at: Some(retry_at),
+            });
+        }
         let generation = record.refresh_generation;
         let app = AccountApp::load(&record, &inner.providers, &inner.sealer)?;
         let refresh_token = inner
@@ -296,11 +424,7 @@ impl TokenKeeper {
             .open(sealed, &refresh_token_aad(account_id))
             .map_err(|_| SignInError::Seal)?;
         let client = app.client(&inner.redirect_uri)?;
-        let cx = problems::Context {
-            redirect_uri: &inner.redirect_uri,
-            mailbox: &app.mailbox,
-            scopes: &app.scopes,
-        };
+        let cx = app.problem_context(&inner.redirect_uri, true);
         let mut backoff = FIRST_BACKOFF;
         for attempt in 1..=ATTEMPTS {
             inner.refreshes.fetch_add(1, Ordering::Relaxed);
@@ -329,8 +453,27 @@ impl TokenKeeper {
                 backoff *= 2;
                 continue;
             }
-            match answer {
-                Ok(a) => return self.keep(account_id, generation, &a).await,
+            return match answer {
+                Ok(a) => self.keep(&record, &a).await.map(Some),
+                Err(RequestTokenError::Request(e))
+                    if e.retry_after().is_some()
+                        || matches!(e, HttpFailure::RateLimited { .. }) =>
+                {
+                    let retry_at = now() + rate_limit_wait_secs(e.retry_after());
+                    inner
+                        .store
+                        .defer_refresh(account_id, retry_at)
+                        .await
+                        .map_err(SignInError::from)?;
+                    tracing::warn!(account = %account_id, wait_secs = retry_at - now(), "Microsoft asked to wait before refreshing; the account stays connected");
+                    if let Some(token) = self.unexpired(account_id) {
+                        return Ok(Some(token));
+                    }
+                    Err(TokenError::Unavailable {
+                        why: "Microsoft asked Mailkey to wait before the next request",
+                        retry_at: Some(retry_at),
+                    })
+                }
                 Err(RequestTokenError::ServerResponse(e)) if !transient => {
                     let problem = problems::from_microsoft(
                         e.error().as_ref(),
@@ -339,39 +482,52 @@ impl TokenKeeper {
                     );
                     let json = serde_json::to_string(&problem).expect("the problem serialises");
                     let for_good = *e.error() == BasicErrorResponseType::InvalidGrant;
-                    // Only if this refresh token is still the account's: a newer sign-in wins.
-                    let current = inner
-                        .store
-                        .mark_refresh_refused(account_id, generation, &json, for_good)
-                        .await
-                        .map_err(SignInError::from)?;
+                    let retry_at = now() + app_refusal_backoff_secs(record.refresh_failures);
+                    // Only if this refresh token is still the account's: when another process
+                    // rotated it meanwhile, this refusal says nothing about the newer one.
+                    let current = if for_good {
+                        inner
+                            .store
+                            .mark_sign_in_refused(account_id, generation, &json)
+                            .await
+                    } else {
+                        inner
+                            .store
+                            .mark_app_refused(account_id, generation, &json, retry_at)
+                            .await
+                    }
+                    .map_err(SignInError::from)?;
                     if !current {
-                        return self.fresh(account_id).ok_or_else(|| {
-                            TokenError::Unavailable("the account signed in again meanwhile".into())
-                        });
+                        return Ok(None);
                     }
                     self.forget(account_id);
-                    tracing::warn!(account = %account_id, code = ?problem.code, for_good, "refresh refused");
-                    return Err(if for_good {
+                    tracing::warn!(
+                        account = %account_id,
+                        aadsts = problem.code.unwrap_or(0),
+                        for_good,
+                        "refresh refused: {}",
+                        problem.title
+                    );
+                    Err(if for_good {
                         TokenError::NeedsSignIn(problem)
                     } else {
-                        TokenError::AppRefused(problem)
-                    });
+                        TokenError::AppRefused { problem, retry_at }
+                    })
                 }
                 Err(RequestTokenError::ServerResponse(_)) | Err(RequestTokenError::Request(_)) => {
                     tracing::warn!(account = %account_id, "refresh failed; the account stays connected");
-                    return Err(TokenError::Unavailable(
-                        "the token endpoint cannot be reached or is failing".into(),
-                    ));
+                    Err(TokenError::unavailable(
+                        "the token endpoint cannot be reached or is failing",
+                    ))
                 }
                 Err(e) => {
                     tracing::warn!(account = %account_id, error = %e, "refresh answer unreadable");
-                    return Err(TokenError::Unavailable(
-                        "the token endpoint's answer is not a token response".into(),
-                    ));
+                    Err(TokenError::unavailable(
+                        "the token endpoint's answer is not a token response",
+                    ))
                 }
-            }
+            };
         }
-        Err(TokenError::Unavailable("retries exhausted".into()))
+        Err(TokenError::unavailable("retries exhausted"))
     }
 }

@@ -18,6 +18,7 @@ use url::Url;
 
 use crate::{
     discovery::{DiscoveryError, TenantDiscovery},
+    mail_test::MailPorts,
     operator_settings::operator_secret_aad,
     providers::Providers,
     secrets::{Aad, Sealer},
@@ -59,6 +60,7 @@ pub struct Wizard {
     discovery: TenantDiscovery,
     redirect_uri: String,
     providers: Providers,
+    mail_ports: MailPorts,
 }
 
 fn client_secret_aad(id: &str) -> Aad<'_> {
@@ -76,6 +78,7 @@ impl Wizard {
         discovery: TenantDiscovery,
         public_url: &Url,
         providers: Providers,
+        mail_ports: MailPorts,
     ) -> Wizard {
         Wizard {
             store,
@@ -86,6 +89,7 @@ impl Wizard {
                 public_url.as_str().trim_end_matches('/')
             ),
             providers,
+            mail_ports,
         }
     }
 
@@ -217,6 +221,15 @@ impl Wizard {
             Ok(t) => (t, None),
             Err(note) => (None, Some(note)),
         };
+        // The same tenant as before that could not be looked up this time (Microsoft slow) is
+        // still the tenant it resolved to then: not a new app registration.
+        let before: Option<AppDetails> = parse_json(record.app_settings.as_deref())?;
+        let tenant_id = tenant_id.or_else(|| {
+            before
+                .as_ref()
+                .filter(|b| b.tenant.trim().eq_ignore_ascii_case(v.tenant.trim()))
+                .and(record.tenant_id.clone())
+        });
         let mut findings = steps::check_app_details(
             &v,
             &AppContext {
@@ -230,6 +243,9 @@ impl Wizard {
         if findings.has_errors() {
             return Err(DraftError::Invalid(findings));
         }
+        let identity_changed = before.as_ref().is_some_and(|b| {
+            app_identity(b, record.tenant_id.as_deref()) != app_identity(&v, tenant_id.as_deref())
+        });
         let secret = (!v.client_secret.is_empty())
             .then(|| SecretString::from(std::mem::take(&mut v.client_secret)));
         let sealed = secret.map(|s| {
@@ -238,7 +254,8 @@ impl Wizard {
         });
         let json = serde_json::to_string(&v).expect("plain strings serialise");
         let step = Step::AppDetails;
-        self.store
+        let saved = self
+            .store
             .update_app(
                 id,
                 step.number(),
@@ -246,13 +263,27 @@ impl Wizard {
                     app_settings: &json,
                     tenant_id: tenant_id.as_deref(),
                     client_secret: sealed,
+                    identity_changed,
                 },
             )
             .await?;
+        if !saved.found {
+            return Err(DraftError::NotFound);
+        }
+        if saved.disconnected {
+            findings.add(
+                "client_id",
+                Some(Note::warning(
+                    "The app registration changed (client ID, tenant or endpoints), so the \
+                     mailbox's sign-in with the previous app was removed: sign in again at the \
+                     last step.",
+                )),
+            );
+        }
         Ok(Saved {
             next: Step::RedirectUri,
             warnings: findings,
-            disconnected: false,
+            disconnected: saved.disconnected,
         })
     }
 
@@ -298,6 +329,19 @@ impl Wizard {
         let (provider, authority) = self.provider_of(&record)?;
         tidy_mailbox(&mut v);
         let mut findings = steps::check_mailbox(&v, provider);
+        for (field, port, protocol) in [
+            ("smtp_port", &v.smtp_port, "SMTP"),
+            ("imap_port", &v.imap_port, "IMAP"),
+        ] {
+            if findings.get(field).is_some_and(|n| n.is_error()) {
+                continue;
+            }
+            if let Ok(n) = port.parse::<u16>() {
+                if !self.mail_ports.allows(n) {
+                    findings.add(field, Some(Note::error(port_not_allowed(protocol, n))));
+                }
+            }
+        }
         if findings.has_errors() {
             return Err(DraftError::Invalid(findings));
         }
@@ -428,6 +472,21 @@ pub enum StartupKeyError {
     Seal(crate::secrets::SealError),
 }
 
+/// A port this Mailkey's connection tests may not use: why, and what to use instead.
+fn port_not_allowed(protocol: &str, port: u16) -> String {
+    let usual = if protocol == "SMTP" {
+        "587 with STARTTLS"
+    } else {
+        "993 with TLS"
+    };
+    format!(
+        "Port {port} is not a mail port. Mailkey connects only to the mail ports (SMTP 25, 465, \
+         587; IMAP 143, 993; POP3 110, 995), so it cannot be used to reach a server's other \
+         services. {protocol} is usually on {usual}; if your server really uses {port}, ask the \
+         operator to add it to mail_ports."
+    )
+}
+
 fn discovery_note(domain: &str, e: &DiscoveryError) -> Note {
     match e {
         DiscoveryError::UnknownDomain => Note::error(format!(
@@ -459,6 +518,24 @@ fn operator_discovery_note(domain: &str, e: &DiscoveryError) -> Note {
              sign-in instead."
         )),
     }
+}
+
+/// What a sign-in belongs to: the client ID, the tenant and the endpoints. The secret and the
+/// display name are not part of it (a new secret keeps the sign-in).
+fn app_identity(
+    app: &AppDetails,
+    tenant_id: Option<&str>,
+) -> (String, String, Option<(String, String)>) {
+    (
+        app.client_id.trim().to_ascii_lowercase(),
+        tenant_id.unwrap_or(app.tenant.trim()).to_ascii_lowercase(),
+        app.custom_endpoints.then(|| {
+            (
+                app.authorize_url.trim().to_string(),
+                app.token_url.trim().to_string(),
+            )
+        }),
+    )
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(text: Option<&str>) -> Result<Option<T>, DraftError> {

@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use mailkey::{
-    mail_test::{Endpoint, MailTester, Plan},
+    mail_test::{Endpoint, MailPorts, MailTester, Plan, TokenTrouble},
     sandbox::{parse_scopes, Session},
 };
 use mailkey_app::{
@@ -76,6 +76,7 @@ async fn start() -> Env {
         c.tls_ca_file = Some(ca_file);
         c.allow_private_hosts = true;
         c.mail_hosts = vec!["localhost".into()];
+        c.mail_ports = mailkey::mail_test::MailPorts::Any;
     })
     .await;
     let introspect = server.url(&format!("/sandbox/{TENANT_ID}/oauth2/v2.0/introspect"));
@@ -139,6 +140,7 @@ impl Env {
         MailTester::new(
             ["localhost".to_string(), "nowhere.invalid".to_string()],
             true,
+            MailPorts::Any,
             Some(&self.mail.ca_file),
         )
         .unwrap()
@@ -264,14 +266,24 @@ async fn refused_tokens_are_diagnosed() {
     // No token at all (the account needs a sign-in).
     let r = env
         .tester()
+        .run(&plan, async { Err(TokenTrouble::NotSignedIn) }, None)
+        .await;
+    assert_eq!(failed_at(&r), StageId::Token);
+    assert_eq!(title(&r), "The mailbox is not signed in");
+    // Microsoft unreachable is not worded as a lost sign-in.
+    let r = env
+        .tester()
         .run(
             &plan,
-            async { Err("the account is not signed in".to_string()) },
+            async { Err(TokenTrouble::Unavailable("Microsoft asked to wait".into())) },
             None,
         )
         .await;
-    assert_eq!(failed_at(&r), StageId::Token);
-    assert_eq!(title(&r), "No access token");
+    assert_eq!(
+        title(&r),
+        "Microsoft's sign-in service is unavailable for now"
+    );
+    assert!(!r.diagnosis.as_ref().unwrap().fix.contains("Sign in"));
     assert!(r
         .stages
         .iter()
@@ -345,7 +357,7 @@ async fn network_and_tls_mistakes_are_diagnosed() {
     assert_eq!(title(&r), "The encryption setting does not match the port");
 
     // A certificate no trusted CA signed (the test CA left out).
-    let untrusted = MailTester::new(["localhost".to_string()], true, None).unwrap();
+    let untrusted = MailTester::new(["localhost".to_string()], true, MailPorts::Any, None).unwrap();
     let t = token.clone();
     let r = untrusted
         .run(&env.plan(MAILBOX), async move { Ok(t) }, None)
@@ -377,6 +389,7 @@ async fn private_addresses_are_refused_before_any_connection() {
     let guarded = MailTester::new(
         ["localhost".to_string(), "127.0.0.1".to_string()],
         false,
+        MailPorts::Any,
         None,
     )
     .unwrap();
@@ -631,7 +644,8 @@ async fn a_signed_in_account_is_tested_in_the_portal_and_from_the_terminal() {
             )
             .env("MAILKEY_TLS_CA_FILE", &env.mail.ca_file)
             .env("MAILKEY_ALLOW_PRIVATE_HOSTS", "1")
-            .env("MAILKEY_MAIL_HOSTS", "localhost");
+            .env("MAILKEY_MAIL_HOSTS", "localhost")
+            .env("MAILKEY_MAIL_PORTS", "any");
         cmd
     };
     let mut cmd = cli(&id);

@@ -642,7 +642,7 @@ async fn network_failures_and_5xx_are_retried_and_leave_the_account_connected() 
     s.state.tokens.forget(&id);
     let err = s.state.tokens.access_token(&id).await.err().unwrap();
     assert!(
-        matches!(err, mailkey::tokens::TokenError::Unavailable(_)),
+        matches!(err, mailkey::tokens::TokenError::Unavailable { .. }),
         "{err}"
     );
     assert_eq!(hits.load(Ordering::SeqCst), 3, "tried three times");
@@ -665,7 +665,7 @@ async fn network_failures_and_5xx_are_retried_and_leave_the_account_connected() 
     .unwrap();
     let err = s.state.tokens.access_token(&id).await.err().unwrap();
     assert!(
-        matches!(err, mailkey::tokens::TokenError::Unavailable(_)),
+        matches!(err, mailkey::tokens::TokenError::Unavailable { .. }),
         "{err}"
     );
     assert_eq!(op.connection(&id).await["state"], "connected");

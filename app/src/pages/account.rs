@@ -1,7 +1,7 @@
 //! `/accounts/:id`: a connected account at a glance: the mailbox, who signed in and when, the
 //! tokens' state, "sign in again", and the way to its settings.
 
-use leptos::prelude::*;
+use leptos::{prelude::*, server_fn::ServerFn};
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
@@ -9,7 +9,7 @@ use crate::{
     draft::{Draft, Step},
     error::PortalError,
     pages::{home::SignInRequired, wizard::sign_in::SignInSection},
-    server_fns::{load_draft, step_path},
+    server_fns::{load_draft, step_path, DeleteAccount},
 };
 
 #[component]
@@ -70,6 +70,64 @@ fn Account(draft: Draft) -> AnyView {
                 <a class="button button-secondary" href=step_path(&draft.id, Step::Review)>"Settings"</a>
             </p>
             <SignInSection id=draft.id.clone() mailbox=draft.mailbox.email.clone() ready=ready/>
+        </section>
+        <section class="panel danger-zone" aria-labelledby="delete-heading">
+            <h2 id="delete-heading">"Delete this account"</h2>
+            <p>"Mailkey forgets the mailbox's sign-in, the app's client secret and the test history. The host application can no longer get tokens for it."</p>
+            <a class="button button-danger" id="delete-account" href=format!("/accounts/{}/delete", draft.id)>"Delete this account…"</a>
+        </section>
+    }
+    .into_any()
+}
+
+/// `/accounts/:id/delete`: the confirmation, naming the mailbox, before anything is forgotten.
+#[component]
+pub fn DeleteAccountPage() -> AnyView {
+    let params = use_params_map();
+    let draft = Resource::new(
+        move || params.with(|p| p.get("id").unwrap_or_default()),
+        load_draft,
+    );
+    view! {
+        <Suspense fallback=|| view! { <p class="loading">"Loading the account…"</p> }>
+            {move || Suspend::new(async move {
+                match draft.await {
+                    Ok(d) => view! { <ConfirmDelete draft=d/> }.into_any(),
+                    Err(PortalError::NotSignedIn) => view! { <SignInRequired/> }.into_any(),
+                    Err(e) => view! { <Unavailable error=e/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+    .into_any()
+}
+
+#[component]
+fn ConfirmDelete(draft: Draft) -> AnyView {
+    let mailbox = if draft.mailbox.email.trim().is_empty() {
+        "this unfinished account".to_string()
+    } else {
+        draft.mailbox.email.clone()
+    };
+    let title = format!("Delete {mailbox}?");
+    view! {
+        <Title text=title.clone()/>
+        <section class="panel" aria-labelledby="confirm-heading">
+            <h1 id="confirm-heading">{title}</h1>
+            <p>"Deleting the account " <strong>{draft.mailbox.account_name.clone()}</strong> " (" {mailbox.clone()} ") is final. Mailkey forgets:"</p>
+            <ul>
+                <li>"the mailbox's sign-in (its refresh token): the host application gets no more access tokens for it;"</li>
+                <li>"the app registration's client secret, if the account had its own;"</li>
+                <li>"its sign-in attempts and connection-test history."</li>
+            </ul>
+            <p class="hint">"Nothing changes at Microsoft: the app registration and its consent stay in Entra until an administrator removes them."</p>
+            <form method="post" action=DeleteAccount::url()>
+                <input type="hidden" name="id" value=draft.id.clone()/>
+                <div class="step-nav">
+                    <a class="button button-secondary" href=format!("/accounts/{}", draft.id)>"Keep it"</a>
+                    <button type="submit" class="button button-danger" id="confirm-delete">{format!("Delete {mailbox}")}</button>
+                </div>
+            </form>
         </section>
     }
     .into_any()

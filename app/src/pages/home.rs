@@ -12,8 +12,13 @@ use crate::{
 #[component]
 pub fn HomePage() -> impl IntoView {
     let accounts = Resource::new(|| (), |_| list_accounts());
+    let deleted =
+        leptos_router::hooks::use_query_map().with_untracked(|q| q.get("deleted").is_some());
     view! {
         <Title text="Mailboxes"/>
+        {deleted.then(|| view! {
+            <p class="alert alert-success" role="status" id="deleted-notice">"The account was deleted; Mailkey forgot its sign-in and secrets."</p>
+        })}
         <Suspense fallback=|| view! { <p class="loading">"Loading mailboxes…"</p> }>
             {move || Suspend::new(async move {
                 match accounts.await {

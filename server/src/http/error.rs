@@ -16,6 +16,12 @@ pub enum HttpError {
     Unauthorized,
     #[error("cross-origin request refused")]
     CrossOrigin { origin: String, expected: String },
+    #[error("request for another host name refused")]
+    ForeignHost { host: String, expected: String },
+    #[error("too many requests")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("too many open event streams")]
+    TooManyStreams,
     #[error("not found")]
     NotFound,
     #[error("no such account")]
@@ -45,6 +51,32 @@ impl HttpError {
                      Mailkey at {expected}; if that is where you are, set public_url to the \
                      address in your browser's address bar."
                 ),
+            ),
+            HttpError::ForeignHost { host, expected } => (
+                StatusCode::BAD_REQUEST,
+                "foreign_host",
+                format!(
+                    "This request was addressed to \"{}\", which is not this Mailkey's address, \
+                     and was refused (a page of another site can point its own name at \
+                     Mailkey). Open Mailkey at {expected} or http://localhost; to reach it under \
+                     another name, set public_url to that address.",
+                    host.chars().take(100).collect::<String>()
+                ),
+            ),
+            HttpError::RateLimited { retry_after_secs } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!(
+                    "Too many requests of this kind from here. Wait {retry_after_secs} seconds, \
+                     then try again."
+                ),
+            ),
+            HttpError::TooManyStreams => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_streams",
+                "This browser session has too many live views open (sign-in or connection \
+                 test). Close some tabs of Mailkey, then reload."
+                    .into(),
             ),
             HttpError::NotFound => (
                 StatusCode::NOT_FOUND,
@@ -84,6 +116,11 @@ impl IntoResponse for HttpError {
                 message,
             },
         };
-        (status, Json(body)).into_response()
+        let mut res = (status, Json(body)).into_response();
+        if let HttpError::RateLimited { retry_after_secs } = self {
+            res.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, retry_after_secs.into());
+        }
+        res
     }
 }

@@ -333,11 +333,17 @@ pub async fn events(
         return StatusCode::UNAUTHORIZED.into_response();
     };
     let since: Option<i64> = q.get("since").and_then(|s| s.parse().ok());
+    // Held while the stream is open: the session's place among its open streams.
+    let slot = match state.stream_caps.open(session.id_hash) {
+        Ok(slot) => slot,
+        Err(e) => return e.into_response(),
+    };
     let store = state.store.clone();
     let deadline = tokio::time::Instant::now() + STREAM_LIFETIME;
     let stream = futures_util::stream::unfold(false, move |done| {
         let store = store.clone();
         let id = id.clone();
+        let _slot = &slot;
         async move {
             if done {
                 return None;

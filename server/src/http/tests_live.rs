@@ -242,11 +242,14 @@ pub async fn events(
     }) else {
         return Err(HttpError::NotFound);
     };
+    // Held while the stream is open: the session's place among its open streams.
+    let slot = state.stream_caps.open(session.id_hash)?;
     // Sends what happened since the last look, then waits for more; ends after the report.
     let stream = futures_util::stream::unfold(
         (0usize, false, changed),
         move |(sent, done, mut changed)| {
             let run = run.clone();
+            let _slot = &slot;
             async move {
                 if done {
                     return None;

@@ -4,7 +4,7 @@
 
 use mailkey_app::{draft::Step, mail_test::Diagnosis, provider::Security};
 
-use super::failure::Failure;
+use super::failure::{Failure, TokenTrouble};
 
 /// What the words need to know about the test.
 pub struct Context<'a> {
@@ -31,11 +31,45 @@ pub fn explain(f: &Failure, cx: &Context<'_>) -> Diagnosis {
     let mailbox_step = Some(Step::Mailbox);
     let (p, host, port) = (cx.protocol, cx.host, cx.port);
     let mut out = match f {
-        Failure::Token(why) => d(
-            "No access token",
-            format!("Mailkey has no valid sign-in for this mailbox: {why}."),
-            "The mailbox never signed in, or Microsoft revoked or expired the sign-in.",
+        Failure::Token(TokenTrouble::NotSignedIn) => d(
+            "The mailbox is not signed in",
+            "Mailkey holds no sign-in for this mailbox, so it has no access token to test with."
+                .into(),
+            "The mailbox never signed in, or its sign-in was removed when its address or app \
+             changed.",
+            format!("Sign in as {}.", cx.mailbox),
+            None,
+        ),
+        Failure::Token(TokenTrouble::SignInRefused(title)) => d(
+            "Microsoft no longer accepts the sign-in",
+            format!("Microsoft refused the mailbox's stored sign-in: {title}."),
+            "The sign-in was revoked (a password change, an administrator) or expired unused.",
             format!("Sign in again as {}.", cx.mailbox),
+            None,
+        ),
+        Failure::Token(TokenTrouble::AppRefused(title)) => d(
+            "Microsoft refused the app",
+            format!("Microsoft refused the app's credentials: {title}."),
+            "The client secret is wrong, expired, or was deleted during a rotation. The \
+             mailbox's sign-in is kept.",
+            "Fix the app's client secret as the account page explains; the mailbox does not \
+             need to sign in again."
+                .into(),
+            None,
+        ),
+        Failure::Token(TokenTrouble::Unavailable(why)) => d(
+            "Microsoft's sign-in service is unavailable for now",
+            format!("Mailkey could not get a fresh access token: {why}."),
+            "An outage or throttling at Microsoft, or a network problem between Mailkey and \
+             Microsoft. The account stays connected.",
+            "Test again in a few minutes.".into(),
+            None,
+        ),
+        Failure::Token(TokenTrouble::Internal(why)) => d(
+            "Mailkey could not get an access token",
+            format!("Mailkey's own side failed: {why}."),
+            "A problem of Mailkey's server (its database or master key).",
+            "Test again; if it repeats, the operator should check Mailkey's log.".into(),
             None,
         ),
         Failure::HostNotAllowed(h) => d(
@@ -45,6 +79,17 @@ pub fn explain(f: &Failure, cx: &Context<'_>) -> Diagnosis {
              lists, so it cannot be used to probe other machines.",
             format!(
                 "Use the provider's server, or ask the operator to add {h} to mail_hosts."
+            ),
+            mailbox_step,
+        ),
+        Failure::PortNotAllowed(port) => d(
+            "This port is not a mail port",
+            format!("Mailkey may not connect to port {port}."),
+            "Connection tests use only the mail ports (SMTP 25, 465, 587; IMAP 143, 993; POP3 \
+             110, 995), so Mailkey cannot be used to reach a server's other services.",
+            format!(
+                "Use the {p} server's mail port (Microsoft 365: SMTP 587, IMAP 993), or ask the \
+                 operator to add {port} to mail_ports."
             ),
             mailbox_step,
         ),

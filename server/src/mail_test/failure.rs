@@ -4,11 +4,28 @@ use std::net::{IpAddr, SocketAddr};
 
 use mailkey_app::mail_test::StageId;
 
+/// Why no access token could be had for the test, as the token keeper said.
+#[derive(Clone, Debug)]
+pub enum TokenTrouble {
+    /// The mailbox never signed in, or its sign-in was removed.
+    NotSignedIn,
+    /// Microsoft refused the stored sign-in for good (its title).
+    SignInRefused(String),
+    /// Microsoft refused the app's credentials; the sign-in is kept (its title).
+    AppRefused(String),
+    /// Microsoft cannot be reached, fails, or asked to wait: the account stays connected.
+    Unavailable(String),
+    /// Mailkey's own side failed (storage, a stored secret).
+    Internal(String),
+}
+
 #[derive(Clone, Debug)]
 pub enum Failure {
-    /// No access token: the account needs a (new) sign-in.
-    Token(String),
+    /// No access token.
+    Token(TokenTrouble),
     HostNotAllowed(String),
+    /// A port that is not a mail port (nor one the operator added).
+    PortNotAllowed(u16),
     PrivateAddress(String, IpAddr),
     Dns(String, String),
     Refused(SocketAddr),

@@ -2,33 +2,76 @@
 //! become a port scanner: the host must be the provider's or one the operator listed, and every
 //! address it resolves to must be public unless `allow_private_hosts` is set. The caller then
 //! connects to an address checked here, never to the name again (no second lookup to rebind).
+//! Only mail ports are used, unless the operator names others, so an allowed host cannot be
+//! probed on its other services either.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::failure::Failure;
 
+/// SMTP (25, 465, 587), IMAP (143, 993) and POP3 (110, 995).
+pub const MAIL_PORTS: [u16; 7] = [25, 465, 587, 143, 993, 110, 995];
+
+/// The ports connection tests may use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MailPorts {
+    /// The mail ports and these.
+    Standard(Vec<u16>),
+    /// Every port (`mail_ports = "any"`: test servers on random ports).
+    Any,
+}
+
+impl Default for MailPorts {
+    fn default() -> Self {
+        MailPorts::Standard(Vec::new())
+    }
+}
+
+impl MailPorts {
+    pub fn allows(&self, port: u16) -> bool {
+        match self {
+            MailPorts::Any => true,
+            MailPorts::Standard(extra) => MAIL_PORTS.contains(&port) || extra.contains(&port),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct HostGuard {
     allowed: Vec<String>,
     allow_private: bool,
+    ports: MailPorts,
 }
 
 impl HostGuard {
-    pub fn new(allowed: impl IntoIterator<Item = String>, allow_private: bool) -> HostGuard {
+    pub fn new(
+        allowed: impl IntoIterator<Item = String>,
+        allow_private: bool,
+        ports: MailPorts,
+    ) -> HostGuard {
         HostGuard {
             allowed: allowed
                 .into_iter()
                 .map(|h| h.to_ascii_lowercase())
                 .collect(),
             allow_private,
+            ports,
         }
     }
 
-    /// The host's addresses, each checked; refuses a host not on the list.
+    pub fn allows_port(&self, port: u16) -> bool {
+        self.ports.allows(port)
+    }
+
+    /// The host's addresses, each checked; refuses a host not on the list or a port that is not
+    /// a mail port.
     pub async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, Failure> {
         let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
         if !self.allowed.contains(&host) {
             return Err(Failure::HostNotAllowed(host));
+        }
+        if !self.ports.allows(port) {
+            return Err(Failure::PortNotAllowed(port));
         }
         let literal = host.trim_start_matches('[').trim_end_matches(']');
         let addrs: Vec<SocketAddr> = match literal.parse::<IpAddr>() {
@@ -74,6 +117,7 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || a == 0
         || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
         || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+        || (a == 192 && b == 88 && c == 99) // 6to4 relay anycast (deprecated, relays anywhere)
         || (a == 198 && (18..20).contains(&b)) // benchmarking
         || a >= 240) // reserved
 }
@@ -85,6 +129,9 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || ip.is_multicast()
         || (s[0] & 0xfe00) == 0xfc00 // unique local
         || (s[0] & 0xffc0) == 0xfe80 // link-local
+        || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated, still routed inside sites)
+        || (s[0..6] == [0; 6]) // ::/96, IPv4-compatible (deprecated, embeds IPv4)
+        || (s[0] == 0x2001 && s[1] == 0x0000) // Teredo, embeds IPv4
         || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
         || (s[0] == 0x0064 && s[1] == 0xff9b) // NAT64, embeds IPv4
         || s[0] == 0x2002) // 6to4, embeds IPv4
@@ -112,6 +159,11 @@ mod tests {
             "::ffff:10.0.0.1",
             "::ffff:127.0.0.1",
             "64:ff9b::a00:1",
+            "::7f00:1",
+            "::a00:1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "fec0::1",
+            "192.88.99.1",
         ] {
             assert!(!is_public(bad.parse().unwrap()), "{bad}");
         }
@@ -129,6 +181,7 @@ mod tests {
                 "::1".to_string(),
             ],
             false,
+            MailPorts::default(),
         );
         assert!(matches!(
             guard.resolve("evil.example", 25).await,
@@ -143,10 +196,27 @@ mod tests {
                 "{host}"
             );
         }
-        let open = HostGuard::new(["127.0.0.1".to_string()], true);
+        let open = HostGuard::new(["127.0.0.1".to_string()], true, MailPorts::default());
         assert_eq!(
             open.resolve("127.0.0.1", 25).await.unwrap(),
             vec!["127.0.0.1:25".parse().unwrap()]
         );
+        // An allowed host, but not on a mail port: its other services are not for probing.
+        for port in [22, 80, 3306, 6379, 8080] {
+            assert!(
+                matches!(
+                    open.resolve("127.0.0.1", port).await,
+                    Err(Failure::PortNotAllowed(p)) if p == port
+                ),
+                "{port}"
+            );
+        }
+        let extra = HostGuard::new(
+            ["127.0.0.1".to_string()],
+            true,
+            MailPorts::Standard(vec![2525]),
+        );
+        assert!(extra.resolve("127.0.0.1", 2525).await.is_ok());
+        assert!(extra.resolve("127.0.0.1", 2526).await.is_err());
     }
 }

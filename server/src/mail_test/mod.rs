@@ -27,7 +27,8 @@ use mailkey_app::{
 use tokio::{net::TcpStream, sync::mpsc::UnboundedSender};
 
 pub use failure::Failure;
-pub use guard::{is_public, HostGuard};
+pub use failure::TokenTrouble;
+pub use guard::{is_public, HostGuard, MailPorts, MAIL_PORTS};
 
 /// The longest any single step may take, within the test's overall timeout.
 const STEP_CAP: Duration = Duration::from_secs(20);
@@ -152,10 +153,11 @@ impl MailTester {
     pub fn new(
         allowed_hosts: impl IntoIterator<Item = String>,
         allow_private: bool,
+        ports: MailPorts,
         ca_file: Option<&Path>,
     ) -> Result<MailTester, String> {
         Ok(MailTester {
-            guard: HostGuard::new(allowed_hosts, allow_private),
+            guard: HostGuard::new(allowed_hosts, allow_private, ports),
             tls: tls::TlsSetup::new(ca_file)?,
         })
     }
@@ -165,7 +167,7 @@ impl MailTester {
     pub async fn run(
         &self,
         plan: &Plan,
-        token: impl Future<Output = Result<String, String>>,
+        token: impl Future<Output = Result<String, TokenTrouble>>,
         events: Option<UnboundedSender<StageEvent>>,
     ) -> TestReport {
         let rec = Recorder {
@@ -231,7 +233,7 @@ impl MailTester {
         &self,
         rec: &Recorder,
         plan: &Plan,
-        token: impl Future<Output = Result<String, String>>,
+        token: impl Future<Output = Result<String, TokenTrouble>>,
         message_id: &str,
     ) -> Result<Vec<mailkey_app::mail_test::Folder>, (StageId, Failure)> {
         let token = rec

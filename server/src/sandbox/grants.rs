@@ -54,6 +54,27 @@ pub struct RefreshGrant {
     pub uses_after_replacement: u32,
 }
 
+/// A way the sandbox's ID tokens can be wrong, to prove Mailkey refuses each: for another app
+/// (`aud`), another sign-in (`nonce`), another organisation (`tid`), another authority (`iss`),
+/// or already expired (`exp`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdTokenFault {
+    WrongAudience,
+    WrongNonce,
+    WrongTenant,
+    WrongIssuer,
+    Expired,
+}
+
+/// A client secret added since the start (Entra's "New client secret"), for rotation tests.
+#[derive(Clone, Debug)]
+pub struct AddedSecret {
+    pub client_id: String,
+    pub secret: String,
+    pub secret_id: String,
+    pub expires: String,
+}
+
 /// What the token endpoint decides about a presented refresh token.
 pub enum RefreshUse {
     Valid(Session, i64),
@@ -82,6 +103,11 @@ struct State {
     /// IDs of client secrets deleted since the start (Entra's "Certificates & secrets" →
     /// Delete), the last step of a rotation.
     removed_secrets: HashSet<String>,
+    added_secrets: Vec<AddedSecret>,
+    /// The ID tokens issued from now on are wrong in this way.
+    id_token_fault: Option<IdTokenFault>,
+    /// The token endpoint answers 429 with this `Retry-After` (seconds) until turned off.
+    throttle: Option<u64>,
 }
 
 impl std::fmt::Debug for Grants {
@@ -130,6 +156,40 @@ impl Grants {
         self.lock()
             .removed_secrets
             .insert(secret_id.to_ascii_lowercase());
+    }
+
+    /// Adds a client secret to an app (Entra's "New client secret"): valid alongside the others.
+    pub fn add_secret(&self, added: AddedSecret) {
+        self.lock().added_secrets.push(added);
+    }
+
+    /// The secrets added to `client_id` since the start, as (value, ID, expiry).
+    pub fn added_secrets(&self, client_id: &str) -> Vec<(String, String, String)> {
+        self.lock()
+            .added_secrets
+            .iter()
+            .filter(|a| a.client_id.eq_ignore_ascii_case(client_id))
+            .map(|a| (a.secret.clone(), a.secret_id.clone(), a.expires.clone()))
+            .collect()
+    }
+
+    /// Makes the ID tokens issued from now on wrong in one way (`None`: right again).
+    pub fn set_id_token_fault(&self, fault: Option<IdTokenFault>) {
+        self.lock().id_token_fault = fault;
+    }
+
+    pub fn id_token_fault(&self) -> Option<IdTokenFault> {
+        self.lock().id_token_fault
+    }
+
+    /// Makes the token endpoint answer `429 Too Many Requests` with `Retry-After: secs`, as
+    /// Microsoft's throttling does (`None`: answers again).
+    pub fn set_throttle(&self, retry_after_secs: Option<u64>) {
+        self.lock().throttle = retry_after_secs;
+    }
+
+    pub fn throttle(&self) -> Option<u64> {
+        self.lock().throttle
     }
 
     pub fn is_secret_removed(&self, secret_id: &str) -> bool {

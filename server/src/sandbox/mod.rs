@@ -26,7 +26,7 @@ use axum::{
 };
 
 pub use directory::{Directory, DirectoryError, MultiTenantApp, DEMO_FILE};
-pub use grants::{Grants, RefreshUse, Session};
+pub use grants::{AddedSecret, Grants, IdTokenFault, RefreshUse, Session};
 pub use protocol::parse_scopes;
 
 use crate::state::AppState;

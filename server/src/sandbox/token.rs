@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use super::{
     authorize::pkce_matches,
     directory::{App, Tenant},
-    grants::{Grants, Session, CODE_LIFETIME_SECS},
+    grants::{Grants, IdTokenFault, Session, CODE_LIFETIME_SECS},
     jwt,
     protocol::{find_app, find_multi_tenant_app, is_organizations, parse_scopes, Refusal},
     RefreshUse, Sandbox,
@@ -74,11 +74,18 @@ fn check_secret(app: &App, grants: &Grants, presented: Option<&str>) -> Result<(
     };
     // Compared as SHA-256 digests, so the time taken says nothing about the secret.
     let digest = Sha256::digest(presented.as_bytes());
+    let added = grants.added_secrets(&app.client_id);
     let matched = app
         .secrets()
+        .chain(
+            added
+                .iter()
+                .map(|(s, id, exp)| (s.as_str(), id.as_str(), exp.as_str())),
+        )
         .filter(|(_, id, _)| !grants.is_secret_removed(id))
-        .find(|(secret, _, _)| Sha256::digest(secret.as_bytes()) == digest);
-    let Some((_, _, expires)) = matched else {
+        .find(|(secret, _, _)| Sha256::digest(secret.as_bytes()) == digest)
+        .map(|(_, _, expires)| expires.to_string());
+    let Some(expires) = matched else {
         return Err(invalid_client(
             7000215,
             format!(
@@ -89,7 +96,7 @@ fn check_secret(app: &App, grants: &Grants, presented: Option<&str>) -> Result<(
             ),
         ));
     };
-    let expired = Day::parse(expires).is_some_and(|d| d <= Day::today());
+    let expired = Day::parse(&expires).is_some_and(|d| d <= Day::today());
     if expired {
         return Err(invalid_client(
             7000222,
@@ -114,6 +121,22 @@ pub async fn token(
     let Some(sandbox) = state.sandbox.as_ref() else {
         return StatusCode::NOT_FOUND.into_response();
     };
+    if let Some(wait) = sandbox.grants.throttle() {
+        // Microsoft's throttling: 429, Retry-After, and an OAuth error body.
+        let mut res = (
+            StatusCode::TOO_MANY_REQUESTS,
+            Json(json!({
+                "error": "temporarily_unavailable",
+                "error_description": "AADSTS50196: The server terminated an operation because \
+                    it encountered a client request loop. Please contact your app vendor.",
+                "error_codes": [50196],
+            })),
+        )
+            .into_response();
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(wait));
+        return res;
+    }
     match answer(sandbox, &tenant, &headers, &p) {
         Ok(body) => {
             let mut res = Json(body).into_response();
@@ -375,7 +398,28 @@ fn tokens(
         if let Some(nonce) = nonce {
             claims["nonce"] = nonce.into();
         }
+        if let Some(fault) = sandbox.grants.id_token_fault() {
+            spoil(&mut claims, fault, &sandbox.authority);
+        }
         body["id_token"] = jwt::sign(&claims, app.secret.as_bytes()).into();
     }
     body
+}
+
+/// An ID token wrong in one way, everything else as it should be.
+fn spoil(claims: &mut serde_json::Value, fault: IdTokenFault, authority: &str) {
+    const ELSEWHERE: &str = "00000000-1111-4222-8333-444444444444";
+    match fault {
+        IdTokenFault::WrongAudience => claims["aud"] = ELSEWHERE.into(),
+        IdTokenFault::WrongNonce => claims["nonce"] = "a-nonce-of-another-sign-in".into(),
+        IdTokenFault::WrongTenant => {
+            claims["tid"] = ELSEWHERE.into();
+            claims["iss"] = format!("{authority}/{ELSEWHERE}/v2.0").into();
+        }
+        IdTokenFault::WrongIssuer => {
+            let tid = claims["tid"].as_str().unwrap_or_default().to_string();
+            claims["iss"] = format!("https://login.evil.example/{tid}/v2.0").into();
+        }
+        IdTokenFault::Expired => claims["exp"] = (now() - 3600).into(),
+    }
 }

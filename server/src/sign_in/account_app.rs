@@ -21,18 +21,27 @@ use oauth2::{
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use super::SignInError;
+use super::{problems::Context, SignInError};
 use crate::{
     providers::Providers,
     secrets::{Aad, Sealer},
     storage::DraftRecord,
 };
 
-/// The ID token rides along in the token response.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+/// The ID token rides along in the token response. Its `Debug` never shows the token: a log
+/// line that prints a token answer must not carry a credential of the mailbox.
+#[derive(Clone, Default, Deserialize, Serialize)]
 pub struct IdTokenField {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+}
+
+impl std::fmt::Debug for IdTokenField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdTokenField")
+            .field("id_token", &self.id_token.as_ref().map(|_| "(redacted)"))
+            .finish()
+    }
 }
 
 impl ExtraTokenFields for IdTokenField {}
@@ -83,6 +92,8 @@ pub struct AccountApp {
     pub tenant_id: Option<String>,
     pub mailbox: String,
     pub scopes: Vec<String>,
+    /// Set for an account on the operator's app: its name, as customers see it.
+    pub operator_app_name: Option<String>,
 }
 
 fn scopes_of(mailbox: &MailboxSettings) -> Vec<String> {
@@ -151,6 +162,7 @@ impl AccountApp {
             tenant_id: r.tenant_id.clone(),
             mailbox: mailbox.email.trim().to_string(),
             scopes: scopes_of(&mailbox),
+            operator_app_name: None,
         })
     }
 
@@ -182,7 +194,19 @@ impl AccountApp {
             tenant_id: r.tenant_id.clone(),
             mailbox: mailbox.email.trim().to_string(),
             scopes: scopes_of(&mailbox),
+            operator_app_name: Some(operator.name.clone()),
         })
+    }
+
+    /// The problems' context for this account.
+    pub fn problem_context<'a>(&'a self, redirect_uri: &'a str, refresh: bool) -> Context<'a> {
+        Context {
+            redirect_uri,
+            mailbox: &self.mailbox,
+            scopes: &self.scopes,
+            operator_app: self.operator_app_name.as_deref(),
+            refresh,
+        }
     }
 
     pub fn client(&self, redirect_uri: &str) -> Result<OAuthClient, SignInError> {
@@ -208,5 +232,18 @@ impl AccountApp {
             .cloned()
             .collect::<Vec<_>>()
             .join(" ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_id_token_is_never_debug_printed() {
+        let f = IdTokenField {
+            id_token: Some("eyJhbGciOi.secret.sig".into()),
+        };
+        assert!(!format!("{f:?}").contains("eyJ"), "{f:?}");
     }
 }

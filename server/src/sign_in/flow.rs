@@ -3,7 +3,10 @@
 use std::collections::HashMap;
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-use mailkey_app::sign_in::SignInOutcome;
+use mailkey_app::{
+    draft::Step,
+    sign_in::{SignInOutcome, SignInProblem},
+};
 use oauth2::{
     AuthorizationCode, CsrfToken, PkceCodeChallenge, PkceCodeVerifier, RequestTokenError, Scope,
     TokenResponse,
@@ -15,9 +18,7 @@ use sha2::{Digest, Sha256};
 use super::{
     account_app::{refresh_token_aad, AccountApp},
     http::OAuthHttp,
-    id_token,
-    problems::{self, Context},
-    SignInError,
+    id_token, problems, SignInError,
 };
 use crate::{
     providers::Providers,
@@ -182,6 +183,115 @@ fn internal_problem(e: &SignInError) -> mailkey_app::sign_in::SignInProblem {
     }
 }
 
+/// Why an ID token does not belong to this sign-in, if it does not: it must be for this app
+/// (`aud`), this very request (`nonce`), the account's organisation (`tid`, when known), issued by
+/// the authority the sign-in went to (`iss`), and not expired (`exp`, five minutes of clock skew).
+fn binding_problem(
+    claims: &id_token::IdClaims,
+    app: &AccountApp,
+    nonce: &str,
+) -> Option<SignInProblem> {
+    if !claims.aud.eq_ignore_ascii_case(&app.client_id) {
+        return Some(id_token_refused(
+            "The ID token was issued for another app than this account's (its audience is not \
+             the account's client ID).",
+            "The token endpoint is not the one of this app registration, or the client ID was \
+             changed in Entra.",
+            "Check the Application (client) ID and the endpoints, then sign in again.",
+            Some(Step::AppDetails),
+        ));
+    }
+    if claims.nonce.as_deref() != Some(nonce) {
+        return Some(id_token_refused(
+            "The ID token belongs to another sign-in than this one (its nonce differs).",
+            "An answer of an earlier or foreign sign-in was replayed, or something between \
+             Mailkey and Microsoft altered the request.",
+            "Sign in again. If it repeats, check what stands between Mailkey and Microsoft \
+             (a proxy rewriting requests).",
+            None,
+        ));
+    }
+    let Some(tid) = claims.tid.as_deref() else {
+        return Some(id_token_refused(
+            "The ID token names no organisation (no tid claim).",
+            "The token endpoint is not Microsoft's v2.0 endpoint.",
+            "Use the v2.0 endpoints (leave \"I have the endpoints\" off), then sign in again.",
+            Some(Step::AppDetails),
+        ));
+    };
+    if let Some(expected) = &app.tenant_id {
+        if !expected.eq_ignore_ascii_case(tid) {
+            return Some(id_token_refused(
+                &format!(
+                    "The account that signed in belongs to organisation {tid}, not to the \
+                     mailbox's organisation {expected}."
+                ),
+                "An account of another Microsoft 365 organisation was picked on Microsoft's page.",
+                &format!("Sign in again as {}.", app.mailbox),
+                None,
+            ));
+        }
+    }
+    if !claims
+        .iss
+        .eq_ignore_ascii_case(&format!("{}/{tid}/v2.0", app.authority))
+    {
+        return Some(id_token_refused(
+            "The ID token was not issued by the sign-in service this account uses (its issuer \
+             is another authority).",
+            "The endpoints point at another identity provider or cloud than the account's.",
+            "Check the endpoints in Application details, then sign in again.",
+            Some(Step::AppDetails),
+        ));
+    }
+    if claims.exp <= crate::storage::now() - 300 {
+        return Some(id_token_refused(
+            "The ID token had already expired when Mailkey received it.",
+            "The clock of Mailkey's server is wrong by more than five minutes, or the answer \
+             was held back.",
+            "Check the server's clock (NTP), then sign in again.",
+            None,
+        ));
+    }
+    None
+}
+
+/// The account's mailbox or app changed during the sign-in: its result was discarded.
+fn account_changed(mailbox: &str) -> SignInProblem {
+    SignInProblem {
+        code: None,
+        title: "The account changed during the sign-in".into(),
+        what: "The account's mailbox address or app registration was changed while this \
+               sign-in was under way, so its result was discarded: it was for the account as it \
+               was before."
+            .into(),
+        why: "Someone saved the Mailbox or Application details step while the Microsoft window \
+              was open."
+            .into(),
+        fix: format!("Sign in again, now as {mailbox}."),
+        step: None,
+        admin_consent: false,
+        sign_in_again_as: Some(mailbox.to_string()),
+        detail: None,
+    }
+}
+
+/// An ID token that does not belong to this sign-in, by the claim that gives it away. Nothing
+/// of it is stored.
+fn id_token_refused(what: &str, why: &str, fix: &str, step: Option<Step>) -> SignInProblem {
+    SignInProblem {
+        code: None,
+        title: "The sign-in answer was not for this sign-in".into(),
+        what: format!("{what} Mailkey stored nothing from this sign-in."),
+        why: why.into(),
+        fix: fix.into(),
+        step: step.map(Step::number),
+        admin_consent: false,
+        sign_in_again_as: None,
+        detail: None,
+    }
+}
+
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -209,9 +319,13 @@ impl SignIn {
         &self.redirect_uri
     }
 
-    async fn app(&self, id: &str) -> Result<AccountApp, SignInError> {
+    /// The account's app and its identity epoch (what a sign-in started now is for).
+    async fn app(&self, id: &str) -> Result<(AccountApp, i64), SignInError> {
         let r = self.store.draft(id).await?.ok_or(SignInError::NotFound)?;
-        AccountApp::load(&r, &self.providers, &self.sealer)
+        Ok((
+            AccountApp::load(&r, &self.providers, &self.sealer)?,
+            r.identity_epoch,
+        ))
     }
 
     /// Records a new attempt for this browser and returns the address to send it to.
@@ -222,7 +336,7 @@ impl SignIn {
         mode: Mode,
         purpose: Purpose,
     ) -> Result<String, SignInError> {
-        let app = self.app(account_id).await?;
+        let (app, epoch) = self.app(account_id).await?;
         // 256 random bits; only its hash is stored.
         let state = random_b64(32);
         let hash = state_hash(&state);
@@ -248,6 +362,7 @@ impl SignIn {
                 } else {
                     STATE_LIFETIME_SECS
                 },
+                account_epoch: epoch,
             })
             .await?;
         if purpose == Purpose::AdminConsent {
@@ -337,12 +452,13 @@ impl SignIn {
         hash: &[u8; 32],
         query: &HashMap<String, String>,
     ) -> Result<SignInOutcome, SignInError> {
-        let app = self.app(&attempt.account_id).await?;
-        let cx = Context {
-            redirect_uri: &self.redirect_uri,
-            mailbox: &app.mailbox,
-            scopes: &app.scopes,
-        };
+        let (app, epoch) = self.app(&attempt.account_id).await?;
+        if epoch != attempt.account_epoch {
+            return Ok(SignInOutcome::Failed {
+                problem: account_changed(&app.mailbox),
+            });
+        }
+        let cx = app.problem_context(&self.redirect_uri, false);
         let failed = |problem| Ok(SignInOutcome::Failed { problem });
         if let Some(error) = query.get("error") {
             let mut problem = problems::from_microsoft(
@@ -364,27 +480,46 @@ impl SignIn {
             if !granted {
                 return failed(problems::from_microsoft("access_denied", None, &cx));
             }
-            // Microsoft names the organisation consent was granted for: another one than the
-            // mailbox's (possible through `organizations`) does not help this account.
-            return match (&app.tenant_id, query.get("tenant")) {
-                (Some(expected), Some(granted_for))
-                    if !expected.eq_ignore_ascii_case(granted_for) =>
-                {
-                    failed(problems::unexpected(
-                        &format!(
-                            "Consent was granted for another organisation ({granted_for}), not \
-                             for the mailbox's ({expected})."
-                        ),
-                        "An administrator of the mailbox's own organisation must grant it.",
-                        None,
-                    ))
+            // Microsoft names the organisation consent was granted for. Whoever holds a shared
+            // link can write this answer, so its `tenant` is compared, never repeated, and
+            // consent for an organisation Mailkey cannot name is not reported as granted.
+            let granted_for = query.get("tenant").map(|t| t.trim());
+            return match (&app.tenant_id, granted_for) {
+                (Some(expected), Some(t)) if expected.eq_ignore_ascii_case(t) => {
+                    Ok(SignInOutcome::ConsentGranted)
                 }
+                (Some(_), Some(_)) => failed(problems::unexpected(
+                    "Consent was reported for another organisation than the mailbox's.",
+                    "An administrator of the mailbox's own organisation must grant it: ask for a \
+                     new link and have it opened by one of that organisation's administrators.",
+                    None,
+                )),
+                (None, _) if attempt.mode == Mode::Shared.as_str() => failed(SignInProblem {
+                    code: None,
+                    title: "Consent could not be confirmed".into(),
+                    what: "Microsoft's answer reports consent, but Mailkey does not know the \
+                           mailbox's organisation yet, so it cannot tell whether the consent \
+                           is for it."
+                        .into(),
+                    why: "The mailbox's domain was not found at Microsoft when it was entered, \
+                          and nobody of the organisation has signed in yet."
+                        .into(),
+                    fix: format!(
+                        "Sign in as {}: if the consent is in place, no permissions page appears \
+                         and the account connects.",
+                        app.mailbox
+                    ),
+                    step: None,
+                    admin_consent: false,
+                    sign_in_again_as: Some(app.mailbox.clone()),
+                    detail: None,
+                }),
+                (None, Some(_)) => Ok(SignInOutcome::ConsentGranted),
                 (_, None) => failed(problems::unexpected(
                     "Microsoft's answer did not say which organisation consent was granted for.",
                     "Sign in again: if consent is in place, no permissions page appears.",
                     None,
                 )),
-                _ => Ok(SignInOutcome::ConsentGranted),
             };
         }
         let Some(code) = query.get("code").filter(|c| !c.is_empty()) else {
@@ -440,30 +575,8 @@ impl SignIn {
                 Some(mailkey_app::draft::Step::Mailbox),
             ));
         };
-        let now = crate::storage::now();
-        // The tenant must be stated, be the account's (when known) and have issued the token.
-        let tenant_ok = match (&app.tenant_id, &claims.tid) {
-            (Some(expected), Some(tid)) => expected.eq_ignore_ascii_case(tid),
-            (None, Some(_)) => true,
-            (_, None) => false,
-        };
-        let issuer_ok = claims.tid.as_deref().is_some_and(|tid| {
-            claims
-                .iss
-                .eq_ignore_ascii_case(&format!("{}/{tid}/v2.0", app.authority))
-        });
-        let bound = claims.aud.eq_ignore_ascii_case(&app.client_id)
-            && claims.nonce.as_deref() == Some(attempt.nonce.as_str())
-            && claims.exp > now - 300
-            && tenant_ok
-            && issuer_ok;
-        if !bound {
-            return failed(problems::unexpected(
-                "The ID token was not issued for this sign-in (audience, nonce, tenant, issuer or \
-                 expiry do not match).",
-                "Sign in again; if it repeats, check the client ID and tenant.",
-                None,
-            ));
+        if let Some(problem) = binding_problem(&claims, &app, &attempt.nonce) {
+            return failed(problem);
         }
         // `email` can be set by a tenant's admin to anything; it is trusted only when the tenant
         // is pinned to the account's.
@@ -503,9 +616,21 @@ impl SignIn {
         // overwrite this one's token.
         let flight = self.tokens.flight(&app.id);
         let _turn = flight.lock().await;
-        self.store
-            .store_connection(&app.id, &sealed, username, claims.tid.as_deref())
+        let stored = self
+            .store
+            .store_connection(
+                &app.id,
+                attempt.account_epoch,
+                &sealed,
+                username,
+                claims.tid.as_deref(),
+            )
             .await?;
+        if stored.is_none() {
+            // The mailbox address or the app changed while Microsoft was signing in: this
+            // sign-in is for what the account was, not what it is.
+            return failed(account_changed(&app.mailbox));
+        }
         self.tokens
             .prime(&app.id, answer.access_token().secret(), answer.expires_in());
         Ok(SignInOutcome::Connected {

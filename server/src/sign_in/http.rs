@@ -1,6 +1,7 @@
 //! The HTTP client of every token request: no redirects followed (a token endpoint that redirects
 //! is refused, so credentials never travel on), connect and total timeouts, and a cap on the
-//! answer's size. Server errors (5xx) are failures of their own, so refreshes can retry them.
+//! answer's size. Server errors (5xx) are failures of their own, so refreshes can retry them, and
+//! so is 429: Microsoft asking to wait, with the `Retry-After` it gave.
 
 use std::time::Duration;
 
@@ -15,8 +16,14 @@ pub enum HttpFailure {
     Timeout,
     #[error("the token endpoint cannot be reached")]
     Unreachable,
-    #[error("the token endpoint answered with a server error (HTTP {0})")]
-    ServerError(u16),
+    #[error("the token endpoint answered with a server error (HTTP {status})")]
+    ServerError {
+        status: u16,
+        /// `Retry-After`, in seconds, when the server gave one.
+        retry_after: Option<u64>,
+    },
+    #[error("the token endpoint asked Mailkey to slow down (HTTP 429)")]
+    RateLimited { retry_after: Option<u64> },
     #[error("the token endpoint answered with a redirect, which Mailkey does not follow")]
     Redirected,
     #[error("the token endpoint's answer is larger than a token answer can be")]
@@ -28,8 +35,17 @@ impl HttpFailure {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            HttpFailure::Timeout | HttpFailure::Unreachable | HttpFailure::ServerError(_)
+            HttpFailure::Timeout | HttpFailure::Unreachable | HttpFailure::ServerError { .. }
         )
+    }
+
+    /// How long the server asked Mailkey to wait before the next request, if it did.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            HttpFailure::RateLimited { retry_after } => *retry_after,
+            HttpFailure::ServerError { retry_after, .. } => *retry_after,
+            _ => None,
+        }
     }
 }
 
@@ -64,8 +80,15 @@ impl OAuthHttp {
         if status.is_redirection() {
             return Err(HttpFailure::Redirected);
         }
+        let retry_after = retry_after(res.headers());
+        if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            return Err(HttpFailure::RateLimited { retry_after });
+        }
         if status.is_server_error() {
-            return Err(HttpFailure::ServerError(status.as_u16()));
+            return Err(HttpFailure::ServerError {
+                status: status.as_u16(),
+                retry_after,
+            });
         }
         let mut builder = oauth2::http::Response::builder().status(status);
         for (k, v) in res.headers() {
@@ -80,6 +103,18 @@ impl OAuthHttp {
         }
         builder.body(body).map_err(|_| HttpFailure::Unreachable)
     }
+}
+
+/// `Retry-After` as delta-seconds (what Microsoft sends). An HTTP date is not parsed: the
+/// caller's default wait applies.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<u64> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 fn classify(e: reqwest::Error) -> HttpFailure {

@@ -76,6 +76,47 @@ pub struct Context<'a> {
     pub mailbox: &'a str,
     /// The scopes asked for, to say what was declined.
     pub scopes: &'a [String],
+    /// The account signs in with the operator's own app (its name): the app's credentials are
+    /// the operator's to fix, not the customer's.
+    pub operator_app: Option<&'a str>,
+    /// A refresh of a stored sign-in, not an interactive sign-in: a refusal of the app's
+    /// credentials keeps the sign-in, which works again once the app is fixed.
+    pub refresh: bool,
+}
+
+/// OAuth's own error codes (RFC 6749 and OpenID Connect): safe to name, whoever sent them.
+const OAUTH_ERRORS: &[&str] = &[
+    "invalid_request",
+    "unauthorized_client",
+    "access_denied",
+    "unsupported_response_type",
+    "invalid_scope",
+    "server_error",
+    "temporarily_unavailable",
+    "invalid_client",
+    "invalid_grant",
+    "unsupported_grant_type",
+    "interaction_required",
+    "login_required",
+    "consent_required",
+    "account_selection_required",
+];
+
+/// The code of a refusal Mailkey has no words for, as it may be shown: an AADSTS number, or one
+/// of OAuth's own codes. Anything else that came back is not repeated (an answer in a browser's
+/// address bar can be written by whoever holds the link).
+fn known_code(error: &str, code: Option<u32>) -> String {
+    match code {
+        Some(n) => format!("Microsoft refused with code AADSTS{n}."),
+        None if OAUTH_ERRORS.contains(&error) => format!("Microsoft refused with code {error}."),
+        None => "Microsoft refused without a code Mailkey knows.".into(),
+    }
+}
+
+/// Codes that mean the app's own credentials (its client secret) were refused.
+fn refuses_the_app(error: &str, code: Option<u32>) -> bool {
+    matches!(code, Some(7000215) | Some(7000222) | Some(7000218))
+        || (code.is_none() && error == "invalid_client")
 }
 
 /// A permission as Microsoft's consent page words it, for people who never saw a scope.
@@ -311,13 +352,53 @@ pub fn from_microsoft(error: &str, description: Option<&str>, cx: &Context<'_>) 
             ),
             _ => words(
                 "Microsoft refused the sign-in",
-                format!("Microsoft answered \"{error}\"."),
-                "See Microsoft's message below; search its AADSTS code for details.",
-                "Correct what the message names, then sign in again.",
+                known_code(error, code),
+                "Mailkey has no advice of its own for this code; Microsoft documents each AADSTS \
+                 code under \"Microsoft Entra authentication and authorization error codes\".",
+                "Correct what the code names, then sign in again.",
             ),
         },
     };
+    let w = if refuses_the_app(error, code) {
+        app_refused(w, cx)
+    } else {
+        w
+    };
     w.into_problem(code, description.and_then(first_sentence))
+}
+
+/// A refusal of the app's credentials, as the one who can fix it needs it: the operator, for an
+/// account on the operator's app; after a refresh, with the news that no new sign-in is needed.
+fn app_refused(w: Words, cx: &Context<'_>) -> Words {
+    let w = match cx.operator_app {
+        Some(name) => Words {
+            title: "Microsoft refused the operator's app",
+            what: format!(
+                "Microsoft did not accept the credentials of {name}'s app, which this account \
+                 signs in with. {}",
+                w.what
+            ),
+            why: "The app's client secret expired, was deleted in Entra during a rotation, or \
+                  the new one was not saved in Mailkey yet.",
+            fix: "This is for the operator of this Mailkey to fix: create a new client secret \
+                  for the app in Entra and save its Value on Mailkey's Settings page."
+                .into(),
+            step: None,
+            ..w
+        },
+        None => w,
+    };
+    if !cx.refresh {
+        return w;
+    }
+    Words {
+        fix: format!(
+            "{} The mailbox does not need to sign in again: Mailkey keeps its sign-in, retries \
+             by itself and is connected again as soon as the app's credentials work.",
+            w.fix
+        ),
+        ..w
+    }
 }
 
 /// Someone else signed in on Microsoft's page.
@@ -408,7 +489,43 @@ mod tests {
         scopes: &[],
         redirect_uri: "https://mailkey.example/oauth/callback",
         mailbox: "invoices@contoso.com",
+        operator_app: None,
+        refresh: false,
     };
+
+    #[test]
+    fn an_unknown_answer_is_never_repeated() {
+        let p = from_microsoft("<script>alert(1)</script>", Some("Please call +1 555"), &CX);
+        assert_eq!(p.what, "Microsoft refused without a code Mailkey knows.");
+        assert!(!p.why.contains("script") && !p.fix.contains("script"));
+        let p = from_microsoft("interaction_required", None, &CX);
+        assert_eq!(p.what, "Microsoft refused with code interaction_required.");
+        let p = from_microsoft("x", Some("AADSTS123456: words"), &CX);
+        assert_eq!(p.what, "Microsoft refused with code AADSTS123456.");
+    }
+
+    #[test]
+    fn an_operator_apps_refusal_is_for_the_operator() {
+        let cx = Context {
+            operator_app: Some("Acme ERP"),
+            refresh: true,
+            ..CX
+        };
+        let p = from_microsoft(
+            "invalid_client",
+            Some("AADSTS7000215: Invalid secret."),
+            &cx,
+        );
+        assert_eq!(p.title, "Microsoft refused the operator's app");
+        assert!(p.what.contains("Acme ERP's app"), "{}", p.what);
+        assert!(p.fix.contains("Settings page"), "{}", p.fix);
+        assert!(
+            p.fix.contains("does not need to sign in again"),
+            "{}",
+            p.fix
+        );
+        assert_eq!(p.step, None, "nothing in the customer's wizard fixes it");
+    }
 
     #[test]
     fn reads_the_code_not_the_wording() {

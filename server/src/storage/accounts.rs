@@ -26,4 +26,26 @@ impl Store {
             })
             .collect()
     }
+
+    /// Forgets an account for good: its row (the sealed client secret and refresh token with
+    /// it), its sign-in attempts and its connection-test history. False if there was none.
+    pub async fn delete_account(&self, id: &str) -> Result<bool, StorageError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM sign_in_attempts WHERE account_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM connection_tests WHERE account_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let gone = sqlx::query("DELETE FROM accounts WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1;
+        tx.commit().await?;
+        Ok(gone)
+    }
 }

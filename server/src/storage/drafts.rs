@@ -23,6 +23,12 @@ pub struct DraftRecord {
     pub signed_in_as: Option<String>,
     pub signed_in_at: Option<i64>,
     pub connection_problem: Option<String>,
+    /// Refusals of the app's credentials in a row (the backoff grows with them).
+    pub refresh_failures: i64,
+    /// No refresh is sent before this time (seconds since the epoch).
+    pub refresh_retry_at: Option<i64>,
+    /// Bumped when the mailbox address or the app registration changes.
+    pub identity_epoch: i64,
 }
 
 /// A change to the app-registration step. `client_secret: None` keeps the stored one.
@@ -30,6 +36,15 @@ pub struct AppUpdate<'a> {
     pub app_settings: &'a str,
     pub tenant_id: Option<&'a str>,
     pub client_secret: Option<Vec<u8>>,
+    /// The client ID, tenant or endpoints changed: the refresh token belongs to the old app.
+    pub identity_changed: bool,
+}
+
+/// What saving the app step did.
+pub struct AppSaved {
+    pub found: bool,
+    /// A sign-in of the old app was dropped; the mailbox must sign in again.
+    pub disconnected: bool,
 }
 
 pub struct MailboxSaved {
@@ -71,7 +86,8 @@ impl Store {
         let row = sqlx::query(
             "SELECT id, saved_step, app_settings, tenant_id, client_secret, client_secret_set_at, \
              mailbox_settings, provider, app_source, state, refresh_token, refresh_generation, signed_in_as, \
-             signed_in_at, connection_problem FROM accounts WHERE id = ?",
+             signed_in_at, connection_problem, refresh_failures, refresh_retry_at, identity_epoch \
+             FROM accounts WHERE id = ?",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -92,6 +108,9 @@ impl Store {
             signed_in_as: r.get("signed_in_as"),
             signed_in_at: r.get("signed_in_at"),
             connection_problem: r.get("connection_problem"),
+            refresh_failures: r.get("refresh_failures"),
+            refresh_retry_at: r.get("refresh_retry_at"),
+            identity_epoch: r.get("identity_epoch"),
         }))
     }
 
@@ -108,17 +127,39 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Saves the app step. A new client secret clears the refresh backoff (the next refresh
+    /// tries it at once); a new client ID, tenant or endpoints ends the connection, since the
+    /// refresh token belongs to the old app.
     pub async fn update_app(
         &self,
         id: &str,
         step: u8,
         update: AppUpdate<'_>,
-    ) -> Result<bool, StorageError> {
+    ) -> Result<AppSaved, StorageError> {
         let t = now();
+        let mut tx = self.pool.begin().await?;
+        let disconnected = update.identity_changed
+            && sqlx::query(
+                "UPDATE accounts SET refresh_token = NULL, refresh_generation = refresh_generation + 1, \
+                   signed_in_as = NULL, signed_in_at = NULL, refreshed_at = NULL, \
+                   connection_problem = NULL, attention_since = NULL, refresh_failures = 0, \
+                   refresh_retry_at = NULL, state = 'ready_to_sign_in', updated_at = ? \
+                 WHERE id = ? AND (refresh_token IS NOT NULL OR state IN ('connected', 'needs_attention'))",
+            )
+            .bind(t)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+        let new_secret = update.client_secret.is_some();
         let done = sqlx::query(
             "UPDATE accounts SET app_settings = ?, tenant_id = ?, \
                client_secret = COALESCE(?, client_secret), \
                client_secret_set_at = CASE WHEN ? IS NULL THEN client_secret_set_at ELSE ? END, \
+               refresh_retry_at = CASE WHEN ? THEN NULL ELSE refresh_retry_at END, \
+               refresh_failures = CASE WHEN ? THEN 0 ELSE refresh_failures END, \
+               identity_epoch = identity_epoch + ?, \
                saved_step = MAX(saved_step, ?), updated_at = ? \
              WHERE id = ?",
         )
@@ -127,12 +168,19 @@ impl Store {
         .bind(update.client_secret.as_deref())
         .bind(update.client_secret.as_deref())
         .bind(t)
+        .bind(new_secret)
+        .bind(new_secret)
+        .bind(i64::from(update.identity_changed))
         .bind(i64::from(step))
         .bind(t)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        tx.commit().await?;
+        Ok(AppSaved {
+            found: done.rows_affected() == 1,
+            disconnected,
+        })
     }
 
     /// The tenant of an account on the operator's app, discovered from its mailbox's domain
@@ -168,7 +216,8 @@ impl Store {
         let disconnected = sqlx::query(
             "UPDATE accounts SET refresh_token = NULL, refresh_generation = refresh_generation + 1, \
                signed_in_as = NULL, signed_in_at = NULL, refreshed_at = NULL, \
-               connection_problem = NULL, state = 'ready_to_sign_in', updated_at = ? \
+               connection_problem = NULL, attention_since = NULL, refresh_failures = 0, \
+               refresh_retry_at = NULL, state = 'ready_to_sign_in', updated_at = ? \
              WHERE id = ? AND email <> ? COLLATE NOCASE \
                AND (refresh_token IS NOT NULL OR state IN ('connected', 'needs_attention'))",
         )
@@ -179,8 +228,11 @@ impl Store {
         .await?
         .rows_affected()
             == 1;
+        // The epoch is bumped with the old address still in the row: an address change means
+        // a sign-in started before it is for another mailbox.
         let found = sqlx::query(
             "UPDATE accounts SET name = ?, email = ?, mailbox_settings = ?, \
+               identity_epoch = identity_epoch + (email <> ? COLLATE NOCASE), \
                saved_step = MAX(saved_step, ?), updated_at = ?, \
                state = CASE WHEN state = 'draft' THEN 'ready_to_sign_in' ELSE state END \
              WHERE id = ?",
@@ -188,6 +240,7 @@ impl Store {
         .bind(update.name)
         .bind(update.email)
         .bind(update.mailbox_settings)
+        .bind(update.email)
         .bind(i64::from(step))
         .bind(t)
         .bind(id)

@@ -15,7 +15,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-pub use drafts::{AppUpdate, DraftRecord, MailboxSaved, MailboxUpdate};
+pub use drafts::{AppSaved, AppUpdate, DraftRecord, MailboxSaved, MailboxUpdate};
 pub use operator::SessionRecord;
 pub use operator_apps::OperatorAppRecord;
 pub use sign_in::{AttemptRecord, Claim, NewAttempt};
@@ -68,6 +68,8 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
+            // A deleted account's sealed secrets are overwritten, not left in free pages.
+            .pragma("secure_delete", "on")
             .busy_timeout(Duration::from_secs(5));
         let pool = SqlitePoolOptions::new()
             .max_connections(8)

@@ -14,6 +14,8 @@ pub struct NewAttempt<'a> {
     pub sealed_verifier: &'a [u8],
     pub nonce: &'a str,
     pub lifetime_secs: i64,
+    /// The account's identity epoch when the sign-in started.
+    pub account_epoch: i64,
 }
 
 #[derive(Clone, Debug)]
@@ -23,6 +25,7 @@ pub struct AttemptRecord {
     pub mode: String,
     pub sealed_verifier: Vec<u8>,
     pub nonce: String,
+    pub account_epoch: i64,
 }
 
 /// Why a presented `state` was not accepted, or the attempt it opens (now used).
@@ -51,7 +54,8 @@ impl Store {
             .await?;
         sqlx::query(
             "INSERT INTO sign_in_attempts (state_hash, account_id, session_hash, purpose, mode, \
-             pkce_verifier, nonce, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             pkce_verifier, nonce, created_at, expires_at, account_epoch) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(a.state_hash)
         .bind(a.account_id)
@@ -62,6 +66,7 @@ impl Store {
         .bind(a.nonce)
         .bind(t)
         .bind(t + a.lifetime_secs)
+        .bind(a.account_epoch)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -76,7 +81,7 @@ impl Store {
     ) -> Result<Claim, StorageError> {
         let Some(r) = sqlx::query(
             "SELECT account_id, session_hash, purpose, mode, pkce_verifier, nonce, expires_at, \
-             used_at FROM sign_in_attempts WHERE state_hash = ?",
+             used_at, account_epoch FROM sign_in_attempts WHERE state_hash = ?",
         )
         .bind(state_hash)
         .fetch_optional(&self.pool)
@@ -121,6 +126,7 @@ impl Store {
             mode: r.get("mode"),
             sealed_verifier: r.get("pkce_verifier"),
             nonce: r.get("nonce"),
+            account_epoch: r.get("account_epoch"),
         }))
     }
 
@@ -160,21 +166,26 @@ impl Store {
         Ok(row.map(|r| (r.get("rowid"), r.get("finished_at"), r.get("outcome"))))
     }
 
-    /// A completed sign-in: the new sealed refresh token, who signed in, state `connected`.
+    /// A completed sign-in: the new sealed refresh token, who signed in, state `connected` —
+    /// only if the account is still what the sign-in was started for (same identity epoch:
+    /// neither its mailbox address nor its app changed meanwhile). `None` otherwise: nothing
+    /// was stored.
     pub async fn store_connection(
         &self,
         account_id: &str,
+        account_epoch: i64,
         sealed_refresh_token: &[u8],
         username: &str,
         tenant_id: Option<&str>,
-    ) -> Result<i64, StorageError> {
+    ) -> Result<Option<i64>, StorageError> {
         let t = now();
         let r = sqlx::query(
             "UPDATE accounts SET refresh_token = ?, refresh_generation = refresh_generation + 1, \
                signed_in_as = ?, signed_in_at = ?, refreshed_at = ?, \
-               tenant_id = COALESCE(?, tenant_id), \
-               connection_problem = NULL, state = 'connected', updated_at = ? \
-             WHERE id = ? RETURNING refresh_generation",
+               tenant_id = COALESCE(?, tenant_id), connection_problem = NULL, \
+               attention_since = NULL, refresh_failures = 0, refresh_retry_at = NULL, \
+               state = 'connected', updated_at = ? \
+             WHERE id = ? AND identity_epoch = ? RETURNING refresh_generation",
         )
         .bind(sealed_refresh_token)
         .bind(username)
@@ -183,14 +194,16 @@ impl Store {
         .bind(tenant_id)
         .bind(t)
         .bind(account_id)
+        .bind(account_epoch)
         .fetch_optional(&self.pool)
         .await?;
-        r.map(|r| r.get(0))
-            .ok_or_else(|| StorageError::Corrupt(format!("account {account_id} vanished")))
+        Ok(r.map(|r| r.get(0)))
     }
 
     /// A successful refresh: the rotated refresh token (if one came) and the time, only if the
-    /// refresh token is still the one read at `generation`. False when a newer sign-in won.
+    /// refresh token is still the one read at `generation`. False when a newer sign-in or
+    /// refresh won. The account is connected again and any earlier problem is cleared: a
+    /// refusal of the app (a secret being rotated) ends with the first refresh that works.
     pub async fn record_refresh(
         &self,
         account_id: &str,
@@ -201,7 +214,8 @@ impl Store {
         let done = sqlx::query(
             "UPDATE accounts SET refresh_token = COALESCE(?, refresh_token), \
                refresh_generation = refresh_generation + (? IS NOT NULL), \
-               refreshed_at = ?, updated_at = ? \
+               refreshed_at = ?, updated_at = ?, state = 'connected', connection_problem = NULL, \
+               attention_since = NULL, refresh_failures = 0, refresh_retry_at = NULL \
              WHERE id = ? AND refresh_generation = ?",
         )
         .bind(sealed_refresh_token)
@@ -215,47 +229,111 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Microsoft refused a refresh. For good (`invalid_grant`: revoked, expired) the token is
-    /// dropped and the account needs a new sign-in; otherwise (the app's credentials) it is kept
-    /// and the account needs an admin. Only if the token is still the one read at `generation`.
-    pub async fn mark_refresh_refused(
+    /// Microsoft refused a refresh for good (`invalid_grant`: revoked, expired): the token is
+    /// dropped and the account needs a new sign-in. Only if the token is still the one read at
+    /// `generation`.
+    pub async fn mark_sign_in_refused(
         &self,
         account_id: &str,
         generation: i64,
         problem_json: &str,
-        for_good: bool,
     ) -> Result<bool, StorageError> {
-        let sql = if for_good {
+        let t = now();
+        let done = sqlx::query(
             "UPDATE accounts SET refresh_token = NULL, refresh_generation = refresh_generation + 1, \
-               state = 'needs_attention', connection_problem = ?, updated_at = ? \
-             WHERE id = ? AND refresh_generation = ?"
-        } else {
-            "UPDATE accounts SET state = 'needs_attention', connection_problem = ?, updated_at = ? \
-             WHERE id = ? AND refresh_generation = ?"
-        };
-        let done = sqlx::query(sql)
-            .bind(problem_json)
-            .bind(now())
-            .bind(account_id)
-            .bind(generation)
-            .execute(&self.pool)
-            .await?;
+               state = 'needs_attention', connection_problem = ?, \
+               attention_since = COALESCE(attention_since, ?), refresh_failures = 0, \
+               refresh_retry_at = NULL, updated_at = ? \
+             WHERE id = ? AND refresh_generation = ?",
+        )
+        .bind(problem_json)
+        .bind(t)
+        .bind(t)
+        .bind(account_id)
+        .bind(generation)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Microsoft refused the app's credentials (a wrong, expired or rotated secret): the
+    /// refresh token is kept, the account needs an admin, and no refresh is tried again before
+    /// `retry_at`. Only if the token is still the one read at `generation`.
+    pub async fn mark_app_refused(
+        &self,
+        account_id: &str,
+        generation: i64,
+        problem_json: &str,
+        retry_at: i64,
+    ) -> Result<bool, StorageError> {
+        let t = now();
+        let done = sqlx::query(
+            "UPDATE accounts SET state = 'needs_attention', connection_problem = ?, \
+               attention_since = COALESCE(attention_since, ?), \
+               refresh_failures = refresh_failures + 1, refresh_retry_at = ?, updated_at = ? \
+             WHERE id = ? AND refresh_generation = ?",
+        )
+        .bind(problem_json)
+        .bind(t)
+        .bind(retry_at)
+        .bind(t)
+        .bind(account_id)
+        .bind(generation)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Microsoft asked Mailkey to wait (429, `Retry-After`): no refresh before `retry_at`; the
+    /// account stays as it is.
+    pub async fn defer_refresh(&self, account_id: &str, retry_at: i64) -> Result<(), StorageError> {
+        sqlx::query(
+            "UPDATE accounts SET refresh_retry_at = MAX(COALESCE(refresh_retry_at, 0), ?) \
+             WHERE id = ?",
+        )
+        .bind(retry_at)
+        .bind(account_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The operator's app changed (a new secret saved): every account on it may refresh at once.
+    pub async fn clear_operator_refresh_waits(&self, provider: &str) -> Result<u64, StorageError> {
+        let done = sqlx::query(
+            "UPDATE accounts SET refresh_retry_at = NULL, refresh_failures = 0 \
+             WHERE app_source = 'operator' AND provider = ? AND refresh_retry_at IS NOT NULL \
+               AND state = 'needs_attention'",
+        )
+        .bind(provider)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
     }
 }
 
 impl Store {
-    /// Connected accounts whose refresh token was last obtained before `before` (oldest first).
+    /// Accounts token upkeep should refresh now, oldest first: connected ones whose refresh
+    /// token was last obtained before `before`, and those whose app was refused (refresh token
+    /// kept) once their backoff is over, unless they have needed attention since before
+    /// `attention_after`. Accounts Microsoft asked to wait are left until `retry_at`.
     pub async fn accounts_to_keep_alive(
         &self,
         before: i64,
+        attention_after: i64,
         limit: i64,
     ) -> Result<Vec<String>, StorageError> {
+        let t = now();
         let rows = sqlx::query(
-            "SELECT id FROM accounts WHERE state = 'connected' AND refresh_token IS NOT NULL \
-             AND COALESCE(refreshed_at, 0) < ? ORDER BY refreshed_at LIMIT ?",
+            "SELECT id FROM accounts WHERE refresh_token IS NOT NULL \
+               AND COALESCE(refresh_retry_at, 0) <= ? \
+               AND ((state = 'connected' AND COALESCE(refreshed_at, 0) < ?) \
+                 OR (state = 'needs_attention' AND COALESCE(attention_since, 0) >= ?)) \
+             ORDER BY refreshed_at LIMIT ?",
         )
+        .bind(t)
         .bind(before)
+        .bind(attention_after)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;

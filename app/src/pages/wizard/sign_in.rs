@@ -145,7 +145,10 @@ fn Connection(id: String, mailbox: String, ready: bool, status: ConnectionStatus
     } else {
         "Sign in with Microsoft"
     };
-    let test = connected.then(|| view! { <ConnectionTestSection id=id.clone()/> });
+    // Also while the app is refused (the sign-in is kept): the test says what still fails.
+    let test = status
+        .refresh_token_stored
+        .then(|| view! { <ConnectionTestSection id=id.clone()/> });
     view! {
         {summary}
         {attention}
