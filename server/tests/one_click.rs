@@ -315,7 +315,28 @@ async fn a_consent_answer_for_another_organisation_is_not_taken() {
         problem["what"]
             .as_str()
             .unwrap()
-            .contains(&format!("another organisation ({CONTOSO})")),
+            .contains("another organisation than the mailbox's"),
+        "{connection}"
+    );
+    // The returned tenant is compared, never repeated: on neither page.
+    assert!(!connection.to_string().contains(CONTOSO), "{connection}");
+    assert!(!page.contains(CONTOSO), "{page}");
+
+    // An error code nobody knows, written by the link's holder, is not repeated either.
+    let link = link_for_administrator(&op, &id).await;
+    let state = &query(&link)["state"];
+    let forged = format!(
+        "/oauth/callback?state={state}&error=Call+0900+1234+for+help&error_description=Call+now"
+    );
+    let page = page_at(&s.url(&forged)).await;
+    let connection = op.connection(&id).await;
+    for shown in [page.as_str(), &connection.to_string()] {
+        assert!(!shown.contains("0900"), "{shown}");
+        assert!(!shown.contains("Call now"), "{shown}");
+    }
+    assert_eq!(
+        connection["last_outcome"]["problem"]["what"],
+        "Microsoft refused without a code Mailkey knows.",
         "{connection}"
     );
 
@@ -336,4 +357,34 @@ async fn a_consent_answer_for_another_organisation_is_not_taken() {
         problem["detail"].is_null(),
         "no words from the link's holder: {connection}"
     );
+}
+
+/// A shared link for an account whose organisation Mailkey does not know yet: a reported consent
+/// cannot be checked against the mailbox's organisation, so it is not shown as granted.
+#[tokio::test]
+async fn a_forged_consent_for_an_unknown_organisation_is_not_called_granted() {
+    let (s, _files) = start().await;
+    let op = Operator::new(&s).await;
+    let id = op.operator_draft().await;
+    let saved = op
+        .save_mailbox(&id, "orders@unknown-domain.test", &[])
+        .await;
+    assert!(
+        saved["warnings"]
+            .to_string()
+            .contains("No Microsoft 365 organisation"),
+        "{saved}"
+    );
+    let link = link_for_administrator(&op, &id).await;
+    let state = &query(&link)["state"];
+    let forged = format!("/oauth/callback?state={state}&admin_consent=True&tenant={CONTOSO}");
+    let page = page_at(&s.url(&forged)).await;
+    assert!(!page.contains("Consent granted"), "{page}");
+    assert!(page.contains("Consent not granted"), "{page}");
+    let connection = op.connection(&id).await;
+    assert_eq!(
+        connection["last_outcome"]["problem"]["title"], "Consent could not be confirmed",
+        "{connection}"
+    );
+    assert!(!connection.to_string().contains(CONTOSO), "{connection}");
 }

@@ -8,24 +8,12 @@ use mailkey_app::provider::MICROSOFT_365_SANDBOX;
 use secrecy::ExposeSecret;
 use serde_json::Value;
 use support::{
-    multi_tenant::{sandbox_file, NEW_SECRET, OLD_SECRET, OLD_SECRET_ID, OPERATOR_APP},
+    multi_tenant::{start, NEW_SECRET, OLD_SECRET, OLD_SECRET_ID, OPERATOR_APP},
     portal::{authorize, Operator},
     TestServer,
 };
 
 const SANDBOX: &str = MICROSOFT_365_SANDBOX.id;
-
-async fn start() -> (TestServer, tempfile::TempDir) {
-    let files = tempfile::tempdir().unwrap();
-    let path = files.path().join("sandbox.toml");
-    std::fs::write(&path, sandbox_file()).unwrap();
-    let s = TestServer::start_with(|c| {
-        c.sandbox = true;
-        c.sandbox_file = Some(path.clone());
-    })
-    .await;
-    (s, files)
-}
 
 /// Posts the settings form the way the page's island does (JSON back, 422 when refused).
 async fn save(op: &Operator<'_>, fields: &[(&str, &str)]) -> (u16, Value) {

@@ -7,127 +7,14 @@
 mod support;
 
 use reqwest::StatusCode;
-use serde_json::Value;
 use support::{
+    contoso::{
+        contains, db, db_bytes, outcome, start, Tenant, CLIENT_ID, MAILBOX, OTHER_CLIENT_ID,
+        SECRET, TENANT_ID,
+    },
     portal::{admin_consent, authorize, location, query, Operator, SCOPES},
     TestServer,
 };
-
-const TENANT_ID: &str = "3f1d8a52-7c4e-4b9a-8e21-6d0c5f7a9b14";
-const CLIENT_ID: &str = "a7e4c1d9-2b6f-4e83-9c5a-1f0d8b3e6a72";
-const SECRET_ID: &str = "c2b9e7f4-5a1d-4c3e-8b6f-9d0a2e4c7b15";
-const SECRET: &str = "Qx38Q~Lm4Nv7Rt2Wb9Kd1Hs6Gf3Jp8Zc5Yx0Ua7E";
-const OTHER_CLIENT_ID: &str = "0b5e2d8c-9f1a-4a7e-b3c6-8e4d1f9a2c60";
-const MAILBOX: &str = "invoices@contoso.test";
-
-/// Knobs of the sandbox file for one test.
-#[derive(Default)]
-struct Tenant {
-    user_consent_off: bool,
-    secret_expired: bool,
-    revoked: bool,
-    refresh_minutes: Option<u32>,
-    access_minutes: Option<u32>,
-    admin_consented: bool,
-}
-
-fn sandbox_file(t: &Tenant) -> String {
-    format!(
-        r#"
-[[tenants]]
-id = "{TENANT_ID}"
-domains = ["contoso.test"]
-user_consent = {user_consent}
-access_token_minutes = {access}
-refresh_token_minutes = {refresh}
-
-[[tenants.apps]]
-client_id = "{CLIENT_ID}"
-display_name = "Mailkey invoices"
-secret = "{SECRET}"
-secret_id = "{SECRET_ID}"
-secret_expires = "{expires}"
-redirect_uris = ["{{public_url}}/oauth/callback"]
-admin_consented = {admin_consented}
-
-[[tenants.users]]
-username = "{MAILBOX}"
-display_name = "Invoices"
-revoked = {revoked}
-
-[[tenants.users]]
-username = "admin@contoso.test"
-display_name = "Admin"
-admin = true
-
-[[tenants]]
-id = "9c4e1b7a-3d8f-4a2c-b6e5-0f7d9a1c3e82"
-domains = ["fabrikam.test"]
-
-[[tenants.apps]]
-client_id = "{OTHER_CLIENT_ID}"
-display_name = "Elsewhere"
-secret = "{SECRET}"
-secret_id = "{SECRET_ID}"
-secret_expires = "2099-01-01"
-redirect_uris = ["{{public_url}}/oauth/callback"]
-"#,
-        user_consent = !t.user_consent_off,
-        access = t.access_minutes.unwrap_or(60),
-        refresh = t.refresh_minutes.unwrap_or(129_600),
-        expires = if t.secret_expired {
-            "2020-01-01"
-        } else {
-            "2099-12-31"
-        },
-        admin_consented = t.admin_consented,
-        revoked = t.revoked,
-    )
-}
-
-struct Env {
-    server: TestServer,
-    _files: tempfile::TempDir,
-}
-
-async fn start(t: Tenant) -> Env {
-    let files = tempfile::tempdir().unwrap();
-    let path = files.path().join("sandbox.toml");
-    std::fs::write(&path, sandbox_file(&t)).unwrap();
-    let server = TestServer::start_with(|c| {
-        c.sandbox = true;
-        c.sandbox_file = Some(path.clone());
-    })
-    .await;
-    Env {
-        server,
-        _files: files,
-    }
-}
-
-/// The server's SQLite file, for what no API shows (or lets a test change).
-async fn db(s: &TestServer) -> sqlx::SqlitePool {
-    sqlx::SqlitePool::connect(&format!(
-        "sqlite://{}",
-        s.data_dir.path().join("mailkey.sqlite3").display()
-    ))
-    .await
-    .unwrap()
-}
-
-fn db_bytes(s: &TestServer) -> Vec<u8> {
-    let mut all = Vec::new();
-    for name in ["mailkey.sqlite3", "mailkey.sqlite3-wal"] {
-        if let Ok(b) = std::fs::read(s.data_dir.path().join(name)) {
-            all.extend(b);
-        }
-    }
-    all
-}
-
-fn contains(hay: &[u8], needle: &str) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
-}
 
 #[tokio::test]
 async fn the_mailbox_signs_in_and_only_sealed_tokens_are_kept() {
@@ -308,14 +195,6 @@ async fn replayed_foreign_and_expired_states_are_refused_and_change_nothing() {
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert!(res.text().await.unwrap().contains("expired"));
     assert_eq!(sandbox.grants.code_requests(), 1);
-}
-
-/// Signs in and returns the problem Mailkey shows, if the sign-in failed.
-async fn outcome(op: &Operator<'_>, id: &str, user: &str, decision: &str) -> Value {
-    let url = op.start(id, "sign-in?mode=redirect").await;
-    let back = authorize(op.s, &url, user, decision).await;
-    assert_eq!(op.get(&back).await.status(), 303);
-    op.connection(id).await["last_outcome"].clone()
 }
 
 #[tokio::test]

@@ -108,6 +108,8 @@ struct State {
     id_token_fault: Option<IdTokenFault>,
     /// The token endpoint answers 429 with this `Retry-After` (seconds) until turned off.
     throttle: Option<u64>,
+    /// The token endpoint waits this long before answering (a slow Microsoft, for races).
+    token_delay: Option<std::time::Duration>,
 }
 
 impl std::fmt::Debug for Grants {
@@ -190,6 +192,15 @@ impl Grants {
 
     pub fn throttle(&self) -> Option<u64> {
         self.lock().throttle
+    }
+
+    /// Makes the token endpoint wait before it answers (`None`: at once).
+    pub fn set_token_delay(&self, delay: Option<std::time::Duration>) {
+        self.lock().token_delay = delay;
+    }
+
+    pub fn token_delay(&self) -> Option<std::time::Duration> {
+        self.lock().token_delay
     }
 
     pub fn is_secret_removed(&self, secret_id: &str) -> bool {

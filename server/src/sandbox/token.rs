@@ -121,6 +121,9 @@ pub async fn token(
     let Some(sandbox) = state.sandbox.as_ref() else {
         return StatusCode::NOT_FOUND.into_response();
     };
+    if let Some(delay) = sandbox.grants.token_delay() {
+        tokio::time::sleep(delay).await;
+    }
     if let Some(wait) = sandbox.grants.throttle() {
         // Microsoft's throttling: 429, Retry-After, and an OAuth error body.
         let mut res = (

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod contoso;
 pub mod mail_servers;
 pub mod multi_tenant;
 pub mod portal;
@@ -17,6 +18,8 @@ pub struct TestServer {
     pub data_dir: tempfile::TempDir,
     pub access: mailkey::auth::OperatorAccess,
     pub state: mailkey::state::AppState,
+    /// The settings it runs with (public URL not set: it is the bound address).
+    pub config: Config,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -42,6 +45,7 @@ impl TestServer {
         let mut config = Config::load_from(None, &env).unwrap();
         adjust(&mut config);
         let server = Server::prepare(&config).await.unwrap();
+        let kept = config.clone();
         let addr = server.local_addr();
         let access = server.operator_access().clone();
         let state = server.state().clone();
@@ -60,6 +64,7 @@ impl TestServer {
             data_dir,
             access,
             state,
+            config: kept,
             stop: Some(tx),
             task: Some(task),
         }

@@ -14,3 +14,16 @@ pub const OLD_SECRET_ID: &str = "6a2b8d7f-9c0e-4f1a-9b4c-5d6e7f8091a2";
 pub fn sandbox_file() -> String {
     include_str!("multi_tenant_sandbox.toml").to_string()
 }
+
+/// A server with this sandbox on; the directory holds the sandbox file while it runs.
+pub async fn start() -> (super::TestServer, tempfile::TempDir) {
+    let files = tempfile::tempdir().unwrap();
+    let path = files.path().join("sandbox.toml");
+    std::fs::write(&path, sandbox_file()).unwrap();
+    let s = super::TestServer::start_with(|c| {
+        c.sandbox = true;
+        c.sandbox_file = Some(path.clone());
+    })
+    .await;
+    (s, files)
+}
