@@ -384,6 +384,10 @@ impl PortalBackend for Portal {
     ) -> BoxFuture<'a, Result<StepSaved, PortalError>> {
         Box::pin(async move {
             operator_of(request)?;
+            // Under the account's token lock: no refresh or sign-in can cache the old app's token
+            // between the save and the `forget` below.
+            let flight = self.tokens.flight(&id);
+            let _turn = flight.lock().await;
             let saved = self
                 .wizard
                 .save_app(&id, values)
@@ -411,6 +415,9 @@ impl PortalBackend for Portal {
     ) -> BoxFuture<'a, Result<StepSaved, PortalError>> {
         Box::pin(async move {
             operator_of(request)?;
+            // Under the account's token lock, as for the app step.
+            let flight = self.tokens.flight(&id);
+            let _turn = flight.lock().await;
             let saved = self
                 .wizard
                 .save_mailbox(&id, values)
@@ -433,6 +440,8 @@ impl PortalBackend for Portal {
     ) -> BoxFuture<'a, Result<(), PortalError>> {
         Box::pin(async move {
             operator_of(request)?;
+            let flight = self.tokens.flight(&id);
+            let _turn = flight.lock().await;
             let gone = self.store.delete_account(&id).await.map_err(|e| {
                 tracing::error!(error = %e, "deleting an account failed");
                 PortalError::storage_unavailable()

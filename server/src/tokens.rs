@@ -361,10 +361,12 @@ impl TokenKeeper {
             return Ok(self.cache(account_id, answer));
         }
         tracing::info!(account = %account_id, "the account's sign-in changed during a refresh; dropped the answer");
+        // Whatever is cached may be of the connection that just ended.
+        self.forget(account_id);
         match now_record.refresh_token {
             None => Err(TokenError::NotSignedIn),
-            Some(_) => self.fresh(account_id).ok_or(TokenError::unavailable(
-                "the account signed in again meanwhile",
+            Some(_) => Err(TokenError::unavailable(
+                "the account signed in again meanwhile; ask again",
             )),
         }
     }
@@ -439,7 +441,8 @@ impl TokenKeeper {
                 })
                 .await;
             let transient = match &answer {
-                Err(RequestTokenError::Request(e)) => e.is_transient(),
+                // A server that says when to come back is not asked again before then.
+                Err(RequestTokenError::Request(e)) => e.is_transient() && e.retry_after().is_none(),
                 Err(RequestTokenError::ServerResponse(e)) => matches!(
                     e.error(),
                     BasicErrorResponseType::Extension(code)
@@ -493,7 +496,13 @@ impl TokenKeeper {
                     } else {
                         inner
                             .store
-                            .mark_app_refused(account_id, generation, &json, retry_at)
+                            .mark_app_refused(
+                                account_id,
+                                generation,
+                                record.refresh_failures,
+                                &json,
+                                retry_at,
+                            )
                             .await
                     }
                     .map_err(SignInError::from)?;

@@ -591,6 +591,31 @@ async fn accounts_needing_attention_for_too_long_are_no_longer_kept_alive() {
         sent,
         "not retried any more"
     );
+    // Until someone saves a new secret: then it is retried (and connects) at once.
+    sandbox.grants.add_secret(AddedSecret {
+        client_id: CLIENT_ID.into(),
+        secret: NEW_SECRET.into(),
+        secret_id: NEW_SECRET_ID.into(),
+        expires: "2031-01-01".into(),
+    });
+    save_secret(&op, &id, NEW_SECRET).await;
+    assert_eq!(s.state.tokens.keep_alive(3600).await, 1);
+    assert_eq!(op.connection(&id).await["state"], "connected");
+    // Refused again and left for 31 days: no longer retried.
+    sandbox.grants.remove_secret(NEW_SECRET_ID);
+    s.state.tokens.forget(&id);
+    assert!(s.state.tokens.access_token(&id).await.is_err());
+    sqlx::query(
+        "UPDATE accounts SET refresh_retry_at = 1, attention_since = attention_since - 31 * 86400 \
+         WHERE id = ?",
+    )
+    .bind(&id)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let sent = s.state.tokens.refreshes_sent();
+    assert_eq!(s.state.tokens.keep_alive(3600).await, 0);
+    assert_eq!(s.state.tokens.refreshes_sent(), sent);
     // Within the limit it is retried.
     sqlx::query("UPDATE accounts SET attention_since = attention_since + 30 * 86400 WHERE id = ?")
         .bind(&id)

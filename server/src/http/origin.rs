@@ -32,18 +32,16 @@ struct LocalNames {
     /// The listen address's IP; `None` when listening on every interface (then any IP
     /// literal: a rebinding page never sends one).
     ip: Option<IpAddr>,
-    port: u16,
 }
 
 impl LocalNames {
-    /// Whether `host` (a `Host` header value, `name[:port]`) names this instance.
+    /// Whether `host` (a `Host` header value, `name[:port]`) names this instance. The port is
+    /// not compared: a forwarded port (`docker -p 8080:3000`, `ssh -L`) names another one, and a
+    /// rebinding page can send neither `localhost` nor an IP literal.
     fn accepts(&self, host: &str) -> bool {
         let Ok(url) = Url::parse(&format!("http://{host}/")) else {
             return false;
         };
-        if url.port_or_known_default() != Some(self.port) {
-            return false;
-        }
         match url.host() {
             Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
             Some(url::Host::Ipv4(ip)) => self.accepts_ip(IpAddr::V4(ip)),
@@ -63,7 +61,6 @@ impl OriginPolicy {
             expected: public_url.origin().ascii_serialization(),
             local: (!configured).then(|| LocalNames {
                 ip: (!bound.ip().is_unspecified()).then_some(bound.ip()),
-                port: bound.port(),
             }),
         }
     }
@@ -216,9 +213,10 @@ mod tests {
         ]);
         assert!(p.allows(&rebound).is_err());
         assert!(p.host_allowed(&rebound).is_err());
+        // A forwarded port (docker -p 8080:3000, ssh -L) still names this instance.
         assert!(p
-            .host_allowed(&headers(&[("host", "localhost:3001")]))
-            .is_err());
+            .host_allowed(&headers(&[("host", "localhost:8080")]))
+            .is_ok());
         assert!(p
             .host_allowed(&headers(&[("host", "10.1.2.3:3000")]))
             .is_err());

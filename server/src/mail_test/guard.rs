@@ -132,6 +132,10 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated, still routed inside sites)
         || (s[0..6] == [0; 6]) // ::/96, IPv4-compatible (deprecated, embeds IPv4)
         || (s[0] == 0x2001 && s[1] == 0x0000) // Teredo, embeds IPv4
+        || (s[0..4] == [0; 4] && s[4] == 0xffff && s[5] == 0) // ::ffff:0:0/96, IPv4-translated
+        || (s[0] == 0x0100 && s[1..4] == [0; 3]) // 100::/64, discard
+        || (s[0] == 0x2001 && s[1] == 0x0002 && s[2] == 0) // 2001:2::/48, benchmarking
+        || (s[0] & 0xfff0) == 0x3ff0 // 3fff::/20, documentation
         || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
         || (s[0] == 0x0064 && s[1] == 0xff9b) // NAT64, embeds IPv4
         || s[0] == 0x2002) // 6to4, embeds IPv4
@@ -164,6 +168,10 @@ mod tests {
             "2001:0:4136:e378:8000:63bf:3fff:fdd2",
             "fec0::1",
             "192.88.99.1",
+            "::ffff:0:a00:1",
+            "100::1",
+            "2001:2::1",
+            "3fff::1",
         ] {
             assert!(!is_public(bad.parse().unwrap()), "{bad}");
         }

@@ -159,6 +159,8 @@ impl Store {
                client_secret_set_at = CASE WHEN ? IS NULL THEN client_secret_set_at ELSE ? END, \
                refresh_retry_at = CASE WHEN ? THEN NULL ELSE refresh_retry_at END, \
                refresh_failures = CASE WHEN ? THEN 0 ELSE refresh_failures END, \
+               attention_since = CASE WHEN ? AND attention_since IS NOT NULL THEN ? \
+                 ELSE attention_since END, \
                identity_epoch = identity_epoch + ?, \
                saved_step = MAX(saved_step, ?), updated_at = ? \
              WHERE id = ?",
@@ -170,6 +172,8 @@ impl Store {
         .bind(t)
         .bind(new_secret)
         .bind(new_secret)
+        .bind(new_secret)
+        .bind(t)
         .bind(i64::from(update.identity_changed))
         .bind(i64::from(step))
         .bind(t)

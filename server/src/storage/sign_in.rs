@@ -258,11 +258,13 @@ impl Store {
 
     /// Microsoft refused the app's credentials (a wrong, expired or rotated secret): the
     /// refresh token is kept, the account needs an admin, and no refresh is tried again before
-    /// `retry_at`. Only if the token is still the one read at `generation`.
+    /// `retry_at`. Only if the token is still the one read at `generation`, and no new secret
+    /// reset the refusals (`failures` as read) while this refresh was under way with the old one.
     pub async fn mark_app_refused(
         &self,
         account_id: &str,
         generation: i64,
+        failures: i64,
         problem_json: &str,
         retry_at: i64,
     ) -> Result<bool, StorageError> {
@@ -271,7 +273,7 @@ impl Store {
             "UPDATE accounts SET state = 'needs_attention', connection_problem = ?, \
                attention_since = COALESCE(attention_since, ?), \
                refresh_failures = refresh_failures + 1, refresh_retry_at = ?, updated_at = ? \
-             WHERE id = ? AND refresh_generation = ?",
+             WHERE id = ? AND refresh_generation = ? AND refresh_failures = ?",
         )
         .bind(problem_json)
         .bind(t)
@@ -279,6 +281,7 @@ impl Store {
         .bind(t)
         .bind(account_id)
         .bind(generation)
+        .bind(failures)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -301,10 +304,12 @@ impl Store {
     /// The operator's app changed (a new secret saved): every account on it may refresh at once.
     pub async fn clear_operator_refresh_waits(&self, provider: &str) -> Result<u64, StorageError> {
         let done = sqlx::query(
-            "UPDATE accounts SET refresh_retry_at = NULL, refresh_failures = 0 \
-             WHERE app_source = 'operator' AND provider = ? AND refresh_retry_at IS NOT NULL \
-               AND state = 'needs_attention'",
+            "UPDATE accounts SET refresh_retry_at = NULL, refresh_failures = 0, \
+               attention_since = ? \
+             WHERE app_source = 'operator' AND provider = ? AND state = 'needs_attention' \
+               AND refresh_token IS NOT NULL",
         )
+        .bind(now())
         .bind(provider)
         .execute(&self.pool)
         .await?;
