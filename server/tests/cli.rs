@@ -123,30 +123,22 @@ impl Running {
 
     /// The first JSON log line (seen before or arriving within 20 seconds) that has `field`.
     fn wait_for(&self, field: &str) -> serde_json::Value {
-        if let Some(v) = self.seen.borrow().iter().find(|v| v.get(field).is_some()) {
-            return v.clone();
-        }
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            let Ok(line) = self.lines.recv_timeout(left) else {
-                break;
-            };
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                self.seen.borrow_mut().push(v.clone());
-                if v.get(field).is_some() {
-                    return v;
-                }
-            }
-        }
-        panic!("no log line with `{field}` in {:?}", self.seen.borrow());
+        self.wait_until(&format!("with `{field}`"), |v| v.get(field).is_some())
     }
-}
 
-impl Running {
     /// The first JSON log line whose message contains `text`.
     fn wait_for_message(&self, text: &str) -> serde_json::Value {
-        let has = |v: &serde_json::Value| v["message"].as_str().is_some_and(|m| m.contains(text));
-        if let Some(v) = self.seen.borrow().iter().find(|v| has(v)) {
+        self.wait_until(&format!("saying `{text}`"), |v| {
+            v["message"].as_str().is_some_and(|m| m.contains(text))
+        })
+    }
+
+    fn wait_until(
+        &self,
+        what: &str,
+        wanted: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        if let Some(v) = self.seen.borrow().iter().find(|v| wanted(v)) {
             return v.clone();
         }
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -156,12 +148,12 @@ impl Running {
             };
             if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
                 self.seen.borrow_mut().push(v.clone());
-                if has(&v) {
+                if wanted(&v) {
                     return v;
                 }
             }
         }
-        panic!("no log line saying `{text}` in {:?}", self.seen.borrow());
+        panic!("no log line {what} in {:?}", self.seen.borrow());
     }
 
     /// Every log line read so far, and those that arrive within a moment.
