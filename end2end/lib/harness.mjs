@@ -25,7 +25,7 @@ export const VIEWPORTS = [
  * A running Mailkey: `base` URL, a setup link (from `mailkey admin link`), `adminLink()` for more, its `log`
  * lines and `dataDir`. `env` adds settings (e.g. `{ MAILKEY_SANDBOX: "1" }`).
  */
-export async function startMailkey({ env: extra = {} } = {}) {
+export async function startMailkey({ env: extra = {}, bin = BIN, cwd = undefined } = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), "mailkey-e2e-"));
   const env = {
     ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("MAILKEY_"))),
@@ -35,7 +35,7 @@ export async function startMailkey({ env: extra = {} } = {}) {
     MAILKEY_LOG_FORMAT: "json",
     ...extra,
   };
-  const child = spawn(BIN, ["serve"], { env, stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn(bin, ["serve"], { env, cwd, stdio: ["ignore", "ignore", "pipe"] });
   const log = [];
   const found = {};
   const ready = new Promise((resolveReady, reject) => {
@@ -55,7 +55,7 @@ export async function startMailkey({ env: extra = {} } = {}) {
   await ready;
   // The server logs no link (its log is not a terminal): the operator asks for one.
   const adminLink = () =>
-    execFileSync(BIN, ["admin", "link"], {
+    execFileSync(bin, ["admin", "link"], {
       env: { ...env, MAILKEY_LISTEN: found.address },
       encoding: "utf8",
       // The command's note for people ("signs in once...") goes to stderr; keep it out of TAP.

@@ -14,7 +14,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::{
     config::Config,
-    mail_test::{Endpoint, MailTester, Plan, TokenTrouble},
+    mail_test::{diagnosis, Endpoint, MailTester, Plan, TokenTrouble},
     storage::{now, StorageError, Store},
     tokens::{TokenError, TokenKeeper},
 };
@@ -119,7 +119,8 @@ impl ConnectionTests {
                     TokenError::Account(e) => TokenTrouble::Internal(e.to_string()),
                 })
         };
-        let report = self.tester.run(&plan, token, events).await;
+        let mut report = self.tester.run(&plan, token, events).await;
+        self.word_a_repeat(account_id, &mut report).await?;
         let json = serde_json::to_string(&report).expect("the report serialises");
         let run = self
             .store
@@ -131,6 +132,33 @@ impl ConnectionTests {
 }
 
 impl ConnectionTests {
+    /// "Wait a minute and test again" helps once: a temporary failure that the previous test
+    /// also had is explained as the misconfiguration it then usually is.
+    async fn word_a_repeat(
+        &self,
+        account_id: &str,
+        report: &mut TestReport,
+    ) -> Result<(), TestError> {
+        let temporary = |d: &Option<mailkey_app::mail_test::Diagnosis>| {
+            d.as_ref().is_some_and(|d| {
+                d.title == diagnosis::TEMPORARY_TITLE
+                    || d.title == diagnosis::REPEATED_TEMPORARY_TITLE
+            })
+        };
+        if !temporary(&report.diagnosis) {
+            return Ok(());
+        }
+        let before = self.store.tests(account_id, 1).await?;
+        let repeated = before.first().is_some_and(|(_, _, _, json)| {
+            serde_json::from_str::<TestReport>(json).is_ok_and(|r| temporary(&r.diagnosis))
+        });
+        if repeated {
+            let reply = report.diagnosis.as_ref().and_then(|d| d.reply.clone());
+            report.diagnosis = Some(diagnosis::repeated_temporary(reply));
+        }
+        Ok(())
+    }
+
     /// The folders of the latest passing test, if one passed.
     pub async fn known_folders(&self, account_id: &str) -> Result<Option<Vec<Folder>>, TestError> {
         if self.store.draft(account_id).await?.is_none() {

@@ -194,6 +194,8 @@ pub enum StartError {
     MailTest(String),
     #[error("cannot read the web assets in {dir}: {source}")]
     Assets { dir: String, source: std::io::Error },
+    #[error("the web assets cannot serve working pages: {0}")]
+    Site(#[from] crate::http::assets::SiteError),
     #[error("server stopped with an error: {0}")]
     Serve(std::io::Error),
 }
@@ -297,7 +299,7 @@ impl Server {
             tracing::warn!("{w}");
         }
         let services = Services::open(config, &public_url).await?;
-        let manifest = BuildManifest::beside_executable();
+        let manifest = BuildManifest::find(&config.site_dir);
         let assets =
             StaticAssets::load(&config.site_dir, PKG_DIR, manifest.hashed()).map_err(|source| {
                 StartError::Assets {
@@ -305,14 +307,22 @@ impl Server {
                     source,
                 }
             })?;
+        // Pages that ask for scripts the site does not have are a dead portal: refuse to start.
+        manifest.check(&assets, &config.site_dir, PKG_DIR, OUTPUT_NAME)?;
         if assets.is_empty() {
             tracing::warn!(
                 site_dir = %config.site_dir.display(),
-                "no built web assets found: pages render without styles or interactivity. Build \
-                 them with `cargo xtask run` (or `cargo leptos build --release`) or set site_dir"
+                "NO WEB ASSETS in the site directory: the portal's pages render without styles \
+                 or interactivity (the API works). Build them with `cargo xtask run` (or `cargo \
+                 leptos build --release`) and copy target/site whole, or set site_dir to it"
             );
         } else {
-            tracing::info!(files = assets.len(), site_dir = %config.site_dir.display(), "web assets loaded");
+            tracing::info!(
+                files = assets.len(),
+                site_dir = %config.site_dir.display(),
+                manifest = %manifest.path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "none (unhashed build)".into()),
+                "web assets loaded"
+            );
         }
         let leptos_options = LeptosOptions::builder()
             .output_name(OUTPUT_NAME)
@@ -320,6 +330,14 @@ impl Server {
             .site_pkg_dir(PKG_DIR)
             .site_addr(bound)
             .hash_files(manifest.hashed())
+            .hash_file(
+                manifest
+                    .path
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| crate::http::assets::MANIFEST_FILE.to_string())
+                    .into(),
+            )
             .env(leptos::config::Env::PROD)
             .build();
         let state = AppState {

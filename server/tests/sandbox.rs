@@ -51,6 +51,9 @@ async fn the_demo_tenant_is_discoverable_like_a_microsoft_tenant() {
     assert!(html.contains(&format!("{}/oauth/callback", s.base)));
     assert!(html.contains("Multi-tenant app “Mailkey demo (multi-tenant)”"));
     assert!(html.contains(&format!("{}/sandbox/organizations", s.base)));
+    // What a mail server of one's own needs: the introspection endpoint and Dovecot's settings.
+    assert!(html.contains("/oauth2/v2.0/introspect</code>"), "{html}");
+    assert!(html.contains("username_attribute = email"), "{html}");
 
     let authority = format!("{}/sandbox", s.base);
     let by_domain: Value = c

@@ -24,6 +24,17 @@ fn build_release_site() -> Result<(), String> {
     run(cargo()
         .args(["leptos", "build", "--release", "--split"])
         .env("PATH", path_with_npm_bin()))?;
+    // cargo-leptos leaves the manifest of hashed file names beside the binary; a copy in the
+    // site makes the site directory whole, so it can be installed anywhere on its own.
+    let manifest = root().join("target/release/hash.txt");
+    let site_copy = root().join("target/site/hash.txt");
+    std::fs::copy(&manifest, &site_copy).map_err(|e| {
+        format!(
+            "cannot copy {} to {}: {e}",
+            manifest.display(),
+            site_copy.display()
+        )
+    })?;
     println!("release site built in {:.0?}", started.elapsed());
     Ok(())
 }

@@ -34,39 +34,132 @@ pub struct StaticAssets {
     files: HashMap<String, Asset>,
 }
 
-/// What cargo-leptos wrote about the build: the content hashes in the file names, when enabled.
+/// The name of the build manifest cargo-leptos writes.
+pub const MANIFEST_FILE: &str = "hash.txt";
+
+/// What cargo-leptos wrote about the build: the content hashes in the file names, when enabled,
+/// and where that was read from (Leptos reads the same file for its script tags).
 #[derive(Clone, Debug, Default)]
 pub struct BuildManifest {
     pub hashes: HashMap<String, String>,
+    pub path: Option<PathBuf>,
+}
+
+/// Why the built site cannot serve working pages.
+#[derive(Debug, thiserror::Error)]
+pub enum SiteError {
+    #[error(
+        "the site directory {site} holds content-hashed assets (pkg/{name}.<hash>.js) but no \
+         {MANIFEST_FILE} saying which are current, so pages would ask for files that do not \
+         exist. Copy the site directory whole, as `cargo xtask run` builds it (target/site, \
+         which holds {MANIFEST_FILE}), or set site_dir to it"
+    )]
+    NoManifest { site: String, name: String },
+    #[error(
+        "{manifest} names {file}, which is not in {site}: the manifest and the assets are of \
+         different builds. Copy the whole site directory of one build (target/site)"
+    )]
+    Mismatch {
+        manifest: String,
+        file: String,
+        site: String,
+    },
 }
 
 impl BuildManifest {
-    /// cargo-leptos writes `hash.txt` (`js: …`, `wasm: …`, `css: …`) beside the server binary.
-    pub fn beside_executable() -> BuildManifest {
-        let path = std::env::current_exe()
+    /// The manifest of the site in `site_dir`: its own `hash.txt` (the xtask copies it there,
+    /// so the directory carries everything), else the one cargo-leptos leaves beside the
+    /// server binary (a build run in place).
+    pub fn find(site_dir: &Path) -> BuildManifest {
+        let beside_exe = std::env::current_exe()
             .ok()
-            .and_then(|p| p.parent().map(|d| d.join("hash.txt")));
-        let Some(text) = path.and_then(|p| std::fs::read_to_string(p).ok()) else {
-            return BuildManifest::default();
-        };
-        let hashes = text
-            .lines()
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-            .collect();
-        BuildManifest { hashes }
+            .and_then(|p| p.parent().map(|d| d.join(MANIFEST_FILE)));
+        [Some(site_dir.join(MANIFEST_FILE)), beside_exe]
+            .into_iter()
+            .flatten()
+            .find_map(|path| {
+                let text = std::fs::read_to_string(&path).ok()?;
+                let hashes = text
+                    .lines()
+                    .filter_map(|l| l.split_once(':'))
+                    .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                    .collect();
+                // Leptos joins this to the binary's directory: absolute, it is used as it is.
+                let path = std::path::absolute(&path).unwrap_or(path);
+                Some(BuildManifest {
+                    hashes,
+                    path: Some(path),
+                })
+            })
+            .unwrap_or_default()
     }
 
     pub fn hashed(&self) -> bool {
         !self.hashes.is_empty()
     }
 
+    fn file(&self, kind: &str, output_name: &str, ext: &str) -> String {
+        match self.hashes.get(kind) {
+            Some(hash) => format!("{output_name}.{hash}.{ext}"),
+            None => format!("{output_name}.{ext}"),
+        }
+    }
+
     /// The stylesheet's URL path, e.g. `/pkg/mailkey.3f2a….css`.
     pub fn css_href(&self, pkg_dir: &str, output_name: &str) -> String {
-        match self.hashes.get("css") {
-            Some(hash) => format!("/{pkg_dir}/{output_name}.{hash}.css"),
-            None => format!("/{pkg_dir}/{output_name}.css"),
+        format!("/{pkg_dir}/{}", self.file("css", output_name, "css"))
+    }
+
+    /// Whether pages built from this manifest will find their files in `assets`: the script,
+    /// the wasm and the stylesheet it names. `Ok` for a site with no assets at all (the caller
+    /// warns: the API works, pages come without styles or interactivity).
+    pub fn check(
+        &self,
+        assets: &StaticAssets,
+        site_dir: &Path,
+        pkg_dir: &str,
+        output_name: &str,
+    ) -> Result<(), SiteError> {
+        if assets.is_empty() {
+            return Ok(());
         }
+        let site = site_dir.display().to_string();
+        if !self.hashed() {
+            let hashed_build = assets.files.keys().any(|k| {
+                k.strip_prefix(&format!("/{pkg_dir}/{output_name}."))
+                    .is_some_and(|rest| rest.matches('.').count() == 1 && rest.ends_with(".js"))
+            });
+            if hashed_build {
+                return Err(SiteError::NoManifest {
+                    site,
+                    name: output_name.into(),
+                });
+            }
+        }
+        for (kind, ext) in [("js", "js"), ("wasm", "wasm"), ("css", "css")] {
+            let file = self.file(kind, output_name, ext);
+            let wanted = if kind == "wasm" {
+                // cargo-leptos names the wasm `<name>_bg.wasm` without hashing.
+                vec![
+                    format!("/{pkg_dir}/{file}"),
+                    format!("/{pkg_dir}/{output_name}_bg.wasm"),
+                ]
+            } else {
+                vec![format!("/{pkg_dir}/{file}")]
+            };
+            if !wanted.iter().any(|w| assets.files.contains_key(w)) {
+                return Err(SiteError::Mismatch {
+                    manifest: self
+                        .path
+                        .as_ref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_else(|| "the build".into()),
+                    file: format!("{pkg_dir}/{file}"),
+                    site,
+                });
+            }
+        }
+        Ok(())
     }
 }
 
@@ -92,6 +185,10 @@ impl StaticAssets {
                     .expect("walked paths are below the root")
                     .to_string_lossy()
                     .replace('\\', "/");
+                // The manifest is read at start, not served.
+                if rel == MANIFEST_FILE {
+                    continue;
+                }
                 let raw = std::fs::read(&path)?;
                 let immutable = hashed && rel.starts_with(&format!("{pkg_dir}/"));
                 files.insert(format!("/{rel}"), Asset::new(&rel, raw, immutable));

@@ -259,9 +259,38 @@ pub fn explain(f: &Failure, cx: &Context<'_>) -> Diagnosis {
     out
 }
 
+/// The title of a temporary failure, by which a repeat is recognised.
+pub const TEMPORARY_TITLE: &str = "Temporary failure";
+/// The title of a temporary failure seen in two tests in a row.
+pub const REPEATED_TEMPORARY_TITLE: &str = "The sign-in check keeps failing";
+
+/// A "temporary" failure for the second test in a row: waiting did not help, so it is explained
+/// as what it then usually is, a token check that cannot work.
+pub fn repeated_temporary(reply: Option<String>) -> Diagnosis {
+    Diagnosis {
+        reply,
+        ..d(
+            REPEATED_TEMPORARY_TITLE,
+            "The mail server could not check the sign-in, in this test and in the one before: \
+             this is not a brief outage."
+                .into(),
+            "The server cannot validate access tokens: its token check is misconfigured or \
+             cannot reach the identity provider. A self-run Dovecot whose oauth2 passdb reads a \
+             user field the introspection answer does not carry says \"No username returned\" \
+             and answers this way.",
+            "For Microsoft 365, check the service health in the Microsoft 365 admin center. For \
+             a server of your own, read its authentication log: check that the introspection URL \
+             answers from the mail server and that username_attribute names a field of the \
+             answer (the sandbox's carries email, username and sub)."
+                .into(),
+            None,
+        )
+    }
+}
+
 fn temporary(what: &str) -> Diagnosis {
     d(
-        "Temporary failure",
+        TEMPORARY_TITLE,
         format!("The {what} server could not check the sign-in right now."),
         "The server's authentication service is briefly unavailable.",
         "Wait a minute and test again.".into(),

@@ -3,7 +3,7 @@
 //! explains any failure. Stages are reported as they happen; the SMTP stages and the IMAP
 //! sign-in run side by side, so a test costs little more than its slower half.
 
-mod diagnosis;
+pub mod diagnosis;
 mod failure;
 mod guard;
 mod imap;

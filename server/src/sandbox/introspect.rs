@@ -1,5 +1,6 @@
 //! `POST /sandbox/{tenant}/oauth2/v2.0/introspect` (RFC 7662), for the test mail servers: whether
-//! an access token the sandbox issued is valid, for whom and with which scopes. A bad token gets
+//! an access token the sandbox issued is valid, for whom (as `email`, `username` and `sub`, the
+//! fields mail servers read) and with which scopes. A bad token gets
 //! HTTP 200 `{"active": false}`, which Dovecot's oauth2 passdb reads as "refused" (a 401 would be
 //! a temporary failure to it).
 
@@ -40,6 +41,9 @@ pub async fn introspect(
         "token_type": "Bearer",
         "scope": c["scp"],
         "client_id": c["appid"],
+        // What mail servers read as the user: Dovecot's oauth2 passdb `email` by default,
+        // others `username` or `sub`.
+        "email": c["upn"],
         "username": c["upn"],
         "sub": c["upn"],
         "aud": c["aud"],

@@ -67,7 +67,9 @@ pub async fn show(State(state): State<AppState>) -> Response {
                 if u.revoked { ", sessions revoked" } else { "" }
             );
         }
-        body += "</ul></section>";
+        body += "</ul>";
+        body += &mail_server_setup(&sandbox.authority, &t.id);
+        body += "</section>";
     }
     for a in &sandbox.directory.multi_tenant_apps {
         let secrets: String = a
@@ -117,5 +119,27 @@ pub async fn show(State(state): State<AppState>) -> Response {
         &state.css_href,
         "Sandbox identity provider",
         &body,
+    )
+}
+
+/// For a mail server of one's own (a test Dovecot) to accept the sandbox's access tokens: the
+/// tenant's RFC 7662 introspection endpoint and the Dovecot settings that use it. The answer
+/// carries the user as `email` (Dovecot's default `username_attribute`), `username` and `sub`.
+fn mail_server_setup(authority: &str, tenant_id: &str) -> String {
+    let url = format!("{authority}/{tenant_id}/oauth2/v2.0/introspect");
+    format!(
+        "<h3>Your own mail server</h3>\
+         <p>Access tokens are checked at the introspection endpoint (RFC 7662, form POST of \
+         <code>token</code>): <code>{url}</code>. An active token's answer names the user as \
+         <code>email</code>, <code>username</code> and <code>sub</code>.</p>\
+         <p>Dovecot 2.3, in <code>dovecot.conf</code>:</p>\
+         <pre><code>auth_mechanisms = $auth_mechanisms xoauth2 oauthbearer\n\
+         passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  \
+         args = /etc/dovecot/dovecot-oauth2.conf.ext\n}}</code></pre>\
+         <p>and in <code>/etc/dovecot/dovecot-oauth2.conf.ext</code>:</p>\
+         <pre><code>introspection_mode = post\nintrospection_url = {url}\n\
+         username_attribute = email\nactive_attribute = active\nactive_value = true</code></pre>\
+         <p>Postfix authenticates through Dovecot (<code>smtpd_sasl_type = dovecot</code>).</p>",
+        url = esc(&url),
     )
 }

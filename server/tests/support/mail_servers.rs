@@ -108,6 +108,15 @@ fn chown(path: &Path, owner: &str) {
     run(Command::new("chown").arg("-R").arg(owner).arg(path));
 }
 
+/// How Dovecot's oauth2 passdb is set up.
+#[derive(Clone, Copy)]
+enum OAuth2Settings {
+    /// Every setting named, as this harness always had it.
+    Shaped,
+    /// Only what Dovecot's documentation asks for; the rest at Dovecot's defaults.
+    Stock,
+}
+
 impl MailServers {
     /// Starts both servers for `domain`, checking tokens at `introspection_url`. `users` get a
     /// mailbox with the plain folder names; `microsoft_users` one with Microsoft's.
@@ -131,6 +140,46 @@ impl MailServers {
         users: &[&str],
         microsoft_users: &[&str],
         owners: &[(&str, &str)],
+    ) -> MailServers {
+        Self::start_full(
+            ca,
+            introspection_url,
+            domain,
+            users,
+            microsoft_users,
+            owners,
+            OAuth2Settings::Shaped,
+        )
+    }
+
+    /// As `start`, with Dovecot's oauth2 passdb as an admin sets it up from Dovecot's
+    /// documentation, knowing nothing of Mailkey: only the introspection mode and URL, every
+    /// other setting at Dovecot's default (`username_attribute = email`, no `active_attribute`).
+    pub fn start_stock(
+        ca: &TestCa,
+        introspection_url: &str,
+        domain: &str,
+        users: &[&str],
+    ) -> MailServers {
+        Self::start_full(
+            ca,
+            introspection_url,
+            domain,
+            users,
+            &[],
+            &[],
+            OAuth2Settings::Stock,
+        )
+    }
+
+    fn start_full(
+        ca: &TestCa,
+        introspection_url: &str,
+        domain: &str,
+        users: &[&str],
+        microsoft_users: &[&str],
+        owners: &[(&str, &str)],
+        oauth2: OAuth2Settings,
     ) -> MailServers {
         assert!(
             is_root(),
@@ -163,7 +212,7 @@ impl MailServers {
         };
         let (lmtp_port, sasl_port) = (free_port(), free_port());
         servers.make_mailboxes(users, microsoft_users);
-        servers.start_dovecot(introspection_url, lmtp_port, sasl_port);
+        servers.start_dovecot(introspection_url, lmtp_port, sasl_port, oauth2);
         servers.start_postfix(lmtp_port, sasl_port, owners);
         servers
     }
@@ -210,7 +259,13 @@ impl MailServers {
         chown(&mail, "dovecot:dovecot");
     }
 
-    fn start_dovecot(&self, introspection_url: &str, lmtp_port: u16, sasl_port: u16) {
+    fn start_dovecot(
+        &self,
+        introspection_url: &str,
+        lmtp_port: u16,
+        sasl_port: u16,
+        oauth2: OAuth2Settings,
+    ) {
         let root = self.root().display().to_string();
         let conf = self.root().join("dovecot");
         std::fs::create_dir_all(conf.join("run")).unwrap();
@@ -300,15 +355,17 @@ service anvil {{
         );
         std::fs::write(conf.join("dovecot.conf"), config).unwrap();
         // Dovecot 2.3: `post` mode, and it reads `{"active": false}` (HTTP 200) as a refusal.
-        std::fs::write(
-            conf.join("oauth2.conf.ext"),
-            format!(
+        let oauth2 = match oauth2 {
+            OAuth2Settings::Shaped => format!(
                 "introspection_mode = post\nintrospection_url = {introspection_url}\n\
                  username_attribute = username\nactive_attribute = active\nactive_value = true\n\
                  force_introspection = yes\n"
             ),
-        )
-        .unwrap();
+            OAuth2Settings::Stock => {
+                format!("introspection_mode = post\nintrospection_url = {introspection_url}\n")
+            }
+        };
+        std::fs::write(conf.join("oauth2.conf.ext"), oauth2).unwrap();
         start_daemon(
             Command::new("/usr/sbin/dovecot")
                 .arg("-c")
