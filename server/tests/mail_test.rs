@@ -785,3 +785,51 @@ async fn a_temporary_failure_that_repeats_is_not_called_temporary() {
     assert!(!d.fix.contains("Wait a minute"), "{d:?}");
     assert!(d.reply.unwrap().contains("[UNAVAILABLE]"));
 }
+
+/// The ports swapped, as people do: the server that answers is named, and silence is noticed in
+/// seconds (it used to take the stage's 20 s, then advise something that did not help).
+#[tokio::test]
+async fn a_swapped_port_is_named_and_silence_is_noticed_in_seconds() {
+    let env = start().await;
+    let token = env.token(MAILBOX, 3600);
+    let smtp_at = |port: u16, security: Security| {
+        let mut plan = env.plan(MAILBOX);
+        plan.smtp.port = port;
+        plan.smtp.security = security;
+        plan
+    };
+    // SMTP on IMAP's plain port, and on its implicit-TLS port with TLS.
+    for plan in [
+        smtp_at(env.mail.imap_port, Security::StartTls),
+        smtp_at(env.mail.imaps_port, Security::Tls),
+    ] {
+        let r = env.run(&plan, &token).await;
+        assert_eq!(failed_at(&r), StageId::SmtpTls, "{r:#?}");
+        assert_eq!(title(&r), "This is an IMAP port", "{r:#?}");
+        let fix = &r.diagnosis.as_ref().unwrap().fix;
+        assert!(fix.contains("SMTP is on port 587"), "{fix}");
+    }
+    // SMTP with STARTTLS on the implicit-TLS port: the server waits for a handshake.
+    let started = std::time::Instant::now();
+    let r = env
+        .run(&smtp_at(env.mail.imaps_port, Security::StartTls), &token)
+        .await;
+    assert_eq!(failed_at(&r), StageId::SmtpTls, "{r:#?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(9),
+        "silence noticed within seconds: {:?}",
+        started.elapsed()
+    );
+    // IMAP on SMTP's port.
+    let mut plan = env.plan(MAILBOX);
+    plan.imap.port = env.mail.smtp_port;
+    plan.imap.security = Security::StartTls;
+    let r = env.run(&plan, &token).await;
+    let imap_tls = r
+        .stages
+        .iter()
+        .find(|s| s.stage == StageId::ImapTls)
+        .unwrap();
+    assert_eq!(imap_tls.status, StageStatus::Failed, "{r:#?}");
+    assert_eq!(title(&r), "This is an SMTP port", "{r:#?}");
+}

@@ -102,8 +102,29 @@ pub fn check_port(input: &str, security: Security, service: Service) -> Check {
         _ if service == Service::Smtp && port == 25 => Some(Note::warning(
             "Port 25 is for mail between servers and is often blocked by networks. Use 587 with STARTTLS.",
         )),
-        _ => None,
+        _ => match Service::of_port(port) {
+            Some(other) if other.name() != service.name() => Some(Note::warning(format!(
+                "Port {port} is {}'s port, not {}'s. {} is usually on {}.",
+                other.name(),
+                service.name(),
+                service.name(),
+                service.usual_port()
+            ))),
+            _ => None,
+        },
     }
+}
+
+/// SMTP and IMAP on one host and port: they are different servers, so one of the two is wrong.
+pub fn check_distinct_servers(smtp: (&str, &str), read: (&str, &str), read_name: &str) -> Check {
+    let same_host = tidy(smtp.0).eq_ignore_ascii_case(tidy(read.0));
+    let same_port = parse_port(smtp.1).is_some() && parse_port(smtp.1) == parse_port(read.1);
+    (same_host && same_port).then(|| {
+        Note::warning(format!(
+            "SMTP and {read_name} are set to the same server and port, but they listen on \
+             different ports (Microsoft 365: SMTP 587, IMAP 993). One of the two ports is wrong."
+        ))
+    })
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,6 +148,16 @@ impl Service {
             Service::Smtp => (465, 587),
             Service::Read(Protocol::Imap) => (993, 143),
             Service::Read(Protocol::Pop) => (995, 110),
+        }
+    }
+
+    /// The service the standards give a mail port to.
+    fn of_port(port: u16) -> Option<Service> {
+        match port {
+            25 | 465 | 587 => Some(Service::Smtp),
+            143 | 993 => Some(Service::Read(Protocol::Imap)),
+            110 | 995 => Some(Service::Read(Protocol::Pop)),
+            _ => None,
         }
     }
 
@@ -209,6 +240,24 @@ mod tests {
             .starts_with("The e-mail address cannot contain spaces."));
         assert!(msg(check_email("a..b@contoso.com", "e-mail address", true))
             .starts_with("The part before the @"));
+    }
+
+    #[test]
+    fn another_services_port_and_one_port_for_both_are_warned() {
+        assert_eq!(
+            msg(check_port("993", Security::Tls, Service::Smtp)),
+            "Port 993 is IMAP's port, not SMTP's. SMTP is usually on 587."
+        );
+        assert_eq!(
+            msg(check_port(
+                "587",
+                Security::StartTls,
+                Service::Read(Protocol::Imap)
+            )),
+            "Port 587 is SMTP's port, not IMAP's. IMAP is usually on 993."
+        );
+        assert!(check_distinct_servers(("mail.x", "993"), ("MAIL.x", "993"), "IMAP").is_some());
+        assert!(check_distinct_servers(("mail.x", "587"), ("mail.x", "993"), "IMAP").is_none());
     }
 
     #[test]

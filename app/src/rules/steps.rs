@@ -96,6 +96,20 @@ pub fn check_mailbox(v: &MailboxSettings, provider: &Provider) -> Findings {
             mailbox::check_port(&v.imap_port, sec, Service::Read(protocol)),
         );
     }
+    if f.get("imap_port").is_none() {
+        f.add(
+            "imap_port",
+            mailbox::check_distinct_servers(
+                (&v.smtp_host, &v.smtp_port),
+                (&v.imap_host, &v.imap_port),
+                if protocol == Protocol::Pop {
+                    "POP"
+                } else {
+                    "IMAP"
+                },
+            ),
+        );
+    }
     f.add(
         "root_folder",
         mailbox::check_required_text(&v.root_folder, mailbox::MSG_ROOT_FOLDER_REQUIRED),

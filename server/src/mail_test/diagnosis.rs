@@ -4,7 +4,10 @@
 
 use mailkey_app::{draft::Step, mail_test::Diagnosis, provider::Security};
 
-use super::failure::{Failure, TokenTrouble};
+use super::{
+    failure::{Failure, TokenTrouble},
+    greeting::Service,
+};
 
 /// What the words need to know about the test.
 pub struct Context<'a> {
@@ -129,17 +132,60 @@ pub fn explain(f: &Failure, cx: &Context<'_>) -> Diagnosis {
                 .into(),
             mailbox_step,
         ),
-        Failure::Silent => d(
-            "The encryption setting does not match the port",
+        Failure::WrongService { expected, found } => d(
+            &format!("This is an {} port", found.name()),
             format!(
-                "{host}:{port} waited silently: it expects TLS from the first byte, but the \
-                 setting is {}.",
-                cx.security.label()
+                "{host}:{port} answered as an {} server, not as the {} server this setting is \
+                 for.",
+                found.name(),
+                expected.name()
             ),
-            "Ports 465 (SMTP) and 993 (IMAP) use implicit TLS; 587 and 143 use STARTTLS.",
-            format!("Set the {p} encryption to TLS (implicit), or use the STARTTLS port."),
+            "The SMTP and IMAP ports were swapped or copied from the other field.",
+            format!(
+                "{} is on port {} (Microsoft 365: {}). Change the {p} port.",
+                expected.name(),
+                expected.usual_ports(),
+                if *expected == Service::Smtp {
+                    "smtp.office365.com, 587 with STARTTLS"
+                } else {
+                    "outlook.office365.com, 993 with TLS"
+                }
+            ),
             mailbox_step,
         ),
+        Failure::Silent => match Service::of_port(port).filter(|s| s.name() != p) {
+            // Silence on another service's port: the port is wrong, not the encryption.
+            Some(other) => d(
+                &format!("Port {port} is {}'s port", other.name()),
+                format!(
+                    "{host}:{port} said nothing within seconds: port {port} is where {} \
+                     servers listen, not {p} ones.",
+                    other.name()
+                ),
+                "The SMTP and IMAP ports were swapped or copied from the other field.",
+                format!(
+                    "{p} is on port {} (Microsoft 365: SMTP 587 with STARTTLS, IMAP 993 with \
+                     TLS). Change the {p} port.",
+                    if p == "SMTP" {
+                        Service::Smtp.usual_ports()
+                    } else {
+                        Service::Imap.usual_ports()
+                    }
+                ),
+                mailbox_step,
+            ),
+            None => d(
+                "The encryption setting does not match the port",
+                format!(
+                    "{host}:{port} waited silently: it expects TLS from the first byte, but the \
+                     setting is {}.",
+                    cx.security.label()
+                ),
+                "Ports 465 (SMTP) and 993 (IMAP) use implicit TLS; 587 and 143 use STARTTLS.",
+                format!("Set the {p} encryption to TLS (implicit), or use the STARTTLS port."),
+                mailbox_step,
+            ),
+        },
         Failure::NotTls | Failure::NoStartTls => d(
             "The encryption setting does not match the port",
             format!(

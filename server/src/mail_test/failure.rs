@@ -32,6 +32,11 @@ pub enum Failure {
     ConnectTimeout(SocketAddr),
     /// Connected, but the server said nothing: it waits for a TLS handshake (implicit TLS port).
     Silent,
+    /// Another mail service answered (IMAP's `* OK` where SMTP's `220` was expected).
+    WrongService {
+        expected: super::greeting::Service,
+        found: super::greeting::Service,
+    },
     /// The TLS handshake got plain text back: the port speaks STARTTLS or no TLS.
     NotTls,
     TlsUntrusted(String),

@@ -12,7 +12,11 @@ use tokio::{
 };
 use tokio_rustls::client::TlsStream;
 
-use super::{failure::Failure, tls::TlsSetup};
+use super::{
+    failure::Failure,
+    greeting::{self, Service},
+    tls::TlsSetup,
+};
 
 pub type TlsSession = Session<TlsStream<TcpStream>>;
 
@@ -29,7 +33,20 @@ async fn greeting<S: AsyncRead + AsyncWrite + Unpin + Debug + Send>(
     match client.read_response().await {
         Ok(Some(_)) => Ok(()),
         Ok(None) => Err(Failure::Io("the server closed the connection".into())),
-        Err(e) => Err(Failure::Io(e.to_string())),
+        Err(e) => Err(not_imap(&e.to_string()).unwrap_or_else(|| Failure::Io(e.to_string()))),
+    }
+}
+
+/// Not IMAP: an SMTP `220` or a POP3 `+OK` does not parse, and async-imap's error quotes what
+/// it could not parse (`… during parsing of "220 …"`). Said as the port mix-up it is.
+fn not_imap(error: &str) -> Option<Failure> {
+    let (_, quoted) = error.split_once(" during parsing of \"")?;
+    match greeting::service_of(quoted.as_bytes()) {
+        Some(found) if found != Service::Imap => Some(Failure::WrongService {
+            expected: Service::Imap,
+            found,
+        }),
+        _ => None,
     }
 }
 
@@ -52,6 +69,7 @@ pub async fn connect_starttls(
     host: &str,
     greeting_timeout: Duration,
 ) -> Result<Client<TlsStream<TcpStream>>, Failure> {
+    super::greeting::expect_on_plain(&tcp, Service::Imap).await?;
     let mut plain = Client::new(tcp);
     tokio::time::timeout(greeting_timeout, greeting(&mut plain))
         .await

@@ -5,6 +5,7 @@
 
 pub mod diagnosis;
 mod failure;
+mod greeting;
 mod guard;
 mod imap;
 pub mod prerequisites;

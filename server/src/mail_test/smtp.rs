@@ -23,7 +23,11 @@ use tokio::{
 };
 use tokio_rustls::client::TlsStream;
 
-use super::{failure::Failure, tls::TlsSetup};
+use super::{
+    failure::Failure,
+    greeting::{self, Service},
+    tls::TlsSetup,
+};
 
 fn hello() -> ClientId {
     ClientId::Domain("mailkey.local".into())
@@ -49,16 +53,24 @@ pub fn failure(e: lettre::transport::smtp::Error) -> Failure {
     Failure::Io(e.to_string())
 }
 
-/// Greeting and EHLO on a plain connection.
+/// Greeting and EHLO on a plain connection. The greeting is looked at first: silence or
+/// another service's greeting is said at once, in words, instead of a parse error or a wait.
 pub async fn greet_plain(tcp: TcpStream) -> Result<AsyncSmtpConnection, Failure> {
+    greeting::expect_on_plain(&tcp, Service::Smtp).await?;
     AsyncSmtpConnection::connect_with_transport(Box::new(QuickAck(tcp)), &hello())
         .await
         .map_err(failure)
 }
 
 /// Greeting and EHLO over implicit TLS.
-pub async fn greet_tls(tls: TlsStream<TcpStream>) -> Result<AsyncSmtpConnection, Failure> {
-    AsyncSmtpConnection::connect_with_transport(Box::new(Tls(tls)), &hello())
+pub async fn greet_tls(mut tls: TlsStream<TcpStream>) -> Result<AsyncSmtpConnection, Failure> {
+    let first = greeting::read_first(&mut tls, Service::Smtp).await?;
+    let stream = Tls {
+        inner: tls,
+        first,
+        given: 0,
+    };
+    AsyncSmtpConnection::connect_with_transport(Box::new(stream), &hello())
         .await
         .map_err(failure)
 }
@@ -173,13 +185,18 @@ impl AsyncWrite for QuickAck {
     }
 }
 
-/// A TLS stream lettre can use as its transport.
+/// A TLS stream lettre can use as its transport, first handing back the greeting bytes already
+/// read to look at them.
 #[derive(Debug)]
-struct Tls(TlsStream<TcpStream>);
+struct Tls {
+    inner: TlsStream<TcpStream>,
+    first: Vec<u8>,
+    given: usize,
+}
 
 impl AsyncTokioStream for Tls {
     fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
-        self.0.get_ref().0.peer_addr()
+        self.inner.get_ref().0.peer_addr()
     }
 }
 
@@ -189,7 +206,14 @@ impl AsyncRead for Tls {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
+        if self.given < self.first.len() {
+            let n = buf.remaining().min(self.first.len() - self.given);
+            let from = self.given;
+            buf.put_slice(&self.first[from..from + n]);
+            self.given += n;
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
 
@@ -199,14 +223,14 @@ impl AsyncWrite for Tls {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
+        Pin::new(&mut self.inner).poll_write(cx, buf)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
+        Pin::new(&mut self.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
