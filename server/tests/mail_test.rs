@@ -169,6 +169,12 @@ fn title(r: &TestReport) -> &str {
 #[tokio::test]
 async fn the_mailbox_sends_and_receives_and_its_folders_are_listed() {
     let env = start().await;
+    // A message the user marked deleted but has not expunged yet: the test must not expunge it.
+    env.mail.put_in_inbox(
+        MAILBOX,
+        "1700000000.M1P1.mailkey-test:2,T",
+        "From: a@contoso.test\r\nMessage-ID: <kept@contoso.test>\r\nSubject: keep\r\n\r\nkeep\r\n",
+    );
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let token = env.token(MAILBOX, 3600);
     let report = env
@@ -180,13 +186,30 @@ async fn the_mailbox_sends_and_receives_and_its_folders_are_listed() {
         .stages
         .iter()
         .all(|s| s.status == StageStatus::Passed));
+    // Received (the stage proves it), then deleted: the INBOX keeps nothing of the test.
     let id = report.message_id.clone().unwrap();
+    let receive = report
+        .stages
+        .iter()
+        .find(|s| s.stage == StageId::ImapReceive)
+        .unwrap();
+    assert_eq!(
+        receive.detail.as_deref(),
+        Some("found in INBOX, then deleted it"),
+        "{receive:?}"
+    );
     let inbox = env.mail.inbox_messages(MAILBOX);
+    assert!(
+        !inbox
+            .iter()
+            .any(|m| m.contains(&format!("Message-ID: {id}"))),
+        "the test message is gone from the Maildir: {inbox:?}"
+    );
     assert!(
         inbox
             .iter()
-            .any(|m| m.contains(&format!("Message-ID: {id}"))),
-        "the test message is in the Maildir: {inbox:?}"
+            .any(|m| m.contains("Message-ID: <kept@contoso.test>")),
+        "only the test message was expunged, not one the user had marked deleted: {inbox:?}"
     );
     let special: Vec<_> = report
         .folders

@@ -128,18 +128,20 @@ pub async fn select(session: &mut TlsSession, folder: &str) -> Result<u32, Failu
         })
 }
 
-/// Polls (NOOP, SEARCH) until the message is there or `within` has passed.
+/// Polls (NOOP, SEARCH) until the message is there or `within` has passed; its UIDs.
 pub async fn wait_for(
     session: &mut TlsSession,
     message_id: &str,
     within: Duration,
-) -> Result<(), Failure> {
+) -> Result<Vec<u32>, Failure> {
     let deadline = tokio::time::Instant::now() + within;
     let query = format!("HEADER Message-ID {}", quoted(message_id));
     loop {
         let found = session.uid_search(&query).await.map_err(imap_failure)?;
         if !found.is_empty() {
-            return Ok(());
+            let mut uids: Vec<u32> = found.into_iter().collect();
+            uids.sort_unstable();
+            return Ok(uids);
         }
         if tokio::time::Instant::now() >= deadline {
             return Err(Failure::NotReceived);
@@ -147,6 +149,43 @@ pub async fn wait_for(
         tokio::time::sleep(Duration::from_millis(100)).await;
         session.noop().await.map_err(imap_failure)?;
     }
+}
+
+/// What became of the test message once it was seen.
+pub enum Cleanup {
+    Deleted,
+    /// The server cannot expunge one message alone (no UIDPLUS): a plain EXPUNGE would also
+    /// remove messages the user marked deleted, so the test message is left.
+    Left,
+}
+
+/// Deletes the test message, and only it: flagged `\Deleted`, then `UID EXPUNGE` of its UIDs
+/// (RFC 4315). A helpdesk or ERP that processes the INBOX must not process Mailkey's tests.
+pub async fn remove(session: &mut TlsSession, uids: &[u32]) -> Result<Cleanup, Failure> {
+    let caps = session.capabilities().await.map_err(imap_failure)?;
+    if !caps.has_str("UIDPLUS") {
+        return Ok(Cleanup::Left);
+    }
+    let set = uids
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    session
+        .uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
+        .await
+        .map_err(imap_failure)?
+        .try_collect::<Vec<_>>()
+        .await
+        .map_err(imap_failure)?;
+    session
+        .uid_expunge(&set)
+        .await
+        .map_err(imap_failure)?
+        .try_collect::<Vec<_>>()
+        .await
+        .map_err(imap_failure)?;
+    Ok(Cleanup::Deleted)
 }
 
 pub async fn folders(session: &mut TlsSession) -> Result<Vec<Folder>, Failure> {

@@ -264,9 +264,16 @@ impl MailTester {
         let mut session = opened?;
         let left = rec.deadline.saturating_duration_since(Instant::now());
         rec.stage(StageId::ImapReceive, async {
-            imap::wait_for(&mut session, message_id, left)
-                .await
-                .map(|_| ((), Some(format!("in {}", plan.root_folder))))
+            let uids = imap::wait_for(&mut session, message_id, left).await?;
+            // Seen: receipt is proven. Then it goes, so the application never processes it.
+            let after = match imap::remove(&mut session, &uids).await {
+                Ok(imap::Cleanup::Deleted) => "then deleted it".to_string(),
+                Ok(imap::Cleanup::Left) => {
+                    "left it there (the server cannot delete one message alone)".to_string()
+                }
+                Err(_) => "could not delete it; delete it by hand".to_string(),
+            };
+            Ok(((), Some(format!("found in {}, {after}", plan.root_folder))))
         })
         .await?;
         let folders = rec
@@ -378,7 +385,8 @@ impl MailTester {
             .await?;
         rec.stage(StageId::ImapSelect, async {
             let n = imap::select(&mut session, &plan.root_folder).await?;
-            Ok(((), Some(format!("{} ({n} messages)", plan.root_folder))))
+            let messages = if n == 1 { "message" } else { "messages" };
+            Ok(((), Some(format!("{} ({n} {messages})", plan.root_folder))))
         })
         .await?;
         Ok(session)

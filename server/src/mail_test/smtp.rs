@@ -126,8 +126,8 @@ pub async fn send(
         .message_id(Some(message_id.to_string()))
         .header(ContentType::TEXT_PLAIN)
         .body(
-            "Mailkey sent this message to check that the mailbox can send and receive. It can be \
-             deleted."
+            "Mailkey sent this message to check that the mailbox can send and receive, and \
+             deletes it as soon as it has seen it arrive. If it is still here, it can be deleted."
                 .to_string(),
         )
         .map_err(|e| Failure::Io(e.to_string()))?;

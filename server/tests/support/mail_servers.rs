@@ -239,6 +239,13 @@ impl MailServers {
         out
     }
 
+    /// Puts a message straight into `user`'s INBOX (Maildir `cur/`, `name` with its flags).
+    pub fn put_in_inbox(&self, user: &str, name: &str, message: &str) {
+        let path = self.maildir(user).join("cur").join(name);
+        std::fs::write(&path, message).unwrap();
+        chown(&path, "dovecot:dovecot");
+    }
+
     fn make_mailboxes(&self, users: &[&str], microsoft_users: &[&str]) {
         let mail = self.root().join("mail");
         for (list, folders) in [(users, FOLDERS_PLAIN), (microsoft_users, FOLDERS_MICROSOFT)] {
