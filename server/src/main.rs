@@ -30,9 +30,12 @@ enum Command {
     /// Test an account's connection from this terminal: the same stages as the portal's Test,
     /// printed as they happen. Exits 0 only if the mailbox can send and receive.
     Test {
-        /// The account's ID (as in the portal's address, /accounts/<id>).
+        /// The account: its ID (as in the portal's address, /accounts/<id>), name or e-mail
+        /// address.
         account: String,
     },
+    /// List the accounts: ID, state, e-mail address and name.
+    Accounts,
     /// Operator tasks.
     Admin {
         #[command(subcommand)]
@@ -80,6 +83,7 @@ fn main() -> ExitCode {
                 command: AdminCommand::Link,
             } => admin_link(config).await,
             Command::Test { account } => test(config, &account).await,
+            Command::Accounts => accounts(config).await,
         }
     });
     match result {
@@ -115,6 +119,7 @@ async fn test(config: Config, account: &str) -> Result<(), String> {
     let services = Services::open(&config, &public_url)
         .await
         .map_err(|e| e.to_string())?;
+    let account = &resolve_account(&services.store, account).await?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<mailkey_app::mail_test::StageEvent>();
     let printer = tokio::spawn(async move {
         while let Some(e) = rx.recv().await {
@@ -161,6 +166,52 @@ async fn test(config: Config, account: &str) -> Result<(), String> {
             Err("the connection test failed".into())
         }
     }
+}
+
+/// The one account `term` names (ID, name or address), or why there is none.
+async fn resolve_account(store: &Store, term: &str) -> Result<String, String> {
+    let found = store
+        .accounts_matching(term)
+        .await
+        .map_err(|e| e.to_string())?;
+    match found.as_slice() {
+        [one] => Ok(one.id.clone()),
+        [] => Err(format!(
+            "no account has the ID, name or e-mail address \"{term}\"; `mailkey accounts` lists \
+             them"
+        )),
+        several => Err(format!(
+            "\"{term}\" names {} accounts; give one's ID:\n{}",
+            several.len(),
+            several
+                .iter()
+                .map(|a| format!("  {}  {}  {}", a.id, a.email, a.name))
+                .collect::<Vec<_>>()
+                .join("\n")
+        )),
+    }
+}
+
+async fn accounts(config: Config) -> Result<(), String> {
+    let store = Store::open(&config.data_dir)
+        .await
+        .map_err(|e| e.to_string())?;
+    let list = store.list_accounts().await.map_err(|e| e.to_string())?;
+    if list.is_empty() {
+        eprintln!("No accounts yet: add one in the portal (`mailkey admin link` signs you in).");
+        return Ok(());
+    }
+    println!("{:<20}  {:<16}  {:<32}  NAME", "ID", "STATE", "E-MAIL");
+    for a in list {
+        println!(
+            "{:<20}  {:<16}  {:<32}  {}",
+            a.id,
+            a.state.label(),
+            if a.email.is_empty() { "-" } else { &a.email },
+            if a.name.is_empty() { "-" } else { &a.name }
+        );
+    }
+    Ok(())
 }
 
 async fn admin_link(config: Config) -> Result<(), String> {

@@ -686,13 +686,59 @@ async fn a_signed_in_account_is_tested_in_the_portal_and_from_the_terminal() {
         "{text}"
     );
     assert!(text.contains("The mailbox can send and receive."), "{text}");
+    // By its e-mail address or its name too, as the README says `<account>`.
+    for term in [MAILBOX, "invoices"] {
+        let mut cmd = cli(term);
+        let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{term}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     let mut cmd = cli("no-such-account");
     let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
         .await
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr)
-        .contains("cannot test account no-such-account: no such account"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no account has the ID, name or e-mail address \"no-such-account\""),
+        "{err}"
+    );
+    // A name two accounts share is refused with both.
+    op.account(
+        CLIENT_ID,
+        "Qx38Q~Lm4Nv7Rt2Wb9Kd1Hs6Gf3Jp8Zc5Yx0Ua7E",
+        "orders@contoso.test",
+    )
+    .await;
+    let mut cmd = cli("Invoices");
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("\"Invoices\" names 2 accounts"), "{err}");
+    assert!(err.contains(&id), "{err}");
+    // `mailkey accounts` lists them.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mailkey"))
+        .arg("accounts")
+        .env("MAILKEY_DATA_DIR", s.data_dir.path())
+        .output()
+        .unwrap();
+    let list = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        list.contains(&id) && list.contains(MAILBOX) && list.contains("Connected"),
+        "{list}"
+    );
+    assert!(list.contains("orders@contoso.test"), "{list}");
 }
 
 /// When Dovecot cannot reach the token check, IMAP answers `[UNAVAILABLE]` and Postfix a plain

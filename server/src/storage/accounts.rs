@@ -27,6 +27,22 @@ impl Store {
             .collect()
     }
 
+    /// The accounts an operator may mean by `term`: its ID, or its name or e-mail address (either
+    /// case-insensitive). Several for a name two accounts share.
+    pub async fn accounts_matching(&self, term: &str) -> Result<Vec<AccountSummary>, StorageError> {
+        let term = term.trim();
+        Ok(self
+            .list_accounts()
+            .await?
+            .into_iter()
+            .filter(|a| {
+                a.id == term
+                    || a.name.eq_ignore_ascii_case(term)
+                    || a.email.eq_ignore_ascii_case(term)
+            })
+            .collect())
+    }
+
     /// Forgets an account for good: its row (the sealed client secret and refresh token with
     /// it), its sign-in attempts and its connection-test history. False if there was none.
     pub async fn delete_account(&self, id: &str) -> Result<bool, StorageError> {
