@@ -71,6 +71,12 @@ pub struct AccountSummary {
     pub state: AccountState,
     /// Seconds since the Unix epoch.
     pub updated_at: i64,
+    /// Why the account needs attention, in a few words (the problem's title), when it does.
+    #[serde(default)]
+    pub problem: Option<String>,
+    /// When the account's own client secret expires (`YYYY-MM-DD`), when it has one.
+    #[serde(default)]
+    pub secret_expires: Option<String>,
 }
 
 /// `GET /api/v1/accounts`.

@@ -254,6 +254,24 @@ impl TokenKeeper {
         for id in due {
             let flight = self.flight(&id);
             let _turn = flight.lock().await;
+            // A caller or another round may have refreshed it while this one waited.
+            match self
+                .inner
+                .store
+                .still_due(
+                    &id,
+                    t - max_age_secs,
+                    t - self.inner.attention_keep_alive_secs,
+                )
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "token upkeep cannot read an account");
+                    continue;
+                }
+            }
             match self.refresh(&id).await {
                 Ok(_) => refreshed += 1,
                 // Refusals are recorded on the account by `refresh`; the rest is retried next round.

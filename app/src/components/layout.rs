@@ -52,6 +52,17 @@ pub fn Header() -> impl IntoView {
     }
 }
 
+/// A note as the alert it is: an error (red, `role=alert`) or a warning (`role=status`).
+#[component]
+pub fn NoteAlert(note: crate::rules::Note) -> impl IntoView {
+    let (class, role) = if note.is_error() {
+        ("alert alert-error", "alert")
+    } else {
+        ("alert alert-warning", "status")
+    };
+    view! { <p class=class role=role>{note.message}</p> }
+}
+
 /// The operator's menu: a disclosure button (keyboard and screen-reader friendly) over a panel.
 #[island]
 fn OperatorMenu() -> impl IntoView {

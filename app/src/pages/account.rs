@@ -6,9 +6,11 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 use crate::{
+    components::layout::NoteAlert,
     draft::{Draft, Step},
     error::PortalError,
     pages::{home::SignInRequired, wizard::sign_in::SignInSection},
+    rules::{dates::Day, secret::saved_expiry_notice},
     server_fns::{load_draft, step_path, DeleteAccount},
 };
 
@@ -53,6 +55,12 @@ fn Account(draft: Draft) -> AnyView {
         draft.mailbox.account_name.clone()
     };
     let ready = draft.saved_step >= Step::Mailbox.number();
+    let expiry = draft
+        .operator_app
+        .is_none()
+        .then(|| saved_expiry_notice(draft.client_secret.expires.as_deref(), Day(draft.today)))
+        .flatten()
+        .map(|n| view! { <NoteAlert note=n/> });
     view! {
         <Title text=name.clone()/>
         <section class="panel" aria-labelledby="account-heading">
@@ -66,6 +74,7 @@ fn Account(draft: Draft) -> AnyView {
                     None => view! { <dt>"Application (client) ID"</dt><dd>{draft.app.client_id.clone()}</dd> }.into_any(),
                 }}
             </dl>
+            {expiry}
             <p>
                 <a class="button button-secondary" href=step_path(&draft.id, Step::Review)>"Settings"</a>
             </p>

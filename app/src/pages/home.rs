@@ -6,6 +6,7 @@ use leptos_meta::Title;
 use crate::{
     api::{AccountState, AccountSummary},
     error::PortalError,
+    rules::{dates::Day, secret::saved_expiry_notice},
     server_fns::list_accounts,
 };
 
@@ -71,10 +72,35 @@ fn AccountsList(accounts: Vec<AccountSummary>) -> impl IntoView {
     }
 }
 
+/// Today on the server: the list is rendered there only (it has no island).
+fn today() -> Day {
+    #[cfg(feature = "ssr")]
+    return Day::today();
+    #[cfg(not(feature = "ssr"))]
+    return Day(0);
+}
+
 #[component]
 fn AccountRow(account: AccountSummary) -> impl IntoView {
     let state_class = format!("badge badge-{}", account.state.as_str());
     let attention = account.state != AccountState::Connected;
+    let next = account
+        .problem
+        .clone()
+        .unwrap_or_else(|| account.state.next_step().to_string());
+    let expiry = saved_expiry_notice(account.secret_expires.as_deref(), today()).map(|n| {
+        let class = if n.is_error() {
+            "next-step expiry expiry-error"
+        } else {
+            "next-step expiry"
+        };
+        let words = match account.secret_expires.as_deref() {
+            Some(d) if n.is_error() => format!("Client secret expired {d}"),
+            Some(d) => format!("Client secret expires {d}"),
+            None => String::new(),
+        };
+        view! { <span class=class>{words}</span> }
+    });
     let name = if account.name.trim().is_empty() {
         "Untitled draft".to_string()
     } else {
@@ -100,7 +126,8 @@ fn AccountRow(account: AccountSummary) -> impl IntoView {
             </div>
             <div class="account-state">
                 <span class=state_class>{account.state.label()}</span>
-                {attention.then(|| view! { <span class="next-step">{account.state.next_step()}</span> })}
+                {attention.then(|| view! { <span class="next-step">{next}</span> })}
+                {expiry}
             </div>
         </li>
     }
@@ -116,7 +143,7 @@ pub fn SignInRequired() -> impl IntoView {
             <h1>"Sign in to Mailkey"</h1>
             <p>
                 "This portal is for the operator of this Mailkey server. Sign in with the one-time \
-                 setup link that Mailkey printed in its log when it started."
+                 setup link that Mailkey printed on its terminal when it started."
             </p>
             <p>"No link at hand? On the server, run:"</p>
             <pre class="command"><code>"mailkey admin link"</code></pre>

@@ -74,9 +74,11 @@ pub fn check_expiry(input: &str, today: Day) -> Check {
     };
     let left = day.0 - today.0;
     if left < 0 {
-        Some(Note::warning(format!(
+        // Refused, not warned: a saved expired secret would be forgotten until the first
+        // refresh fails.
+        Some(Note::error(format!(
             "This secret expired on {}. Microsoft will refuse it (AADSTS7000222): create a new \
-             secret under Certificates & secrets and paste its value.",
+             secret under Certificates & secrets, paste its value and enter its new expiry date.",
             day.iso()
         )))
     } else if left <= EXPIRY_WARNING_DAYS {
@@ -84,6 +86,33 @@ pub fn check_expiry(input: &str, today: Day) -> Check {
             "This secret expires in {left} day{} ({}). Create a new one soon under Certificates \
              & secrets, or the connection stops that day.",
             if left == 1 { "" } else { "s" },
+            day.iso()
+        )))
+    } else {
+        None
+    }
+}
+
+/// What an account's pages (the list, the account, the review) say of its own client secret's
+/// expiry: an error once expired, a warning within [`EXPIRY_WARNING_DAYS`], else nothing.
+pub fn saved_expiry_notice(expires: Option<&str>, today: Day) -> Option<Note> {
+    let day = Day::parse(expires?.trim())?;
+    let left = day.0 - today.0;
+    let renew = "Create a new client secret in Entra (Certificates & secrets) and enter its \
+                 value under Application details; the mailbox does not need to sign in again.";
+    if left < 0 {
+        Some(Note::error(format!(
+            "The client secret expired on {}: Microsoft refuses it. {renew}",
+            day.iso()
+        )))
+    } else if left <= EXPIRY_WARNING_DAYS {
+        let when = match left {
+            0 => "today".to_string(),
+            1 => "tomorrow".to_string(),
+            n => format!("in {n} days"),
+        };
+        Some(Note::warning(format!(
+            "The client secret expires {when} ({}). {renew}",
             day.iso()
         )))
     } else {
@@ -126,6 +155,23 @@ mod tests {
     }
 
     #[test]
+    fn a_saved_secrets_expiry_is_told_on_the_accounts_pages() {
+        let today = Day::parse("2026-11-23").unwrap();
+        assert_eq!(saved_expiry_notice(Some("2027-06-01"), today), None);
+        assert_eq!(saved_expiry_notice(None, today), None);
+        let soon = saved_expiry_notice(Some("2026-12-01"), today).unwrap();
+        assert!(!soon.is_error());
+        assert!(soon
+            .message
+            .starts_with("The client secret expires in 8 days (2026-12-01)."));
+        let gone = saved_expiry_notice(Some("2024-03-31"), today).unwrap();
+        assert!(gone.is_error());
+        assert!(gone
+            .message
+            .starts_with("The client secret expired on 2024-03-31"));
+    }
+
+    #[test]
     fn expiry() {
         let today = Day::parse("2026-11-23").unwrap();
         assert_eq!(check_expiry("2028-05-01", today), None);
@@ -139,7 +185,11 @@ mod tests {
         );
         assert_eq!(check_expiry("2026-12-24", today), None);
         let past = check_expiry("2026-01-31", today).unwrap();
-        assert_eq!(past.level, super::super::Level::Warning);
+        assert_eq!(
+            past.level,
+            super::super::Level::Error,
+            "refused, not forgotten"
+        );
         assert!(past
             .message
             .starts_with("This secret expired on 2026-01-31."));

@@ -39,7 +39,7 @@ impl HttpError {
             HttpError::Unauthorized => (
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
-                "Sign in first: open the operator setup link from Mailkey's log, or run \
+                "Sign in first: open the operator setup link Mailkey printed on its terminal, or run \
                  `mailkey admin link` on the server."
                     .into(),
             ),

@@ -256,11 +256,13 @@ fn binding_problem(
     None
 }
 
+const ACCOUNT_CHANGED_TITLE: &str = "The account changed during the sign-in";
+
 /// The account's mailbox or app changed during the sign-in: its result was discarded.
 fn account_changed(mailbox: &str) -> SignInProblem {
     SignInProblem {
         code: None,
-        title: "The account changed during the sign-in".into(),
+        title: ACCOUNT_CHANGED_TITLE.into(),
         what: "The account's mailbox address or app registration was changed while this \
                sign-in was under way, so its result was discarded: it was for the account as it \
                was before."
@@ -425,6 +427,16 @@ impl SignIn {
         };
         let json = serde_json::to_string(&outcome).expect("the outcome serialises");
         self.store.finish_attempt(&hash, &json).await?;
+        // A refused sign-in leaves the account needing attention, with why, until one works; a
+        // result discarded because the account changed is no problem of the account's.
+        if let SignInOutcome::Failed { problem } = &outcome {
+            if problem.title != ACCOUNT_CHANGED_TITLE {
+                let problem = serde_json::to_string(problem).expect("the problem serialises");
+                self.store
+                    .mark_sign_in_failed(&attempt.account_id, &problem)
+                    .await?;
+            }
+        }
         match &outcome {
             SignInOutcome::Connected { username } => {
                 tracing::info!(account = %attempt.account_id, %username, "mailbox signed in")

@@ -1,6 +1,10 @@
 //! Mailbox accounts.
 
-use mailkey_app::api::{AccountState, AccountSummary};
+use mailkey_app::{
+    api::{AccountState, AccountSummary},
+    draft::{AppDetails, AppSource},
+    sign_in::SignInProblem,
+};
 use sqlx::Row;
 
 use super::{StorageError, Store};
@@ -8,20 +12,41 @@ use super::{StorageError, Store};
 impl Store {
     pub async fn list_accounts(&self) -> Result<Vec<AccountSummary>, StorageError> {
         let rows = sqlx::query(
-            "SELECT id, name, email, state, updated_at FROM accounts ORDER BY name COLLATE NOCASE, id",
+            "SELECT id, name, email, state, updated_at, connection_problem, app_settings, \
+             app_source FROM accounts ORDER BY name COLLATE NOCASE, id",
         )
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
             .map(|r| {
                 let state: String = r.get("state");
+                let state = AccountState::parse(&state)
+                    .ok_or_else(|| StorageError::Corrupt(format!("account state {state:?}")))?;
+                let problem = r
+                    .get::<Option<String>, _>("connection_problem")
+                    .filter(|_| state == AccountState::NeedsAttention)
+                    .map(|j| serde_json::from_str::<SignInProblem>(&j))
+                    .transpose()
+                    .map_err(|e| StorageError::Corrupt(format!("account problem: {e}")))?
+                    .map(|p| p.title);
+                // Only an account's own registration has a secret of its own to expire.
+                let own = r.get::<String, _>("app_source") == AppSource::Own.as_str();
+                let secret_expires = r
+                    .get::<Option<String>, _>("app_settings")
+                    .filter(|_| own)
+                    .map(|j| serde_json::from_str::<AppDetails>(&j))
+                    .transpose()
+                    .map_err(|e| StorageError::Corrupt(format!("account app settings: {e}")))?
+                    .map(|a| a.secret_expires.trim().to_string())
+                    .filter(|e| !e.is_empty());
                 Ok(AccountSummary {
                     id: r.get("id"),
                     name: r.get("name"),
                     email: r.get("email"),
-                    state: AccountState::parse(&state)
-                        .ok_or_else(|| StorageError::Corrupt(format!("account state {state:?}")))?,
+                    state,
                     updated_at: r.get("updated_at"),
+                    problem,
+                    secret_expires,
                 })
             })
             .collect()
@@ -41,6 +66,30 @@ impl Store {
                     || a.email.eq_ignore_ascii_case(term)
             })
             .collect())
+    }
+
+    /// A sign-in that failed for an account not connected yet: it needs attention, and says why,
+    /// in the list and on its page, until a sign-in works. A connected account's sign-in still
+    /// works, so a failed new attempt does not change its state.
+    pub async fn mark_sign_in_failed(
+        &self,
+        account_id: &str,
+        problem_json: &str,
+    ) -> Result<(), StorageError> {
+        let t = super::now();
+        sqlx::query(
+            "UPDATE accounts SET state = 'needs_attention', connection_problem = ?, \
+               attention_since = COALESCE(attention_since, ?), updated_at = ? \
+             WHERE id = ? AND refresh_token IS NULL \
+               AND state IN ('ready_to_sign_in', 'needs_attention')",
+        )
+        .bind(problem_json)
+        .bind(t)
+        .bind(t)
+        .bind(account_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Forgets an account for good: its row (the sealed client secret and refresh token with

@@ -317,6 +317,11 @@ impl Store {
     }
 }
 
+/// When an account is due for upkeep (binds: now, refreshed before, attention since after).
+const DUE: &str = "refresh_token IS NOT NULL AND COALESCE(refresh_retry_at, 0) <= ? \
+    AND ((state = 'connected' AND COALESCE(refreshed_at, 0) < ?) \
+      OR (state = 'needs_attention' AND COALESCE(attention_since, 0) >= ?))";
+
 impl Store {
     /// Accounts token upkeep should refresh now, oldest first: connected ones whose refresh
     /// token was last obtained before `before`, and those whose app was refused (refresh token
@@ -328,20 +333,33 @@ impl Store {
         attention_after: i64,
         limit: i64,
     ) -> Result<Vec<String>, StorageError> {
-        let t = now();
-        let rows = sqlx::query(
-            "SELECT id FROM accounts WHERE refresh_token IS NOT NULL \
-               AND COALESCE(refresh_retry_at, 0) <= ? \
-               AND ((state = 'connected' AND COALESCE(refreshed_at, 0) < ?) \
-                 OR (state = 'needs_attention' AND COALESCE(attention_since, 0) >= ?)) \
-             ORDER BY refreshed_at LIMIT ?",
-        )
-        .bind(t)
+        let rows = sqlx::query(&format!(
+            "SELECT id FROM accounts WHERE {DUE} ORDER BY refreshed_at LIMIT ?"
+        ))
+        .bind(now())
         .bind(before)
         .bind(attention_after)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().map(|r| r.get("id")).collect())
+    }
+
+    /// Whether the account is still due for upkeep: another round (or process) may have
+    /// refreshed it since the list was read.
+    pub async fn still_due(
+        &self,
+        id: &str,
+        before: i64,
+        attention_after: i64,
+    ) -> Result<bool, StorageError> {
+        let row = sqlx::query(&format!("SELECT id FROM accounts WHERE {DUE} AND id = ?"))
+            .bind(now())
+            .bind(before)
+            .bind(attention_after)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
     }
 }

@@ -4,8 +4,10 @@
 use leptos::prelude::*;
 
 use crate::{
+    components::layout::NoteAlert,
     draft::{Draft, Step},
     provider::{Protocol, Security},
+    rules::{dates::Day, secret::saved_expiry_notice},
     server_fns::step_path,
 };
 
@@ -62,6 +64,12 @@ pub fn Review(draft: Draft) -> AnyView {
         "Derived from the tenant"
     };
     let complete = draft.saved_step >= Step::Mailbox.number();
+    let expiry = draft
+        .operator_app
+        .is_none()
+        .then(|| saved_expiry_notice(draft.client_secret.expires.as_deref(), Day(draft.today)))
+        .flatten()
+        .map(|n| view! { <NoteAlert note=n/> });
     let protocol = Protocol::parse(&m.protocol).unwrap_or(Protocol::Imap);
     let application = match &draft.operator_app {
         Some(name) => view! {
@@ -88,6 +96,7 @@ pub fn Review(draft: Draft) -> AnyView {
                     ("Endpoints", endpoints.to_string()),
                 ]
             />
+            {expiry}
             <Section
                 title="Redirect URI"
                 edit=step_path(&draft.id, Step::RedirectUri)

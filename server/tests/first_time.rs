@@ -1,0 +1,117 @@
+//! What an admin trying Mailkey for the first time ran into, each proven fixed through the portal
+//! as the browser drives it: a refused sign-in shows as needing attention with its reason, an
+//! expired client secret is refused, and one about to expire is told on every page of the account.
+
+mod support;
+
+use mailkey_app::rules::dates::Day;
+use reqwest::StatusCode;
+use serde_json::Value;
+use support::{
+    contoso::{outcome, start, Tenant, CLIENT_ID, MAILBOX, SECRET},
+    portal::Operator,
+    TestServer,
+};
+
+/// The day `n` days from today, as the wizard's date field submits it.
+fn in_days(n: i64) -> String {
+    Day(Day::today().0 + n).iso()
+}
+
+async fn save_app(op: &Operator<'_>, id: &str, secret: &str, expires: &str) -> (StatusCode, Value) {
+    let res = TestServer::client()
+        .post(op.s.url("/_fn/accounts/app"))
+        .header("cookie", &op.cookie)
+        .header("origin", &op.s.base)
+        .header("accept", "application/json")
+        .form(&[
+            ("id", id),
+            ("tenant", "contoso.test"),
+            ("client_id", CLIENT_ID),
+            ("app_name", "Mailkey invoices"),
+            ("client_secret", secret),
+            ("secret_expires", expires),
+        ])
+        .send()
+        .await
+        .unwrap();
+    (res.status(), res.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_refused_sign_in_leaves_the_account_needing_attention_with_its_reason() {
+    let env = start(Tenant::default()).await;
+    let op = Operator::new(&env.server).await;
+    let id = op
+        .account(
+            CLIENT_ID,
+            "Zz99Q~wrongwrongwrongwrongwrongwrongwron",
+            MAILBOX,
+        )
+        .await;
+    let o = outcome(&op, &id, MAILBOX, "accept").await;
+    assert_eq!(o["problem"]["code"], 7000215, "{o}");
+    let list: Value = op.get("/api/v1/accounts").await.json().await.unwrap();
+    let row = &list["accounts"][0];
+    assert_eq!(row["state"], "needs_attention", "{list}");
+    assert_eq!(
+        row["problem"], "Microsoft refused the client secret",
+        "{list}"
+    );
+    let home = op.get("/").await.text().await.unwrap();
+    assert!(home.contains("Needs attention"), "{home}");
+    assert!(
+        home.contains("Microsoft refused the client secret"),
+        "{home}"
+    );
+
+    // The right secret, and a sign-in that works: connected, the reason gone.
+    let (status, _) = save_app(&op, &id, SECRET, &in_days(400)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        outcome(&op, &id, MAILBOX, "accept").await["kind"],
+        "connected"
+    );
+    let list: Value = op.get("/api/v1/accounts").await.json().await.unwrap();
+    assert_eq!(list["accounts"][0]["state"], "connected", "{list}");
+    assert!(list["accounts"][0]["problem"].is_null(), "{list}");
+}
+
+#[tokio::test]
+async fn an_expired_secret_is_refused_and_one_about_to_expire_is_told_everywhere() {
+    let env = start(Tenant::default()).await;
+    let op = Operator::new(&env.server).await;
+    let id = op.account(CLIENT_ID, SECRET, MAILBOX).await;
+
+    let (status, body) = save_app(&op, &id, SECRET, "2024-03-31").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body.to_string()
+            .contains("This secret expired on 2024-03-31"),
+        "{body}"
+    );
+    let detail: Value = op
+        .get(&format!("/api/v1/accounts/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        detail["client_secret"]["expires"], "2030-05-01",
+        "nothing changed"
+    );
+
+    let soon = in_days(10);
+    let (status, _) = save_app(&op, &id, SECRET, &soon).await;
+    assert_eq!(status, StatusCode::OK);
+    let home = op.get("/").await.text().await.unwrap();
+    assert!(
+        home.contains(&format!("Client secret expires {soon}")),
+        "{home}"
+    );
+    let told = format!("The client secret expires in 10 days ({soon})");
+    for page in [format!("/accounts/{id}"), format!("/accounts/{id}/setup/5")] {
+        let html = op.get(&page).await.text().await.unwrap();
+        assert!(html.contains(&told), "{page}: {html}");
+    }
+}
