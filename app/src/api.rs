@@ -90,18 +90,65 @@ pub struct AccountList {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountDetail {
     pub id: String,
+    /// The provider preset: `microsoft365` (or `microsoft365-sandbox`).
+    pub provider: String,
     /// The last wizard step saved (1–5; 0 for none).
     pub saved_step: u8,
     pub redirect_uri: String,
     pub tenant_id: Option<String>,
     pub app: AppDetails,
     pub client_secret: SecretStatus,
+    /// The mailbox step as typed (ports as the form holds them).
     pub mailbox: MailboxSettings,
+    /// The mail servers as a host application connects to them: ports as numbers. `None` while
+    /// the mailbox step is not saved.
+    pub servers: Option<MailServers>,
+}
+
+/// Where the mailbox's mail is sent and read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailServers {
+    pub smtp: MailServer,
+    /// IMAP or POP, as `protocol` says.
+    pub incoming: MailServer,
+    /// `imap` or `pop`.
+    pub protocol: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailServer {
+    pub host: String,
+    pub port: u16,
+    /// `tls` (from the first byte) or `starttls`.
+    pub security: String,
+}
+
+impl MailServers {
+    /// The servers of a saved mailbox step, when its ports and encryption are well-formed.
+    pub fn of(m: &MailboxSettings) -> Option<MailServers> {
+        let server = |host: &str, port: &str, security: &str| {
+            Some(MailServer {
+                host: host.trim().to_string(),
+                port: port.trim().parse().ok()?,
+                security: crate::provider::Security::parse(security.trim())?
+                    .as_str()
+                    .to_string(),
+            })
+        };
+        Some(MailServers {
+            smtp: server(&m.smtp_host, &m.smtp_port, &m.smtp_security)?,
+            incoming: server(&m.imap_host, &m.imap_port, &m.imap_security)?,
+            protocol: m.protocol.trim().to_string(),
+        })
+    }
 }
 
 impl From<Draft> for AccountDetail {
     fn from(d: Draft) -> AccountDetail {
+        let saved_mailbox = d.saved_step >= crate::draft::Step::Mailbox.number();
         AccountDetail {
+            servers: saved_mailbox.then(|| MailServers::of(&d.mailbox)).flatten(),
+            provider: d.provider,
             id: d.id,
             saved_step: d.saved_step,
             redirect_uri: d.redirect_uri,

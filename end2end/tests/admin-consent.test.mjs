@@ -32,7 +32,7 @@ after(async () => {
 
 async function newOperatorAccount(page) {
   await page.goto(`${mailkey.base}/accounts/new`);
-  await page.getByRole("button", { name: "Use Acme ERP's app" }).click();
+  await page.getByRole("button", { name: "Use Acme ERP", exact: true }).click();
   await page.waitForURL(/\/accounts\/[0-9a-f]+\/setup\/4$/);
   const id = page.url().match(/accounts\/([0-9a-f]+)\//)[1];
   const res = await page.request.post(`${mailkey.base}/_fn/accounts/mailbox`, {

@@ -32,7 +32,7 @@ test("desktop: the operator's app connects a mailbox in one sign-in", async () =
     const oneClick = page.locator(".one-click");
     assert.match(await oneClick.innerText(), /Just sign in \(recommended\)/);
     await screenshot(page, "one-click-1-choice");
-    await page.getByRole("button", { name: "Use Mailkey demo (multi-tenant)'s app" }).click();
+    await page.getByRole("button", { name: "Use Mailkey demo (multi-tenant)", exact: true }).click();
     // Straight to the mailbox: no registration, secret or redirect URI.
     await page.waitForURL(/\/accounts\/[0-9a-f]+\/setup\/4$/);
     const id = page.url().match(/accounts\/([0-9a-f]+)\//)[1];
@@ -49,7 +49,7 @@ test("desktop: the operator's app connects a mailbox in one sign-in", async () =
 
     await page.goto(`${mailkey.base}/accounts/${id}/setup/5`);
     await islandsHydrated(page);
-    assert.match(await page.locator(".review-section").first().innerText(), /Mailkey demo \(multi-tenant\)'s own app: nothing to register/);
+    assert.match(await page.locator(".review-section").first().innerText(), /The app Mailkey demo \(multi-tenant\), this Mailkey's own: nothing to register/);
     const [popup] = await Promise.all([page.waitForEvent("popup"), page.getByRole("link", { name: "Sign in with Microsoft" }).click()]);
     await popup.getByRole("heading", { name: "Pick an account" }).waitFor();
     assert.match(popup.url(), /\/sandbox\/organizations\/oauth2\/v2\.0\/authorize/);

@@ -653,12 +653,14 @@ fn parse_hosts(raw: &str) -> Result<Vec<String>, String> {
         .map(str::trim)
         .filter(|h| !h.is_empty())
         .map(|h| {
-            if mailkey_app::rules::identifiers::is_host_name(h, false) {
+            if mailkey_app::rules::identifiers::is_host_name(h, false)
+                || mailkey_app::rules::identifiers::is_ip_literal(h)
+            {
                 Ok(h.to_ascii_lowercase())
             } else {
                 Err(format!(
-                    "\"{h}\" is not a host name; give names separated by commas, e.g. \
-                     mail.contoso.com, imap.contoso.com"
+                    "\"{h}\" is not a host name or IP address (no https://, port or path); give \
+                     them separated by commas, e.g. mail.contoso.com, 192.0.2.10"
                 ))
             }
         })
@@ -1004,6 +1006,26 @@ mod tests {
                 "{local}"
             );
         }
+    }
+
+    #[test]
+    fn mail_hosts_take_names_and_ip_addresses() {
+        let c = Config::load_from(
+            None,
+            &env(&[(
+                "MAILKEY_MAIL_HOSTS",
+                "mail.contoso.com, 192.0.2.10, [2001:db8::1]",
+            )]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.mail_hosts,
+            ["mail.contoso.com", "192.0.2.10", "[2001:db8::1]"]
+        );
+        let err = Config::load_from(None, &env(&[("MAILKEY_MAIL_HOSTS", "https://mail.x")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is not a host name or IP address"), "{err}");
     }
 
     #[test]

@@ -350,8 +350,9 @@ impl Wizard {
             findings.add(
                 "email",
                 Some(Note::warning(format!(
-                    "Another account ({}) already uses {}. Each mailbox should be connected once, \
-                     with its own app registration; continue only if you mean to replace it.",
+                    "Another account ({}) already connects {}. Continuing keeps both: this one \
+                     becomes a second connection of the same mailbox and replaces nothing. To \
+                     change the other one instead, open it from Mailboxes (and delete this one).",
                     if name.is_empty() {
                         "an unfinished draft"
                     } else {

@@ -115,3 +115,28 @@ async fn an_expired_secret_is_refused_and_one_about_to_expire_is_told_everywhere
         assert!(html.contains(&told), "{page}: {html}");
     }
 }
+
+#[tokio::test]
+async fn the_api_names_the_provider_and_gives_ports_as_numbers() {
+    let env = start(Tenant::default()).await;
+    let op = Operator::new(&env.server).await;
+    let id = op.account(CLIENT_ID, SECRET, MAILBOX).await;
+    let detail: Value = op
+        .get(&format!("/api/v1/accounts/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(detail["provider"], "microsoft365-sandbox", "{detail}");
+    assert_eq!(detail["servers"]["smtp"]["port"], 587, "{detail}");
+    assert_eq!(
+        detail["servers"]["smtp"]["security"], "starttls",
+        "{detail}"
+    );
+    assert_eq!(
+        detail["servers"]["incoming"]["host"],
+        "outlook.office365.com"
+    );
+    assert_eq!(detail["servers"]["incoming"]["port"], 993, "{detail}");
+    assert_eq!(detail["servers"]["protocol"], "imap");
+}

@@ -70,7 +70,7 @@ fn Account(draft: Draft) -> AnyView {
                 <dt>"Mailbox"</dt><dd>{draft.mailbox.email.clone()}</dd>
                 <dt>"Tenant"</dt><dd>{draft.tenant_id.clone().unwrap_or_else(|| draft.app.tenant.clone())}</dd>
                 {match draft.operator_app.clone() {
-                    Some(name) => view! { <dt>"Application"</dt><dd>{format!("{name}'s own app")}</dd> }.into_any(),
+                    Some(name) => view! { <dt>"Application"</dt><dd>{format!("{name} (this Mailkey's app)")}</dd> }.into_any(),
                     None => view! { <dt>"Application (client) ID"</dt><dd>{draft.app.client_id.clone()}</dd> }.into_any(),
                 }}
             </dl>

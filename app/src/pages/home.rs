@@ -48,7 +48,7 @@ fn EmptyState() -> impl IntoView {
                  the mailbox and proving it can send and receive, then keeps the connection alive \
                  for your business application."
             </p>
-            <p class="hint">"Each mailbox gets its own app registration, as Microsoft recommends."</p>
+            <p class="hint">"Where this Mailkey has an app of its own, a mailbox connects with one sign-in; otherwise the wizard guides you through registering yours in Entra."</p>
             <a class="button button-primary" href="/accounts/new">"Connect your first mailbox"</a>
         </section>
     }

@@ -35,6 +35,15 @@ pub fn is_host_name(s: &str, needs_dot: bool) -> bool {
     })
 }
 
+/// An IP address as a mail server may be given: `192.0.2.10`, `2001:db8::1` or `[2001:db8::1]`.
+pub fn is_ip_literal(s: &str) -> bool {
+    let inner = s
+        .strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .unwrap_or(s);
+    inner.parse::<std::net::IpAddr>().is_ok()
+}
+
 /// A value pasted from a web page often carries spaces or line breaks at either end.
 pub fn tidy(s: &str) -> &str {
     s.trim_matches(|c: char| c.is_whitespace() || c == '\u{200b}' || c == '\u{feff}')

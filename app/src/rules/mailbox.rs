@@ -1,7 +1,7 @@
 //! The mailbox: names, addresses, mail servers, ports and their encryption.
 
 use super::{
-    identifiers::{is_host_name, tidy},
+    identifiers::{is_host_name, is_ip_literal, tidy},
     Check, Note,
 };
 use crate::provider::{Protocol, Security};
@@ -66,9 +66,16 @@ pub fn check_host(input: &str, what: &str, usual: &str) -> Check {
             "Enter the {what}. For Microsoft 365 it is {usual}."
         )));
     }
+    if is_ip_literal(&v) {
+        // Accepted; the connection test still refuses private addresses unless allowed.
+        return Some(Note::warning(format!(
+            "{v} is an IP address. It works only if the server's certificate is issued for this \
+             address; a host name is safer (Microsoft 365: {usual})."
+        )));
+    }
     if !is_host_name(&v, false) {
         return Some(Note::error(format!(
-            "Enter only the server's name, e.g. {usual}: no https://, port or path."
+            "Enter only the server's name or IP address, e.g. {usual}: no https://, port or path."
         )));
     }
     (v != usual).then(|| {
@@ -243,6 +250,15 @@ mod tests {
     }
 
     #[test]
+    fn an_ip_address_is_a_host_with_a_warning() {
+        let n = check_host("192.0.2.10", "outgoing mail server", "smtp.office365.com").unwrap();
+        assert!(!n.is_error(), "{n:?}");
+        assert!(n.message.contains("certificate"), "{n:?}");
+        assert!(!check_host("[2001:db8::1]", "x", "y").unwrap().is_error());
+        assert!(check_host("https://mail.x", "x", "y").unwrap().is_error());
+    }
+
+    #[test]
     fn another_services_port_and_one_port_for_both_are_warned() {
         assert_eq!(
             msg(check_port("993", Security::Tls, Service::Smtp)),
@@ -312,7 +328,7 @@ mod tests {
                 "outgoing mail server",
                 "smtp.office365.com"
             )),
-            "Enter only the server's name, e.g. smtp.office365.com: no https://, port or path."
+            "Enter only the server's name or IP address, e.g. smtp.office365.com: no https://, port or path."
         );
         assert_eq!(
             check_host(

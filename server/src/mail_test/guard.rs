@@ -50,10 +50,7 @@ impl HostGuard {
         ports: MailPorts,
     ) -> HostGuard {
         HostGuard {
-            allowed: allowed
-                .into_iter()
-                .map(|h| h.to_ascii_lowercase())
-                .collect(),
+            allowed: allowed.into_iter().map(|h| normal(&h)).collect(),
             allow_private,
             ports,
         }
@@ -66,7 +63,7 @@ impl HostGuard {
     /// The host's addresses, each checked; refuses a host not on the list or a port that is not
     /// a mail port.
     pub async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, Failure> {
-        let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
+        let host = normal(host);
         if !self.allowed.contains(&host) {
             return Err(Failure::HostNotAllowed(host));
         }
@@ -91,6 +88,15 @@ impl HostGuard {
         }
         Ok(addrs)
     }
+}
+
+/// A host as compared: lower case, no trailing dot, an IPv6 address without its brackets.
+fn normal(host: &str) -> String {
+    let h = host.trim().trim_end_matches('.').to_ascii_lowercase();
+    h.strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .map(str::to_string)
+        .unwrap_or(h)
 }
 
 /// Globally reachable unicast: not loopback, private, link-local, shared, documentation,

@@ -446,7 +446,7 @@ impl SignIn {
             }
             SignInOutcome::Failed { problem } => tracing::warn!(
                 account = %attempt.account_id,
-                code = ?problem.code,
+                aadsts = problem.code.unwrap_or(0),
                 problem = %problem.title,
                 "sign-in failed"
             ),

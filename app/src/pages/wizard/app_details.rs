@@ -7,7 +7,6 @@ use super::form::{ErrorSummary, FormFooter, FormState};
 use crate::{
     components::field::{InputKind, TextField},
     draft::{AppDetails, Draft, Step},
-    provider::{Provider, MICROSOFT_365},
     rules::{
         dates::Day,
         steps::{check_app_details, AppContext},
@@ -20,7 +19,6 @@ use crate::{
 /// An island: the only part of this step that ships as wasm.
 #[island(lazy)]
 pub fn AppDetailsForm(draft: Draft) -> impl IntoView {
-    let provider: &'static Provider = &MICROSOFT_365;
     let hydrated = crate::components::hydrated::marker();
     let id = draft.id.clone();
     let today = Day(draft.today);
@@ -85,8 +83,11 @@ pub fn AppDetailsForm(draft: Draft) -> impl IntoView {
         }
     };
 
-    // Endpoints derived from the tenant, shown unless the admin pastes their own.
-    let derived = move |which: fn(&Provider, &str) -> String| {
+    // Endpoints derived from the tenant, shown unless the admin pastes their own: under the
+    // authority this account really signs in with (the sandbox's, for a sandbox account).
+    let base = draft.authority.trim_end_matches('/').to_string();
+    let derived = move |which: &'static str| {
+        let base = base.clone();
         move || {
             let t = resolved
                 .get()
@@ -94,7 +95,7 @@ pub fn AppDetailsForm(draft: Draft) -> impl IntoView {
             if t.is_empty() {
                 "(enter the tenant first)".to_string()
             } else {
-                which(provider, &t)
+                format!("{base}/{t}/oauth2/v2.0/{which}")
             }
         }
     };
@@ -189,9 +190,9 @@ pub fn AppDetailsForm(draft: Draft) -> impl IntoView {
                     <p class="field-hint">"Derived from the tenant (Microsoft identity platform v2):"</p>
                     <dl class="values">
                         <dt>"OAuth 2.0 authorization endpoint (v2)"</dt>
-                        <dd><code>{derived(Provider::authorize_url)}</code></dd>
+                        <dd><code>{derived("authorize")}</code></dd>
                         <dt>"OAuth 2.0 token endpoint (v2)"</dt>
-                        <dd><code>{derived(Provider::token_url)}</code></dd>
+                        <dd><code>{derived("token")}</code></dd>
                     </dl>
                 </div>
                 <label class="check">

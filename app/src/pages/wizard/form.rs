@@ -234,20 +234,32 @@ pub fn FormFooter(
         {move || {
             continue_to
                 .get()
-                .map(|to| {
+                .map(|_| {
                     view! {
                         <p class="alert alert-warning" role="status">
                             "Saved. Read the warning above, then continue when you are sure."
                         </p>
-                        <a class="button button-primary" href=to>"Continue"</a>
                     }
                 })
         }}
+        // One primary action at a time: after a save with warnings it is "Continue", and saving
+        // again (having changed something) is the secondary one.
         <div class="step-nav">
             {back.map(|b| view! { <a class="button button-secondary" href=b>"Back"</a> })}
-            <button type="submit" class="button button-primary" disabled=move || pending.get()>
-                {move || if pending.get() { "Saving…" } else { next_label }}
+            <button
+                type="submit"
+                class=move || if continue_to.get().is_some() { "button button-secondary" } else { "button button-primary" }
+                disabled=move || pending.get()
+            >
+                {move || if pending.get() {
+                    "Saving…"
+                } else if continue_to.get().is_some() {
+                    "Save again"
+                } else {
+                    next_label
+                }}
             </button>
+            {move || continue_to.get().map(|to| view! { <a class="button button-primary" id="continue" href=to>"Continue"</a> })}
         </div>
     }
     .into_any()

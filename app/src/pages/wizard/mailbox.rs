@@ -24,6 +24,7 @@ pub fn MailboxForm(draft: Draft) -> impl IntoView {
     let provider: &'static Provider = &MICROSOFT_365;
     let hydrated = crate::components::hydrated::marker();
     let id = draft.id.clone();
+    let operator_app = draft.operator_app.is_some();
     let form = FormState::new(draft.mailbox.clone(), move |v: &MailboxSettings| {
         check_mailbox(v, provider)
     });
@@ -218,7 +219,8 @@ pub fn MailboxForm(draft: Draft) -> impl IntoView {
             <FormFooter
                 form_error=form.form_error
                 continue_to=form.continue_to
-                back=Some(step_path(&id, Step::RedirectUri))
+                // The operator's app path starts here: nothing before it to go back to.
+                back=(!operator_app).then(|| step_path(&id, Step::RedirectUri))
                 pending=action.pending().into()
             />
         </form>

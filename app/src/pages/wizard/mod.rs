@@ -78,19 +78,19 @@ fn NewAccountStep(info: NewAccountInfo) -> AnyView {
     });
     // The operator's own app first: most customers only want to sign in.
     let one_click = info.operator_apps.first().cloned().map(|(provider, name, publisher)| {
-        let publisher = publisher.map(|p| format!(" (published by {p})"));
+        let publisher = publisher.map(|p| format!(", published by {p}"));
         view! {
             <section class="one-click" aria-labelledby="one-click-heading">
                 <h2 id="one-click-heading">"Just sign in (recommended)"</h2>
                 <p>
-                    "Use " <strong>{name.clone()}</strong> {publisher} "'s own app: no app \
+                    "Use the app " <strong>{name.clone()}</strong> {publisher} ": no app \
                      registration, secret or redirect URI. The mailbox owner signs in and accepts \
                      the permissions, or an administrator grants them for the whole organisation."
                 </p>
                 <form method="post" action=CreateDraft::url()>
                     <input type="hidden" name="provider" value=provider/>
                     <input type="hidden" name="app_source" value="operator"/>
-                    <button type="submit" class="button button-primary" id="use-operator-app">{format!("Use {name}'s app")}</button>
+                    <button type="submit" class="button button-primary" id="use-operator-app">{format!("Use {name}")}</button>
                 </form>
             </section>
             <h2 class="or-own">"Or use your own app registration"</h2>
@@ -150,8 +150,14 @@ pub fn WizardPage() -> AnyView {
 #[component]
 fn WizardStep(draft: Draft, step: Step) -> AnyView {
     let provider = &MICROSOFT_365;
-    // A step beyond the first unsaved one would skip required values.
+    // A step beyond the first unsaved one would skip required values; an account on the
+    // operator's app has no app steps, so it never shows them (its path starts at the mailbox).
     let step = step.min(draft.resume_step());
+    let step = if draft.operator_app.is_some() && step < Step::Mailbox {
+        Step::Mailbox
+    } else {
+        step
+    };
     let name = if draft.mailbox.account_name.trim().is_empty() {
         format!("New {} account", draft.provider_name)
     } else {

@@ -77,9 +77,9 @@ pub fn Review(draft: Draft) -> AnyView {
                 <div class="review-head"><h2>"Application"</h2></div>
                 <p>{match &draft.tenant_id {
                     Some(t) => format!(
-                        "{name}'s own app: nothing to register. Organisation (tenant) {t}, found from the mailbox's domain; the sign-in confirms it."
+                        "The app {name}, this Mailkey's own: nothing to register. Organisation (tenant) {t}, found from the mailbox's domain; the sign-in confirms it."
                     ),
-                    None => format!("{name}'s own app: nothing to register. The organisation is learnt at sign-in."),
+                    None => format!("The app {name}, this Mailkey's own: nothing to register. The organisation is learnt at sign-in."),
                 }}</p>
             </section>
         }

@@ -202,7 +202,7 @@ pub fn SignInButton(id: String, label: String, seen: Option<i64>) -> impl IntoVi
             <a class="button button-primary" id="sign-in" href=same_tab on:click=on_click>{label}</a>
             <p class="hint" role="status" aria-live="polite">
                 {move || waiting.get().then_some(
-                    "Finish signing in in the Microsoft window. This page updates by itself when you are done."
+                    "Complete the sign-in in Microsoft's window. This page updates by itself when you are done."
                 )}
             </p>
         </div>
