@@ -25,6 +25,11 @@ pub enum StageId {
 }
 
 impl StageId {
+    /// Where the stage stands in the test: the order the timeline is drawn in.
+    pub fn order(self) -> u8 {
+        self as u8
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             StageId::Token => "Get an access token",
@@ -90,6 +95,13 @@ pub struct TestReport {
     pub ok: bool,
     pub stages: Vec<StageEvent>,
     pub diagnosis: Option<Diagnosis>,
+    /// When SMTP and IMAP both failed, the other side's diagnosis: each gets its own words.
+    #[serde(default)]
+    pub also: Vec<Diagnosis>,
+    /// The settings the run was made with (servers, ports, encryption, folder, mailbox), so a
+    /// later change can be told: a fingerprint, never a secret.
+    #[serde(default)]
+    pub settings: Option<String>,
     pub folders: Vec<Folder>,
     /// The folder mapping offered for the folders found.
     pub proposed_mapping: Option<FolderMapping>,
@@ -114,6 +126,9 @@ pub struct Prerequisite {
 pub struct TestOverview {
     /// The latest run: when it started (seconds since the Unix epoch) and its report.
     pub latest: Option<(i64, TestReport)>,
+    /// The settings changed since the latest run: it says nothing of them yet.
+    #[serde(default)]
+    pub latest_stale: bool,
     pub mapping: FolderMapping,
     pub mapping_saved: bool,
     /// The folders of the latest passing run; empty when none passed.

@@ -196,7 +196,15 @@ impl ConnectionTests {
             })
             .collect::<Result<_, _>>()?;
         let (mapping, mapping_saved) = self.mapping(account_id).await?;
+        // Settings saved since the run ("Change it", then back here): it says nothing of them.
+        let now = self.plan(account_id).await.ok().map(|p| p.fingerprint());
+        let latest_stale = latest
+            .as_ref()
+            .and_then(|(_, r)| r.settings.as_ref())
+            .zip(now.as_ref())
+            .is_some_and(|(then, now)| then != now);
         Ok(TestOverview {
+            latest_stale,
             latest,
             mapping,
             mapping_saved,

@@ -285,6 +285,14 @@ async fn refused_tokens_are_diagnosed() {
             StageStatus::Failed,
             "{why}: IMAP refuses it too"
         );
+        // Each side's failure in its own words, and the IMAP server's reply as it wrote it.
+        assert_eq!(r.also.len(), 1, "{why}: {r:#?}");
+        assert_eq!(r.also[0].title, "IMAP refused the sign-in", "{why}");
+        let reply = imap.detail.as_deref().unwrap_or_default();
+        assert!(
+            !reply.contains("info: Some") && !reply.contains("code: "),
+            "{why}: {reply}"
+        );
     }
     // No token at all (the account needs a sign-in).
     let r = env
@@ -652,6 +660,45 @@ async fn a_signed_in_account_is_tested_in_the_portal_and_from_the_terminal() {
         .unwrap();
     assert_eq!(again["saved"], true);
     assert_eq!(again["mapping"], folders["mapping"]);
+
+    // Settings changed after the run ("Change it"): the run is said to be of earlier settings.
+    let overview = op.call("accounts/connection-test", &[("id", &id)]).await;
+    assert_eq!(overview["latest_stale"], false, "{overview}");
+    op.save_mailbox(
+        &id,
+        MAILBOX,
+        &[
+            ("smtp_host", "localhost"),
+            ("smtp_port", &smtp_port),
+            ("imap_host", "localhost"),
+            ("imap_port", &imap_port),
+            ("root_folder", "Archive"),
+        ],
+    )
+    .await;
+    let overview = op.call("accounts/connection-test", &[("id", &id)]).await;
+    assert_eq!(overview["latest_stale"], true, "{overview}");
+    let page = op
+        .get(&format!("/accounts/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("This run was made before the settings were last changed"),
+        "{page}"
+    );
+    op.save_mailbox(
+        &id,
+        MAILBOX,
+        &[
+            ("smtp_host", "localhost"),
+            ("smtp_port", &smtp_port),
+            ("imap_host", "localhost"),
+            ("imap_port", &imap_port),
+        ],
+    )
+    .await;
 
     // The same test from a terminal, against the same data directory and running server.
     let cli = |account: &str| {

@@ -221,6 +221,8 @@ fn not_started(e: &TestError) -> TestReport {
             step: Some(mailkey_app::draft::Step::Mailbox.number()),
             reply: None,
         }),
+        also: Vec::new(),
+        settings: None,
         folders: Vec::new(),
         proposed_mapping: None,
         message_id: None,

@@ -22,8 +22,35 @@ pub type TlsSession = Session<TlsStream<TcpStream>>;
 
 fn imap_failure(e: async_imap::error::Error) -> Failure {
     match e {
-        async_imap::error::Error::No(t) | async_imap::error::Error::Bad(t) => Failure::Imap(t),
+        async_imap::error::Error::No(t) | async_imap::error::Error::Bad(t) => {
+            Failure::Imap(server_text(&t))
+        }
         other => Failure::Io(other.to_string()),
+    }
+}
+
+/// The server's reply as the server wrote it. async-imap hands a refusal over as Rust debug text
+/// (`code: Some(AuthenticationFailed), info: Some("Authentication failed.")`); this puts back
+/// `[AUTHENTICATIONFAILED] Authentication failed.`, which is what support tickets need.
+fn server_text(raw: &str) -> String {
+    let Some(rest) = raw.strip_prefix("code: ") else {
+        return raw.to_string();
+    };
+    let Some((code, info)) = rest.split_once(", info: ") else {
+        return raw.to_string();
+    };
+    let info = info
+        .strip_prefix("Some(\"")
+        .and_then(|i| i.strip_suffix("\")"))
+        .map(|i| i.replace("\\\"", "\"").replace("\\\\", "\\"))
+        .unwrap_or_default();
+    let code = code
+        .strip_prefix("Some(")
+        .and_then(|c| c.strip_suffix(')'))
+        .map(|c| c.split(['(', ' ']).next().unwrap_or(c).to_ascii_uppercase());
+    match code {
+        Some(code) if !info.starts_with('[') => format!("[{code}] {info}").trim_end().to_string(),
+        _ => info,
     }
 }
 
@@ -105,7 +132,7 @@ pub async fn authenticate(
         .await
         .map_err(|(e, _)| match e {
             async_imap::error::Error::No(t) | async_imap::error::Error::Bad(t) => {
-                Failure::ImapAuth(t)
+                Failure::ImapAuth(server_text(&t))
             }
             other => Failure::Io(other.to_string()),
         })
@@ -222,4 +249,26 @@ pub async fn folders(session: &mut TlsSession) -> Result<Vec<Folder>, Failure> {
 
 pub async fn logout(mut session: TlsSession) {
     let _ = session.logout().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::server_text;
+
+    #[test]
+    fn a_refusal_reads_as_the_server_wrote_it() {
+        assert_eq!(
+            server_text(
+                r#"code: None, info: Some("[UNAVAILABLE] Temporary authentication failure.")"#
+            ),
+            "[UNAVAILABLE] Temporary authentication failure."
+        );
+        assert_eq!(
+            server_text(
+                r#"code: Some(AuthenticationFailed), info: Some("Authentication failed.")"#
+            ),
+            "[AUTHENTICATIONFAILED] Authentication failed."
+        );
+        assert_eq!(server_text("AUTHENTICATE failed."), "AUTHENTICATE failed.");
+    }
 }

@@ -57,6 +57,20 @@ pub struct Plan {
     pub timeout: Duration,
 }
 
+impl Plan {
+    /// What the run depends on, in one line: a later run with other settings has another one.
+    pub fn fingerprint(&self) -> String {
+        let ep = |e: &Endpoint| format!("{}:{}:{}", e.host, e.port, e.security.as_str());
+        format!(
+            "{}|{}|{}|{}",
+            self.mailbox.to_ascii_lowercase(),
+            ep(&self.smtp),
+            ep(&self.imap),
+            self.root_folder
+        )
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct MailTester {
     guard: HostGuard,
@@ -182,29 +196,39 @@ impl MailTester {
         );
         let outcome = self.stages(&rec, plan, token, &message_id).await;
         let mut stages = rec.stages.into_inner().unwrap_or_else(|p| p.into_inner());
-        let (ok, diagnosis, folders) = match outcome {
-            Ok(folders) => (true, None, folders),
-            Err((stage, f)) => {
-                let imap = matches!(
-                    stage,
-                    StageId::ImapResolve
-                        | StageId::ImapConnect
-                        | StageId::ImapTls
-                        | StageId::ImapAuth
-                        | StageId::ImapSelect
-                        | StageId::ImapReceive
-                        | StageId::ImapFolders
-                );
-                let ep = if imap { &plan.imap } else { &plan.smtp };
-                let cx = diagnosis::Context {
-                    protocol: if imap { "IMAP" } else { "SMTP" },
-                    host: &ep.host,
-                    port: ep.port,
-                    security: ep.security,
-                    mailbox: &plan.mailbox,
-                    root_folder: &plan.root_folder,
-                };
-                (false, Some(diagnosis::explain(&f, &cx)), Vec::new())
+        let explain = |(stage, f): (StageId, Failure)| {
+            let imap = matches!(
+                stage,
+                StageId::ImapResolve
+                    | StageId::ImapConnect
+                    | StageId::ImapTls
+                    | StageId::ImapAuth
+                    | StageId::ImapSelect
+                    | StageId::ImapReceive
+                    | StageId::ImapFolders
+            );
+            let ep = if imap { &plan.imap } else { &plan.smtp };
+            let cx = diagnosis::Context {
+                protocol: if imap { "IMAP" } else { "SMTP" },
+                host: &ep.host,
+                port: ep.port,
+                security: ep.security,
+                mailbox: &plan.mailbox,
+                root_folder: &plan.root_folder,
+            };
+            diagnosis::explain(&f, &cx)
+        };
+        let (ok, diagnosis, also, folders) = match outcome {
+            Ok(folders) => (true, None, Vec::new(), folders),
+            Err(Failed { first, other }) => {
+                let first = explain(first);
+                // The other side's words, unless they say the same thing again.
+                let also = other
+                    .map(explain)
+                    .filter(|d| d.title != first.title || d.what != first.what)
+                    .into_iter()
+                    .collect();
+                (false, Some(first), also, Vec::new())
             }
         };
         // Stages never reached, in order, so the timeline shows the whole test.
@@ -224,6 +248,8 @@ impl MailTester {
             ok,
             stages,
             diagnosis,
+            also,
+            settings: Some(plan.fingerprint()),
             folders,
             proposed_mapping,
             message_id: Some(message_id),
@@ -236,12 +262,13 @@ impl MailTester {
         plan: &Plan,
         token: impl Future<Output = Result<String, TokenTrouble>>,
         message_id: &str,
-    ) -> Result<Vec<mailkey_app::mail_test::Folder>, (StageId, Failure)> {
+    ) -> Result<Vec<mailkey_app::mail_test::Folder>, Failed> {
         let token = rec
             .stage(StageId::Token, async {
                 token.await.map(|t| (t, None)).map_err(Failure::Token)
             })
-            .await?;
+            .await
+            .map_err(Failed::one)?;
         let subject = format!(
             "Mailkey connection test {}",
             message_id.trim_matches(['<', '>'])
@@ -256,12 +283,26 @@ impl MailTester {
             (&sent, &opened),
             (Err((_, smtp)), Err((_, imap))) if smtp.is_refused_auth() && imap.is_temporary_auth()
         );
-        let opened = match opened {
-            Err(e) if imap_first => return Err(e),
-            other => other,
+        let mut session = match (sent, opened) {
+            (Ok(()), Ok(session)) => session,
+            (Err(smtp), Err(imap)) if imap_first => {
+                return Err(Failed {
+                    first: imap,
+                    other: Some(smtp),
+                })
+            }
+            (Err(smtp), Err(imap)) => {
+                return Err(Failed {
+                    first: smtp,
+                    other: Some(imap),
+                })
+            }
+            (Err(smtp), Ok(session)) => {
+                imap::logout(session).await;
+                return Err(Failed::one(smtp));
+            }
+            (Ok(()), Err(imap)) => return Err(Failed::one(imap)),
         };
-        sent?;
-        let mut session = opened?;
         let left = rec.deadline.saturating_duration_since(Instant::now());
         rec.stage(StageId::ImapReceive, async {
             let uids = imap::wait_for(&mut session, message_id, left).await?;
@@ -275,14 +316,16 @@ impl MailTester {
             };
             Ok(((), Some(format!("found in {}, {after}", plan.root_folder))))
         })
-        .await?;
+        .await
+        .map_err(Failed::one)?;
         let folders = rec
             .stage(StageId::ImapFolders, async {
                 let f = imap::folders(&mut session).await?;
                 let n = f.len();
                 Ok((f, Some(format!("{n} folders"))))
             })
-            .await?;
+            .await
+            .map_err(Failed::one)?;
         imap::logout(session).await;
         Ok(folders)
     }
@@ -390,6 +433,18 @@ impl MailTester {
         })
         .await?;
         Ok(session)
+    }
+}
+
+/// Why a test failed: the failure to explain first, and the other side's when both failed.
+struct Failed {
+    first: (StageId, Failure),
+    other: Option<(StageId, Failure)>,
+}
+
+impl Failed {
+    fn one(first: (StageId, Failure)) -> Failed {
+        Failed { first, other: None }
     }
 }
 

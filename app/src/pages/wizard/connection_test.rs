@@ -61,7 +61,7 @@ fn Overview(id: String, overview: TestOverview) -> AnyView {
     let latest = overview
         .latest
         .clone()
-        .map(|(at, report)| view! { <LatestRun id=id.clone() at=at report=report/> });
+        .map(|(at, report)| view! { <LatestRun id=id.clone() at=at report=report stale=overview.latest_stale/> });
     let (running, folders_refused) = use_query_map().with_untracked(|q| {
         (
             q.get("test").as_deref() == Some("running"),
@@ -118,7 +118,7 @@ fn Overview(id: String, overview: TestOverview) -> AnyView {
 }
 
 #[component]
-fn LatestRun(id: String, at: i64, report: TestReport) -> impl IntoView {
+fn LatestRun(id: String, at: i64, report: TestReport, stale: bool) -> impl IntoView {
     let result = if report.ok {
         view! {
             <p class="alert alert-success" role="status">
@@ -136,8 +136,15 @@ fn LatestRun(id: String, at: i64, report: TestReport) -> impl IntoView {
         // Focusable, so the page the live view reloads to (`#test-result`) starts reading here.
         <div class="test-result" id="test-result" tabindex="-1" data-result=if report.ok { "passed" } else { "failed" }>
             {result}
+            {stale.then(|| view! {
+                <p class="alert alert-warning" role="status">
+                    "This run was made before the settings were last changed: test again to see whether the change fixed it."
+                </p>
+            })}
             <ol class="timeline">{report.stages.iter().map(stage_row).collect_view()}</ol>
-            {report.diagnosis.map(|d| view! { <DiagnosisView id=id diagnosis=d/> })}
+            {report.diagnosis.map(|d| view! { <DiagnosisView id=id.clone() diagnosis=d/> })}
+            // Both sides failed: each has its own explanation.
+            {report.also.into_iter().map(|d| view! { <DiagnosisView id=id.clone() diagnosis=d/> }).collect_view()}
         </div>
     }
 }
@@ -414,9 +421,14 @@ mod live {
             }
             let data = message.data().as_string().unwrap_or_default();
             if let Ok(e) = serde_json::from_str::<StageEvent>(&data) {
-                stages.update(|all| match all.iter_mut().find(|s| s.stage == e.stage) {
-                    Some(s) => *s = e,
-                    None => all.push(e),
+                stages.update(|all| {
+                    match all.iter_mut().find(|s| s.stage == e.stage) {
+                        Some(s) => *s = e,
+                        None => all.push(e),
+                    }
+                    // SMTP and IMAP run side by side: drawn in the test's own order, as the
+                    // finished report is, not in the order their events happened to arrive.
+                    all.sort_by_key(|s| s.stage.order());
                 });
             }
         }
