@@ -81,6 +81,9 @@ pub struct Diagnosis {
     pub step: Option<u8>,
     /// The server's reply, for support tickets (never a token).
     pub reply: Option<String>,
+    /// The form field at fault on that step (`smtp_port`), so "Change it" lands on it.
+    #[serde(default)]
+    pub field: Option<String>,
 }
 
 /// A folder the mailbox has, with its SPECIAL-USE flag when the server gives one.

@@ -117,9 +117,9 @@ pub async fn complete_step(id: String, step: u8) -> Result<StepSaved, PortalErro
 #[server(prefix = "/_fn", endpoint = "accounts/app")]
 pub async fn save_app_details(
     id: String,
-    tenant: String,
+    #[server(default)] tenant: String,
     client_id: String,
-    app_name: String,
+    #[server(default)] app_name: String,
     #[server(default)] client_secret: String,
     #[server(default)] secret_expires: String,
     #[server(default)] custom_endpoints: Option<String>,
@@ -146,7 +146,7 @@ pub async fn save_app_details(
 #[server(prefix = "/_fn", endpoint = "accounts/mailbox")]
 pub async fn save_mailbox(
     id: String,
-    account_name: String,
+    #[server(default)] account_name: String,
     email: String,
     #[server(default)] reply_to: String,
     smtp_host: String,

@@ -33,7 +33,8 @@ after(async () => {
 async function newOperatorAccount(page) {
   await page.goto(`${mailkey.base}/accounts/new`);
   await page.getByRole("button", { name: "Use Acme ERP", exact: true }).click();
-  await page.waitForURL(/\/accounts\/[0-9a-f]+\/setup\/4$/);
+  // Straight to signing in; this user names the mailbox first (a different one stays possible).
+  await page.waitForURL(/\/accounts\/[0-9a-f]+\/setup\/5$/);
   const id = page.url().match(/accounts\/([0-9a-f]+)\//)[1];
   const res = await page.request.post(`${mailkey.base}/_fn/accounts/mailbox`, {
     form: {

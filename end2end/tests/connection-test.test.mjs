@@ -168,7 +168,10 @@ test("desktop: a failed run is explained, with the way to the step that fixes it
     await screenshot(page, "connection-test-desktop-3-failed");
     assert.equal(await page.locator("#folders").count(), 0, "no folders to map without a passing run");
     await diagnosis.getByRole("link", { name: /^Change it:/ }).click();
-    await page.waitForURL(new RegExp(`/accounts/${id}/setup/4$`));
+    await page.waitForURL(new RegExp(`/accounts/${id}/setup/4#f-smtp_port$`));
+    // The field at fault has the focus, ready to be corrected.
+    await islandsHydrated(page);
+    await page.waitForFunction(() => document.activeElement?.id === "f-smtp_port", null, { timeout: 5_000 });
     assert.deepEqual(problems, []);
   } finally {
     await context.close();

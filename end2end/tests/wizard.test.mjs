@@ -113,7 +113,8 @@ for (const viewport of VIEWPORTS) {
       await expectMessage(page, "client_secret", CLIENT_ID, "This looks like the Secret ID. Copy the Value column instead");
       await expectClear(page, "client_secret", SECRET);
       await expectMessage(page, "secret_expires", isoDate(10), "Warning: This secret expires in 10 days");
-      await expectMessage(page, "secret_expires", isoDate(-3), "Warning: This secret expired on");
+      // Already expired: refused, not saved and forgotten.
+      await expectMessage(page, "secret_expires", isoDate(-3), "This secret expired on");
       await expectClear(page, "secret_expires", "2030-05-01");
 
       // Pasted endpoints: v1 and another tenant are named as such.
@@ -126,12 +127,15 @@ for (const viewport of VIEWPORTS) {
       await page.getByLabel("I have the endpoints").uncheck();
 
       // Submitting with a field missing lists it above the form, linked to the field.
+      await page.locator("#f-client_id").fill("");
       await page.getByRole("button", { name: "Save and continue" }).click();
       const summary = page.getByRole("alert").filter({ hasText: "Please fix these before going on" });
       await summary.waitFor();
-      assert.match(await summary.innerText(), /Enter the Application display name/);
+      assert.match(await summary.innerText(), /Application \(client\) ID/);
       await noSidewaysScroll(page, "step 2");
       await shot("2-app-details-errors");
+      await expectClear(page, "client_id", CLIENT_ID);
+      // The display name is optional (Mailkey names the app by it when given).
       await expectClear(page, "app_name", "Mailkey invoices");
       await shot("2-app-details");
       await page.getByRole("button", { name: "Save and continue" }).click();

@@ -192,12 +192,30 @@ impl Wizard {
         let record = self.record(id).await?;
         // The operator's app needs no registration, secret or redirect URI from the customer:
         // its account goes from the first step to the mailbox.
-        let (step, next) =
-            if record.app_source == AppSource::Operator.as_str() && step < Step::Mailbox {
-                (Step::RedirectUri, Step::Mailbox)
-            } else {
-                (step, step.next().unwrap_or(Step::Review))
-            };
+        // Nor any value before its sign-in: the mailbox is the account that signs in (its name
+        // defaults to the address), so the account goes straight to "Sign in"; a different
+        // mailbox can still be set at the Mailbox step.
+        let operator = record.app_source == AppSource::Operator.as_str();
+        if operator && step < Step::Mailbox {
+            if record.mailbox_settings.is_none() {
+                let (provider, _) = self.provider_of(&record)?;
+                let preset = MailboxSettings::preset(provider);
+                let json = serde_json::to_string(&preset).expect("plain strings serialise");
+                if !self
+                    .store
+                    .set_default_mailbox(id, Step::Mailbox.number(), &json)
+                    .await?
+                {
+                    return Err(DraftError::NotFound);
+                }
+            }
+            return Ok(Saved {
+                next: Step::Review,
+                warnings: Findings::default(),
+                disconnected: false,
+            });
+        }
+        let next = step.next().unwrap_or(Step::Review);
         if !self.store.mark_step(id, step.number()).await? {
             return Err(DraftError::NotFound);
         }
@@ -328,6 +346,9 @@ impl Wizard {
         let record = self.record(id).await?;
         let (provider, authority) = self.provider_of(&record)?;
         tidy_mailbox(&mut v);
+        if v.account_name.is_empty() {
+            v.account_name = v.email.clone();
+        }
         let mut findings = steps::check_mailbox(&v, provider);
         for (field, port, protocol) in [
             ("smtp_port", &v.smtp_port, "SMTP"),
@@ -345,6 +366,35 @@ impl Wizard {
         if findings.has_errors() {
             return Err(DraftError::Invalid(findings));
         }
+        // An own app registration whose tenant was left empty: it is the one that owns the
+        // mailbox's domain. Found, the endpoints derive from it; not found, nothing is saved.
+        let own_app: Option<AppDetails> = parse_json(record.app_settings.as_deref())?;
+        let needs_tenant = record.app_source == AppSource::Own.as_str()
+            && record.tenant_id.is_none()
+            && own_app.as_ref().is_some_and(|a| a.tenant.trim().is_empty());
+        let discovered = if needs_tenant {
+            let domain = v.email.rsplit_once('@').map_or("", |(_, d)| d).to_string();
+            match self.discovery.tenant_id(&authority, &domain).await {
+                Ok(tid) => Some(tid),
+                Err(e) => {
+                    return Err(DraftError::Invalid(Findings::error(
+                        "email",
+                        format!(
+                            "Mailkey could not find the app's tenant from {domain} ({}). Enter \
+                             the tenant at Application details: the Directory (tenant) ID from \
+                             the app's Overview page in Entra.",
+                            match e {
+                                DiscoveryError::UnknownDomain =>
+                                    "no Microsoft 365 organisation uses it".to_string(),
+                                other => other.to_string(),
+                            }
+                        ),
+                    )))
+                }
+            }
+        } else {
+            None
+        };
         let others = self.store.accounts_with_email(&v.email, id).await?;
         if let Some((_, name)) = others.first() {
             findings.add(
@@ -377,6 +427,9 @@ impl Wizard {
             .await?;
         if !saved.found {
             return Err(DraftError::NotFound);
+        }
+        if let Some(tid) = discovered {
+            self.store.set_discovered_tenant(id, &tid).await?;
         }
         if record.app_source == AppSource::Operator.as_str() {
             let before: Option<MailboxSettings> = parse_json(record.mailbox_settings.as_deref())?;

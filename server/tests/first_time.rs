@@ -140,3 +140,66 @@ async fn the_api_names_the_provider_and_gives_ports_as_numbers() {
     assert_eq!(detail["servers"]["incoming"]["port"], 993, "{detail}");
     assert_eq!(detail["servers"]["protocol"], "imap");
 }
+
+/// The own-app path needs three values: the client ID, the secret's value and the address. The
+/// tenant is found from the address's domain; the names default; the expiry may wait.
+#[tokio::test]
+async fn an_own_app_connects_with_the_client_id_the_secret_and_the_address_alone() {
+    let env = start(Tenant::default()).await;
+    let s = &env.server;
+    let op = Operator::new(s).await;
+    let created = op
+        .call("accounts/create", &[("provider", "microsoft365-sandbox")])
+        .await;
+    let id = created["id"].as_str().unwrap().to_string();
+    let typed = [("client_id", CLIENT_ID), ("client_secret", SECRET)];
+    let mut form = vec![("id", id.as_str())];
+    form.extend(typed);
+    let saved = op.call("accounts/app", &form).await;
+    assert_eq!(saved["next"], "RedirectUri", "{saved}");
+    op.call("accounts/step", &[("id", &id), ("step", "3")])
+        .await;
+    // The Mailbox step with the address alone typed; the rest is the form's preset.
+    let res = TestServer::client()
+        .post(s.url("/_fn/accounts/mailbox"))
+        .header("cookie", &op.cookie)
+        .header("origin", &s.base)
+        .header("accept", "application/json")
+        .form(&[
+            ("id", id.as_str()),
+            ("account_name", ""),
+            ("email", MAILBOX),
+            ("smtp_host", "smtp.office365.com"),
+            ("smtp_port", "587"),
+            ("smtp_security", "starttls"),
+            ("protocol", "imap"),
+            ("imap_host", "outlook.office365.com"),
+            ("imap_port", "993"),
+            ("imap_security", "tls"),
+            ("root_folder", "INBOX"),
+            ("timeout_minutes", "3"),
+            ("scopes", support::portal::SCOPES),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    assert_eq!(status, StatusCode::OK, "{}", res.text().await.unwrap());
+
+    let detail: Value = op
+        .get(&format!("/api/v1/accounts/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        detail["tenant_id"],
+        support::contoso::TENANT_ID,
+        "found from {MAILBOX}: {detail}"
+    );
+    assert_eq!(detail["mailbox"]["account_name"], MAILBOX);
+    assert_eq!(
+        outcome(&op, &id, MAILBOX, "accept").await["kind"],
+        "connected"
+    );
+}

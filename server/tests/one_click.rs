@@ -388,3 +388,32 @@ async fn a_forged_consent_for_an_unknown_organisation_is_not_called_granted() {
     );
     assert!(!connection.to_string().contains(CONTOSO), "{connection}");
 }
+
+/// The one-click path asks for nothing before the sign-in: the account that signs in is the
+/// mailbox, and its address becomes the account's name.
+#[tokio::test]
+async fn nothing_is_typed_before_the_sign_in_and_the_mailbox_is_the_account_that_signs_in() {
+    let (s, _files) = start().await;
+    let op = Operator::new(&s).await;
+    let id = op.operator_draft().await;
+    let url = op.start(&id, "sign-in?mode=redirect").await;
+    assert!(!query(&url).contains_key("login_hint"), "{url}");
+    let back = authorize(&s, &url, "invoices@contoso.test", "accept").await;
+    assert_eq!(op.get(&back).await.status(), 303);
+    let c = op.connection(&id).await;
+    assert_eq!(c["state"], "connected", "{c}");
+    assert_eq!(c["signed_in_as"], "invoices@contoso.test");
+    let list: serde_json::Value = op.get("/api/v1/accounts").await.json().await.unwrap();
+    let row = &list["accounts"][0];
+    assert_eq!(row["email"], "invoices@contoso.test", "{list}");
+    assert_eq!(row["name"], "invoices@contoso.test", "{list}");
+    let record = s.state.store.draft(&id).await.unwrap().unwrap();
+    assert_eq!(
+        record.tenant_id.as_deref(),
+        Some(CONTOSO),
+        "learnt from the token"
+    );
+    // A later sign-in of someone else is then the wrong account, as for any account.
+    let url = op.start(&id, "sign-in?mode=redirect").await;
+    assert_eq!(query(&url)["login_hint"], "invoices@contoso.test");
+}

@@ -505,6 +505,10 @@ async fn a_second_account_for_the_same_address_is_warned_about() {
     assert!(warning["message"]
         .as_str()
         .unwrap()
-        .starts_with("Another account (Invoices) already uses"));
+        .starts_with("Another account (Invoices) already connects"));
+    assert!(warning["message"]
+        .as_str()
+        .unwrap()
+        .contains("replaces nothing"));
     s.stop().await;
 }

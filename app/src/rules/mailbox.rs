@@ -8,8 +8,6 @@ use crate::provider::{Protocol, Security};
 
 pub const MSG_EMAIL_REQUIRED: &str = "Enter the mailbox's e-mail address, e.g. \
     invoices@contoso.com. It must be a licensed user mailbox, not a distribution group.";
-pub const MSG_ACCOUNT_NAME_REQUIRED: &str = "Give the account a name your colleagues will \
-    recognise, e.g. \"Invoices mailbox\".";
 pub const MSG_ROOT_FOLDER_REQUIRED: &str = "Enter the folder to read, usually INBOX.";
 pub const MSG_TIMEOUT: &str = "Enter the connection timeout in whole minutes, from 1 to 30 \
     (3 is a good default).";

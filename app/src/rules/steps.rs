@@ -12,9 +12,6 @@ use crate::{
     provider::{Protocol, Provider, Security},
 };
 
-pub const MSG_APP_NAME: &str = "Enter the Application display name from the app's Overview page \
-    in Entra, e.g. \"Mailkey – invoices@contoso.com\".";
-
 /// What the rules need to know besides the values.
 pub struct AppContext<'a> {
     pub today: Day,
@@ -26,12 +23,11 @@ pub struct AppContext<'a> {
 
 pub fn check_app_details(v: &AppDetails, cx: &AppContext<'_>) -> Findings {
     let mut f = Findings::default();
-    f.add("tenant", tenant::check(&v.tenant));
+    // Empty: the tenant is found from the mailbox's address at the Mailbox step.
+    if !v.tenant.trim().is_empty() {
+        f.add("tenant", tenant::check(&v.tenant));
+    }
     f.add("client_id", secret::check_client_id(&v.client_id));
-    f.add(
-        "app_name",
-        mailbox::check_required_text(&v.app_name, MSG_APP_NAME),
-    );
     f.add(
         "client_secret",
         secret::check_client_secret(&v.client_secret, cx.secret_set),
@@ -60,10 +56,7 @@ pub fn check_app_details(v: &AppDetails, cx: &AppContext<'_>) -> Findings {
 
 pub fn check_mailbox(v: &MailboxSettings, provider: &Provider) -> Findings {
     let mut f = Findings::default();
-    f.add(
-        "account_name",
-        mailbox::check_required_text(&v.account_name, mailbox::MSG_ACCOUNT_NAME_REQUIRED),
-    );
+    // An empty account name becomes the address when saved.
     f.add(
         "email",
         mailbox::check_email(&v.email, "e-mail address", true),
@@ -168,6 +161,19 @@ mod tests {
     }
 
     #[test]
+    fn the_tenant_and_the_names_may_be_left_empty() {
+        let app = AppDetails {
+            tenant: String::new(),
+            app_name: String::new(),
+            ..good_app()
+        };
+        assert!(!check_app_details(&app, &cx()).has_errors());
+        let mut m = MailboxSettings::preset(&MICROSOFT_365);
+        m.email = "invoices@contoso.com".into();
+        assert!(!check_mailbox(&m, &MICROSOFT_365).has_errors());
+    }
+
+    #[test]
     fn good_values_pass() {
         assert!(check_app_details(&good_app(), &cx()).is_empty());
         let mut m = MailboxSettings::preset(&MICROSOFT_365);
@@ -192,10 +198,10 @@ mod tests {
         let fields: Vec<&str> = f.errors().map(|(k, _)| k).collect();
         assert_eq!(
             fields,
+            // The display name is optional (an empty one is no error).
             [
                 "tenant",
                 "client_id",
-                "app_name",
                 "client_secret",
                 "secret_expires",
                 "authorize_url",

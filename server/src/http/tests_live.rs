@@ -220,6 +220,7 @@ fn not_started(e: &TestError) -> TestReport {
             fix: "Check the Mailbox step, save it, then test again.".into(),
             step: Some(mailkey_app::draft::Step::Mailbox.number()),
             reply: None,
+            field: None,
         }),
         also: Vec::new(),
         settings: None,

@@ -27,7 +27,25 @@ fn d(title: &str, what: String, why: &str, fix: String, step: Option<Step>) -> D
         fix,
         step: step.map(Step::number),
         reply: None,
+        field: None,
     }
+}
+
+/// The Mailbox step's field a failure is fixed in, if one is.
+fn field_of(f: &Failure, protocol: &str) -> Option<String> {
+    let side = if protocol == "SMTP" { "smtp" } else { "imap" };
+    let which = match f {
+        Failure::HostNotAllowed(_) | Failure::Dns(..) | Failure::PrivateAddress(..) => "host",
+        Failure::PortNotAllowed(_)
+        | Failure::WrongService { .. }
+        | Failure::Silent
+        | Failure::Refused(_)
+        | Failure::ConnectTimeout(_) => "port",
+        Failure::NotTls | Failure::NoStartTls => "security",
+        Failure::NoRootFolder(_) => return Some("root_folder".into()),
+        _ => return None,
+    };
+    Some(format!("{side}_{which}"))
 }
 
 pub fn explain(f: &Failure, cx: &Context<'_>) -> Diagnosis {
@@ -302,6 +320,9 @@ pub fn explain(f: &Failure, cx: &Context<'_>) -> Diagnosis {
         ),
     };
     out.reply = f.reply();
+    if out.step == Some(Step::Mailbox.number()) {
+        out.field = field_of(f, cx.protocol);
+    }
     out
 }
 

@@ -143,6 +143,10 @@ impl AccountApp {
             .tenant_id
             .clone()
             .unwrap_or_else(|| app.tenant.trim().to_string());
+        // Left empty, the tenant is found at the Mailbox step; until then there is no endpoint.
+        if tenant.is_empty() && !app.custom_endpoints {
+            return Err(SignInError::NotReady(Step::Mailbox));
+        }
         let (authorize_url, token_url) = if app.custom_endpoints {
             (app.authorize_url.trim().into(), app.token_url.trim().into())
         } else {
@@ -202,7 +206,12 @@ impl AccountApp {
     pub fn problem_context<'a>(&'a self, redirect_uri: &'a str, refresh: bool) -> Context<'a> {
         Context {
             redirect_uri,
-            mailbox: &self.mailbox,
+            // An account that names no mailbox yet connects its own signing-in account.
+            mailbox: if self.mailbox.is_empty() {
+                "the mailbox's own account"
+            } else {
+                &self.mailbox
+            },
             scopes: &self.scopes,
             operator_app: self.operator_app_name.as_deref(),
             refresh,

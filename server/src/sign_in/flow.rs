@@ -330,6 +330,39 @@ impl SignIn {
         ))
     }
 
+    /// Makes the account that signed in the account's mailbox (it named none), and its name
+    /// the address when it has none. False when the account changed meanwhile.
+    async fn adopt_mailbox(
+        &self,
+        id: &str,
+        attempt: &AttemptRecord,
+        username: &str,
+    ) -> Result<bool, SignInError> {
+        let record = self.store.draft(id).await?.ok_or(SignInError::NotFound)?;
+        let mut mailbox: mailkey_app::draft::MailboxSettings = record
+            .mailbox_settings
+            .as_deref()
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(|e| SignInError::Corrupt(e.to_string()))?
+            .ok_or(SignInError::NotReady(Step::Mailbox))?;
+        mailbox.email = username.to_string();
+        if mailbox.account_name.trim().is_empty() {
+            mailbox.account_name = username.to_string();
+        }
+        let json = serde_json::to_string(&mailbox).expect("plain strings serialise");
+        Ok(self
+            .store
+            .adopt_mailbox(
+                id,
+                attempt.account_epoch,
+                &mailbox.account_name,
+                username,
+                &json,
+            )
+            .await?)
+    }
+
     /// Records a new attempt for this browser and returns the address to send it to.
     pub async fn start(
         &self,
@@ -378,13 +411,17 @@ impl SignIn {
             return Ok(url.into());
         }
         let client = app.client(&self.redirect_uri)?;
-        let (url, _) = client
+        let mut request = client
             .authorize_url(|| CsrfToken::new(state))
             .add_scopes(app.scopes.iter().cloned().map(Scope::new))
             .set_pkce_challenge(challenge)
             .add_extra_param("response_mode", "query")
-            .add_extra_param("nonce", nonce)
-            .add_extra_param("login_hint", app.mailbox.clone())
+            .add_extra_param("nonce", nonce);
+        // No address yet (the mailbox is whoever signs in): no hint.
+        if !app.mailbox.is_empty() {
+            request = request.add_extra_param("login_hint", app.mailbox.clone());
+        }
+        let (url, _) = request
             // Let the admin pick the mailbox rather than their own remembered account; never
             // `prompt=consent`, which would ask every user to consent again.
             .add_extra_param("prompt", "select_account")
@@ -611,7 +648,8 @@ impl SignIn {
         {
             return failed(problems::personal_account(username, &app.mailbox));
         }
-        if !username.eq_ignore_ascii_case(&app.mailbox) {
+        // An account that named no mailbox connects the one that signed in.
+        if !app.mailbox.is_empty() && !username.eq_ignore_ascii_case(&app.mailbox) {
             return failed(problems::wrong_user(username, &app.mailbox));
         }
         let Some(refresh) = answer.refresh_token() else {
@@ -628,6 +666,9 @@ impl SignIn {
         // overwrite this one's token.
         let flight = self.tokens.flight(&app.id);
         let _turn = flight.lock().await;
+        if app.mailbox.is_empty() && !self.adopt_mailbox(&app.id, attempt, username).await? {
+            return failed(account_changed(username));
+        }
         let stored = self
             .store
             .store_connection(

@@ -130,6 +130,55 @@ impl Store {
     /// Saves the app step. A new client secret clears the refresh backoff (the next refresh
     /// tries it at once); a new client ID, tenant or endpoints ends the connection, since the
     /// refresh token belongs to the old app.
+    /// The preset mailbox of an account whose mailbox is the account that signs in (no
+    /// address yet): the step counts as saved and the account is ready to sign in.
+    pub async fn set_default_mailbox(
+        &self,
+        id: &str,
+        step: u8,
+        mailbox_settings: &str,
+    ) -> Result<bool, StorageError> {
+        let done = sqlx::query(
+            "UPDATE accounts SET mailbox_settings = ?, saved_step = MAX(saved_step, ?), \
+               state = CASE WHEN state = 'draft' THEN 'ready_to_sign_in' ELSE state END, \
+               updated_at = ? \
+             WHERE id = ? AND mailbox_settings IS NULL",
+        )
+        .bind(mailbox_settings)
+        .bind(i64::from(step))
+        .bind(now())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The mailbox learnt at its first sign-in (an account that named none): the address, and
+    /// the name when none was given. Only if the account is still what the sign-in was for.
+    pub async fn adopt_mailbox(
+        &self,
+        id: &str,
+        account_epoch: i64,
+        name: &str,
+        email: &str,
+        mailbox_settings: &str,
+    ) -> Result<bool, StorageError> {
+        let done = sqlx::query(
+            "UPDATE accounts SET email = ?, name = CASE WHEN name = '' THEN ? ELSE name END, \
+               mailbox_settings = ?, updated_at = ? \
+             WHERE id = ? AND identity_epoch = ? AND email = ''",
+        )
+        .bind(email)
+        .bind(name)
+        .bind(mailbox_settings)
+        .bind(now())
+        .bind(id)
+        .bind(account_epoch)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     pub async fn update_app(
         &self,
         id: &str,
@@ -197,6 +246,24 @@ impl Store {
         sqlx::query(
             "UPDATE accounts SET tenant_id = ?, updated_at = ? \
              WHERE id = ? AND app_source = 'operator'",
+        )
+        .bind(tenant_id)
+        .bind(now())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The tenant of an own app registration whose tenant was left empty, found from the
+    /// mailbox's domain (no sign-in can have happened without one).
+    pub async fn set_discovered_tenant(
+        &self,
+        id: &str,
+        tenant_id: &str,
+    ) -> Result<(), StorageError> {
+        sqlx::query(
+            "UPDATE accounts SET tenant_id = ?, updated_at = ? WHERE id = ? AND tenant_id IS NULL",
         )
         .bind(tenant_id)
         .bind(now())

@@ -93,7 +93,7 @@ pub fn AppDetailsForm(draft: Draft) -> impl IntoView {
                 .get()
                 .unwrap_or_else(|| form.values.with(|v| v.tenant.trim().to_string()));
             if t.is_empty() {
-                "(enter the tenant first)".to_string()
+                "(from the tenant, once it is known)".to_string()
             } else {
                 format!("{base}/{t}/oauth2/v2.0/{which}")
             }
@@ -132,9 +132,9 @@ pub fn AppDetailsForm(draft: Draft) -> impl IntoView {
             <input type="hidden" name="id" value=id.clone()/>
             <TextField
                 name="tenant"
-                label="Tenant"
-                hint="Your verified domain (contoso.com or contoso.onmicrosoft.com) or the Directory (tenant) ID from the app's Overview page."
-                required=true
+                label="Tenant (optional)"
+                hint="Leave it empty and Mailkey finds it from the mailbox's address at the Mailbox step; or enter your verified domain (contoso.com) or the Directory (tenant) ID from the app's Overview page."
+                required=false
                 placeholder="contoso.onmicrosoft.com"
                 value=form.value(|v| &v.tenant)
                 on_input=form.setter("tenant", |v, s| v.tenant = s)
@@ -155,9 +155,9 @@ pub fn AppDetailsForm(draft: Draft) -> impl IntoView {
             />
             <TextField
                 name="app_name"
-                label="Application display name"
+                label="Application display name (optional)"
                 kind=InputKind::NAME
-                required=true
+                required=false
                 value=form.value(|v| &v.app_name)
                 on_input=form.setter("app_name", |v, s| v.app_name = s)
                 on_blur=form.on_blur("app_name")

@@ -178,6 +178,8 @@ pub(super) fn DiagnosisView(
     example: bool,
 ) -> impl IntoView {
     let step = diagnosis.step.and_then(Step::from_number);
+    // Lands on the field at fault: the step's form focuses the field its address names.
+    let field = diagnosis.field.clone();
     view! {
         <div class="alert alert-error diagnosis" role=(!example).then_some("alert")>
             <h3>{diagnosis.title}</h3>
@@ -186,7 +188,7 @@ pub(super) fn DiagnosisView(
             <p><strong>"What to do: "</strong>{diagnosis.fix}</p>
             {step.map(|s| view! {
                 <p class="problem-actions">
-                    <a class="button button-secondary" href=step_path(&id, s)>{format!("Change it: {}", s.title())}</a>
+                    <a class="button button-secondary" href=format!("{}{}", step_path(&id, s), field.as_ref().map(|f| format!("#f-{f}")).unwrap_or_default())>{format!("Change it: {}", s.title())}</a>
                 </p>
             })}
             {diagnosis.reply.map(|r| view! {

@@ -30,6 +30,23 @@ pub fn MailboxForm(draft: Draft) -> impl IntoView {
     });
     let action = ServerAction::<SaveMailbox>::new();
     form.follow(move || action.value().get());
+    // "Change it" from a failed test names the field at fault (`#f-smtp_port`): it gets focus.
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        use web_sys::wasm_bindgen::JsCast;
+        let Some(w) = web_sys::window() else { return };
+        let hash = w.location().hash().unwrap_or_default();
+        let Some(field) = hash.strip_prefix('#').filter(|h| h.starts_with("f-")) else {
+            return;
+        };
+        if let Some(el) = w
+            .document()
+            .and_then(|d| d.get_element_by_id(field))
+            .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+        {
+            let _ = el.focus();
+        }
+    });
     let on_submit = form.submit_with({
         let id = id.clone();
         move |v| {
@@ -67,10 +84,10 @@ pub fn MailboxForm(draft: Draft) -> impl IntoView {
                 <legend>"Summary"</legend>
                 <TextField
                     name="account_name"
-                    label="Account name"
-                    hint="How this mailbox is called in Mailkey and your application."
+                    label="Account name (optional)"
+                    hint="How this mailbox is called in Mailkey and your application; the e-mail address when left empty."
                     kind=InputKind::NAME
-                    required=true
+                    required=false
                     value=form.value(|v| &v.account_name)
                     on_input=form.setter("account_name", |v, s| v.account_name = s)
                     on_blur=form.on_blur("account_name")

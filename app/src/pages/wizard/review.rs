@@ -55,7 +55,9 @@ pub fn Review(draft: Draft) -> AnyView {
         (false, _) => "Not set".to_string(),
     };
     let tenant = match &draft.tenant_id {
+        Some(t) if a.tenant.trim().is_empty() => format!("{t} (found from the mailbox's address)"),
         Some(t) if !t.eq_ignore_ascii_case(a.tenant.trim()) => format!("{} ({t})", a.tenant),
+        None if a.tenant.trim().is_empty() => "Found from the mailbox's address".to_string(),
         _ => or_dash(&a.tenant),
     };
     let endpoints = if a.custom_endpoints {
@@ -111,8 +113,16 @@ pub fn Review(draft: Draft) -> AnyView {
             title="Mailbox"
             edit=step_path(&draft.id, Step::Mailbox)
             rows=vec![
-                ("Account name", or_dash(&m.account_name)),
-                ("Email address", or_dash(&m.email)),
+                ("Account name", if m.account_name.trim().is_empty() && m.email.trim().is_empty() {
+                    "The mailbox's address, once signed in".to_string()
+                } else {
+                    or_dash(&m.account_name)
+                }),
+                ("Email address", if m.email.trim().is_empty() {
+                    "The account that signs in (change it to connect another mailbox)".to_string()
+                } else {
+                    m.email.trim().to_string()
+                }),
                 ("Reply address", or_dash(&m.reply_to)),
                 ("Outgoing mail server", format!("{}:{} · {}", or_dash(&m.smtp_host), or_dash(&m.smtp_port), security(&m.smtp_security))),
                 ("Incoming mail server", format!("{} {}:{} · {}", protocol.as_str().to_uppercase(), or_dash(&m.imap_host), or_dash(&m.imap_port), security(&m.imap_security))),

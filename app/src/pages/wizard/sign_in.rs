@@ -159,7 +159,11 @@ fn Connection(id: String, mailbox: String, ready: bool, status: ConnectionStatus
             });
             view! {
                 {checklist}
-                <p>"The mailbox owner signs in with Microsoft as " <strong>{mailbox}</strong> "."</p>
+                {if mailbox.trim().is_empty() {
+                    view! { <p>"Sign in with the mailbox's own Microsoft 365 account: the account that signs in is the mailbox Mailkey connects."</p> }.into_any()
+                } else {
+                    view! { <p>"The mailbox owner signs in with Microsoft as " <strong>{mailbox}</strong> "."</p> }.into_any()
+                }}
                 <SignInButton id=id label=label.to_string() seen=status.last_attempt/>
             }.into_any()
         } else {
