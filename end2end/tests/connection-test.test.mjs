@@ -92,10 +92,11 @@ test("desktop: the test runs live, the message arrives, and the folders are save
     assert.equal(await result.locator(".stage-passed").count(), 13, await result.innerText());
     await screenshot(page, "connection-test-desktop-1-passed");
 
+    // Received (the stage says where), then deleted: the INBOX the application reads keeps
+    // nothing of the test.
+    assert.match(await result.innerText(), /found in INBOX, then deleted it/);
     const inbox = servers.inbox(demo.mailbox);
-    assert.equal(inbox.length, before + 1, "one message was delivered");
-    assert.match(inbox.at(-1), /^Subject: Mailkey connection test /m);
-    assert.match(inbox.at(-1), new RegExp(`^From: .*${demo.mailbox.replace(/\./g, "\\.")}`, "m"));
+    assert.equal(inbox.length, before, "the test message does not stay in the INBOX");
 
     // Folders: pre-selected from the flags of Microsoft's names; the admin drops Archive and saves.
     const sent = page.getByLabel("Sent", { exact: true });

@@ -64,7 +64,7 @@ test("desktop: the popup signs in and the wizard shows the connection", async ()
     assert.ok(await smtpAuth.getByRole("heading", { name: "SMTP AUTH is turned off" }).isVisible());
     await screenshot(page, "sign-in-desktop-1-review");
     const [popup] = await Promise.all([page.waitForEvent("popup"), page.getByRole("link", { name: "Sign in with Microsoft" }).click()]);
-    assert.match(await page.getByRole("status").filter({ hasText: "Microsoft window" }).innerText(), /Finish signing in/);
+    assert.match(await page.getByRole("status").filter({ hasText: "Microsoft's window" }).innerText(), /Complete the sign-in/);
     await signInAtSandbox(popup, demo.mailbox);
     await popup.waitForEvent("close", { timeout: 15_000 });
     await expectConnected(page);
@@ -111,7 +111,7 @@ test("desktop: closing the popup without signing in gives the button back", asyn
     await reviewPage(page, id);
     const button = page.getByRole("link", { name: "Sign in with Microsoft" });
     const [popup] = await Promise.all([page.waitForEvent("popup"), button.click()]);
-    const waiting = page.getByText("Finish signing in in the Microsoft window");
+    const waiting = page.getByText("Complete the sign-in in Microsoft's window");
     await waiting.waitFor();
     await popup.close();
     await waiting.waitFor({ state: "detached", timeout: 10_000 });

@@ -299,22 +299,24 @@ impl Server {
             tracing::warn!("{w}");
         }
         let services = Services::open(config, &public_url).await?;
-        let manifest = BuildManifest::find(&config.site_dir);
-        let assets =
-            StaticAssets::load(&config.site_dir, PKG_DIR, manifest.hashed()).map_err(|source| {
-                StartError::Assets {
-                    dir: config.site_dir.display().to_string(),
-                    source,
-                }
-            })?;
+        let candidates = BuildManifest::candidates(&config.site_dir);
+        let hashed = candidates.iter().any(BuildManifest::hashed);
+        let assets = StaticAssets::load(&config.site_dir, PKG_DIR, hashed).map_err(|source| {
+            StartError::Assets {
+                dir: config.site_dir.display().to_string(),
+                source,
+            }
+        })?;
+        let manifest =
+            BuildManifest::choose(candidates, &assets, &config.site_dir, PKG_DIR, OUTPUT_NAME);
         // Pages that ask for scripts the site does not have are a dead portal: refuse to start.
         manifest.check(&assets, &config.site_dir, PKG_DIR, OUTPUT_NAME)?;
         if assets.is_empty() {
             tracing::warn!(
                 site_dir = %config.site_dir.display(),
                 "NO WEB ASSETS in the site directory: the portal's pages render without styles \
-                 or interactivity (the API works). Build them with `cargo xtask run` (or `cargo \
-                 leptos build --release`) and copy target/site whole, or set site_dir to it"
+                 or interactivity (the API works). Build them with `cargo xtask run` and copy \
+                 target/site whole (it holds hash.txt), or set site_dir to it"
             );
         } else {
             tracing::info!(

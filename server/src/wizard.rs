@@ -235,10 +235,27 @@ impl Wizard {
             Ok(Tenant::Domain(domain)) => self.resolve_domain(&authority, &domain).await,
             Err(_) => Ok(None),
         };
-        let (tenant_id, tenant_note) = match tenant_id {
+        let (mut tenant_id, tenant_note) = match tenant_id {
             Ok(t) => (t, None),
             Err(note) => (None, Some(note)),
         };
+        // Left empty with the mailbox already known: the tenant is the one owning its domain.
+        let saved_mailbox: Option<MailboxSettings> =
+            parse_json(record.mailbox_settings.as_deref())?;
+        if v.tenant.is_empty() && !v.custom_endpoints && record.tenant_id.is_none() {
+            if let Some(email) = saved_mailbox
+                .as_ref()
+                .map(|m| m.email.trim().to_string())
+                .filter(|e| e.contains('@'))
+            {
+                let domain = email.rsplit_once('@').map_or("", |(_, d)| d).to_string();
+                tenant_id = self
+                    .resolve_domain(&authority, &domain)
+                    .await
+                    .ok()
+                    .flatten();
+            }
+        }
         // The same tenant as before that could not be looked up this time (Microsoft slow) is
         // still the tenant it resolved to then: not a new app registration.
         let before: Option<AppDetails> = parse_json(record.app_settings.as_deref())?;
@@ -371,7 +388,9 @@ impl Wizard {
         let own_app: Option<AppDetails> = parse_json(record.app_settings.as_deref())?;
         let needs_tenant = record.app_source == AppSource::Own.as_str()
             && record.tenant_id.is_none()
-            && own_app.as_ref().is_some_and(|a| a.tenant.trim().is_empty());
+            && own_app
+                .as_ref()
+                .is_some_and(|a| a.tenant.trim().is_empty() && !a.custom_endpoints);
         let discovered = if needs_tenant {
             let domain = v.email.rsplit_once('@').map_or("", |(_, d)| d).to_string();
             match self.discovery.tenant_id(&authority, &domain).await {

@@ -6,7 +6,7 @@ mod support;
 
 use support::{
     multi_tenant::{sandbox_file, CONTOSO, FABRIKAM, OPERATOR_APP},
-    portal::{admin_consent, authorize, query, Operator},
+    portal::{admin_consent, authorize, location, query, Operator},
     TestServer,
 };
 
@@ -416,4 +416,29 @@ async fn nothing_is_typed_before_the_sign_in_and_the_mailbox_is_the_account_that
     // A later sign-in of someone else is then the wrong account, as for any account.
     let url = op.start(&id, "sign-in?mode=redirect").await;
     assert_eq!(query(&url)["login_hint"], "invoices@contoso.test");
+}
+
+/// A link for an administrator must name the organisation or at least the mailbox: without
+/// either, its answer could not be checked, so the Mailbox step asks for the address first.
+#[tokio::test]
+async fn a_link_for_the_administrator_first_asks_for_the_mailbox_when_none_is_named() {
+    let (s, _files) = start().await;
+    let op = Operator::new(&s).await;
+    let id = op.operator_draft().await;
+    let res = TestServer::client()
+        .post(s.url(&format!("/accounts/{id}/admin-consent-link")))
+        .header("cookie", &op.cookie)
+        .header("origin", &s.base)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), format!("/accounts/{id}/setup/4"));
+    // Named, the organisation is found from it and the link is made.
+    op.save_mailbox(&id, "orders@fabrikam.test", &[]).await;
+    let link = link_for_administrator(&op, &id).await;
+    assert!(
+        link.contains(&format!("/sandbox/{FABRIKAM}/v2.0/adminconsent")),
+        "{link}"
+    );
 }

@@ -67,17 +67,17 @@ pub enum SiteError {
 }
 
 impl BuildManifest {
-    /// The manifest of the site in `site_dir`: its own `hash.txt` (the xtask copies it there,
-    /// so the directory carries everything), else the one cargo-leptos leaves beside the
-    /// server binary (a build run in place).
-    pub fn find(site_dir: &Path) -> BuildManifest {
+    /// The manifests of the site in `site_dir`: its own `hash.txt` (the xtask copies it there,
+    /// so the directory carries everything), and the one cargo-leptos leaves beside the server
+    /// binary (a build run in place).
+    pub fn candidates(site_dir: &Path) -> Vec<BuildManifest> {
         let beside_exe = std::env::current_exe()
             .ok()
             .and_then(|p| p.parent().map(|d| d.join(MANIFEST_FILE)));
         [Some(site_dir.join(MANIFEST_FILE)), beside_exe]
             .into_iter()
             .flatten()
-            .find_map(|path| {
+            .filter_map(|path| {
                 let text = std::fs::read_to_string(&path).ok()?;
                 let hashes = text
                     .lines()
@@ -91,7 +91,26 @@ impl BuildManifest {
                     path: Some(path),
                 })
             })
-            .unwrap_or_default()
+            .collect()
+    }
+
+    /// Of the manifests found, the one whose files the site has: a site's own copy can be
+    /// older than the build beside the binary (a `cargo leptos build` after `cargo xtask run`),
+    /// or the reverse. With none fitting, the first (its check then says what is wrong).
+    pub fn choose(
+        candidates: Vec<BuildManifest>,
+        assets: &StaticAssets,
+        site_dir: &Path,
+        pkg_dir: &str,
+        output_name: &str,
+    ) -> BuildManifest {
+        let fitting = candidates
+            .iter()
+            .position(|m| m.check(assets, site_dir, pkg_dir, output_name).is_ok());
+        match fitting {
+            Some(i) => candidates.into_iter().nth(i).unwrap_or_default(),
+            None => candidates.into_iter().next().unwrap_or_default(),
+        }
     }
 
     pub fn hashed(&self) -> bool {

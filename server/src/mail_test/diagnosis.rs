@@ -151,11 +151,10 @@ pub fn explain(f: &Failure, cx: &Context<'_>) -> Diagnosis {
             mailbox_step,
         ),
         Failure::WrongService { expected, found } => d(
-            &format!("This is an {} port", found.name()),
+            &format!("This is {} port", found.with_article()),
             format!(
-                "{host}:{port} answered as an {} server, not as the {} server this setting is \
-                 for.",
-                found.name(),
+                "{host}:{port} answered as {} server, not as the {} server this setting is for.",
+                found.with_article(),
                 expected.name()
             ),
             "The SMTP and IMAP ports were swapped or copied from the other field.",
@@ -189,6 +188,20 @@ pub fn explain(f: &Failure, cx: &Context<'_>) -> Diagnosis {
                     } else {
                         Service::Imap.usual_ports()
                     }
+                ),
+                mailbox_step,
+            ),
+            // TLS was accepted, then nothing: not a mail server on this port (or one stuck).
+            None if cx.security == Security::Tls => d(
+                "The server does not greet",
+                format!(
+                    "{host}:{port} accepted the TLS connection but then said nothing within \
+                     seconds, as a mail server would."
+                ),
+                "The port belongs to another service that also speaks TLS (a web server), or the \
+                 mail server is overloaded.",
+                format!(
+                    "Check the {p} port (Microsoft 365: SMTP 587 with STARTTLS, IMAP 993 with TLS)."
                 ),
                 mailbox_step,
             ),

@@ -12,6 +12,8 @@ use super::failure::Failure;
 /// How long a server may take to greet. Real servers greet within milliseconds; one that waits
 /// longer is waiting for a TLS handshake (an implicit-TLS port) or is not a mail server.
 pub const GREETING_WAIT: Duration = Duration::from_secs(5);
+/// On port 25, where servers between servers may delay the greeting against spam.
+const PORT_25_GREETING_WAIT: Duration = Duration::from_secs(12);
 
 /// The mail protocols, as a greeting tells them apart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,6 +29,15 @@ impl Service {
             Service::Smtp => "SMTP",
             Service::Imap => "IMAP",
             Service::Pop3 => "POP3",
+        }
+    }
+
+    /// "an SMTP", "an IMAP", "a POP3", as the words need it.
+    pub fn with_article(self) -> &'static str {
+        match self {
+            Service::Smtp => "an SMTP",
+            Service::Imap => "an IMAP",
+            Service::Pop3 => "a POP3",
         }
     }
 
@@ -68,7 +79,13 @@ pub fn service_of(first: &[u8]) -> Option<Service> {
 /// service's greeting is [`Failure::WrongService`].
 pub async fn expect_on_plain(tcp: &TcpStream, expected: Service) -> Result<(), Failure> {
     let mut buf = [0u8; 16];
-    let n = tokio::time::timeout(GREETING_WAIT, tcp.peek(&mut buf))
+    // Port 25 servers may hold their greeting on purpose (Postfix's postscreen waits 6 s).
+    let wait = if tcp.peer_addr().is_ok_and(|a| a.port() == 25) {
+        PORT_25_GREETING_WAIT
+    } else {
+        GREETING_WAIT
+    };
+    let n = tokio::time::timeout(wait, tcp.peek(&mut buf))
         .await
         .map_err(|_| Failure::Silent)?
         .map_err(|e| Failure::Io(e.to_string()))?;

@@ -33,6 +33,8 @@ pub use guard::{is_public, HostGuard, MailPorts, MAIL_PORTS};
 
 /// The longest any single step may take, within the test's overall timeout.
 const STEP_CAP: Duration = Duration::from_secs(20);
+/// How long deleting the test message may take once it is seen.
+const CLEANUP_WAIT: Duration = Duration::from_secs(4);
 
 /// `user=<mailbox>^Aauth=Bearer <token>^A^A`, base64: the XOAUTH2 initial response.
 fn xoauth2(user: &str, token: &str) -> String {
@@ -303,16 +305,23 @@ impl MailTester {
             }
             (Ok(()), Err(imap)) => return Err(Failed::one(imap)),
         };
-        let left = rec.deadline.saturating_duration_since(Instant::now());
+        // The wait leaves the stage time to delete the message once it is seen.
+        let left = rec
+            .deadline
+            .saturating_duration_since(Instant::now())
+            .min(STEP_CAP)
+            .saturating_sub(CLEANUP_WAIT);
         rec.stage(StageId::ImapReceive, async {
             let uids = imap::wait_for(&mut session, message_id, left).await?;
             // Seen: receipt is proven. Then it goes, so the application never processes it.
-            let after = match imap::remove(&mut session, &uids).await {
-                Ok(imap::Cleanup::Deleted) => "then deleted it".to_string(),
-                Ok(imap::Cleanup::Left) => {
+            let cleanup =
+                tokio::time::timeout(CLEANUP_WAIT, imap::remove(&mut session, &uids)).await;
+            let after = match cleanup {
+                Ok(Ok(imap::Cleanup::Deleted)) => "then deleted it".to_string(),
+                Ok(Ok(imap::Cleanup::Left)) => {
                     "left it there (the server cannot delete one message alone)".to_string()
                 }
-                Err(_) => "could not delete it; delete it by hand".to_string(),
+                Ok(Err(_)) | Err(_) => "could not delete it; delete it by hand".to_string(),
             };
             Ok(((), Some(format!("found in {}, {after}", plan.root_folder))))
         })

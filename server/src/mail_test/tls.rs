@@ -63,7 +63,7 @@ impl TlsSetup {
         host: &str,
         tcp: TcpStream,
     ) -> Result<TlsStream<TcpStream>, Failure> {
-        let name = ServerName::try_from(host.to_string())
+        let name = ServerName::try_from(tls_name(host).to_string())
             .map_err(|_| Failure::Tls(format!("{host} is not a valid TLS name")))?;
         self.connector
             .connect(name, tcp)
@@ -73,13 +73,20 @@ impl TlsSetup {
 
     /// The same trust for lettre's STARTTLS.
     pub fn lettre(&self, host: &str) -> Result<TlsParameters, Failure> {
-        let mut b = TlsParameters::builder(host.to_string());
+        let mut b = TlsParameters::builder(tls_name(host).to_string());
         for pem in self.extra_pem.iter() {
             let cert = Certificate::from_pem(pem).map_err(|e| Failure::Tls(e.to_string()))?;
             b = b.add_root_certificate(cert);
         }
         b.build_rustls().map_err(|e| Failure::Tls(e.to_string()))
     }
+}
+
+/// The name a certificate must carry: an IPv6 address without the brackets of a host field.
+fn tls_name(host: &str) -> &str {
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
 }
 
 fn pem_of(c: &CertificateDer<'_>) -> Vec<u8> {

@@ -270,10 +270,14 @@ fn account_changed(mailbox: &str) -> SignInProblem {
         why: "Someone saved the Mailbox or Application details step while the Microsoft window \
               was open."
             .into(),
-        fix: format!("Sign in again, now as {mailbox}."),
+        fix: if mailbox.is_empty() {
+            "Sign in again.".to_string()
+        } else {
+            format!("Sign in again, now as {mailbox}.")
+        },
         step: None,
         admin_consent: false,
-        sign_in_again_as: Some(mailbox.to_string()),
+        sign_in_again_as: (!mailbox.is_empty()).then(|| mailbox.to_string()),
         detail: None,
     }
 }
@@ -372,6 +376,12 @@ impl SignIn {
         purpose: Purpose,
     ) -> Result<String, SignInError> {
         let (app, epoch) = self.app(account_id).await?;
+        // A link for an administrator names the organisation, or at least the mailbox whose
+        // organisation it must be: with neither, the answer could not be checked. The Mailbox
+        // step asks for the address first (and finds the organisation from it).
+        if mode == Mode::Shared && app.tenant_id.is_none() && app.mailbox.is_empty() {
+            return Err(SignInError::NotReady(Step::Mailbox));
+        }
         // 256 random bits; only its hash is stored.
         let state = random_b64(32);
         let hash = state_hash(&state);
@@ -466,6 +476,12 @@ impl SignIn {
         self.store.finish_attempt(&hash, &json).await?;
         // A refused sign-in leaves the account needing attention, with why, until one works; a
         // result discarded because the account changed is no problem of the account's.
+        if matches!(outcome, SignInOutcome::ConsentGranted) {
+            // The consent the account waited for is there: it is ready to sign in again.
+            self.store
+                .clear_sign_in_problem(&attempt.account_id)
+                .await?;
+        }
         if let SignInOutcome::Failed { problem } = &outcome {
             if problem.title != ACCOUNT_CHANGED_TITLE {
                 let problem = serde_json::to_string(problem).expect("the problem serialises");
@@ -667,7 +683,8 @@ impl SignIn {
         let flight = self.tokens.flight(&app.id);
         let _turn = flight.lock().await;
         if app.mailbox.is_empty() && !self.adopt_mailbox(&app.id, attempt, username).await? {
-            return failed(account_changed(username));
+            // Someone named a mailbox meanwhile: this sign-in was for none.
+            return failed(account_changed(""));
         }
         let stored = self
             .store

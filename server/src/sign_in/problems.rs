@@ -437,10 +437,14 @@ pub fn personal_account(signed_in: &str, expected: &str) -> SignInProblem {
               personal accounts have no Exchange Online mailbox and cannot use SMTP AUTH with \
               OAuth."
             .into(),
-        fix: format!("Sign in again with the work account {expected}."),
+        fix: if expected.is_empty() {
+            "Sign in again with the mailbox's work or school account.".to_string()
+        } else {
+            format!("Sign in again with the work account {expected}.")
+        },
         step: None,
         admin_consent: false,
-        sign_in_again_as: Some(expected.to_string()),
+        sign_in_again_as: (!expected.is_empty()).then(|| expected.to_string()),
         detail: None,
     }
 }

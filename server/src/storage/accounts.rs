@@ -92,6 +92,21 @@ impl Store {
         Ok(())
     }
 
+    /// A not-yet-connected account's sign-in problem is over (consent was granted): it is
+    /// ready to sign in again.
+    pub async fn clear_sign_in_problem(&self, account_id: &str) -> Result<(), StorageError> {
+        sqlx::query(
+            "UPDATE accounts SET state = 'ready_to_sign_in', connection_problem = NULL, \
+               attention_since = NULL, updated_at = ? \
+             WHERE id = ? AND refresh_token IS NULL AND state = 'needs_attention'",
+        )
+        .bind(super::now())
+        .bind(account_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Forgets an account for good: its row (the sealed client secret and refresh token with
     /// it), its sign-in attempts and its connection-test history. False if there was none.
     pub async fn delete_account(&self, id: &str) -> Result<bool, StorageError> {
