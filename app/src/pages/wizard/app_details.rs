@@ -132,7 +132,7 @@ pub fn AppDetailsForm(draft: Draft) -> impl IntoView {
             <input type="hidden" name="id" value=id.clone()/>
             <TextField
                 name="tenant"
-                label="Tenant (optional)"
+                label="Tenant"
                 hint="Leave it empty and Mailkey finds it from the mailbox's address at the Mailbox step; or enter your verified domain (contoso.com) or the Directory (tenant) ID from the app's Overview page."
                 required=false
                 placeholder="contoso.onmicrosoft.com"
@@ -155,7 +155,7 @@ pub fn AppDetailsForm(draft: Draft) -> impl IntoView {
             />
             <TextField
                 name="app_name"
-                label="Application display name (optional)"
+                label="Application display name"
                 kind=InputKind::NAME
                 required=false
                 value=form.value(|v| &v.app_name)

@@ -84,7 +84,7 @@ pub fn MailboxForm(draft: Draft) -> impl IntoView {
                 <legend>"Summary"</legend>
                 <TextField
                     name="account_name"
-                    label="Account name (optional)"
+                    label="Account name"
                     hint="How this mailbox is called in Mailkey and your application; the e-mail address when left empty."
                     kind=InputKind::NAME
                     required=false

@@ -127,7 +127,10 @@ pub fn Review(draft: Draft) -> AnyView {
                 ("Outgoing mail server", format!("{}:{} · {}", or_dash(&m.smtp_host), or_dash(&m.smtp_port), security(&m.smtp_security))),
                 ("Incoming mail server", format!("{} {}:{} · {}", protocol.as_str().to_uppercase(), or_dash(&m.imap_host), or_dash(&m.imap_port), security(&m.imap_security))),
                 ("Root folder", or_dash(&m.root_folder)),
-                ("Connection timeout", format!("{} minutes", or_dash(&m.timeout_minutes))),
+                ("Connection timeout", match m.timeout_minutes.trim() {
+                    "1" => "1 minute".to_string(),
+                    t => format!("{} minutes", or_dash(t)),
+                }),
                 ("Scopes", or_dash(&m.scopes)),
             ]
         />
