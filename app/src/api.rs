@@ -160,6 +160,33 @@ impl From<Draft> for AccountDetail {
     }
 }
 
+/// `POST /api/v1/accounts/{id}/access-token`: what the host asks for. Both are optional.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessTokenRequest {
+    /// Seconds the token must stay valid at least (0 to 3000; default 300).
+    #[serde(default)]
+    pub min_validity: Option<u32>,
+    /// A new token even if the cached one would do (after the mail server refused it).
+    #[serde(default)]
+    pub force_refresh: bool,
+}
+
+/// The answer: a token and everything needed to use it; never the refresh token or a secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessTokenAnswer {
+    pub access_token: String,
+    pub token_type: String,
+    /// Seconds since the Unix epoch.
+    pub expires_at: i64,
+    /// The scopes the token was asked for.
+    pub scopes: Vec<String>,
+    pub mailbox: String,
+    /// The user name for SASL XOAUTH2 (`user=…\x01auth=Bearer …\x01\x01`): the mailbox.
+    pub xoauth2_user: String,
+    pub servers: MailServers,
+}
+
 /// The body of every `/api/v1` error response: a stable machine-readable `code` and a message
 /// written for a person. Never carries secrets or internal details.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,6 +1,7 @@
 //! Mailkey's server: configuration, storage, operator access, the `/api/v1` JSON API, and the
 //! server-rendered portal pages with their server functions.
 
+pub mod api_keys;
 pub mod auth;
 pub mod config;
 pub mod connection_tests;

@@ -36,10 +36,36 @@ enum Command {
     },
     /// List the accounts: ID, state, e-mail address and name.
     Accounts,
+    /// API keys for host applications.
+    #[command(name = "api-key")]
+    ApiKey {
+        #[command(subcommand)]
+        command: ApiKeyCommand,
+    },
     /// Operator tasks.
     Admin {
         #[command(subcommand)]
         command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApiKeyCommand {
+    /// Make a key; it is printed once (only its hash is kept).
+    Create {
+        /// What the key is for, e.g. "Acme ERP production".
+        #[arg(long)]
+        name: String,
+        /// What it may do: accounts.read, tokens.issue (repeat for both; default both).
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+    },
+    /// List the keys: ID, name, scopes, created, last used, revoked.
+    List,
+    /// Revoke a key: refused from its next request on.
+    Revoke {
+        /// The key's ID (`key_…`, as `list` shows).
+        id: String,
     },
 }
 
@@ -84,6 +110,7 @@ fn main() -> ExitCode {
             } => admin_link(config).await,
             Command::Test { account } => test(config, &account).await,
             Command::Accounts => accounts(config).await,
+            Command::ApiKey { command } => api_key(config, command).await,
         }
     });
     match result {
@@ -210,6 +237,84 @@ async fn accounts(config: Config) -> Result<(), String> {
             if a.email.is_empty() { "-" } else { &a.email },
             if a.name.is_empty() { "-" } else { &a.name }
         );
+    }
+    Ok(())
+}
+
+async fn api_key(config: Config, command: ApiKeyCommand) -> Result<(), String> {
+    use mailkey::api_keys::{ApiKeys, Scope};
+    let store = Store::open(&config.data_dir)
+        .await
+        .map_err(|e| e.to_string())?;
+    let keys = ApiKeys::new(store);
+    match command {
+        ApiKeyCommand::Create { name, scopes } => {
+            let scopes = if scopes.is_empty() {
+                Scope::ALL.to_vec()
+            } else {
+                scopes
+                    .iter()
+                    .map(|s| {
+                        Scope::parse(s).ok_or_else(|| {
+                            format!(
+                                "\"{s}\" is not a scope; use one of: {}",
+                                Scope::ALL.map(Scope::as_str).join(", ")
+                            )
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?
+            };
+            let (key, secret) = keys
+                .create(&name, &scopes)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("{}", secret.expose());
+            eprintln!(
+                "API key {} (\"{}\", {}) made. This is the only time it is shown: store it in \
+                 your application's secrets now.",
+                key.id,
+                key.name,
+                key.scopes
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        ApiKeyCommand::List => {
+            let when = |t: Option<i64>| t.map_or("-".to_string(), |t| t.to_string());
+            println!(
+                "{:<20}  {:<28}  {:<26}  {:<10}  {:<10}  REVOKED",
+                "ID", "NAME", "SCOPES", "CREATED", "LAST USED"
+            );
+            for k in keys.list().await.map_err(|e| e.to_string())? {
+                let scopes = [
+                    (k.read_accounts, "accounts.read"),
+                    (k.issue_tokens, "tokens.issue"),
+                ]
+                .iter()
+                .filter_map(|(on, s)| on.then_some(*s))
+                .collect::<Vec<_>>()
+                .join(",");
+                println!(
+                    "{:<20}  {:<28}  {:<26}  {:<10}  {:<10}  {}",
+                    k.id,
+                    k.name,
+                    scopes,
+                    k.created_at,
+                    when(k.last_used_at),
+                    when(k.revoked_at)
+                );
+            }
+        }
+        ApiKeyCommand::Revoke { id } => {
+            if !keys.revoke(&id).await.map_err(|e| e.to_string())? {
+                return Err(format!(
+                    "no API key has the ID {id}; `mailkey api-key list` lists them"
+                ));
+            }
+            eprintln!("API key {id} revoked: it is refused from its next request on.");
+        }
     }
     Ok(())
 }

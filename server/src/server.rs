@@ -346,6 +346,7 @@ impl Server {
             css_href: manifest.css_href(PKG_DIR, OUTPUT_NAME).into(),
             leptos_options,
             operator_access: OperatorAccess::new(services.store.clone(), public_url.clone()),
+            api_keys: crate::api_keys::ApiKeys::new(services.store.clone()),
             origin_policy: OriginPolicy::new(&public_url, config.public_url.is_some(), bound),
             security_headers: SecurityHeaders {
                 hsts: public_url.scheme() == "https",
@@ -418,10 +419,14 @@ impl Server {
         tracing::info!(address = %self.local_addr(), public_url = %self.public_url, "Mailkey is listening");
         let store = self.state.store.clone();
         let upkeep = self.state.tokens.spawn_upkeep();
+        let key_use = self.state.api_keys.spawn_flush();
+        let api_keys = self.state.api_keys.clone();
         crate::http::serve::serve(self.listener, app(self.state), shutdown)
             .await
             .map_err(StartError::Serve)?;
         upkeep.abort();
+        key_use.abort();
+        api_keys.flush().await;
         store.close().await;
         tracing::info!("Mailkey stopped");
         Ok(())

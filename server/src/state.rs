@@ -33,6 +33,7 @@ pub struct AppState {
     /// `Some` only when the sandbox identity provider is turned on.
     pub sandbox: Option<Sandbox>,
     pub operator_access: OperatorAccess,
+    pub api_keys: crate::api_keys::ApiKeys,
     pub origin_policy: OriginPolicy,
     pub security_headers: SecurityHeaders,
     pub assets: Arc<StaticAssets>,

@@ -97,6 +97,8 @@ struct Cached {
     token: SecretString,
     obtained_at: i64,
     expires_at: i64,
+    /// When this process got it, to tell a refresh that happened while a caller waited.
+    got: std::time::Instant,
 }
 
 impl Cached {
@@ -188,6 +190,7 @@ impl TokenKeeper {
                 token: SecretString::from(token.to_string()),
                 obtained_at: t,
                 expires_at: t.saturating_add(lifetime),
+                got: std::time::Instant::now(),
             },
         );
     }
@@ -307,6 +310,38 @@ impl TokenKeeper {
             .clone()
     }
 
+    /// A token valid for at least `min_validity_secs` more (from the cache when it is), or a new
+    /// one when `force_refresh`. Callers asking at once share one refresh: whoever waited while
+    /// another refreshed takes that token, forced or not.
+    pub async fn access_token_for(
+        &self,
+        account_id: &str,
+        min_validity_secs: i64,
+        force_refresh: bool,
+    ) -> Result<AccessToken, TokenError> {
+        let asked = std::time::Instant::now();
+        let usable = |keeper: &TokenKeeper| {
+            let cache = lock(&keeper.inner.cache);
+            let c = cache.get(account_id)?;
+            let t = now();
+            let long_enough = c.fresh_at(t) && c.expires_at - t >= min_validity_secs;
+            let new_enough = !force_refresh || c.got >= asked;
+            (long_enough && new_enough).then(|| AccessToken {
+                token: c.token.clone(),
+                expires_at: c.expires_at,
+            })
+        };
+        if let Some(t) = usable(self) {
+            return Ok(t);
+        }
+        let flight = self.flight(account_id);
+        let _turn = flight.lock().await;
+        if let Some(t) = usable(self) {
+            return Ok(t);
+        }
+        self.refresh(account_id).await
+    }
+
     /// A valid access token for the account, refreshing it if needed.
     pub async fn access_token(&self, account_id: &str) -> Result<AccessToken, TokenError> {
         if let Some(t) = self.fresh(account_id) {
@@ -334,6 +369,7 @@ impl TokenKeeper {
                 token: token.token.clone(),
                 obtained_at: t,
                 expires_at: token.expires_at,
+                got: std::time::Instant::now(),
             },
         );
         tracing::debug!(account = %account_id, lifetime, "access token refreshed");

@@ -949,3 +949,99 @@ async fn a_swapped_port_is_named_and_silence_is_noticed_in_seconds() {
     assert_eq!(imap_tls.status, StageStatus::Failed, "{r:#?}");
     assert_eq!(title(&r), "This is an SMTP port", "{r:#?}");
 }
+
+/// The contract from the host's side: a token from `/api/v1` and a mail client that is not
+/// Mailkey's (Python's smtplib and imaplib) send a message and find it, against the real
+/// Postfix and Dovecot.
+#[tokio::test]
+async fn a_host_sends_and_reads_mail_with_a_token_from_the_api_in_python() {
+    let env = start().await;
+    let s = &env.server;
+    let op = Operator::new(s).await;
+    let smtp_port = env.mail.smtp_port.to_string();
+    let imap_port = env.mail.imaps_port.to_string();
+    let id = op
+        .account_with(
+            CLIENT_ID,
+            "Qx38Q~Lm4Nv7Rt2Wb9Kd1Hs6Gf3Jp8Zc5Yx0Ua7E",
+            MAILBOX,
+            &[
+                ("smtp_host", "localhost"),
+                ("smtp_port", &smtp_port),
+                ("imap_host", "localhost"),
+                ("imap_port", &imap_port),
+            ],
+        )
+        .await;
+    let url = op.start(&id, "sign-in?mode=redirect").await;
+    let back = authorize(s, &url, MAILBOX, "accept").await;
+    assert_eq!(op.get(&back).await.status(), 303);
+
+    let (_, key) = s
+        .state
+        .api_keys
+        .create("Host test", &[mailkey::api_keys::Scope::IssueTokens])
+        .await
+        .unwrap();
+    let answer: serde_json::Value = TestServer::client()
+        .post(s.url(&format!("/api/v1/accounts/{id}/access-token")))
+        .header("authorization", format!("Bearer {}", key.expose()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let script = r#"
+import base64, imaplib, os, smtplib, ssl, time, uuid
+user, token = os.environ["MK_USER"], os.environ["MK_TOKEN"]
+ctx = ssl.create_default_context(cafile=os.environ["MK_CA"])
+auth = f"user={user}\x01auth=Bearer {token}\x01\x01"
+mid = f"<{uuid.uuid4()}@host.example>"
+smtp = smtplib.SMTP(os.environ["MK_SMTP_HOST"], int(os.environ["MK_SMTP_PORT"]), timeout=20)
+smtp.starttls(context=ctx)
+smtp.ehlo()
+code, reply = smtp.docmd("AUTH", "XOAUTH2 " + base64.b64encode(auth.encode()).decode())
+assert code == 235, (code, reply)
+smtp.sendmail(user, [user], f"From: {user}\r\nTo: {user}\r\nSubject: from the host\r\nMessage-ID: {mid}\r\n\r\nhello\r\n")
+smtp.quit()
+imap = imaplib.IMAP4_SSL(os.environ["MK_IMAP_HOST"], int(os.environ["MK_IMAP_PORT"]), ssl_context=ctx)
+imap.authenticate("XOAUTH2", lambda _: auth.encode())
+imap.select("INBOX")
+for _ in range(100):
+    typ, data = imap.search(None, "HEADER", "Message-ID", mid)
+    if data[0]:
+        print("received", mid)
+        break
+    time.sleep(0.1)
+    imap.noop()
+else:
+    raise SystemExit("the message never arrived")
+imap.logout()
+"#;
+    let servers = &answer["servers"];
+    let mut cmd = std::process::Command::new("/usr/bin/python3");
+    cmd.arg("-c")
+        .arg(script)
+        .env("MK_USER", answer["xoauth2_user"].as_str().unwrap())
+        .env("MK_TOKEN", answer["access_token"].as_str().unwrap())
+        .env("MK_CA", &env.mail.ca_file)
+        .env("MK_SMTP_HOST", servers["smtp"]["host"].as_str().unwrap())
+        .env("MK_SMTP_PORT", servers["smtp"]["port"].to_string())
+        .env(
+            "MK_IMAP_HOST",
+            servers["incoming"]["host"].as_str().unwrap(),
+        )
+        .env("MK_IMAP_PORT", servers["incoming"]["port"].to_string());
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        env.mail.logs()
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("received"));
+}

@@ -20,6 +20,8 @@ const TEST_DEBIAN_PACKAGES: &[&str] = &[
     "dovecot-lmtpd",
     "postfix",
     "openssl",
+    // An independent host-side client for the API's tokens: smtplib and imaplib.
+    "python3",
 ];
 
 pub fn root() -> PathBuf {

@@ -14,6 +14,23 @@ use crate::storage::StorageError;
 pub enum HttpError {
     #[error("not signed in")]
     Unauthorized,
+    /// Missing, malformed, unknown or revoked API key: one answer for all.
+    #[error("no valid API key")]
+    BadKey,
+    #[error("the API key lacks a scope")]
+    MissingScope(&'static str),
+    #[error("the request body is not valid")]
+    InvalidBody(String),
+    /// The mailbox's user must sign in again (or never did).
+    #[error("the account needs its user again")]
+    NeedsReconnect { reason: String },
+    /// Microsoft cannot give a token now; worth trying again at `retry_after_secs`.
+    #[error("the identity provider is unavailable")]
+    ProviderUnavailable {
+        code: &'static str,
+        reason: String,
+        retry_after_secs: u64,
+    },
     #[error("cross-origin request refused")]
     CrossOrigin { origin: String, expected: String },
     #[error("request for another host name refused")]
@@ -42,6 +59,43 @@ impl HttpError {
                 "Sign in first: open the operator setup link Mailkey printed on its terminal, or run \
                  `mailkey admin link` on the server."
                     .into(),
+            ),
+            HttpError::BadKey => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "No valid API key: send `Authorization: Bearer mk_live_…` with a key the operator \
+                 made (`mailkey api-key create`) and has not revoked."
+                    .into(),
+            ),
+            HttpError::MissingScope(scope) => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!(
+                    "This API key may not do this: it needs the scope {scope}. Ask the operator for \
+                     a key with it (`mailkey api-key create --scope {scope}`)."
+                ),
+            ),
+            HttpError::InvalidBody(why) => (
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+                format!("The request body is not valid: {why}."),
+            ),
+            HttpError::NeedsReconnect { reason } => (
+                StatusCode::CONFLICT,
+                "needs_reconnect",
+                format!(
+                    "The mailbox must sign in again before Mailkey can give tokens for it: \
+                     {reason}. Show your user the way to reconnect it."
+                ),
+            ),
+            HttpError::ProviderUnavailable {
+                code,
+                reason,
+                retry_after_secs,
+            } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                code,
+                format!("No token can be had right now: {reason}. Try again in {retry_after_secs} s."),
             ),
             HttpError::CrossOrigin { origin, expected } => (
                 StatusCode::FORBIDDEN,
@@ -117,7 +171,11 @@ impl IntoResponse for HttpError {
             },
         };
         let mut res = (status, Json(body)).into_response();
-        if let HttpError::RateLimited { retry_after_secs } = self {
+        if let HttpError::RateLimited { retry_after_secs }
+        | HttpError::ProviderUnavailable {
+            retry_after_secs, ..
+        } = self
+        {
             res.headers_mut()
                 .insert(axum::http::header::RETRY_AFTER, retry_after_secs.into());
         }

@@ -3,6 +3,7 @@
 
 pub mod api_v1;
 pub mod assets;
+pub mod caller;
 pub mod error;
 pub mod health;
 pub mod html;

@@ -3,6 +3,7 @@
 //! them: its queries would live in modules of their own behind the same methods.
 
 mod accounts;
+mod api_keys;
 mod connection_tests;
 mod drafts;
 mod operator;
@@ -15,6 +16,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use api_keys::{ApiKeyRecord, NewApiKey};
 pub use drafts::{AppSaved, AppUpdate, DraftRecord, MailboxSaved, MailboxUpdate};
 pub use operator::SessionRecord;
 pub use operator_apps::OperatorAppRecord;

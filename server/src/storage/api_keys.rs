@@ -1,0 +1,92 @@
+//! API keys: decoded once here into [`ApiKeyRecord`] (scopes as booleans, times as numbers).
+
+use super::{now, StorageError, Store};
+
+/// A stored API key, never its secret.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ApiKeyRecord {
+    pub id: String,
+    pub name: String,
+    pub read_accounts: bool,
+    pub issue_tokens: bool,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// A key to store: its public ID, name, the hash of its secret and its scopes.
+pub struct NewApiKey<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub key_hash: &'a [u8],
+    pub read_accounts: bool,
+    pub issue_tokens: bool,
+}
+
+const COLUMNS: &str = "id, name, read_accounts, issue_tokens, created_at, last_used_at, revoked_at";
+
+impl Store {
+    pub async fn insert_api_key(&self, k: NewApiKey<'_>) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT INTO api_keys (id, name, key_hash, read_accounts, issue_tokens, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(k.id)
+        .bind(k.name)
+        .bind(k.key_hash)
+        .bind(k.read_accounts)
+        .bind(k.issue_tokens)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The key whose secret hashes to `key_hash`, revoked or not.
+    pub async fn api_key_by_hash(
+        &self,
+        key_hash: &[u8],
+    ) -> Result<Option<ApiKeyRecord>, StorageError> {
+        Ok(sqlx::query_as::<_, ApiKeyRecord>(&format!(
+            "SELECT {COLUMNS} FROM api_keys WHERE key_hash = ?"
+        ))
+        .bind(key_hash)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    pub async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StorageError> {
+        Ok(sqlx::query_as::<_, ApiKeyRecord>(&format!(
+            "SELECT {COLUMNS} FROM api_keys ORDER BY created_at, id"
+        ))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Revokes a key: refused from its next request on. False when there is no such key.
+    pub async fn revoke_api_key(&self, id: &str) -> Result<bool, StorageError> {
+        let done =
+            sqlx::query("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?")
+                .bind(now())
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// When keys were last used, gathered in memory and written together.
+    pub async fn record_api_key_use(&self, used: &[(String, i64)]) -> Result<(), StorageError> {
+        let mut tx = self.pool.begin().await?;
+        for (id, at) in used {
+            sqlx::query(
+                "UPDATE api_keys SET last_used_at = MAX(COALESCE(last_used_at, 0), ?) WHERE id = ?",
+            )
+            .bind(at)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}

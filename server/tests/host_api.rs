@@ -1,0 +1,311 @@
+//! The host application's side of `/api/v1`: API keys (made, checked, scoped, revoked) and
+//! `POST /api/v1/accounts/{id}/access-token`, through the real HTTP surface against the sandbox.
+
+mod support;
+
+use mailkey::api_keys::Scope;
+use reqwest::StatusCode;
+use serde_json::Value;
+use support::{
+    contoso::{contains, db, db_bytes, outcome, start, Tenant, CLIENT_ID, MAILBOX, SECRET},
+    portal::Operator,
+    TestServer,
+};
+
+async fn key(s: &TestServer, scopes: &[Scope]) -> String {
+    let (_, secret) = s.state.api_keys.create("Acme ERP", scopes).await.unwrap();
+    secret.expose().to_string()
+}
+
+async fn post_token(
+    s: &TestServer,
+    bearer: Option<&str>,
+    id: &str,
+    body: &str,
+) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    let mut req = TestServer::client()
+        .post(s.url(&format!("/api/v1/accounts/{id}/access-token")))
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    if let Some(b) = bearer {
+        req = req.header("authorization", format!("Bearer {b}"));
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    (status, headers, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn get_api(s: &TestServer, bearer: &str, path: &str) -> (StatusCode, Value) {
+    let res = TestServer::client()
+        .get(s.url(path))
+        .header("authorization", format!("Bearer {bearer}"))
+        .send()
+        .await
+        .unwrap();
+    (res.status(), res.json().await.unwrap_or(Value::Null))
+}
+
+async fn connected(op: &Operator<'_>) -> String {
+    let id = op.account(CLIENT_ID, SECRET, MAILBOX).await;
+    assert_eq!(
+        outcome(op, &id, MAILBOX, "accept").await["kind"],
+        "connected"
+    );
+    id
+}
+
+#[tokio::test]
+async fn a_host_gets_a_token_and_everything_to_use_it_and_never_a_secret() {
+    let env = start(Tenant::default()).await;
+    let s = &env.server;
+    let op = Operator::new(s).await;
+    let id = connected(&op).await;
+    let k = key(s, &Scope::ALL).await;
+    assert!(k.starts_with("mk_live_") && k.len() == 51, "{k}");
+
+    let (status, headers, t) = post_token(s, Some(&k), &id, "").await;
+    assert_eq!(status, StatusCode::OK, "{t}");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(t["token_type"], "Bearer");
+    assert_eq!(t["mailbox"], MAILBOX);
+    assert_eq!(t["xoauth2_user"], MAILBOX);
+    assert_eq!(t["servers"]["smtp"]["host"], "smtp.office365.com");
+    assert_eq!(t["servers"]["smtp"]["port"], 587);
+    assert_eq!(t["servers"]["smtp"]["security"], "starttls");
+    assert_eq!(t["servers"]["incoming"]["port"], 993);
+    assert!(t["expires_at"].as_i64().unwrap() > mailkey::storage::now() + 300);
+    assert_eq!(
+        t["scopes"],
+        serde_json::json!([
+            "https://outlook.office.com/IMAP.AccessAsUser.All",
+            "https://outlook.office.com/SMTP.Send"
+        ])
+    );
+    // The token is the sandbox's and works for the mailbox.
+    let sandbox = s.state.sandbox.clone().unwrap();
+    let claims = sandbox
+        .grants
+        .introspect(t["access_token"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(claims["upn"], MAILBOX);
+    // No refresh token or secret in the answer, nor in the database's bytes.
+    let text = t.to_string();
+    for secret in ["sbx.rt.", SECRET, &k] {
+        assert!(!text.contains(secret), "{secret} in the answer");
+        assert!(!contains(&db_bytes(s), secret), "{secret} in the database");
+    }
+    // The same token from the cache while it is valid long enough; a new one when forced.
+    let (_, _, again) = post_token(s, Some(&k), &id, r#"{"min_validity": 600}"#).await;
+    assert_eq!(again["access_token"], t["access_token"]);
+    let before = sandbox.grants.refresh_requests();
+    let (_, _, forced) = post_token(s, Some(&k), &id, r#"{"force_refresh": true}"#).await;
+    assert_ne!(forced["access_token"], t["access_token"]);
+    assert_eq!(sandbox.grants.refresh_requests(), before + 1);
+}
+
+#[tokio::test]
+async fn keys_are_checked_scoped_and_revoked_and_never_say_whether_one_existed() {
+    let env = start(Tenant::default()).await;
+    let s = &env.server;
+    let op = Operator::new(s).await;
+    let id = connected(&op).await;
+    let reader = key(s, &[Scope::ReadAccounts]).await;
+    let issuer = key(s, &[Scope::IssueTokens]).await;
+
+    // No key, a malformed one, an unknown one and a revoked one: the same 401.
+    let unknown = format!("mk_live_{}", "A".repeat(43));
+    let revoked = key(s, &Scope::ALL).await;
+    let revoked_id = s
+        .state
+        .api_keys
+        .list()
+        .await
+        .unwrap()
+        .last()
+        .unwrap()
+        .id
+        .clone();
+    assert!(s.state.api_keys.revoke(&revoked_id).await.unwrap());
+    let mut bodies = Vec::new();
+    for bearer in [
+        None,
+        Some("not a key"),
+        Some(unknown.as_str()),
+        Some(revoked.as_str()),
+    ] {
+        let (status, _, body) = post_token(s, bearer, &id, "").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{bearer:?}: {body}");
+        assert_eq!(body["error"]["code"], "unauthorized", "{body}");
+        if bearer.is_some() {
+            bodies.push(body);
+        }
+    }
+    assert!(bodies.windows(2).all(|w| w[0] == w[1]), "{bodies:?}");
+
+    // Scopes: a reader lists accounts but gets no token; an issuer the reverse.
+    let (status, list) = get_api(s, &reader, "/api/v1/accounts").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["accounts"][0]["id"], id.as_str());
+    let (status, _, body) = post_token(s, Some(&reader), &id, "").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["error"]["code"], "forbidden");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("tokens.issue"));
+    let (status, _) = get_api(s, &issuer, "/api/v1/accounts").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        post_token(s, Some(&issuer), &id, "").await.0,
+        StatusCode::OK
+    );
+
+    // Revoked: refused from the very next request.
+    let issuer_id = s
+        .state
+        .api_keys
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|k| k.issue_tokens && !k.read_accounts)
+        .unwrap()
+        .id;
+    s.state.api_keys.revoke(&issuer_id).await.unwrap();
+    assert_eq!(
+        post_token(s, Some(&issuer), &id, "").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // The operator's browser session keeps working on /api/v1.
+    assert_eq!(op.get("/api/v1/accounts").await.status(), StatusCode::OK);
+
+    // When a key was last used is written in a batch, not on the request's path.
+    let pool = db(s).await;
+    let last: Option<i64> = sqlx::query_scalar("SELECT last_used_at FROM api_keys WHERE id = ?")
+        .bind(&issuer_id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(last, None, "no write per request");
+    s.state.api_keys.flush().await;
+    let last: Option<i64> = sqlx::query_scalar("SELECT last_used_at FROM api_keys WHERE id = ?")
+        .bind(&issuer_id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(last.is_some());
+}
+
+#[tokio::test]
+async fn a_bad_body_is_refused_in_the_one_error_shape_and_changes_nothing() {
+    let env = start(Tenant::default()).await;
+    let s = &env.server;
+    let op = Operator::new(s).await;
+    let id = connected(&op).await;
+    let k = key(s, &Scope::ALL).await;
+    for (body, words) in [
+        ("{not json", "send a JSON object"),
+        (r#"{"min_validty": 60}"#, "unknown field `min_validty`"),
+        (r#"{"min_validity": "soon"}"#, "invalid type"),
+        (r#"{"min_validity": 5000}"#, "at most 3000"),
+    ] {
+        let (status, _, e) = post_token(s, Some(&k), &id, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {e}");
+        assert_eq!(e["error"]["code"], "invalid_body", "{body}: {e}");
+        let message = e["error"]["message"].as_str().unwrap();
+        assert!(message.contains(words), "{body}: {message}");
+    }
+    let (status, _, e) = post_token(s, Some(&k), "no-such-account", "").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(e["error"]["code"], "account_not_found");
+}
+
+#[tokio::test]
+async fn a_hundred_hosts_asking_at_once_share_one_refresh() {
+    let env = start(Tenant::default()).await;
+    let s = &env.server;
+    let op = Operator::new(s).await;
+    let id = connected(&op).await;
+    let k = key(s, &Scope::ALL).await;
+    let sandbox = s.state.sandbox.clone().unwrap();
+    s.state.tokens.forget(&id);
+    let before = sandbox.grants.refresh_requests();
+    let calls = (0..100).map(|_| {
+        let url = s.url(&format!("/api/v1/accounts/{id}/access-token"));
+        let k = k.clone();
+        tokio::spawn(async move {
+            let res = TestServer::client()
+                .post(url)
+                .header("authorization", format!("Bearer {k}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+            res.json::<Value>().await.unwrap()["access_token"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+    });
+    let mut tokens = std::collections::HashSet::new();
+    for c in calls {
+        tokens.insert(c.await.unwrap());
+    }
+    assert_eq!(sandbox.grants.refresh_requests(), before + 1, "one refresh");
+    assert_eq!(tokens.len(), 1, "every caller got the same fresh token");
+}
+
+#[tokio::test]
+async fn a_mailbox_to_reconnect_and_microsoft_unavailable_are_told_apart() {
+    let env = start(Tenant::default()).await;
+    let s = &env.server;
+    let op = Operator::new(s).await;
+    let id = connected(&op).await;
+    let k = key(s, &Scope::ALL).await;
+    let sandbox = s.state.sandbox.clone().unwrap();
+
+    // Throttled: 503 with Retry-After, the account stays connected.
+    sandbox.grants.set_throttle(Some(90));
+    s.state.tokens.forget(&id);
+    let (status, headers, e) = post_token(s, Some(&k), &id, "").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{e}");
+    assert_eq!(e["error"]["code"], "provider_unavailable");
+    let wait: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((80..=90).contains(&wait), "{wait}");
+    assert_eq!(op.connection(&id).await["state"], "connected");
+    sandbox.grants.set_throttle(None);
+
+    // Never signed in: 409 needs_reconnect.
+    let fresh = op.account(CLIENT_ID, SECRET, "admin@contoso.test").await;
+    let (status, _, e) = post_token(s, Some(&k), &fresh, "").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{e}");
+    assert_eq!(e["error"]["code"], "needs_reconnect");
+    let _ = id;
+}
+
+#[tokio::test]
+async fn a_revoked_sign_in_is_needs_reconnect_with_its_reason() {
+    let env = start(Tenant {
+        revoked: true,
+        ..Tenant::default()
+    })
+    .await;
+    let s = &env.server;
+    let op = Operator::new(s).await;
+    let id = connected(&op).await;
+    let k = key(s, &Scope::ALL).await;
+    s.state.tokens.forget(&id);
+    let (status, headers, e) = post_token(s, Some(&k), &id, "").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{e}");
+    assert_eq!(e["error"]["code"], "needs_reconnect");
+    assert!(!headers.contains_key("retry-after"));
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("The sign-in was revoked"),
+        "{e}"
+    );
+}
