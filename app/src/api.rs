@@ -77,6 +77,56 @@ pub struct AccountSummary {
     /// When the account's own client secret expires (`YYYY-MM-DD`), when it has one.
     #[serde(default)]
     pub secret_expires: Option<String>,
+    /// The organisation (Mailkey's ID) it belongs to.
+    #[serde(default)]
+    pub organisation_id: String,
+    /// The host's own ID for it, when the host gave one.
+    #[serde(default)]
+    pub external_id: Option<String>,
+}
+
+/// An organisation: one customer of the host application.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Organisation {
+    pub id: String,
+    /// The host's own ID for it (unique).
+    pub external_id: String,
+    pub name: String,
+    pub accounts: i64,
+    /// Seconds since the Unix epoch.
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// `POST /api/v1/organisations`: creates it, or answers the one with this `external_id`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrganisation {
+    pub external_id: String,
+    pub name: String,
+}
+
+/// `PATCH /api/v1/organisations/{id}`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrganisationChange {
+    pub name: String,
+}
+
+/// `GET /api/v1/organisations`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrganisationList {
+    pub organisations: Vec<Organisation>,
+}
+
+/// What a deletion did: it is final.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeletedAnswer {
+    pub deleted: bool,
+    /// Accounts deleted with it (for an organisation).
+    #[serde(default)]
+    pub accounts_deleted: i64,
+    pub note: String,
 }
 
 /// `GET /api/v1/accounts`.

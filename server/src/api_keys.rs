@@ -25,19 +25,26 @@ const FLUSH_EVERY: Duration = Duration::from_secs(30);
 /// What a key may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {
-    /// List and read accounts (never a secret).
+    /// List and read organisations and accounts (never a secret).
     ReadAccounts,
+    /// Create, rename and delete organisations and accounts.
+    WriteAccounts,
     /// Get access tokens for accounts' mailboxes.
     IssueTokens,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 2] = [Scope::ReadAccounts, Scope::IssueTokens];
+    pub const ALL: [Scope; 3] = [
+        Scope::ReadAccounts,
+        Scope::WriteAccounts,
+        Scope::IssueTokens,
+    ];
 
     /// As given to `mailkey api-key create --scope` and shown in lists.
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::ReadAccounts => "accounts.read",
+            Scope::WriteAccounts => "accounts.write",
             Scope::IssueTokens => "tokens.issue",
         }
     }
@@ -53,12 +60,15 @@ pub struct ApiKey {
     pub id: String,
     pub name: String,
     pub scopes: Vec<Scope>,
+    /// The one organisation (Mailkey's ID) the key may see and touch, when restricted.
+    pub organisation: Option<String>,
 }
 
 impl ApiKey {
     fn of(r: &ApiKeyRecord) -> ApiKey {
         let scopes = [
             (r.read_accounts, Scope::ReadAccounts),
+            (r.write_accounts, Scope::WriteAccounts),
             (r.issue_tokens, Scope::IssueTokens),
         ]
         .into_iter()
@@ -68,6 +78,7 @@ impl ApiKey {
             id: r.id.clone(),
             name: r.name.clone(),
             scopes,
+            organisation: r.organisation_id.clone(),
         }
     }
 
@@ -148,6 +159,16 @@ impl ApiKeys {
         name: &str,
         scopes: &[Scope],
     ) -> Result<(ApiKey, NewSecret), KeyError> {
+        self.create_for(name, scopes, None).await
+    }
+
+    /// As [`ApiKeys::create`], restricted to one organisation (Mailkey's ID) when given.
+    pub async fn create_for(
+        &self,
+        name: &str,
+        scopes: &[Scope],
+        organisation: Option<&str>,
+    ) -> Result<(ApiKey, NewSecret), KeyError> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 80 || name.contains(['\n', '\r']) {
             return Err(KeyError::BadName);
@@ -173,7 +194,9 @@ impl ApiKeys {
                 name,
                 key_hash: &hash(&secret),
                 read_accounts: scopes.contains(&Scope::ReadAccounts),
+                write_accounts: scopes.contains(&Scope::WriteAccounts),
                 issue_tokens: scopes.contains(&Scope::IssueTokens),
+                organisation_id: organisation,
             })
             .await?;
         tracing::info!(key = %id, name, scopes = ?scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(), "API key created");
@@ -182,6 +205,7 @@ impl ApiKeys {
                 id,
                 name: name.to_string(),
                 scopes: scopes.to_vec(),
+                organisation: organisation.map(str::to_string),
             },
             NewSecret(secret),
         ))

@@ -56,9 +56,13 @@ enum ApiKeyCommand {
         /// What the key is for, e.g. "Acme ERP production".
         #[arg(long)]
         name: String,
-        /// What it may do: accounts.read, tokens.issue (repeat for both; default both).
+        /// What it may do: accounts.read, accounts.write, tokens.issue (repeat for several;
+        /// default all three).
         #[arg(long = "scope", value_name = "SCOPE")]
         scopes: Vec<String>,
+        /// Restrict the key to one organisation, by the host's external ID.
+        #[arg(long, value_name = "EXTERNAL_ID")]
+        organisation: Option<String>,
     },
     /// List the keys: ID, name, scopes, created, last used, revoked.
     List,
@@ -246,9 +250,13 @@ async fn api_key(config: Config, command: ApiKeyCommand) -> Result<(), String> {
     let store = Store::open(&config.data_dir)
         .await
         .map_err(|e| e.to_string())?;
-    let keys = ApiKeys::new(store);
+    let keys = ApiKeys::new(store.clone());
     match command {
-        ApiKeyCommand::Create { name, scopes } => {
+        ApiKeyCommand::Create {
+            name,
+            scopes,
+            organisation,
+        } => {
             let scopes = if scopes.is_empty() {
                 Scope::ALL.to_vec()
             } else {
@@ -264,8 +272,24 @@ async fn api_key(config: Config, command: ApiKeyCommand) -> Result<(), String> {
                     })
                     .collect::<Result<Vec<_>, _>>()?
             };
+            let organisation = match organisation {
+                None => None,
+                Some(external) => Some(
+                    store
+                        .organisation_by_external_id(&external)
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .ok_or_else(|| {
+                            format!(
+                                "no organisation has the external ID \"{external}\"; create it \
+                                 first (POST /api/v1/organisations)"
+                            )
+                        })?
+                        .id,
+                ),
+            };
             let (key, secret) = keys
-                .create(&name, &scopes)
+                .create_for(&name, &scopes, organisation.as_deref())
                 .await
                 .map_err(|e| e.to_string())?;
             println!("{}", secret.expose());
@@ -290,6 +314,7 @@ async fn api_key(config: Config, command: ApiKeyCommand) -> Result<(), String> {
             for k in keys.list().await.map_err(|e| e.to_string())? {
                 let scopes = [
                     (k.read_accounts, "accounts.read"),
+                    (k.write_accounts, "accounts.write"),
                     (k.issue_tokens, "tokens.issue"),
                 ]
                 .iter()

@@ -115,18 +115,14 @@ async fn keys_are_checked_scoped_and_revoked_and_never_say_whether_one_existed()
 
     // No key, a malformed one, an unknown one and a revoked one: the same 401.
     let unknown = format!("mk_live_{}", "A".repeat(43));
-    let revoked = key(s, &Scope::ALL).await;
-    let revoked_id = s
+    let (gone, revoked) = s
         .state
         .api_keys
-        .list()
+        .create("Revoked", &Scope::ALL)
         .await
-        .unwrap()
-        .last()
-        .unwrap()
-        .id
-        .clone();
-    assert!(s.state.api_keys.revoke(&revoked_id).await.unwrap());
+        .unwrap();
+    let revoked = revoked.expose().to_string();
+    assert!(s.state.api_keys.revoke(&gone.id).await.unwrap());
     let mut bodies = Vec::new();
     for bearer in [
         None,
@@ -307,5 +303,180 @@ async fn a_revoked_sign_in_is_needs_reconnect_with_its_reason() {
             .unwrap()
             .contains("The sign-in was revoked"),
         "{e}"
+    );
+}
+
+async fn send(
+    s: &TestServer,
+    method: reqwest::Method,
+    bearer: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = TestServer::client()
+        .request(method, s.url(path))
+        .header("authorization", format!("Bearer {bearer}"));
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await.unwrap();
+    (res.status(), res.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn organisations_are_created_once_per_external_id_and_a_restricted_key_sees_only_its_own() {
+    use reqwest::Method;
+    let env = start(Tenant::default()).await;
+    let s = &env.server;
+    let op = Operator::new(s).await;
+    let id = connected(&op).await;
+    let admin = key(s, &Scope::ALL).await;
+
+    // Existing accounts are in the default organisation.
+    let (_, list) = get_api(s, &admin, "/api/v1/organisations").await;
+    assert_eq!(list["organisations"][0]["external_id"], "default", "{list}");
+    assert_eq!(list["organisations"][0]["accounts"], 1);
+
+    let body = serde_json::json!({"external_id": "cust-42", "name": "Contoso Ltd"});
+    let (status, created) = send(
+        s,
+        Method::POST,
+        &admin,
+        "/api/v1/organisations",
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let (status, again) = send(s, Method::POST, &admin, "/api/v1/organisations", Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "idempotent on external_id");
+    assert_eq!(again["id"], created["id"]);
+    let org = created["id"].as_str().unwrap().to_string();
+    let (status, renamed) = send(
+        s,
+        Method::PATCH,
+        &admin,
+        &format!("/api/v1/organisations/{org}"),
+        Some(serde_json::json!({"name": "Contoso Group"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{renamed}");
+    assert_eq!(renamed["name"], "Contoso Group");
+    let (status, e) = send(
+        s,
+        Method::POST,
+        &admin,
+        "/api/v1/organisations",
+        Some(serde_json::json!({"external_id": "", "name": "x"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
+    assert_eq!(e["error"]["code"], "invalid_body");
+
+    // A key restricted to the new organisation: the default one's account does not exist for it.
+    let (_, restricted) = s
+        .state
+        .api_keys
+        .create_for("Contoso only", &Scope::ALL, Some(&org))
+        .await
+        .unwrap();
+    let restricted = restricted.expose().to_string();
+    let (_, mine) = get_api(s, &restricted, "/api/v1/accounts").await;
+    assert_eq!(mine["accounts"], serde_json::json!([]), "{mine}");
+    let (_, mine) = get_api(s, &restricted, "/api/v1/accounts?organisation=org_default").await;
+    assert_eq!(mine["accounts"], serde_json::json!([]), "{mine}");
+    let (status, e) = get_api(s, &restricted, &format!("/api/v1/accounts/{id}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{e}");
+    assert_eq!(e["error"]["code"], "account_not_found");
+    assert_eq!(
+        post_token(s, Some(&restricted), &id, "").await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (_, orgs) = get_api(s, &restricted, "/api/v1/organisations").await;
+    assert_eq!(orgs["organisations"].as_array().unwrap().len(), 1, "{orgs}");
+    let (status, _) = get_api(s, &restricted, "/api/v1/organisations/org_default").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = send(
+        s,
+        Method::POST,
+        &restricted,
+        "/api/v1/organisations",
+        Some(serde_json::json!({"external_id": "other", "name": "Other"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Filters.
+    let (_, connected_only) = get_api(s, &admin, "/api/v1/accounts?state=connected").await;
+    assert_eq!(connected_only["accounts"].as_array().unwrap().len(), 1);
+    let (status, e) = get_api(s, &admin, "/api/v1/accounts?state=gone").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
+
+    // Deleting: refused while it has accounts, unless they go with it; final.
+    let (status, e) = send(
+        s,
+        Method::DELETE,
+        &admin,
+        "/api/v1/organisations/org_default",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{e}");
+    assert_eq!(e["error"]["code"], "organisation_not_empty");
+    let (status, gone) = send(
+        s,
+        Method::DELETE,
+        &admin,
+        "/api/v1/organisations/org_default?delete_accounts=true",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{gone}");
+    assert_eq!(gone["accounts_deleted"], 1);
+    assert_eq!(
+        post_token(s, Some(&admin), &id, "").await.0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn an_account_deleted_over_the_api_is_gone_for_good() {
+    use reqwest::Method;
+    let env = start(Tenant::default()).await;
+    let s = &env.server;
+    let op = Operator::new(s).await;
+    let id = connected(&op).await;
+    let reader = key(s, &[Scope::ReadAccounts, Scope::IssueTokens]).await;
+    let (status, _) = send(
+        s,
+        Method::DELETE,
+        &reader,
+        &format!("/api/v1/accounts/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "deleting needs accounts.write"
+    );
+    let writer = key(s, &[Scope::WriteAccounts]).await;
+    let (status, gone) = send(
+        s,
+        Method::DELETE,
+        &writer,
+        &format!("/api/v1/accounts/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{gone}");
+    assert_eq!(gone["deleted"], true);
+    assert!(gone["note"].as_str().unwrap().contains("cannot be undone"));
+    assert_eq!(
+        post_token(s, Some(&reader), &id, "").await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert!(
+        !contains(&db_bytes(s), "sbx.rt."),
+        "no refresh token left behind"
     );
 }

@@ -2,32 +2,43 @@
 //! functions, so the UI can change without breaking integrations.
 
 use axum::{
-    extract::{Path, State},
+    extract::{Path, Query, State},
     http::header,
     response::{IntoResponse, Response},
     routing::{get, post},
     Json, Router,
 };
 use mailkey_app::api::{
-    AccessTokenAnswer, AccessTokenRequest, AccountDetail, AccountList, MailServers,
+    AccessTokenAnswer, AccessTokenRequest, AccountDetail, AccountList, AccountState, DeletedAnswer,
+    MailServers,
 };
 
 use super::{
-    caller::{Allowed, IssueTokens, ReadAccounts},
+    caller::{Allowed, Caller, IssueTokens, ReadAccounts, WriteAccounts},
     error::HttpError,
 };
 use crate::{
     state::AppState,
-    storage::Store,
+    storage::{AccountFilter, Store},
     tokens::TokenError,
-    wizard::{DraftError, Wizard},
+    wizard::DraftError,
 };
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/accounts", get(list_accounts))
-        .route("/accounts/{id}", get(account))
+        .route("/accounts/{id}", get(account).delete(delete_account))
         .route("/accounts/{id}/access-token", post(access_token))
+        .route(
+            "/organisations",
+            get(super::api_organisations::list).post(super::api_organisations::create),
+        )
+        .route(
+            "/organisations/{id}",
+            get(super::api_organisations::get)
+                .patch(super::api_organisations::rename)
+                .delete(super::api_organisations::delete),
+        )
         .route("/accounts/{id}/tests", get(super::tests_live::history))
         .route(
             "/accounts/{id}/folders",
@@ -36,23 +47,91 @@ pub fn routes() -> Router<AppState> {
         .fallback(|| async { HttpError::NotFound })
 }
 
+#[derive(serde::Deserialize)]
+struct ListQuery {
+    organisation: Option<String>,
+    state: Option<String>,
+    external_id: Option<String>,
+}
+
+/// `GET /api/v1/accounts?organisation=&state=&external_id=`: a key restricted to one
+/// organisation sees its accounts only, whatever it asks for.
 async fn list_accounts(
     State(store): State<Store>,
-    _allowed: Allowed<ReadAccounts>,
+    allowed: Allowed<ReadAccounts>,
+    Query(q): Query<ListQuery>,
 ) -> Result<Json<AccountList>, HttpError> {
-    Ok(Json(AccountList {
-        accounts: store.list_accounts().await?,
-    }))
+    let state = match q.state.as_deref() {
+        None => None,
+        Some(s) => Some(AccountState::parse(s).ok_or_else(|| {
+            HttpError::InvalidQuery(format!(
+                "state \"{s}\" is not one of {}",
+                AccountState::ALL.map(AccountState::as_str).join(", ")
+            ))
+        })?),
+    };
+    let organisation = match (allowed.caller.organisation(), q.organisation.as_deref()) {
+        (Some(own), Some(asked)) if own != asked => {
+            return Ok(Json(AccountList {
+                accounts: Vec::new(),
+            }))
+        }
+        (Some(own), _) => Some(own),
+        (None, asked) => asked,
+    };
+    let accounts = store
+        .accounts_where(&AccountFilter {
+            organisation,
+            state,
+            external_id: q.external_id.as_deref(),
+        })
+        .await?;
+    Ok(Json(AccountList { accounts }))
+}
+
+/// The account, if the caller may see it: another organisation's is not found (its ID is not
+/// even confirmed).
+async fn visible(store: &Store, caller: &Caller, id: &str) -> Result<(), HttpError> {
+    if store.account_visible(id, caller.organisation()).await? {
+        Ok(())
+    } else {
+        Err(HttpError::AccountNotFound)
+    }
 }
 
 /// One account's settings. The client secret appears only as `{"set": true, "expires": ...}`.
 async fn account(
-    State(wizard): State<Wizard>,
-    _allowed: Allowed<ReadAccounts>,
+    State(state): State<AppState>,
+    allowed: Allowed<ReadAccounts>,
     Path(id): Path<String>,
 ) -> Result<Json<AccountDetail>, HttpError> {
-    let draft = wizard.load(&id).await.map_err(draft_error)?;
+    visible(&state.store, &allowed.caller, &id).await?;
+    let draft = state.wizard.load(&id).await.map_err(draft_error)?;
     Ok(Json(AccountDetail::from(draft)))
+}
+
+/// `DELETE /api/v1/accounts/{id}`: forgets the account, its refresh token and sealed secret,
+/// its sign-ins and history. Final.
+async fn delete_account(
+    State(state): State<AppState>,
+    allowed: Allowed<WriteAccounts>,
+    Path(id): Path<String>,
+) -> Result<Json<DeletedAnswer>, HttpError> {
+    visible(&state.store, &allowed.caller, &id).await?;
+    let flight = state.tokens.flight(&id);
+    let _turn = flight.lock().await;
+    if !state.store.delete_account(&id).await? {
+        return Err(HttpError::AccountNotFound);
+    }
+    state.tokens.forget(&id);
+    tracing::info!(account = %id, caller = %allowed.caller.label(), "account deleted");
+    Ok(Json(DeletedAnswer {
+        deleted: true,
+        accounts_deleted: 1,
+        note: "Deleted for good: the mailbox's sign-in, the app's client secret and the test \
+               history are gone, and no token can be had for it. This cannot be undone."
+            .into(),
+    }))
 }
 
 fn draft_error(e: DraftError) -> HttpError {
@@ -86,6 +165,7 @@ async fn access_token(
              live about an hour)"
         )));
     }
+    visible(&state.store, &allowed.caller, &id).await?;
     let draft = state.wizard.load(&id).await.map_err(draft_error)?;
     let token = state
         .tokens

@@ -23,6 +23,14 @@ pub enum Caller {
 }
 
 impl Caller {
+    /// The one organisation the caller may see and touch, when it is restricted to one.
+    pub fn organisation(&self) -> Option<&str> {
+        match self {
+            Caller::Operator => None,
+            Caller::Key(k) => k.organisation.as_deref(),
+        }
+    }
+
     /// How the audit lines name the caller (a key by its name, never its secret).
     pub fn label(&self) -> String {
         match self {
@@ -42,6 +50,11 @@ impl NeedsScope for ReadAccounts {
     const SCOPE: Scope = Scope::ReadAccounts;
 }
 
+pub struct WriteAccounts;
+impl NeedsScope for WriteAccounts {
+    const SCOPE: Scope = Scope::WriteAccounts;
+}
+
 pub struct IssueTokens;
 impl NeedsScope for IssueTokens {
     const SCOPE: Scope = Scope::IssueTokens;
@@ -51,6 +64,16 @@ impl NeedsScope for IssueTokens {
 pub struct Allowed<S> {
     pub caller: Caller,
     scope: PhantomData<S>,
+}
+
+impl Allowed<ReadAccounts> {
+    /// Every caller allowed to write accounts may read them.
+    pub fn of(caller: Caller) -> Allowed<ReadAccounts> {
+        Allowed {
+            caller,
+            scope: PhantomData,
+        }
+    }
 }
 
 impl<S, St> FromRequestParts<St> for Allowed<S>

@@ -21,6 +21,8 @@ pub enum HttpError {
     MissingScope(&'static str),
     #[error("the request body is not valid")]
     InvalidBody(String),
+    #[error("the query is not valid")]
+    InvalidQuery(String),
     /// The mailbox's user must sign in again (or never did).
     #[error("the account needs its user again")]
     NeedsReconnect { reason: String },
@@ -43,6 +45,13 @@ pub enum HttpError {
     NotFound,
     #[error("no such account")]
     AccountNotFound,
+    #[error("no such organisation")]
+    OrganisationNotFound,
+    #[error("the organisation has accounts")]
+    OrganisationNotEmpty(i64),
+    /// A key restricted to one organisation asked for something beyond it.
+    #[error("the key is restricted to one organisation")]
+    RestrictedKey,
     /// Logged in full; the caller gets a generic message.
     #[error("internal: {0}")]
     Internal(String),
@@ -74,6 +83,11 @@ impl HttpError {
                     "This API key may not do this: it needs the scope {scope}. Ask the operator for \
                      a key with it (`mailkey api-key create --scope {scope}`)."
                 ),
+            ),
+            HttpError::InvalidQuery(why) => (
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                format!("The query is not valid: {why}."),
             ),
             HttpError::InvalidBody(why) => (
                 StatusCode::BAD_REQUEST,
@@ -141,6 +155,26 @@ impl HttpError {
                 StatusCode::NOT_FOUND,
                 "account_not_found",
                 "There is no account with this ID. `GET /api/v1/accounts` lists them.".into(),
+            ),
+            HttpError::OrganisationNotFound => (
+                StatusCode::NOT_FOUND,
+                "organisation_not_found",
+                "There is no organisation with this ID. `GET /api/v1/organisations` lists them."
+                    .into(),
+            ),
+            HttpError::OrganisationNotEmpty(n) => (
+                StatusCode::CONFLICT,
+                "organisation_not_empty",
+                format!(
+                    "The organisation still has {n} account(s). Delete them first, or ask for \
+                     them to go with it: DELETE …?delete_accounts=true (final)."
+                ),
+            ),
+            HttpError::RestrictedKey => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "This API key is restricted to one organisation and may not create others."
+                    .into(),
             ),
             HttpError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,

@@ -9,12 +9,37 @@ use sqlx::Row;
 
 use super::{StorageError, Store};
 
+/// Which accounts a list shows: each `None` is "any".
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AccountFilter<'a> {
+    pub organisation: Option<&'a str>,
+    pub state: Option<AccountState>,
+    pub external_id: Option<&'a str>,
+}
+
 impl Store {
     pub async fn list_accounts(&self) -> Result<Vec<AccountSummary>, StorageError> {
+        self.accounts_where(&AccountFilter::default()).await
+    }
+
+    /// The accounts a filter selects (an organisation, a state, the host's external ID).
+    pub async fn accounts_where(
+        &self,
+        f: &AccountFilter<'_>,
+    ) -> Result<Vec<AccountSummary>, StorageError> {
         let rows = sqlx::query(
             "SELECT id, name, email, state, updated_at, connection_problem, app_settings, \
-             app_source FROM accounts ORDER BY name COLLATE NOCASE, id",
+             app_source, organisation_id, external_id FROM accounts \
+             WHERE (? IS NULL OR organisation_id = ?) AND (? IS NULL OR state = ?) \
+               AND (? IS NULL OR external_id = ?) \
+             ORDER BY name COLLATE NOCASE, id",
         )
+        .bind(f.organisation)
+        .bind(f.organisation)
+        .bind(f.state.map(AccountState::as_str))
+        .bind(f.state.map(AccountState::as_str))
+        .bind(f.external_id)
+        .bind(f.external_id)
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
@@ -47,6 +72,8 @@ impl Store {
                     updated_at: r.get("updated_at"),
                     problem,
                     secret_expires,
+                    organisation_id: r.get("organisation_id"),
+                    external_id: r.get("external_id"),
                 })
             })
             .collect()

@@ -8,7 +8,10 @@ pub struct ApiKeyRecord {
     pub id: String,
     pub name: String,
     pub read_accounts: bool,
+    pub write_accounts: bool,
     pub issue_tokens: bool,
+    /// The one organisation the key may touch, when restricted.
+    pub organisation_id: Option<String>,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
@@ -20,22 +23,27 @@ pub struct NewApiKey<'a> {
     pub name: &'a str,
     pub key_hash: &'a [u8],
     pub read_accounts: bool,
+    pub write_accounts: bool,
     pub issue_tokens: bool,
+    pub organisation_id: Option<&'a str>,
 }
 
-const COLUMNS: &str = "id, name, read_accounts, issue_tokens, created_at, last_used_at, revoked_at";
+const COLUMNS: &str = "id, name, read_accounts, write_accounts, issue_tokens, organisation_id, \
+    created_at, last_used_at, revoked_at";
 
 impl Store {
     pub async fn insert_api_key(&self, k: NewApiKey<'_>) -> Result<(), StorageError> {
         sqlx::query(
-            "INSERT INTO api_keys (id, name, key_hash, read_accounts, issue_tokens, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO api_keys (id, name, key_hash, read_accounts, write_accounts, \
+             issue_tokens, organisation_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(k.id)
         .bind(k.name)
         .bind(k.key_hash)
         .bind(k.read_accounts)
+        .bind(k.write_accounts)
         .bind(k.issue_tokens)
+        .bind(k.organisation_id)
         .bind(now())
         .execute(&self.pool)
         .await?;

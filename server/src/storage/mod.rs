@@ -8,6 +8,7 @@ mod connection_tests;
 mod drafts;
 mod operator;
 mod operator_apps;
+mod organisations;
 mod sign_in;
 
 use std::{path::Path, str::FromStr, time::Duration};
@@ -16,10 +17,12 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use accounts::AccountFilter;
 pub use api_keys::{ApiKeyRecord, NewApiKey};
 pub use drafts::{AppSaved, AppUpdate, DraftRecord, MailboxSaved, MailboxUpdate};
 pub use operator::SessionRecord;
 pub use operator_apps::OperatorAppRecord;
+pub use organisations::{Deleted, OrganisationRecord, DEFAULT_ORGANISATION};
 pub use sign_in::{AttemptRecord, Claim, NewAttempt};
 
 /// The database file inside the data directory.

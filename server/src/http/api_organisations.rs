@@ -1,0 +1,155 @@
+//! `/api/v1/organisations`: the host's customers. Created idempotently on the host's own
+//! `external_id`; a key restricted to one organisation sees only that one, and cannot create
+//! others.
+
+use axum::{
+    extract::{Path, Query, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    Json,
+};
+use mailkey_app::api::{
+    DeletedAnswer, NewOrganisation, Organisation, OrganisationChange, OrganisationList,
+};
+use rand::RngCore;
+use serde::Deserialize;
+
+use super::{
+    api_v1::Body,
+    caller::{Allowed, ReadAccounts, WriteAccounts},
+    error::HttpError,
+};
+use crate::storage::{Deleted, OrganisationRecord, Store};
+
+fn view(r: OrganisationRecord) -> Organisation {
+    Organisation {
+        id: r.id,
+        external_id: r.external_id,
+        name: r.name,
+        accounts: r.accounts,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    }
+}
+
+/// A name or an external ID: one line, 1 to 200 characters.
+fn check_text(field: &str, value: &str) -> Result<String, HttpError> {
+    let v = value.trim();
+    if v.is_empty() || v.chars().count() > 200 || v.chars().any(char::is_control) {
+        return Err(HttpError::InvalidBody(format!(
+            "{field} must be 1 to 200 characters on one line"
+        )));
+    }
+    Ok(v.to_string())
+}
+
+pub async fn create(
+    State(store): State<Store>,
+    allowed: Allowed<WriteAccounts>,
+    body: Body<NewOrganisation>,
+) -> Result<Response, HttpError> {
+    if allowed.caller.organisation().is_some() {
+        return Err(HttpError::RestrictedKey);
+    }
+    let external_id = check_text("external_id", &body.0.external_id)?;
+    let name = check_text("name", &body.0.name)?;
+    let mut raw = [0u8; 8];
+    rand::rng().fill_bytes(&mut raw);
+    let id = format!(
+        "org_{}",
+        raw.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    let (record, created) = store.create_organisation(&id, &external_id, &name).await?;
+    if created {
+        tracing::info!(organisation = %record.id, caller = %allowed.caller.label(), "organisation created");
+    }
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(view(record))).into_response())
+}
+
+pub async fn list(
+    State(store): State<Store>,
+    allowed: Allowed<ReadAccounts>,
+) -> Result<Json<OrganisationList>, HttpError> {
+    let organisations = store
+        .organisations(allowed.caller.organisation())
+        .await?
+        .into_iter()
+        .map(view)
+        .collect();
+    Ok(Json(OrganisationList { organisations }))
+}
+
+pub async fn get(
+    State(store): State<Store>,
+    allowed: Allowed<ReadAccounts>,
+    Path(id): Path<String>,
+) -> Result<Json<Organisation>, HttpError> {
+    store
+        .organisation(&id, allowed.caller.organisation())
+        .await?
+        .map(|r| Json(view(r)))
+        .ok_or(HttpError::OrganisationNotFound)
+}
+
+pub async fn rename(
+    State(store): State<Store>,
+    allowed: Allowed<WriteAccounts>,
+    Path(id): Path<String>,
+    body: Body<OrganisationChange>,
+) -> Result<Json<Organisation>, HttpError> {
+    let name = check_text("name", &body.0.name)?;
+    if store
+        .organisation(&id, allowed.caller.organisation())
+        .await?
+        .is_none()
+        || !store.rename_organisation(&id, &name).await?
+    {
+        return Err(HttpError::OrganisationNotFound);
+    }
+    get(State(store), allowed_read(allowed), Path(id)).await
+}
+
+/// A write caller may read what it writes.
+fn allowed_read(a: Allowed<WriteAccounts>) -> Allowed<ReadAccounts> {
+    Allowed::of(a.caller)
+}
+
+#[derive(Deserialize)]
+pub struct DeleteQuery {
+    #[serde(default)]
+    delete_accounts: bool,
+}
+
+pub async fn delete(
+    State(store): State<Store>,
+    allowed: Allowed<WriteAccounts>,
+    Path(id): Path<String>,
+    Query(q): Query<DeleteQuery>,
+) -> Result<Json<DeletedAnswer>, HttpError> {
+    if store
+        .organisation(&id, allowed.caller.organisation())
+        .await?
+        .is_none()
+    {
+        return Err(HttpError::OrganisationNotFound);
+    }
+    match store.delete_organisation(&id, q.delete_accounts).await? {
+        Deleted::NotFound => Err(HttpError::OrganisationNotFound),
+        Deleted::HasAccounts(n) => Err(HttpError::OrganisationNotEmpty(n)),
+        Deleted::Gone { accounts } => {
+            tracing::info!(organisation = %id, accounts, caller = %allowed.caller.label(), "organisation deleted");
+            Ok(Json(DeletedAnswer {
+                deleted: true,
+                accounts_deleted: accounts,
+                note: "Deleted for good: the organisation, its accounts' sign-ins, secrets and \
+                       history, and the keys restricted to it. This cannot be undone."
+                    .into(),
+            }))
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! Organisations: the host's customers, each with the host's own `external_id`.
+
+use sqlx::Row;
+
+use super::{now, StorageError, Store};
+
+/// The organisation existing accounts were moved into.
+pub const DEFAULT_ORGANISATION: &str = "org_default";
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct OrganisationRecord {
+    pub id: String,
+    pub external_id: String,
+    pub name: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// How many accounts it has (a count, not a column).
+    pub accounts: i64,
+}
+
+const SELECT: &str = "SELECT o.id, o.external_id, o.name, o.created_at, o.updated_at, \
+    (SELECT COUNT(*) FROM accounts a WHERE a.organisation_id = o.id) AS accounts \
+    FROM organisations o";
+
+/// What deleting an organisation did.
+pub enum Deleted {
+    Gone {
+        accounts: i64,
+    },
+    NotFound,
+    /// It still has accounts and they were not to be deleted with it.
+    HasAccounts(i64),
+}
+
+impl Store {
+    /// Creates the organisation, or returns the one with this `external_id` (false: it existed).
+    pub async fn create_organisation(
+        &self,
+        id: &str,
+        external_id: &str,
+        name: &str,
+    ) -> Result<(OrganisationRecord, bool), StorageError> {
+        let t = now();
+        let created = sqlx::query(
+            "INSERT INTO organisations (id, external_id, name, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT (external_id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(external_id)
+        .bind(name)
+        .bind(t)
+        .bind(t)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1;
+        let record =
+            sqlx::query_as::<_, OrganisationRecord>(&format!("{SELECT} WHERE o.external_id = ?"))
+                .bind(external_id)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok((record, created))
+    }
+
+    /// Organisations visible to a caller restricted to `only` (every one when `None`).
+    pub async fn organisations(
+        &self,
+        only: Option<&str>,
+    ) -> Result<Vec<OrganisationRecord>, StorageError> {
+        Ok(sqlx::query_as::<_, OrganisationRecord>(&format!(
+            "{SELECT} WHERE (? IS NULL OR o.id = ?) ORDER BY o.name COLLATE NOCASE, o.id"
+        ))
+        .bind(only)
+        .bind(only)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn organisation(
+        &self,
+        id: &str,
+        only: Option<&str>,
+    ) -> Result<Option<OrganisationRecord>, StorageError> {
+        Ok(sqlx::query_as::<_, OrganisationRecord>(&format!(
+            "{SELECT} WHERE o.id = ? AND (? IS NULL OR o.id = ?)"
+        ))
+        .bind(id)
+        .bind(only)
+        .bind(only)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    pub async fn organisation_by_external_id(
+        &self,
+        external_id: &str,
+    ) -> Result<Option<OrganisationRecord>, StorageError> {
+        Ok(
+            sqlx::query_as::<_, OrganisationRecord>(&format!("{SELECT} WHERE o.external_id = ?"))
+                .bind(external_id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    pub async fn rename_organisation(&self, id: &str, name: &str) -> Result<bool, StorageError> {
+        let done = sqlx::query("UPDATE organisations SET name = ?, updated_at = ? WHERE id = ?")
+            .bind(name)
+            .bind(now())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Deletes an organisation; with `with_accounts`, its accounts too (their secrets, sign-ins
+    /// and history), else only when it has none.
+    pub async fn delete_organisation(
+        &self,
+        id: &str,
+        with_accounts: bool,
+    ) -> Result<Deleted, StorageError> {
+        let mut tx = self.pool.begin().await?;
+        let accounts: i64 = sqlx::query("SELECT COUNT(*) FROM accounts WHERE organisation_id = ?")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?
+            .get(0);
+        if accounts > 0 && !with_accounts {
+            return Ok(Deleted::HasAccounts(accounts));
+        }
+        for table in ["sign_in_attempts", "connection_tests"] {
+            sqlx::query(&format!(
+                "DELETE FROM {table} WHERE account_id IN \
+                 (SELECT id FROM accounts WHERE organisation_id = ?)"
+            ))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("DELETE FROM accounts WHERE organisation_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE organisation_id = ?",
+        )
+        .bind(now())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        let gone = sqlx::query("DELETE FROM organisations WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1;
+        tx.commit().await?;
+        Ok(if gone {
+            Deleted::Gone { accounts }
+        } else {
+            Deleted::NotFound
+        })
+    }
+
+    /// Whether the account exists and a caller restricted to `only` may see it.
+    pub async fn account_visible(
+        &self,
+        id: &str,
+        only: Option<&str>,
+    ) -> Result<bool, StorageError> {
+        Ok(sqlx::query(
+            "SELECT 1 FROM accounts WHERE id = ? AND (? IS NULL OR organisation_id = ?)",
+        )
+        .bind(id)
+        .bind(only)
+        .bind(only)
+        .fetch_optional(&self.pool)
+        .await?
+        .is_some())
+    }
+}
