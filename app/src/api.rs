@@ -8,6 +8,7 @@ use crate::draft::{AppDetails, Draft, MailboxSettings, SecretStatus};
 /// Where a mailbox connection stands, from the admin's point of view.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum AccountState {
     /// The wizard was started; some steps are still missing.
     Draft,
@@ -64,6 +65,7 @@ impl AccountState {
 
 /// One row of the accounts list.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct AccountSummary {
     pub id: String,
     pub name: String,
@@ -87,6 +89,7 @@ pub struct AccountSummary {
 
 /// An organisation: one customer of the host application.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Organisation {
     pub id: String,
     /// The host's own ID for it (unique).
@@ -101,6 +104,7 @@ pub struct Organisation {
 /// `POST /api/v1/organisations`: creates it, or answers the one with this `external_id`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct NewOrganisation {
     pub external_id: String,
     pub name: String,
@@ -109,18 +113,21 @@ pub struct NewOrganisation {
 /// `PATCH /api/v1/organisations/{id}`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct OrganisationChange {
     pub name: String,
 }
 
 /// `GET /api/v1/organisations`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct OrganisationList {
     pub organisations: Vec<Organisation>,
 }
 
 /// What a deletion did: it is final.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct DeletedAnswer {
     pub deleted: bool,
     /// Accounts deleted with it (for an organisation).
@@ -131,6 +138,7 @@ pub struct DeletedAnswer {
 
 /// `GET /api/v1/accounts`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct AccountList {
     pub accounts: Vec<AccountSummary>,
 }
@@ -138,6 +146,7 @@ pub struct AccountList {
 /// `GET /api/v1/accounts/{id}`: an account's settings. Secrets are never included: the client
 /// secret is described by [`SecretStatus`] only.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct AccountDetail {
     pub id: String,
     /// The provider preset: `microsoft365` (or `microsoft365-sandbox`).
@@ -157,6 +166,7 @@ pub struct AccountDetail {
 
 /// Where the mailbox's mail is sent and read.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct MailServers {
     pub smtp: MailServer,
     /// IMAP or POP, as `protocol` says.
@@ -166,6 +176,7 @@ pub struct MailServers {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct MailServer {
     pub host: String,
     pub port: u16,
@@ -213,6 +224,7 @@ impl From<Draft> for AccountDetail {
 /// `POST /api/v1/accounts/{id}/access-token`: what the host asks for. Both are optional.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct AccessTokenRequest {
     /// Seconds the token must stay valid at least (0 to 3000; default 300).
     #[serde(default)]
@@ -224,6 +236,7 @@ pub struct AccessTokenRequest {
 
 /// The answer: a token and everything needed to use it; never the refresh token or a secret.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct AccessTokenAnswer {
     pub access_token: String,
     pub token_type: String,
@@ -240,11 +253,13 @@ pub struct AccessTokenAnswer {
 /// The body of every `/api/v1` error response: a stable machine-readable `code` and a message
 /// written for a person. Never carries secrets or internal details.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ErrorDetail {
     pub code: String,
     pub message: String,

@@ -65,6 +65,7 @@ impl Step {
 /// Step 2: the app registration. `client_secret` is write-only: the server never fills it in,
 /// and `Debug` never shows it, so no log line can carry it.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct AppDetails {
     pub tenant: String,
     pub client_id: String,
@@ -101,6 +102,7 @@ impl std::fmt::Debug for AppDetails {
 
 /// Step 4: the mailbox and its servers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct MailboxSettings {
     pub account_name: String,
     pub email: String,
@@ -140,6 +142,7 @@ impl MailboxSettings {
 
 /// The client secret as the browser may see it: whether one is set, never its value.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct SecretStatus {
     pub set: bool,
     /// `YYYY-MM-DD`, when the admin gave it.

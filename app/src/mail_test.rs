@@ -210,6 +210,7 @@ impl Role {
 
 /// A folder for each role, `None` where the mailbox has none.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct FolderMapping {
     pub inbox: Option<String>,
     pub sent: Option<String>,

@@ -20,9 +20,33 @@ const TEST_DEBIAN_PACKAGES: &[&str] = &[
     "dovecot-lmtpd",
     "postfix",
     "openssl",
-    // An independent host-side client for the API's tokens: smtplib and imaplib.
+    // An independent host-side client for the API's tokens: smtplib and imaplib; and a venv
+    // for the independent OpenAPI checker.
     "python3",
+    "python3-venv",
 ];
+
+/// The OpenAPI document's independent checker, from PyPI, in a venv of its own under target/.
+const OPENAPI_VALIDATOR: &str = "openapi-spec-validator==0.9.0";
+
+/// The venv's checker, installed when missing.
+pub fn openapi_validator() -> Result<PathBuf, String> {
+    let venv = root().join("target/tools/openapi-venv");
+    let bin = venv.join("bin/openapi-spec-validator");
+    if bin.exists() {
+        return Ok(bin);
+    }
+    step(&format!(
+        "installing {OPENAPI_VALIDATOR} (PyPI) into {}",
+        venv.display()
+    ));
+    run(Command::new("/usr/bin/python3")
+        .arg("-m")
+        .arg("venv")
+        .arg(&venv))?;
+    run(Command::new(venv.join("bin/pip")).args(["install", "--quiet", OPENAPI_VALIDATOR]))?;
+    Ok(bin)
+}
 
 pub fn root() -> PathBuf {
     // xtask lives one level below the workspace root.

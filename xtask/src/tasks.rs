@@ -108,6 +108,11 @@ pub fn test() -> Result<(), String> {
         "xtask",
     ]))?;
 
+    // The OpenAPI document the integration test wrote, checked by a validator nobody here wrote.
+    step("OpenAPI document (openapi-spec-validator)");
+    let validator = setup::openapi_validator()?;
+    run(Command::new(validator).arg(root().join("target/tmp/openapi.json")))?;
+
     build_release_site()?;
     // The browser tests' mail servers come from the integration tests' harness (already built
     // by `cargo test`, which builds examples).

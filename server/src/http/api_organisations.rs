@@ -9,7 +9,7 @@ use axum::{
     Json,
 };
 use mailkey_app::api::{
-    DeletedAnswer, NewOrganisation, Organisation, OrganisationChange, OrganisationList,
+    DeletedAnswer, ErrorBody, NewOrganisation, Organisation, OrganisationChange, OrganisationList,
 };
 use rand::RngCore;
 use serde::Deserialize;
@@ -43,6 +43,15 @@ fn check_text(field: &str, value: &str) -> Result<String, HttpError> {
     Ok(v.to_string())
 }
 
+#[utoipa::path(post, path = "/organisations", tag = "organisations",
+    request_body = NewOrganisation, security(("api_key" = [])),
+    responses(
+        (status = 201, description = "Created", body = Organisation),
+        (status = 200, description = "An organisation with this external_id exists: it is answered", body = Organisation),
+        (status = 400, description = "A bad body", body = ErrorBody),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "Without accounts.write, or a key restricted to one organisation", body = ErrorBody),
+    ))]
 pub async fn create(
     State(store): State<Store>,
     allowed: Allowed<WriteAccounts>,
@@ -71,6 +80,13 @@ pub async fn create(
     Ok((status, Json(view(record))).into_response())
 }
 
+#[utoipa::path(get, path = "/organisations", tag = "organisations",
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The organisations the caller may see", body = OrganisationList),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "Without accounts.read", body = ErrorBody),
+    ))]
 pub async fn list(
     State(store): State<Store>,
     allowed: Allowed<ReadAccounts>,
@@ -84,6 +100,14 @@ pub async fn list(
     Ok(Json(OrganisationList { organisations }))
 }
 
+#[utoipa::path(get, path = "/organisations/{id}", tag = "organisations",
+    params(("id" = String, Path, description = "The organisation's ID (org_…)")),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The organisation", body = Organisation),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 404, description = "No such organisation (or not the caller's)", body = ErrorBody),
+    ))]
 pub async fn get(
     State(store): State<Store>,
     allowed: Allowed<ReadAccounts>,
@@ -96,6 +120,15 @@ pub async fn get(
         .ok_or(HttpError::OrganisationNotFound)
 }
 
+#[utoipa::path(patch, path = "/organisations/{id}", tag = "organisations",
+    params(("id" = String, Path, description = "The organisation's ID (org_…)")),
+    request_body = OrganisationChange, security(("api_key" = [])),
+    responses(
+        (status = 200, description = "Renamed", body = Organisation),
+        (status = 400, description = "A bad body", body = ErrorBody),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 404, description = "No such organisation (or not the caller's)", body = ErrorBody),
+    ))]
 pub async fn rename(
     State(store): State<Store>,
     allowed: Allowed<WriteAccounts>,
@@ -125,6 +158,18 @@ pub struct DeleteQuery {
     delete_accounts: bool,
 }
 
+#[utoipa::path(delete, path = "/organisations/{id}", tag = "organisations",
+    params(
+        ("id" = String, Path, description = "The organisation's ID (org_…)"),
+        ("delete_accounts" = Option<bool>, Query, description = "Delete its accounts too (final)"),
+    ),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "Deleted for good", body = DeletedAnswer),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 404, description = "No such organisation (or not the caller's)", body = ErrorBody),
+        (status = 409, description = "It has accounts and delete_accounts was not asked", body = ErrorBody),
+    ))]
 pub async fn delete(
     State(store): State<Store>,
     allowed: Allowed<WriteAccounts>,

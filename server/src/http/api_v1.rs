@@ -5,13 +5,20 @@ use axum::{
     extract::{Path, Query, State},
     http::header,
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::get,
     Json, Router,
 };
+use std::sync::Arc;
+
 use mailkey_app::api::{
     AccessTokenAnswer, AccessTokenRequest, AccountDetail, AccountList, AccountState, DeletedAnswer,
-    MailServers,
+    ErrorBody, MailServers,
 };
+use utoipa::{
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    Modify, OpenApi,
+};
+use utoipa_axum::router::OpenApiRouter;
 
 use super::{
     caller::{Allowed, Caller, IssueTokens, ReadAccounts, WriteAccounts},
@@ -24,27 +31,79 @@ use crate::{
     wizard::DraftError,
 };
 
+/// The `/api/v1` routes, and the OpenAPI document that describes them: both come from the same
+/// annotated handlers (utoipa), so a route cannot exist undocumented.
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/accounts", get(list_accounts))
-        .route("/accounts/{id}", get(account).delete(delete_account))
-        .route("/accounts/{id}/access-token", post(access_token))
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(utoipa_axum::routes!(list_accounts))
+        .routes(utoipa_axum::routes!(account, delete_account))
+        .routes(utoipa_axum::routes!(access_token))
+        .routes(utoipa_axum::routes!(super::tests_live::history))
+        .routes(utoipa_axum::routes!(
+            super::tests_live::folders,
+            super::tests_live::save_folders
+        ))
+        .routes(utoipa_axum::routes!(
+            super::api_organisations::list,
+            super::api_organisations::create
+        ))
+        .routes(utoipa_axum::routes!(
+            super::api_organisations::get,
+            super::api_organisations::rename,
+            super::api_organisations::delete
+        ))
+        .split_for_parts();
+    let json: Arc<str> = doc
+        .to_pretty_json()
+        .expect("the OpenAPI document serialises")
+        .into();
+    router
         .route(
-            "/organisations",
-            get(super::api_organisations::list).post(super::api_organisations::create),
-        )
-        .route(
-            "/organisations/{id}",
-            get(super::api_organisations::get)
-                .patch(super::api_organisations::rename)
-                .delete(super::api_organisations::delete),
-        )
-        .route("/accounts/{id}/tests", get(super::tests_live::history))
-        .route(
-            "/accounts/{id}/folders",
-            get(super::tests_live::folders).put(super::tests_live::save_folders),
+            "/openapi.json",
+            get(move || {
+                let json = json.clone();
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, "application/json")],
+                        json.to_string(),
+                    )
+                }
+            }),
         )
         .fallback(|| async { HttpError::NotFound })
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Mailkey host API",
+        version = "1",
+        description = "For a host application's backend: organisations, accounts and fresh \
+                       access tokens for their Microsoft 365 mailboxes. Every error answers \
+                       `{\"error\": {\"code\", \"message\"}}`."
+    ),
+    servers((url = "/api/v1")),
+    components(schemas(ErrorBody)),
+    modifiers(&BearerKeys)
+)]
+struct ApiDoc;
+
+/// API keys travel as `Authorization: Bearer mk_live_…`.
+struct BearerKeys;
+
+impl Modify for BearerKeys {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("mk_live_…")
+                    .build(),
+            ),
+        );
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -56,6 +115,19 @@ struct ListQuery {
 
 /// `GET /api/v1/accounts?organisation=&state=&external_id=`: a key restricted to one
 /// organisation sees its accounts only, whatever it asks for.
+#[utoipa::path(get, path = "/accounts", tag = "accounts",
+    params(
+        ("organisation" = Option<String>, Query, description = "Only this organisation's (its ID)"),
+        ("state" = Option<String>, Query, description = "draft, ready_to_sign_in, connected or needs_attention"),
+        ("external_id" = Option<String>, Query, description = "The host's own ID of the account"),
+    ),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The accounts the caller may see", body = AccountList),
+        (status = 400, description = "A bad query", body = ErrorBody),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "Without accounts.read", body = ErrorBody),
+    ))]
 async fn list_accounts(
     State(store): State<Store>,
     allowed: Allowed<ReadAccounts>,
@@ -100,6 +172,14 @@ async fn visible(store: &Store, caller: &Caller, id: &str) -> Result<(), HttpErr
 }
 
 /// One account's settings. The client secret appears only as `{"set": true, "expires": ...}`.
+#[utoipa::path(get, path = "/accounts/{id}", tag = "accounts",
+    params(("id" = String, Path, description = "The account's ID")),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "Its settings and state; never a secret", body = AccountDetail),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 404, description = "No such account (or not the caller's)", body = ErrorBody),
+    ))]
 async fn account(
     State(state): State<AppState>,
     allowed: Allowed<ReadAccounts>,
@@ -112,6 +192,15 @@ async fn account(
 
 /// `DELETE /api/v1/accounts/{id}`: forgets the account, its refresh token and sealed secret,
 /// its sign-ins and history. Final.
+#[utoipa::path(delete, path = "/accounts/{id}", tag = "accounts",
+    params(("id" = String, Path, description = "The account's ID")),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "Deleted for good", body = DeletedAnswer),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "Without accounts.write", body = ErrorBody),
+        (status = 404, description = "No such account (or not the caller's)", body = ErrorBody),
+    ))]
 async fn delete_account(
     State(state): State<AppState>,
     allowed: Allowed<WriteAccounts>,
@@ -151,6 +240,19 @@ const DEFAULT_MIN_VALIDITY: u32 = 300;
 /// use it. From the cache while it stays valid for `min_validity`; callers at once share one
 /// refresh. A mailbox that must sign in again is `409 needs_reconnect`; Microsoft unreachable,
 /// throttling or refusing the app is `503` with `Retry-After`: the two are never confused.
+#[utoipa::path(post, path = "/accounts/{id}/access-token", tag = "tokens",
+    params(("id" = String, Path, description = "The account's ID")),
+    request_body(content = AccessTokenRequest, description = "Optional; an empty body asks for the defaults"),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "A token and how to use it (Cache-Control: no-store)", body = AccessTokenAnswer),
+        (status = 400, description = "A bad body", body = ErrorBody),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "Without tokens.issue", body = ErrorBody),
+        (status = 404, description = "No such account (or not the caller's)", body = ErrorBody),
+        (status = 409, description = "needs_reconnect: the mailbox must sign in again", body = ErrorBody),
+        (status = 503, description = "provider_unavailable or app_refused: retry after Retry-After", body = ErrorBody),
+    ))]
 async fn access_token(
     State(state): State<AppState>,
     allowed: Allowed<IssueTokens>,

@@ -21,7 +21,10 @@ use axum::{
     Extension, Json,
 };
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-use mailkey_app::mail_test::{StageEvent, TestReport};
+use mailkey_app::{
+    api::ErrorBody,
+    mail_test::{FolderMapping, StageEvent, TestReport},
+};
 use serde_json::json;
 use tokio::sync::watch;
 
@@ -289,6 +292,13 @@ pub async fn events(
 }
 
 /// `GET /api/v1/accounts/{id}/tests`: the latest runs, newest first.
+#[utoipa::path(get, path = "/accounts/{id}/tests", tag = "connection tests",
+    params(("id" = String, Path, description = "The account's ID")),
+    responses(
+        (status = 200, description = "The latest runs, newest first: `{\"tests\": [...]}`", body = Object),
+        (status = 401, description = "No operator session", body = ErrorBody),
+        (status = 404, description = "No such account", body = ErrorBody),
+    ))]
 pub async fn history(
     State(state): State<AppState>,
     session: Option<Extension<OperatorSession>>,
@@ -332,6 +342,13 @@ fn test_error(e: TestError) -> Response {
 
 /// `GET /api/v1/accounts/{id}/folders`: the mapping (saved, or proposed from the latest passing
 /// test) and the folders it can choose from.
+#[utoipa::path(get, path = "/accounts/{id}/folders", tag = "connection tests",
+    params(("id" = String, Path, description = "The account's ID")),
+    responses(
+        (status = 200, description = "`{\"mapping\", \"saved\", \"folders\"}`", body = Object),
+        (status = 401, description = "No operator session", body = ErrorBody),
+        (status = 404, description = "No such account", body = ErrorBody),
+    ))]
 pub async fn folders(
     State(state): State<AppState>,
     session: Option<Extension<OperatorSession>>,
@@ -356,6 +373,14 @@ pub async fn folders(
 }
 
 /// `PUT /api/v1/accounts/{id}/folders` with a `FolderMapping`: saved if every folder exists.
+#[utoipa::path(put, path = "/accounts/{id}/folders", tag = "connection tests",
+    params(("id" = String, Path, description = "The account's ID")),
+    request_body = FolderMapping,
+    responses(
+        (status = 200, description = "Saved: `{\"mapping\", \"saved\": true}`", body = Object),
+        (status = 401, description = "No operator session", body = ErrorBody),
+        (status = 422, description = "A folder the mailbox does not have", body = Object),
+    ))]
 pub async fn save_folders(
     State(state): State<AppState>,
     session: Option<Extension<OperatorSession>>,
