@@ -115,7 +115,10 @@ pub fn app(state: AppState) -> Router {
             let options = state.leptos_options.clone();
             move || shell(options.clone())
         })
-        .nest("/api/v1", api_v1::routes())
+        .nest(
+            "/api/v1",
+            api_v1::routes().layer(limits::per_key_or_ip(&limits::HOST_API)),
+        )
         .route("/logout", post(setup::logout))
         .route(
             "/accounts/{id}/sign-in",

@@ -564,3 +564,47 @@ async fn the_openapi_document_describes_every_route() {
         assert!(schemas.contains_key(name), "{name}");
     }
 }
+
+/// One key cannot take the server: past its budget it gets 429 with `Retry-After` in the error
+/// shape, while another key goes on.
+#[tokio::test]
+async fn each_key_has_its_own_rate_limit() {
+    let env = start(Tenant::default()).await;
+    let s = &env.server;
+    let busy = key(s, &Scope::ALL).await;
+    let other = key(s, &Scope::ALL).await;
+    // A budget of 200 at once plus 100 a second: a thousand at once cannot all fit.
+    let calls = (0..1000).map(|_| {
+        let url = s.url("/api/v1/accounts");
+        let busy = busy.clone();
+        tokio::spawn(async move {
+            let res = TestServer::client()
+                .get(url)
+                .header("authorization", format!("Bearer {busy}"))
+                .send()
+                .await
+                .unwrap();
+            let status = res.status();
+            let retry = res.headers().contains_key("retry-after");
+            let body: Value = res.json().await.unwrap_or(Value::Null);
+            (status, retry, body)
+        })
+    });
+    let mut limited = 0;
+    for c in calls {
+        let (status, retry, body) = c.await.unwrap();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            limited += 1;
+            assert!(retry, "{body}");
+            assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+        } else {
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+    }
+    assert!(
+        limited > 0,
+        "400 requests at once stay within no budget of 200"
+    );
+    let (status, _) = get_api(s, &other, "/api/v1/accounts").await;
+    assert_eq!(status, StatusCode::OK, "another key has its own budget");
+}

@@ -51,6 +51,70 @@ pub const CONNECTION_TESTS: Limit = Limit {
 
 pub type IpLimit = GovernorLayer<PeerIpKeyExtractor, NoOpMiddleware, Body>;
 
+/// `/api/v1`, per API key (by its hash: the secret is never kept as a map key), else per client
+/// address: a host's backend may ask often, but one key or address cannot take the server.
+pub const HOST_API: Limit = Limit {
+    burst: 200,
+    every: Duration::from_millis(10),
+};
+
+/// Whose budget an API request spends: its key's, else its address's.
+#[derive(Clone, Copy, Debug)]
+pub struct KeyOrIp;
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Spender {
+    Key([u8; 16]),
+    Ip(IpAddr),
+}
+
+impl tower_governor::key_extractor::KeyExtractor for KeyOrIp {
+    type Key = Spender;
+
+    fn extract<T>(&self, req: &axum::http::Request<T>) -> Result<Spender, GovernorError> {
+        if let Some(bearer) = req
+            .headers()
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+        {
+            use sha2::Digest;
+            let digest = sha2::Sha256::digest(bearer.trim().as_bytes());
+            let mut key = [0u8; 16];
+            key.copy_from_slice(&digest[..16]);
+            return Ok(Spender::Key(key));
+        }
+        req.extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| Spender::Ip(c.0.ip()))
+            .ok_or(GovernorError::UnableToExtractKey)
+    }
+}
+
+pub type ApiLimit = GovernorLayer<KeyOrIp, NoOpMiddleware, Body>;
+
+/// The host API's limit, answered like every limit here.
+pub fn per_key_or_ip(limit: &Limit) -> ApiLimit {
+    let config: GovernorConfig<KeyOrIp, NoOpMiddleware> = GovernorConfigBuilder::default()
+        .period(limit.every)
+        .burst_size(limit.burst)
+        .key_extractor(KeyOrIp)
+        .finish()
+        .expect("the limits are non-zero");
+    let config = Arc::new(config);
+    if tokio::runtime::Handle::try_current().is_ok() {
+        let cleanup = config.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(300));
+            loop {
+                every.tick().await;
+                cleanup.limiter().retain_recent();
+            }
+        });
+    }
+    GovernorLayer::new(config).error_handler(refusal)
+}
+
 /// A layer enforcing `limit` per peer address, refusing with the API's JSON error shape, a 429
 /// and `Retry-After`.
 pub fn per_ip(limit: &Limit) -> IpLimit {
