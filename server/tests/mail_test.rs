@@ -103,6 +103,29 @@ async fn start() -> Env {
 }
 
 impl Env {
+    /// An account of the portal whose mailbox is on these mail servers, signed in.
+    async fn signed_in_account(&self, op: &Operator<'_>) -> String {
+        let smtp_port = self.mail.smtp_port.to_string();
+        let imap_port = self.mail.imaps_port.to_string();
+        let id = op
+            .account_with(
+                CLIENT_ID,
+                "Qx38Q~Lm4Nv7Rt2Wb9Kd1Hs6Gf3Jp8Zc5Yx0Ua7E",
+                MAILBOX,
+                &[
+                    ("smtp_host", "localhost"),
+                    ("smtp_port", &smtp_port),
+                    ("imap_host", "localhost"),
+                    ("imap_port", &imap_port),
+                ],
+            )
+            .await;
+        let url = op.start(&id, "sign-in?mode=redirect").await;
+        let back = authorize(&self.server, &url, MAILBOX, "accept").await;
+        assert_eq!(op.get(&back).await.status(), 303);
+        id
+    }
+
     /// An access token the sandbox issued for `user`, valid for `lifetime` seconds.
     fn token(&self, user: &str, lifetime: i64) -> String {
         let sandbox = self.server.state.sandbox.clone().unwrap();
@@ -466,24 +489,9 @@ async fn a_signed_in_account_is_tested_in_the_portal_and_from_the_terminal() {
     let env = start().await;
     let s = &env.server;
     let op = Operator::new(s).await;
+    let id = env.signed_in_account(&op).await;
     let smtp_port = env.mail.smtp_port.to_string();
     let imap_port = env.mail.imaps_port.to_string();
-    let id = op
-        .account_with(
-            CLIENT_ID,
-            "Qx38Q~Lm4Nv7Rt2Wb9Kd1Hs6Gf3Jp8Zc5Yx0Ua7E",
-            MAILBOX,
-            &[
-                ("smtp_host", "localhost"),
-                ("smtp_port", &smtp_port),
-                ("imap_host", "localhost"),
-                ("imap_port", &imap_port),
-            ],
-        )
-        .await;
-    let url = op.start(&id, "sign-in?mode=redirect").await;
-    let back = authorize(s, &url, MAILBOX, "accept").await;
-    assert_eq!(op.get(&back).await.status(), 303);
 
     let (run, report) = s.state.connection_tests.run(&id, None).await.unwrap();
     assert!(report.ok, "{report:#?}");
@@ -870,24 +878,7 @@ async fn a_temporary_failure_that_repeats_is_not_called_temporary() {
     env._ca = ca;
     let s = &env.server;
     let op = Operator::new(s).await;
-    let smtp_port = env.mail.smtp_port.to_string();
-    let imap_port = env.mail.imaps_port.to_string();
-    let id = op
-        .account_with(
-            CLIENT_ID,
-            "Qx38Q~Lm4Nv7Rt2Wb9Kd1Hs6Gf3Jp8Zc5Yx0Ua7E",
-            MAILBOX,
-            &[
-                ("smtp_host", "localhost"),
-                ("smtp_port", &smtp_port),
-                ("imap_host", "localhost"),
-                ("imap_port", &imap_port),
-            ],
-        )
-        .await;
-    let url = op.start(&id, "sign-in?mode=redirect").await;
-    let back = authorize(s, &url, MAILBOX, "accept").await;
-    assert_eq!(op.get(&back).await.status(), 303);
+    let id = env.signed_in_account(&op).await;
 
     let (_, first) = s.state.connection_tests.run(&id, None).await.unwrap();
     assert_eq!(title(&first), "Temporary failure", "{first:#?}");
@@ -958,24 +949,7 @@ async fn a_host_sends_and_reads_mail_with_a_token_from_the_api_in_python() {
     let env = start().await;
     let s = &env.server;
     let op = Operator::new(s).await;
-    let smtp_port = env.mail.smtp_port.to_string();
-    let imap_port = env.mail.imaps_port.to_string();
-    let id = op
-        .account_with(
-            CLIENT_ID,
-            "Qx38Q~Lm4Nv7Rt2Wb9Kd1Hs6Gf3Jp8Zc5Yx0Ua7E",
-            MAILBOX,
-            &[
-                ("smtp_host", "localhost"),
-                ("smtp_port", &smtp_port),
-                ("imap_host", "localhost"),
-                ("imap_port", &imap_port),
-            ],
-        )
-        .await;
-    let url = op.start(&id, "sign-in?mode=redirect").await;
-    let back = authorize(s, &url, MAILBOX, "accept").await;
-    assert_eq!(op.get(&back).await.status(), 303);
+    let id = env.signed_in_account(&op).await;
 
     let (_, key) = s
         .state
