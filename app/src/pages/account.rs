@@ -16,6 +16,11 @@ use crate::{
 
 #[component]
 pub fn AccountPage() -> AnyView {
+    with_account(|d| view! { <Account draft=d/> }.into_any())
+}
+
+/// A page about the account in the address: loads it, then `show`s it, or says why not.
+fn with_account(show: fn(Draft) -> AnyView) -> AnyView {
     let params = use_params_map();
     let draft = Resource::new(
         move || params.with(|p| p.get("id").unwrap_or_default()),
@@ -25,7 +30,7 @@ pub fn AccountPage() -> AnyView {
         <Suspense fallback=|| view! { <p class="loading">"Loading the account…"</p> }>
             {move || Suspend::new(async move {
                 match draft.await {
-                    Ok(d) => view! { <Account draft=d/> }.into_any(),
+                    Ok(d) => show(d),
                     Err(PortalError::NotSignedIn) => view! { <SignInRequired/> }.into_any(),
                     Err(e) => view! { <Unavailable error=e/> }.into_any(),
                 }
@@ -92,23 +97,7 @@ fn Account(draft: Draft) -> AnyView {
 /// `/accounts/:id/delete`: the confirmation, naming the mailbox, before anything is forgotten.
 #[component]
 pub fn DeleteAccountPage() -> AnyView {
-    let params = use_params_map();
-    let draft = Resource::new(
-        move || params.with(|p| p.get("id").unwrap_or_default()),
-        load_draft,
-    );
-    view! {
-        <Suspense fallback=|| view! { <p class="loading">"Loading the account…"</p> }>
-            {move || Suspend::new(async move {
-                match draft.await {
-                    Ok(d) => view! { <ConfirmDelete draft=d/> }.into_any(),
-                    Err(PortalError::NotSignedIn) => view! { <SignInRequired/> }.into_any(),
-                    Err(e) => view! { <Unavailable error=e/> }.into_any(),
-                }
-            })}
-        </Suspense>
-    }
-    .into_any()
+    with_account(|d| view! { <ConfirmDelete draft=d/> }.into_any())
 }
 
 #[component]
