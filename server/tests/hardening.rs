@@ -40,6 +40,22 @@ async fn column(s: &TestServer, id: &str, sql: &str) -> Option<i64> {
         .unwrap()
 }
 
+/// The account is back to "ready to sign in": no refresh token kept, no token handed out.
+/// Returns its connection as the page reads it.
+async fn signed_out(s: &TestServer, op: &Operator<'_>, id: &str) -> Value {
+    let c = op.connection(id).await;
+    assert_eq!(c["state"], "ready_to_sign_in", "{c}");
+    assert_eq!(
+        c["refresh_token_stored"], false,
+        "no refresh token kept: {c}"
+    );
+    assert!(matches!(
+        s.state.tokens.access_token(id).await,
+        Err(TokenError::NotSignedIn)
+    ));
+    c
+}
+
 /// Saves the app step again with a new client secret (what an admin does after a rotation).
 async fn save_secret(op: &Operator<'_>, id: &str, secret: &str) -> Value {
     op.call(
@@ -299,20 +315,11 @@ async fn a_sign_in_whose_mailbox_changed_meanwhile_is_discarded() {
     assert_eq!(callback.await.unwrap(), 303);
     sandbox.grants.set_token_delay(None);
 
-    let c = op.connection(&id).await;
-    assert_eq!(c["state"], "ready_to_sign_in", "{c}");
-    assert_eq!(
-        c["refresh_token_stored"], false,
-        "the old mailbox's token was not kept: {c}"
-    );
+    let c = signed_out(s, &op, &id).await;
     assert_eq!(
         c["last_outcome"]["problem"]["title"], "The account changed during the sign-in",
         "{c}"
     );
-    assert!(matches!(
-        s.state.tokens.access_token(&id).await,
-        Err(TokenError::NotSignedIn)
-    ));
 }
 
 #[tokio::test]
@@ -342,17 +349,11 @@ async fn a_new_client_id_ends_the_connection_and_a_new_secret_keeps_it() {
         )
         .await;
     assert!(saved.to_string().contains("sign in again"), "{saved}");
-    let c = op.connection(&id).await;
-    assert_eq!(c["state"], "ready_to_sign_in", "{c}");
-    assert_eq!(c["refresh_token_stored"], false);
+    let c = signed_out(s, &op, &id).await;
     assert!(
         c["access_token_expires_at"].is_null(),
         "no cached token of the old app: {c}"
     );
-    assert!(matches!(
-        s.state.tokens.access_token(&id).await,
-        Err(TokenError::NotSignedIn)
-    ));
 }
 
 #[tokio::test]
