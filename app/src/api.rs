@@ -72,6 +72,8 @@ pub struct AccountSummary {
     pub email: String,
     pub state: AccountState,
     /// Seconds since the Unix epoch.
+    #[serde(default)]
+    pub created_at: i64,
     pub updated_at: i64,
     /// Why the account needs attention, in a few words (the problem's title), when it does.
     #[serde(default)]
@@ -141,6 +143,62 @@ pub struct DeletedAnswer {
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct AccountList {
     pub accounts: Vec<AccountSummary>,
+    /// Pass as `after` for the next page; absent on the last page.
+    #[serde(default)]
+    pub next: Option<String>,
+}
+
+/// Which app an account signs in with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub enum AppChoice {
+    /// The operator's multi-tenant app: the mailbox only signs in.
+    Operator,
+    /// The customer's own app registration, entered in the wizard.
+    Own,
+}
+
+/// `POST /api/v1/accounts`: a new account in an organisation. Name and address may be left to
+/// the wizard.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct NewAccountRequest {
+    /// The organisation, by Mailkey's ID (`org_…`) or, with `organisation_external_id`, by the
+    /// host's. A key restricted to one organisation may leave both out.
+    #[serde(default)]
+    pub organisation_id: Option<String>,
+    #[serde(default)]
+    pub organisation_external_id: Option<String>,
+    /// The host's own ID for the account, unique in its organisation: creating again with it
+    /// answers the existing account (200) instead of making a second.
+    #[serde(default)]
+    pub external_id: Option<String>,
+    /// The provider preset (default `microsoft365`).
+    #[serde(default)]
+    pub provider: Option<String>,
+    pub app: AppChoice,
+    /// Shown in lists; defaults to the address.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The mailbox address. With the operator's app the account is then ready to sign in.
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+/// What `POST /api/v1/accounts` made (or found).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct CreatedAccount {
+    pub account: AccountSummary,
+    /// `false`: an account with this `external_id` existed and is answered as it is.
+    pub created: bool,
+    /// Where the account's setup continues in the portal.
+    pub setup_url: String,
+    /// Things worth telling the user (another account already connects this address, say).
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// `GET /api/v1/accounts/{id}`: an account's settings. Secrets are never included: the client
@@ -263,6 +321,9 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     pub code: String,
     pub message: String,
+    /// For `invalid_fields`: each refused field and what is wrong with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[cfg(test)]

@@ -18,9 +18,9 @@ use crate::{
     auth::OperatorSession,
     connection_tests::{ConnectionTests, TestError},
     operator_settings::{OperatorSettings, SettingsError},
-    storage::Store,
+    storage::{Store, DEFAULT_ORGANISATION},
     tokens::TokenKeeper,
-    wizard::{DraftError, Saved, Wizard},
+    wizard::{DraftError, NewAccount, Saved, Wizard},
 };
 
 pub struct Portal {
@@ -251,9 +251,17 @@ impl PortalBackend for Portal {
             operator_of(request)?;
             let id = self
                 .wizard
-                .create(&provider, app_source)
+                .create(NewAccount {
+                    provider: provider.clone(),
+                    app_source,
+                    organisation_id: DEFAULT_ORGANISATION.to_string(),
+                    external_id: None,
+                    name: String::new(),
+                    email: String::new(),
+                })
                 .await
-                .map_err(portal_error)?;
+                .map_err(portal_error)?
+                .id;
             tracing::info!(account = %id, %provider, app = app_source.as_str(), "account draft created");
             Ok(id)
         })

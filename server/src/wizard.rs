@@ -24,7 +24,9 @@ use crate::{
     secrets::{Aad, Sealer},
     sign_in::problems::PERSONAL_ACCOUNTS_TENANT,
     sign_in::refresh_token_aad,
-    storage::{AppUpdate, DraftRecord, MailboxUpdate, StorageError, Store},
+    storage::{
+        AppUpdate, DraftRecord, Inserted, MailboxUpdate, NewDraftRecord, StorageError, Store,
+    },
 };
 
 /// Where Microsoft sends the browser back after sign-in, below the public URL.
@@ -51,6 +53,27 @@ pub struct Saved {
     pub warnings: Findings,
     /// The saved values ended the account's sign-in (a new mailbox address).
     pub disconnected: bool,
+}
+
+/// What a new account is made of: where it belongs, which app it signs in with, and what the
+/// host already knows of it (both may be empty: the wizard asks).
+#[derive(Clone, Debug)]
+pub struct NewAccount {
+    pub provider: String,
+    pub app_source: AppSource,
+    pub organisation_id: String,
+    pub external_id: Option<String>,
+    pub name: String,
+    pub email: String,
+}
+
+/// What creating an account did.
+#[derive(Debug)]
+pub struct Created {
+    pub id: String,
+    /// `false`: an account with the same external ID was there and is answered.
+    pub created: bool,
+    pub warnings: Findings,
 }
 
 #[derive(Clone, Debug)]
@@ -97,6 +120,15 @@ impl Wizard {
         &self.redirect_uri
     }
 
+    /// A page of the portal, as an absolute URL under the public address.
+    pub fn portal_url(&self, path: &str) -> String {
+        let base = self
+            .redirect_uri
+            .strip_suffix(CALLBACK_PATH)
+            .unwrap_or(&self.redirect_uri);
+        format!("{base}{path}")
+    }
+
     pub fn providers(&self) -> &Providers {
         &self.providers
     }
@@ -113,42 +145,139 @@ impl Wizard {
         Ok((provider, authority.to_string()))
     }
 
-    pub async fn create(
-        &self,
-        provider_id: &str,
-        app_source: AppSource,
-    ) -> Result<String, DraftError> {
-        if self.providers.authority(provider_id).is_none() {
-            let f = Findings::error(
+    /// A new account: checked whole before anything is written. A host's `external_id` already
+    /// used in the organisation answers that account instead (creating is idempotent on it).
+    /// With an address, an operator-app account is ready to sign in at once; an own-app one
+    /// keeps the address for its mailbox step.
+    pub async fn create(&self, new: NewAccount) -> Result<Created, DraftError> {
+        let mut findings = Findings::default();
+        let provider = match self.providers.authority(&new.provider) {
+            Some(_) => Provider::by_id(&new.provider),
+            None => None,
+        };
+        if provider.is_none() {
+            findings.add(
                 "provider",
-                format!(
-                    "\"{provider_id}\" is not a provider this Mailkey offers; choose one of: {}.",
+                Some(Note::error(format!(
+                    "\"{}\" is not a provider this Mailkey offers; choose one of: {}.",
+                    new.provider,
                     self.providers
                         .offered()
                         .iter()
-                        .map(|p| p.name)
+                        .map(|p| p.id)
                         .collect::<Vec<_>>()
                         .join(", ")
-                ),
+                ))),
             );
-            return Err(DraftError::Invalid(f));
         }
-        if app_source == AppSource::Operator && self.providers.operator_app(provider_id).is_none() {
-            let f = Findings::error(
+        if new.app_source == AppSource::Operator
+            && self.providers.operator_app(&new.provider).is_none()
+        {
+            findings.add(
                 "app_source",
-                "This Mailkey has no app of its own for this provider: register your own \
+                Some(Note::error(
+                    "This Mailkey has no app of its own for this provider: register your own \
                      app, or ask the operator to set operator_app_client_id and \
                      operator_app_client_secret.",
+                )),
             );
-            return Err(DraftError::Invalid(f));
         }
+        if self
+            .store
+            .organisation(&new.organisation_id, None)
+            .await?
+            .is_none()
+        {
+            findings.add(
+                "organisation",
+                Some(Note::error(format!(
+                    "There is no organisation \"{}\"; create it first, or pick one that exists.",
+                    new.organisation_id
+                ))),
+            );
+        }
+        let mailbox = match provider {
+            Some(p) if !new.email.trim().is_empty() || !new.name.trim().is_empty() => {
+                let mut m = MailboxSettings::preset(p);
+                m.email = new.email.clone();
+                m.account_name = new.name.clone();
+                tidy_mailbox(&mut m);
+                findings.add(
+                    "email",
+                    mailkey_app::rules::mailbox::check_email(&m.email, "e-mail address", true),
+                );
+                if m.account_name.chars().count() > 200 {
+                    findings.add(
+                        "name",
+                        Some(Note::error("The name can be at most 200 characters.")),
+                    );
+                }
+                Some(m)
+            }
+            _ => None,
+        };
+        if findings.has_errors() {
+            return Err(DraftError::Invalid(findings));
+        }
+        let provider = provider.expect("checked above");
         let mut raw = [0u8; 10];
         rand::rng().fill_bytes(&mut raw);
         let id: String = raw.iter().map(|b| format!("{b:02x}")).collect();
-        self.store
-            .insert_draft(&id, provider_id, app_source.as_str())
+        let inserted = self
+            .store
+            .insert_draft(&NewDraftRecord {
+                id: &id,
+                provider: provider.id,
+                app_source: new.app_source,
+                organisation_id: &new.organisation_id,
+                external_id: new.external_id.as_deref(),
+            })
             .await?;
-        Ok(id)
+        let id = match inserted {
+            Inserted::New(id) => id,
+            Inserted::Existing(id) => {
+                return Ok(Created {
+                    id,
+                    created: false,
+                    warnings: Findings::default(),
+                })
+            }
+        };
+        let warnings = match (mailbox, new.app_source) {
+            (Some(mut m), AppSource::Operator) => {
+                if m.account_name.is_empty() {
+                    m.account_name = m.email.clone();
+                }
+                match self.save_mailbox(&id, m).await {
+                    Ok(saved) => saved.warnings,
+                    Err(e) => {
+                        // Nothing half-made stays behind a refusal.
+                        self.store.delete_account(&id).await?;
+                        return Err(e);
+                    }
+                }
+            }
+            (Some(m), AppSource::Own) => {
+                let json = serde_json::to_string(&m).expect("plain strings serialise");
+                self.store
+                    .prefill_mailbox(
+                        &id,
+                        MailboxUpdate {
+                            name: &m.account_name,
+                            email: &m.email,
+                            mailbox_settings: &json,
+                        },
+                    )
+                    .await?;
+                self.complete(&id, Step::Register).await?.warnings
+            }
+            (None, _) => self.complete(&id, Step::Register).await?.warnings,
+        };
+        Ok(Created {
+            id,
+            created: true,
+            warnings,
+        })
     }
 
     async fn record(&self, id: &str) -> Result<DraftRecord, DraftError> {

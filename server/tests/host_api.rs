@@ -8,43 +8,10 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use support::{
     contoso::{contains, db, db_bytes, outcome, start, Tenant, CLIENT_ID, MAILBOX, SECRET},
+    host::{get_api, key, key_for, post_token, send},
     portal::Operator,
     TestServer,
 };
-
-async fn key(s: &TestServer, scopes: &[Scope]) -> String {
-    let (_, secret) = s.state.api_keys.create("Acme ERP", scopes).await.unwrap();
-    secret.expose().to_string()
-}
-
-async fn post_token(
-    s: &TestServer,
-    bearer: Option<&str>,
-    id: &str,
-    body: &str,
-) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-    let mut req = TestServer::client()
-        .post(s.url(&format!("/api/v1/accounts/{id}/access-token")))
-        .header("content-type", "application/json")
-        .body(body.to_string());
-    if let Some(b) = bearer {
-        req = req.header("authorization", format!("Bearer {b}"));
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status();
-    let headers = res.headers().clone();
-    (status, headers, res.json().await.unwrap_or(Value::Null))
-}
-
-async fn get_api(s: &TestServer, bearer: &str, path: &str) -> (StatusCode, Value) {
-    let res = TestServer::client()
-        .get(s.url(path))
-        .header("authorization", format!("Bearer {bearer}"))
-        .send()
-        .await
-        .unwrap();
-    (res.status(), res.json().await.unwrap_or(Value::Null))
-}
 
 async fn connected(op: &Operator<'_>) -> String {
     let id = op.account(CLIENT_ID, SECRET, MAILBOX).await;
@@ -306,23 +273,6 @@ async fn a_revoked_sign_in_is_needs_reconnect_with_its_reason() {
     );
 }
 
-async fn send(
-    s: &TestServer,
-    method: reqwest::Method,
-    bearer: &str,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut req = TestServer::client()
-        .request(method, s.url(path))
-        .header("authorization", format!("Bearer {bearer}"));
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.unwrap();
-    (res.status(), res.json().await.unwrap_or(Value::Null))
-}
-
 #[tokio::test]
 async fn organisations_are_created_once_per_external_id_and_a_restricted_key_sees_only_its_own() {
     use reqwest::Method;
@@ -373,13 +323,7 @@ async fn organisations_are_created_once_per_external_id_and_a_restricted_key_see
     assert_eq!(e["error"]["code"], "invalid_body");
 
     // A key restricted to the new organisation: the default one's account does not exist for it.
-    let (_, restricted) = s
-        .state
-        .api_keys
-        .create_for("Contoso only", &Scope::ALL, Some(&org))
-        .await
-        .unwrap();
-    let restricted = restricted.expose().to_string();
+    let restricted = key_for(s, &org).await;
     let (_, mine) = get_api(s, &restricted, "/api/v1/accounts").await;
     assert_eq!(mine["accounts"], serde_json::json!([]), "{mine}");
     let (_, mine) = get_api(s, &restricted, "/api/v1/accounts?organisation=org_default").await;
@@ -514,6 +458,7 @@ async fn the_openapi_document_describes_every_route() {
     }
     let expected = [
         ("GET", "/accounts"),
+        ("POST", "/accounts"),
         ("GET", "/accounts/{id}"),
         ("DELETE", "/accounts/{id}"),
         ("POST", "/accounts/{id}/access-token"),

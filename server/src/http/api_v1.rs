@@ -2,7 +2,7 @@
 //! functions, so the UI can change without breaking integrations.
 
 use axum::{
-    extract::{Path, Query, State},
+    extract::{Path, State},
     http::header,
     response::{IntoResponse, Response},
     routing::get,
@@ -10,10 +10,7 @@ use axum::{
 };
 use std::sync::Arc;
 
-use mailkey_app::api::{
-    AccessTokenAnswer, AccessTokenRequest, AccountDetail, AccountList, AccountState, DeletedAnswer,
-    ErrorBody, MailServers,
-};
+use mailkey_app::api::{AccessTokenAnswer, AccessTokenRequest, ErrorBody, MailServers};
 use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
     Modify, OpenApi,
@@ -21,22 +18,23 @@ use utoipa::{
 use utoipa_axum::router::OpenApiRouter;
 
 use super::{
-    caller::{Allowed, Caller, IssueTokens, ReadAccounts, WriteAccounts},
+    caller::{Allowed, IssueTokens},
     error::HttpError,
 };
-use crate::{
-    state::AppState,
-    storage::{AccountFilter, Store},
-    tokens::TokenError,
-    wizard::DraftError,
-};
+use crate::{state::AppState, tokens::TokenError};
 
 /// The `/api/v1` routes, and the OpenAPI document that describes them: both come from the same
 /// annotated handlers (utoipa), so a route cannot exist undocumented.
 pub fn routes() -> Router<AppState> {
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(utoipa_axum::routes!(list_accounts))
-        .routes(utoipa_axum::routes!(account, delete_account))
+        .routes(utoipa_axum::routes!(
+            super::api_accounts::list,
+            super::api_accounts::create
+        ))
+        .routes(utoipa_axum::routes!(
+            super::api_accounts::get,
+            super::api_accounts::delete
+        ))
         .routes(utoipa_axum::routes!(access_token))
         .routes(utoipa_axum::routes!(super::tests_live::history))
         .routes(utoipa_axum::routes!(
@@ -106,131 +104,6 @@ impl Modify for BearerKeys {
     }
 }
 
-#[derive(serde::Deserialize)]
-struct ListQuery {
-    organisation: Option<String>,
-    state: Option<String>,
-    external_id: Option<String>,
-}
-
-/// `GET /api/v1/accounts?organisation=&state=&external_id=`: a key restricted to one
-/// organisation sees its accounts only, whatever it asks for.
-#[utoipa::path(get, path = "/accounts", tag = "accounts",
-    params(
-        ("organisation" = Option<String>, Query, description = "Only this organisation's (its ID)"),
-        ("state" = Option<String>, Query, description = "draft, ready_to_sign_in, connected or needs_attention"),
-        ("external_id" = Option<String>, Query, description = "The host's own ID of the account"),
-    ),
-    security(("api_key" = [])),
-    responses(
-        (status = 200, description = "The accounts the caller may see", body = AccountList),
-        (status = 400, description = "A bad query", body = ErrorBody),
-        (status = 401, description = "No valid API key", body = ErrorBody),
-        (status = 403, description = "Without accounts.read", body = ErrorBody),
-    ))]
-async fn list_accounts(
-    State(store): State<Store>,
-    allowed: Allowed<ReadAccounts>,
-    Query(q): Query<ListQuery>,
-) -> Result<Json<AccountList>, HttpError> {
-    let state = match q.state.as_deref() {
-        None => None,
-        Some(s) => Some(AccountState::parse(s).ok_or_else(|| {
-            HttpError::InvalidQuery(format!(
-                "state \"{s}\" is not one of {}",
-                AccountState::ALL.map(AccountState::as_str).join(", ")
-            ))
-        })?),
-    };
-    let organisation = match (allowed.caller.organisation(), q.organisation.as_deref()) {
-        (Some(own), Some(asked)) if own != asked => {
-            return Ok(Json(AccountList {
-                accounts: Vec::new(),
-            }))
-        }
-        (Some(own), _) => Some(own),
-        (None, asked) => asked,
-    };
-    let accounts = store
-        .accounts_where(&AccountFilter {
-            organisation,
-            state,
-            external_id: q.external_id.as_deref(),
-        })
-        .await?;
-    Ok(Json(AccountList { accounts }))
-}
-
-/// The account, if the caller may see it: another organisation's is not found (its ID is not
-/// even confirmed).
-async fn visible(store: &Store, caller: &Caller, id: &str) -> Result<(), HttpError> {
-    if store.account_visible(id, caller.organisation()).await? {
-        Ok(())
-    } else {
-        Err(HttpError::AccountNotFound)
-    }
-}
-
-/// One account's settings. The client secret appears only as `{"set": true, "expires": ...}`.
-#[utoipa::path(get, path = "/accounts/{id}", tag = "accounts",
-    params(("id" = String, Path, description = "The account's ID")),
-    security(("api_key" = [])),
-    responses(
-        (status = 200, description = "Its settings and state; never a secret", body = AccountDetail),
-        (status = 401, description = "No valid API key", body = ErrorBody),
-        (status = 404, description = "No such account (or not the caller's)", body = ErrorBody),
-    ))]
-async fn account(
-    State(state): State<AppState>,
-    allowed: Allowed<ReadAccounts>,
-    Path(id): Path<String>,
-) -> Result<Json<AccountDetail>, HttpError> {
-    visible(&state.store, &allowed.caller, &id).await?;
-    let draft = state.wizard.load(&id).await.map_err(draft_error)?;
-    Ok(Json(AccountDetail::from(draft)))
-}
-
-/// `DELETE /api/v1/accounts/{id}`: forgets the account, its refresh token and sealed secret,
-/// its sign-ins and history. Final.
-#[utoipa::path(delete, path = "/accounts/{id}", tag = "accounts",
-    params(("id" = String, Path, description = "The account's ID")),
-    security(("api_key" = [])),
-    responses(
-        (status = 200, description = "Deleted for good", body = DeletedAnswer),
-        (status = 401, description = "No valid API key", body = ErrorBody),
-        (status = 403, description = "Without accounts.write", body = ErrorBody),
-        (status = 404, description = "No such account (or not the caller's)", body = ErrorBody),
-    ))]
-async fn delete_account(
-    State(state): State<AppState>,
-    allowed: Allowed<WriteAccounts>,
-    Path(id): Path<String>,
-) -> Result<Json<DeletedAnswer>, HttpError> {
-    visible(&state.store, &allowed.caller, &id).await?;
-    let flight = state.tokens.flight(&id);
-    let _turn = flight.lock().await;
-    if !state.store.delete_account(&id).await? {
-        return Err(HttpError::AccountNotFound);
-    }
-    state.tokens.forget(&id);
-    tracing::info!(account = %id, caller = %allowed.caller.label(), "account deleted");
-    Ok(Json(DeletedAnswer {
-        deleted: true,
-        accounts_deleted: 1,
-        note: "Deleted for good: the mailbox's sign-in, the app's client secret and the test \
-               history are gone, and no token can be had for it. This cannot be undone."
-            .into(),
-    }))
-}
-
-fn draft_error(e: DraftError) -> HttpError {
-    match e {
-        DraftError::NotFound => HttpError::AccountNotFound,
-        DraftError::Storage(e) => e.into(),
-        other => HttpError::Internal(other.to_string()),
-    }
-}
-
 /// The longest validity a caller may ask for: Microsoft's tokens live 60 to 90 minutes, so more
 /// would refresh on every call.
 const MAX_MIN_VALIDITY: u32 = 3000;
@@ -267,8 +140,12 @@ async fn access_token(
              live about an hour)"
         )));
     }
-    visible(&state.store, &allowed.caller, &id).await?;
-    let draft = state.wizard.load(&id).await.map_err(draft_error)?;
+    super::api_accounts::visible(&state.store, &allowed.caller, &id).await?;
+    let draft = state
+        .wizard
+        .load(&id)
+        .await
+        .map_err(super::api_accounts::draft_error)?;
     let token = state
         .tokens
         .access_token_for(&id, i64::from(min_validity), ask.force_refresh)
@@ -339,14 +216,14 @@ fn token_error(e: TokenError) -> HttpError {
     }
 }
 
-/// A JSON body in the API's terms: an empty body is the defaults, and a malformed one or an
+/// A JSON body in the API's terms: an empty body is `{}`, and a malformed one or an
 /// unknown field is a `400 invalid_body` in the one error shape (axum's own rejection is plain
 /// text).
 pub struct Body<T>(pub T);
 
 impl<T, S> axum::extract::FromRequest<S> for Body<T>
 where
-    T: serde::de::DeserializeOwned + Default,
+    T: serde::de::DeserializeOwned,
     S: Send + Sync,
 {
     type Rejection = HttpError;
@@ -355,10 +232,13 @@ where
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|e| HttpError::InvalidBody(e.body_text()))?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Body(T::default()));
-        }
-        serde_json::from_slice(&bytes)
+        // An empty body is an empty object: the defaults, or which fields are required.
+        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &bytes
+        };
+        serde_json::from_slice(bytes)
             .map(Body)
             .map_err(|e| HttpError::InvalidBody(format!("{e}; send a JSON object")))
     }

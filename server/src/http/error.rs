@@ -10,6 +10,17 @@ use mailkey_app::api::{ErrorBody, ErrorDetail};
 
 use crate::storage::StorageError;
 
+impl From<&mailkey_app::rules::Findings> for HttpError {
+    /// The wizard's refusals in the API's terms: each field's error.
+    fn from(f: &mailkey_app::rules::Findings) -> HttpError {
+        HttpError::InvalidFields(
+            f.errors()
+                .map(|(field, message)| (field.to_string(), message.to_string()))
+                .collect(),
+        )
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
     #[error("not signed in")]
@@ -23,6 +34,9 @@ pub enum HttpError {
     InvalidBody(String),
     #[error("the query is not valid")]
     InvalidQuery(String),
+    /// Well-formed, but some values are refused: each field with what is wrong.
+    #[error("some values are not valid")]
+    InvalidFields(std::collections::BTreeMap<String, String>),
     /// The mailbox's user must sign in again (or never did).
     #[error("the account needs its user again")]
     NeedsReconnect { reason: String },
@@ -93,6 +107,14 @@ impl HttpError {
                 StatusCode::BAD_REQUEST,
                 "invalid_body",
                 format!("The request body is not valid: {why}."),
+            ),
+            HttpError::InvalidFields(fields) => (
+                StatusCode::BAD_REQUEST,
+                "invalid_fields",
+                format!(
+                    "Nothing was saved: {} not accepted (see fields).",
+                    fields.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
+                ),
             ),
             HttpError::NeedsReconnect { reason } => (
                 StatusCode::CONFLICT,
@@ -198,10 +220,15 @@ impl IntoResponse for HttpError {
         if status.is_server_error() {
             tracing::error!(error = %self, "request failed");
         }
+        let fields = match &self {
+            HttpError::InvalidFields(f) => Some(f.clone()),
+            _ => None,
+        };
         let body = ErrorBody {
             error: ErrorDetail {
                 code: code.into(),
                 message,
+                fields,
             },
         };
         let mut res = (status, Json(body)).into_response();

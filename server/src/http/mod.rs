@@ -1,7 +1,8 @@
 //! Everything that speaks HTTP: the router, the JSON API, operator sign-in routes, static assets
 //! and the security middleware that wraps them all.
 
-pub mod api_organisations;
+pub mod api_accounts;
+mod api_organisations;
 pub mod api_v1;
 pub mod assets;
 pub mod caller;

@@ -10,36 +10,91 @@ use sqlx::Row;
 use super::{StorageError, Store};
 
 /// Which accounts a list shows: each `None` is "any".
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct AccountFilter<'a> {
+    pub id: Option<&'a str>,
     pub organisation: Option<&'a str>,
     pub state: Option<AccountState>,
     pub external_id: Option<&'a str>,
+    /// Only those after this one in creation order (a page's cursor).
+    pub after: Option<Cursor>,
+    /// At most this many.
+    pub limit: Option<u32>,
+}
+
+/// A place in the accounts' creation order: stable while accounts come and go, unlike an offset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    pub created_at: i64,
+    pub id: String,
+}
+
+impl Cursor {
+    /// The opaque form a caller passes back: `<created_at>.<id>`.
+    pub fn encode(&self) -> String {
+        format!("{}.{}", self.created_at, self.id)
+    }
+
+    pub fn decode(s: &str) -> Option<Cursor> {
+        let (t, id) = s.split_once('.')?;
+        let ok = !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric());
+        ok.then(|| {
+            Some(Cursor {
+                created_at: t.parse().ok()?,
+                id: id.to_string(),
+            })
+        })
+        .flatten()
+    }
 }
 
 impl Store {
+    /// Every account, by name (the portal's and the CLI's list).
     pub async fn list_accounts(&self) -> Result<Vec<AccountSummary>, StorageError> {
-        self.accounts_where(&AccountFilter::default()).await
+        let mut all = self.accounts_where(&AccountFilter::default()).await?;
+        all.sort_by_cached_key(|a| (a.name.to_lowercase(), a.id.clone()));
+        Ok(all)
     }
 
-    /// The accounts a filter selects (an organisation, a state, the host's external ID).
+    pub async fn account_summary(&self, id: &str) -> Result<Option<AccountSummary>, StorageError> {
+        let f = AccountFilter {
+            id: Some(id),
+            ..AccountFilter::default()
+        };
+        Ok(self.accounts_where(&f).await?.pop())
+    }
+
+    /// The accounts a filter selects (an organisation, a state, the host's external ID), in
+    /// creation order.
     pub async fn accounts_where(
         &self,
         f: &AccountFilter<'_>,
     ) -> Result<Vec<AccountSummary>, StorageError> {
+        let (after_t, after_id) = match &f.after {
+            Some(c) => (Some(c.created_at), Some(c.id.as_str())),
+            None => (None, None),
+        };
         let rows = sqlx::query(
-            "SELECT id, name, email, state, updated_at, connection_problem, app_settings, \
-             app_source, organisation_id, external_id FROM accounts \
-             WHERE (? IS NULL OR organisation_id = ?) AND (? IS NULL OR state = ?) \
-               AND (? IS NULL OR external_id = ?) \
-             ORDER BY name COLLATE NOCASE, id",
+            "SELECT id, name, email, state, created_at, updated_at, connection_problem, \
+             app_settings, app_source, organisation_id, external_id FROM accounts \
+             WHERE (? IS NULL OR id = ?) AND (? IS NULL OR organisation_id = ?) \
+               AND (? IS NULL OR state = ?) AND (? IS NULL OR external_id = ?) \
+               AND (? IS NULL OR created_at > ? OR (created_at = ? AND id > ?)) \
+             ORDER BY created_at, id LIMIT ?",
         )
+        .bind(f.id)
+        .bind(f.id)
         .bind(f.organisation)
         .bind(f.organisation)
         .bind(f.state.map(AccountState::as_str))
         .bind(f.state.map(AccountState::as_str))
         .bind(f.external_id)
         .bind(f.external_id)
+        .bind(after_t)
+        .bind(after_t)
+        .bind(after_t)
+        .bind(after_id)
+        .bind(f.limit.map_or(-1, i64::from))
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
@@ -69,6 +124,7 @@ impl Store {
                     name: r.get("name"),
                     email: r.get("email"),
                     state,
+                    created_at: r.get("created_at"),
                     updated_at: r.get("updated_at"),
                     problem,
                     secret_expires,

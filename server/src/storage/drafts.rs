@@ -53,6 +53,23 @@ pub struct MailboxSaved {
     pub disconnected: bool,
 }
 
+/// A new account's row: where it belongs and which app it signs in with.
+pub struct NewDraftRecord<'a> {
+    pub id: &'a str,
+    pub provider: &'a str,
+    pub app_source: mailkey_app::draft::AppSource,
+    pub organisation_id: &'a str,
+    pub external_id: Option<&'a str>,
+}
+
+/// What inserting a draft did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Inserted {
+    New(String),
+    /// An account with the same external ID was there already: its ID.
+    Existing(String),
+}
+
 /// A change to the mailbox step; name and e-mail are also columns, for the list.
 pub struct MailboxUpdate<'a> {
     pub name: &'a str,
@@ -61,25 +78,58 @@ pub struct MailboxUpdate<'a> {
 }
 
 impl Store {
-    pub async fn insert_draft(
-        &self,
-        id: &str,
-        provider: &str,
-        app_source: &str,
-    ) -> Result<(), StorageError> {
+    /// A new draft in an organisation. With the host's `external_id`, an account that already
+    /// has it there is kept and answered instead (`false`): creating is idempotent on it.
+    pub async fn insert_draft(&self, d: &NewDraftRecord<'_>) -> Result<Inserted, StorageError> {
         let t = now();
-        sqlx::query(
-            "INSERT INTO accounts (id, name, email, state, provider, app_source, created_at, \
-             updated_at) VALUES (?, '', '', 'draft', ?, ?, ?, ?)",
+        let done = sqlx::query(
+            "INSERT INTO accounts (id, name, email, state, provider, app_source, organisation_id, \
+             external_id, created_at, updated_at) VALUES (?, '', '', 'draft', ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT DO NOTHING",
         )
-        .bind(id)
-        .bind(provider)
-        .bind(app_source)
+        .bind(d.id)
+        .bind(d.provider)
+        .bind(d.app_source.as_str())
+        .bind(d.organisation_id)
+        .bind(d.external_id)
         .bind(t)
         .bind(t)
         .execute(&self.pool)
         .await?;
-        Ok(())
+        if done.rows_affected() == 1 {
+            return Ok(Inserted::New(d.id.to_string()));
+        }
+        let existing: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM accounts WHERE organisation_id = ? AND external_id = ?",
+        )
+        .bind(d.organisation_id)
+        .bind(d.external_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        existing
+            .map(Inserted::Existing)
+            .ok_or_else(|| StorageError::Corrupt(format!("account {} not inserted", d.id)))
+    }
+
+    /// Fills in the name and address a host gave at creation, before the mailbox step is saved
+    /// (the wizard shows them there).
+    pub async fn prefill_mailbox(
+        &self,
+        id: &str,
+        m: MailboxUpdate<'_>,
+    ) -> Result<bool, StorageError> {
+        let done = sqlx::query(
+            "UPDATE accounts SET name = ?, email = ?, mailbox_settings = ?, updated_at = ? \
+             WHERE id = ? AND mailbox_settings IS NULL",
+        )
+        .bind(m.name)
+        .bind(m.email)
+        .bind(m.mailbox_settings)
+        .bind(now())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     pub async fn draft(&self, id: &str) -> Result<Option<DraftRecord>, StorageError> {

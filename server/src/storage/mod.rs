@@ -17,9 +17,11 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-pub use accounts::AccountFilter;
+pub use accounts::{AccountFilter, Cursor};
 pub use api_keys::{ApiKeyRecord, NewApiKey};
-pub use drafts::{AppSaved, AppUpdate, DraftRecord, MailboxSaved, MailboxUpdate};
+pub use drafts::{
+    AppSaved, AppUpdate, DraftRecord, Inserted, MailboxSaved, MailboxUpdate, NewDraftRecord,
+};
 pub use operator::SessionRecord;
 pub use operator_apps::OperatorAppRecord;
 pub use organisations::{Deleted, OrganisationRecord, DEFAULT_ORGANISATION};

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod contoso;
+pub mod host;
 pub mod mail_servers;
 pub mod multi_tenant;
 pub mod portal;
