@@ -123,6 +123,13 @@ pub const SETTINGS: &[Setting] = &[
                before it stops keeping that sign-in alive (the account still shows what to fix).",
     },
     Setting {
+        key: "api_requests_per_second",
+        default: Some("100"),
+        example: "500",
+        help: "Requests per second one API key (without a key: one client address) may make to \
+               /api/v1, and twice as many at once; more get 429 with Retry-After.",
+    },
+    Setting {
         key: "operator_app_client_id",
         default: None,
         example: "8f3c2a9e-1b4d-4c6e-9a7f-2d5b8e1c0a93",
@@ -198,6 +205,8 @@ pub struct Config {
     pub mail_ports: crate::mail_test::MailPorts,
     /// Days token upkeep retries an account that needs attention.
     pub attention_keep_alive_days: u32,
+    /// The host API's rate limit per key (or client address).
+    pub api_requests_per_second: u32,
     /// The operator's own multi-tenant app for Microsoft 365, if configured.
     pub operator_app: Option<OperatorAppConfig>,
 }
@@ -373,6 +382,8 @@ impl Config {
             mail_ports: parse("mail_ports", layers, parse_ports)?.unwrap_or_default(),
             attention_keep_alive_days: parse("attention_keep_alive_days", layers, parse_days)?
                 .expect("attention_keep_alive_days has a default"),
+            api_requests_per_second: parse("api_requests_per_second", layers, parse_rate)?
+                .expect("api_requests_per_second has a default"),
             operator_app: operator_app(layers)?,
         })
     }
@@ -692,6 +703,15 @@ fn parse_days(raw: &str) -> Result<u32, String> {
     }
 }
 
+fn parse_rate(raw: &str) -> Result<u32, String> {
+    match raw.parse::<u32>() {
+        Ok(n) if (1..=1_000_000).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "\"{raw}\" is not a number of requests per second from 1 to 1000000"
+        )),
+    }
+}
+
 fn parse_dir(raw: &str) -> Result<PathBuf, String> {
     if raw.is_empty() {
         return Err("it is empty; give a directory path".into());
@@ -828,7 +848,7 @@ mod tests {
                 "unknown setting `listen_addr` in file {}. Known settings: listen, public_url, \
                  data_dir, site_dir, master_key, microsoft_authority, sandbox, sandbox_file, \
                  tls_ca_file, allow_private_hosts, mail_hosts, mail_ports, \
-                 attention_keep_alive_days, operator_app_client_id, \
+                 attention_keep_alive_days, api_requests_per_second, operator_app_client_id, \
                  operator_app_client_secret, operator_app_secret_expires, operator_app_name, \
                  operator_app_publisher, log_format, log_level. Check the spelling (keys use \
                  snake_case, e.g. `public_url`)",

@@ -117,7 +117,7 @@ pub fn app(state: AppState) -> Router {
         })
         .nest(
             "/api/v1",
-            api_v1::routes().layer(limits::per_key_or_ip(&limits::HOST_API)),
+            api_v1::routes().layer(limits::per_key_or_ip(&state.host_api_limit)),
         )
         .route("/logout", post(setup::logout))
         .route(
@@ -364,6 +364,7 @@ impl Server {
             operator_settings: services.operator_settings,
             live_tests: Default::default(),
             stream_caps: Default::default(),
+            host_api_limit: limits::Limit::per_second(config.api_requests_per_second),
         };
         Ok(Server {
             listener,

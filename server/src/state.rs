@@ -30,6 +30,8 @@ pub struct AppState {
     pub live_tests: crate::http::tests_live::LiveTests,
     /// Live event streams open per browser session.
     pub stream_caps: crate::http::limits::StreamCaps,
+    /// `/api/v1`'s rate limit per key (`api_requests_per_second`).
+    pub host_api_limit: crate::http::limits::Limit,
     /// `Some` only when the sandbox identity provider is turned on.
     pub sandbox: Option<Sandbox>,
     pub operator_access: OperatorAccess,

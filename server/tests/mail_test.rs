@@ -105,25 +105,34 @@ async fn start() -> Env {
 impl Env {
     /// An account of the portal whose mailbox is on these mail servers, signed in.
     async fn signed_in_account(&self, op: &Operator<'_>) -> String {
+        let created = op
+            .call("accounts/create", &[("provider", "microsoft365-sandbox")])
+            .await;
+        let id = created["id"].as_str().unwrap().to_string();
+        self.sign_in(op, &id).await;
+        id
+    }
+
+    /// The wizard finished for `id` (on the test mail servers), and the mailbox signed in.
+    async fn sign_in(&self, op: &Operator<'_>, id: &str) {
         let smtp_port = self.mail.smtp_port.to_string();
         let imap_port = self.mail.imaps_port.to_string();
-        let id = op
-            .account_with(
-                CLIENT_ID,
-                "Qx38Q~Lm4Nv7Rt2Wb9Kd1Hs6Gf3Jp8Zc5Yx0Ua7E",
-                MAILBOX,
-                &[
-                    ("smtp_host", "localhost"),
-                    ("smtp_port", &smtp_port),
-                    ("imap_host", "localhost"),
-                    ("imap_port", &imap_port),
-                ],
-            )
-            .await;
-        let url = op.start(&id, "sign-in?mode=redirect").await;
+        op.finish_wizard(
+            id,
+            CLIENT_ID,
+            "Qx38Q~Lm4Nv7Rt2Wb9Kd1Hs6Gf3Jp8Zc5Yx0Ua7E",
+            MAILBOX,
+            &[
+                ("smtp_host", "localhost"),
+                ("smtp_port", &smtp_port),
+                ("imap_host", "localhost"),
+                ("imap_port", &imap_port),
+            ],
+        )
+        .await;
+        let url = op.start(id, "sign-in?mode=redirect").await;
         let back = authorize(&self.server, &url, MAILBOX, "accept").await;
         assert_eq!(op.get(&back).await.status(), 303);
-        id
     }
 
     /// An access token the sandbox issued for `user`, valid for `lifetime` seconds.
@@ -948,24 +957,51 @@ async fn a_swapped_port_is_named_and_silence_is_noticed_in_seconds() {
 async fn a_host_sends_and_reads_mail_with_a_token_from_the_api_in_python() {
     let env = start().await;
     let s = &env.server;
-    let op = Operator::new(s).await;
-    let id = env.signed_in_account(&op).await;
-
     let (_, key) = s
         .state
         .api_keys
-        .create("Host test", &[mailkey::api_keys::Scope::IssueTokens])
+        .create("Host test", &mailkey::api_keys::Scope::ALL)
         .await
         .unwrap();
-    let answer: serde_json::Value = TestServer::client()
-        .post(s.url(&format!("/api/v1/accounts/{id}/access-token")))
-        .header("authorization", format!("Bearer {}", key.expose()))
+    let host = |method: reqwest::Method, path: &str| {
+        TestServer::client()
+            .request(method, s.url(path))
+            .header("authorization", format!("Bearer {}", key.expose()))
+    };
+    // The host's backend: its customer, and the customer's mailbox account.
+    let org = host(reqwest::Method::POST, "/api/v1/organisations")
+        .json(&serde_json::json!({"external_id": "cust-1", "name": "Contoso"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(org.status(), 201);
+    let made: serde_json::Value = host(reqwest::Method::POST, "/api/v1/accounts")
+        .json(
+            &serde_json::json!({"organisation_external_id": "cust-1", "external_id": "invoices",
+                                  "provider": "microsoft365-sandbox", "app": "own",
+                                  "email": MAILBOX}),
+        )
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
+    let id = made["account"]["id"].as_str().unwrap().to_string();
+    // The customer's admin connects it (the wizard, today in the portal).
+    let op = Operator::new(s).await;
+    env.sign_in(&op, &id).await;
+
+    let answer: serde_json::Value = host(
+        reqwest::Method::POST,
+        &format!("/api/v1/accounts/{id}/access-token"),
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
     let script = r#"
 import base64, imaplib, os, smtplib, ssl, time, uuid
 user, token = os.environ["MK_USER"], os.environ["MK_TOKEN"]

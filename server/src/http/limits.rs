@@ -28,6 +28,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 pub const STREAMS_PER_SESSION: usize = 8;
 
 /// A rate limit per client address: `burst` requests at once, then one more every `every`.
+#[derive(Clone, Copy, Debug)]
 pub struct Limit {
     pub burst: u32,
     pub every: Duration,
@@ -51,12 +52,16 @@ pub const CONNECTION_TESTS: Limit = Limit {
 
 pub type IpLimit = GovernorLayer<PeerIpKeyExtractor, NoOpMiddleware, Body>;
 
-/// `/api/v1`, per API key (by its hash: the secret is never kept as a map key), else per client
-/// address: a host's backend may ask often, but one key or address cannot take the server.
-pub const HOST_API: Limit = Limit {
-    burst: 200,
-    every: Duration::from_millis(10),
-};
+impl Limit {
+    /// `rate` a second, and twice as many at once.
+    pub fn per_second(rate: u32) -> Limit {
+        let rate = rate.max(1);
+        Limit {
+            burst: rate.saturating_mul(2),
+            every: Duration::from_nanos(1_000_000_000 / u64::from(rate)),
+        }
+    }
+}
 
 /// Whose budget an API request spends: its key's, else its address's.
 #[derive(Clone, Copy, Debug)]
@@ -93,7 +98,9 @@ impl tower_governor::key_extractor::KeyExtractor for KeyOrIp {
 
 pub type ApiLimit = GovernorLayer<KeyOrIp, NoOpMiddleware, Body>;
 
-/// The host API's limit, answered like every limit here.
+/// `/api/v1`'s limit, per API key (by its hash: the secret is never kept as a map key), else
+/// per client address: a host's backend may ask often, but one key or address cannot take the
+/// server. Answered like every limit here.
 pub fn per_key_or_ip(limit: &Limit) -> ApiLimit {
     let config: GovernorConfig<KeyOrIp, NoOpMiddleware> = GovernorConfigBuilder::default()
         .period(limit.every)

@@ -68,10 +68,25 @@ impl Operator<'_> {
             .call("accounts/create", &[("provider", "microsoft365-sandbox")])
             .await;
         let id = created["id"].as_str().unwrap().to_string();
+        self.finish_wizard(&id, client_id, secret, email, mailbox)
+            .await;
+        id
+    }
+
+    /// The wizard's steps for an account that exists (made over the API, say): the app, its
+    /// redirect URI, the mailbox.
+    pub async fn finish_wizard(
+        &self,
+        id: &str,
+        client_id: &str,
+        secret: &str,
+        email: &str,
+        mailbox: &[(&str, &str)],
+    ) {
         self.call(
             "accounts/app",
             &[
-                ("id", &id),
+                ("id", id),
                 ("tenant", "contoso.test"),
                 ("client_id", client_id),
                 ("app_name", "Mailkey invoices"),
@@ -80,10 +95,9 @@ impl Operator<'_> {
             ],
         )
         .await;
-        self.call("accounts/step", &[("id", &id), ("step", "3")])
+        self.call("accounts/step", &[("id", id), ("step", "3")])
             .await;
-        self.save_mailbox(&id, email, mailbox).await;
-        id
+        self.save_mailbox(id, email, mailbox).await;
     }
 
     /// An account on the operator's own (the sandbox's multi-tenant) app: no app registration,
