@@ -144,7 +144,7 @@ pub struct DeletedAnswer {
 pub struct AccountList {
     pub accounts: Vec<AccountSummary>,
     /// Pass as `after` for the next page; absent on the last page.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next: Option<String>,
 }
 

@@ -1,7 +1,8 @@
 //! API keys of host applications: made by the operator (`mailkey api-key create`), shown once,
-//! stored as a SHA-256 hash, and checked on every `/api/v1` request against the database, so a
-//! revocation counts from the next request on every instance. When a key was last used is kept
-//! in memory and written in batches: no request waits on a database write.
+//! stored as a SHA-256 hash, and checked on every `/api/v1` request, so a revocation counts from
+//! the next request on every instance: a valid key is remembered only while the database's
+//! revision (see [`crate::freshness`]) stays put. When a key was last used is kept in memory and
+//! written in batches: no request waits on a database write.
 
 use std::{
     collections::HashMap,
@@ -13,7 +14,14 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::storage::{now, ApiKeyRecord, NewApiKey, StorageError, Store};
+use crate::{
+    freshness::{AtRevision, Freshness},
+    storage::{now, ApiKeyRecord, NewApiKey, StorageError, Store},
+};
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Every key starts so, for secret scanners (GitHub's, GitGuardian's) to recognise a leaked one.
 pub const KEY_PREFIX: &str = "mk_live_";
@@ -62,6 +70,9 @@ pub struct ApiKey {
     pub scopes: Vec<Scope>,
     /// The one organisation (Mailkey's ID) the key may see and touch, when restricted.
     pub organisation: Option<String>,
+    /// The database's revision this request was checked at: what else it answers from memory
+    /// must be as current.
+    pub revision: i64,
 }
 
 impl ApiKey {
@@ -79,6 +90,7 @@ impl ApiKey {
             name: r.name.clone(),
             scopes,
             organisation: r.organisation_id.clone(),
+            revision: i64::MIN,
         }
     }
 
@@ -121,8 +133,11 @@ pub enum KeyError {
 #[derive(Clone)]
 pub struct ApiKeys {
     store: Store,
+    freshness: Freshness,
     /// Key ID → when it was last used, not yet written.
     used: Arc<Mutex<HashMap<String, i64>>>,
+    /// Valid keys by their hash, as of a revision: a request checks the revision, not the key.
+    valid: Arc<Mutex<AtRevision<[u8; 32], ApiKey>>>,
 }
 
 impl std::fmt::Debug for ApiKeys {
@@ -146,10 +161,12 @@ fn well_formed(presented: &str) -> bool {
 }
 
 impl ApiKeys {
-    pub fn new(store: Store) -> ApiKeys {
+    pub fn new(store: Store, freshness: Freshness) -> ApiKeys {
         ApiKeys {
             store,
+            freshness,
             used: Arc::default(),
+            valid: Arc::default(),
         }
     }
 
@@ -206,32 +223,43 @@ impl ApiKeys {
                 name: name.to_string(),
                 scopes: scopes.to_vec(),
                 organisation: organisation.map(str::to_string),
+                revision: i64::MIN,
             },
             NewSecret(secret),
         ))
     }
 
-    /// The key a request presents, if it is one and not revoked. The database is asked each
-    /// time, so a revocation elsewhere counts at once. The key is found by the SHA-256 of its
-    /// 256 random bits: how long the look-up takes says nothing an attacker could use.
+    /// The key a request presents, if it is one and not revoked. A revocation counts from the
+    /// next request, on every instance: a key known valid is taken from memory only while the
+    /// database's revision, read after the request arrived, has not moved. The key is found by
+    /// the SHA-256 of its 256 random bits: how long the look-up takes says nothing an attacker
+    /// could use.
     pub async fn authenticate(&self, presented: &str) -> Result<ApiKey, KeyError> {
         if !well_formed(presented) {
             return Err(KeyError::Refused);
         }
         let digest = hash(presented);
-        let record = self
-            .store
-            .api_key_by_hash(&digest)
-            .await?
-            .ok_or(KeyError::Refused)?;
-        if record.revoked_at.is_some() {
-            return Err(KeyError::Refused);
-        }
-        self.used
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(record.id.clone(), now());
-        Ok(ApiKey::of(&record))
+        let revision = self.freshness.current().await?;
+        let known = lock(&self.valid).get(revision, &digest);
+        let mut key = match known {
+            Some(key) => key,
+            None => {
+                let record = self
+                    .store
+                    .api_key_by_hash(&digest)
+                    .await?
+                    .ok_or(KeyError::Refused)?;
+                if record.revoked_at.is_some() {
+                    return Err(KeyError::Refused);
+                }
+                let key = ApiKey::of(&record);
+                lock(&self.valid).put(revision, digest, key.clone());
+                key
+            }
+        };
+        lock(&self.used).insert(key.id.clone(), now());
+        key.revision = revision;
+        Ok(key)
     }
 
     pub async fn list(&self) -> Result<Vec<ApiKeyRecord>, KeyError> {
@@ -248,12 +276,7 @@ impl ApiKeys {
 
     /// Writes the last-use times gathered since the previous call.
     pub async fn flush(&self) {
-        let used: Vec<(String, i64)> = self
-            .used
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .drain()
-            .collect();
+        let used: Vec<(String, i64)> = lock(&self.used).drain().collect();
         if used.is_empty() {
             return;
         }

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod config;
 pub mod connection_tests;
 pub mod discovery;
+pub mod freshness;
 pub mod http;
 pub mod mail_test;
 pub mod operator_app;
@@ -19,6 +20,7 @@ pub mod sign_in;
 pub mod state;
 pub mod storage;
 pub mod telemetry;
+pub mod token_views;
 pub mod tokens;
 pub mod wizard;
 

@@ -250,7 +250,10 @@ async fn api_key(config: Config, command: ApiKeyCommand) -> Result<(), String> {
     let store = Store::open(&config.data_dir)
         .await
         .map_err(|e| e.to_string())?;
-    let keys = ApiKeys::new(store.clone());
+    let keys = ApiKeys::new(
+        store.clone(),
+        mailkey::freshness::Freshness::new(store.clone()),
+    );
     match command {
         ApiKeyCommand::Create {
             name,

@@ -345,11 +345,14 @@ impl Server {
             )
             .env(leptos::config::Env::PROD)
             .build();
-        let state = AppState {
+        // One reading of the database's revision serves the key check and the token views.
+        let freshness = crate::freshness::Freshness::new(services.store.clone());
+        let state = AppState::new(crate::state::Shared {
             css_href: manifest.css_href(PKG_DIR, OUTPUT_NAME).into(),
             leptos_options,
             operator_access: OperatorAccess::new(services.store.clone(), public_url.clone()),
-            api_keys: crate::api_keys::ApiKeys::new(services.store.clone()),
+            api_keys: crate::api_keys::ApiKeys::new(services.store.clone(), freshness.clone()),
+            token_views: crate::token_views::TokenViews::new(services.store.clone(), freshness),
             origin_policy: OriginPolicy::new(&public_url, config.public_url.is_some(), bound),
             security_headers: SecurityHeaders {
                 hsts: public_url.scheme() == "https",
@@ -365,7 +368,7 @@ impl Server {
             live_tests: Default::default(),
             stream_caps: Default::default(),
             host_api_limit: limits::Limit::per_second(config.api_requests_per_second),
-        };
+        });
         Ok(Server {
             listener,
             state,

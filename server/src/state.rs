@@ -15,10 +15,57 @@ use crate::{
     wizard::Wizard,
 };
 
-/// Everything a request handler may need, cheap to clone. Handlers take only the part they use
-/// (`State<Store>`, `State<OperatorAccess>`, …) through `FromRef`.
-#[derive(Clone, FromRef)]
-pub struct AppState {
+/// Everything a request handler may need. axum clones the state for every request, so it is one
+/// shared allocation; handlers take only the part they use (`State<Store>`,
+/// `State<OperatorAccess>`, …) through `FromRef`.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> AppState {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What `State<T>` may extract: each part by itself.
+macro_rules! parts {
+    ($($field:ident: $ty:ty),* $(,)?) => {
+        $(impl FromRef<AppState> for $ty {
+            fn from_ref(s: &AppState) -> $ty {
+                s.0.$field.clone()
+            }
+        })*
+    };
+}
+
+parts! {
+    leptos_options: LeptosOptions,
+    store: Store,
+    wizard: Wizard,
+    sign_in: SignIn,
+    tokens: TokenKeeper,
+    connection_tests: ConnectionTests,
+    operator_settings: OperatorSettings,
+    live_tests: crate::http::tests_live::LiveTests,
+    stream_caps: crate::http::limits::StreamCaps,
+    sandbox: Option<Sandbox>,
+    operator_access: OperatorAccess,
+    api_keys: crate::api_keys::ApiKeys,
+    token_views: crate::token_views::TokenViews,
+    origin_policy: OriginPolicy,
+    security_headers: SecurityHeaders,
+    assets: Arc<StaticAssets>,
+}
+
+pub struct Shared {
     pub leptos_options: LeptosOptions,
     pub store: Store,
     pub wizard: Wizard,
@@ -36,6 +83,7 @@ pub struct AppState {
     pub sandbox: Option<Sandbox>,
     pub operator_access: OperatorAccess,
     pub api_keys: crate::api_keys::ApiKeys,
+    pub token_views: crate::token_views::TokenViews,
     pub origin_policy: OriginPolicy,
     pub security_headers: SecurityHeaders,
     pub assets: Arc<StaticAssets>,

@@ -553,3 +553,48 @@ async fn each_key_has_its_own_rate_limit() {
     let (status, _) = get_api(s, &other, "/api/v1/accounts").await;
     assert_eq!(status, StatusCode::OK, "another key has its own budget");
 }
+
+/// Keys and token answers are remembered in memory, yet a change made by another instance (here
+/// another connection to the database, as `mailkey api-key revoke` or a second server makes)
+/// counts from the very next request.
+#[tokio::test]
+async fn a_change_made_elsewhere_counts_on_the_next_request_though_answers_are_remembered() {
+    let env = start(Tenant::default()).await;
+    let s = &env.server;
+    let op = Operator::new(s).await;
+    let id = connected(&op).await;
+    let org = s
+        .state
+        .store
+        .create_organisation("org_other", "other", "Other")
+        .await
+        .unwrap()
+        .0
+        .id;
+    let restricted = key_for(s, "org_default").await;
+    let k = key(s, &Scope::ALL).await;
+    for bearer in [&k, &restricted] {
+        assert_eq!(post_token(s, Some(bearer), &id, "").await.0, StatusCode::OK);
+    }
+    let elsewhere = db(s).await;
+
+    // The account moves to another organisation: the restricted key no longer sees it.
+    sqlx::query("UPDATE accounts SET organisation_id = ? WHERE id = ?")
+        .bind(&org)
+        .bind(&id)
+        .execute(&elsewhere)
+        .await
+        .unwrap();
+    let (status, _, e) = post_token(s, Some(&restricted), &id, "").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{e}");
+    assert_eq!(post_token(s, Some(&k), &id, "").await.0, StatusCode::OK);
+
+    // The key is revoked elsewhere.
+    sqlx::query("UPDATE api_keys SET revoked_at = 1 WHERE revoked_at IS NULL")
+        .execute(&elsewhere)
+        .await
+        .unwrap();
+    let (status, _, e) = post_token(s, Some(&k), &id, "").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{e}");
+    assert_eq!(e["error"]["code"], "unauthorized");
+}

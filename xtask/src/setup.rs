@@ -116,7 +116,8 @@ pub fn test_tools() -> Result<(), String> {
 
 /// The connection-test benchmark compares with a minimal Python client.
 pub fn bench_tools() -> Result<(), String> {
-    debian_packages(&["python3"])
+    // wrk loads the token endpoint from a second process.
+    debian_packages(&["python3", "wrk"])
 }
 
 fn wasm_target() -> Result<(), String> {

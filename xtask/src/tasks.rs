@@ -156,5 +156,7 @@ pub fn bench() -> Result<(), String> {
         "mailkey",
         "--bench",
         "connection_test",
-    ]))
+    ]))?;
+    step("the token endpoint under wrk, next to a bare axum handler");
+    run(cargo().args(["bench", "--package", "mailkey", "--bench", "token_endpoint"]))
 }

@@ -26,12 +26,16 @@ pub struct OperatorSession {
 #[derive(Clone, Debug)]
 pub struct OperatorAccess {
     store: Store,
-    public_url: Url,
+    /// Shared: the session check clones this on every request.
+    public_url: std::sync::Arc<Url>,
 }
 
 impl OperatorAccess {
     pub fn new(store: Store, public_url: Url) -> OperatorAccess {
-        OperatorAccess { store, public_url }
+        OperatorAccess {
+            store,
+            public_url: std::sync::Arc::new(public_url),
+        }
     }
 
     /// Whether cookies must be `Secure` (the portal is served over https).

@@ -18,8 +18,8 @@ use super::error::HttpError;
 
 #[derive(Clone, Debug)]
 pub struct OriginPolicy {
-    /// `scheme://host[:port]` of the public URL.
-    pub expected: String,
+    /// `scheme://host[:port]` of the public URL (shared: every request clones the policy).
+    pub expected: std::sync::Arc<str>,
     /// Set when the public URL was not configured (it is then a guess from the listen address):
     /// the names this instance answers to. A page of another site that rebinds its own DNS
     /// name to Mailkey's address still sends its own name as `Host`, so only the listen
@@ -58,7 +58,7 @@ impl LocalNames {
 impl OriginPolicy {
     pub fn new(public_url: &Url, configured: bool, bound: SocketAddr) -> OriginPolicy {
         OriginPolicy {
-            expected: public_url.origin().ascii_serialization(),
+            expected: public_url.origin().ascii_serialization().into(),
             local: (!configured).then(|| LocalNames {
                 ip: (!bound.ip().is_unspecified()).then_some(bound.ip()),
             }),
@@ -89,7 +89,7 @@ impl OriginPolicy {
             .map(|v| v.to_str().unwrap_or("(not text)"))
         {
             Some(origin) => {
-                if origin == self.expected {
+                if origin == &*self.expected {
                     return Ok(());
                 }
                 if let Some(local) = &self.local {
@@ -120,7 +120,7 @@ pub async fn check(State(policy): State<OriginPolicy>, req: Request, next: Next)
             tracing::warn!(%host, path = req.uri().path(), "refused a request for another host name");
             return HttpError::ForeignHost {
                 host,
-                expected: policy.expected.clone(),
+                expected: policy.expected.to_string(),
             }
             .into_response();
         }
@@ -131,7 +131,7 @@ pub async fn check(State(policy): State<OriginPolicy>, req: Request, next: Next)
             tracing::warn!(%origin, path = req.uri().path(), "refused a cross-origin request");
             return HttpError::CrossOrigin {
                 origin,
-                expected: policy.expected.clone(),
+                expected: policy.expected.to_string(),
             }
             .into_response();
         }

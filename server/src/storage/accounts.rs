@@ -48,7 +48,24 @@ impl Cursor {
     }
 }
 
+/// What the token endpoint needs of an account besides its token.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct TokenViewRecord {
+    pub organisation_id: String,
+    pub email: String,
+    pub mailbox_settings: Option<String>,
+}
+
 impl Store {
+    pub async fn token_view(&self, id: &str) -> Result<Option<TokenViewRecord>, StorageError> {
+        Ok(sqlx::query_as(
+            "SELECT organisation_id, email, mailbox_settings FROM accounts WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     /// Every account, by name (the portal's and the CLI's list).
     pub async fn list_accounts(&self) -> Result<Vec<AccountSummary>, StorageError> {
         let mut all = self.accounts_where(&AccountFilter::default()).await?;

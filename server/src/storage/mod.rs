@@ -47,12 +47,25 @@ pub enum StorageError {
     Query(#[from] sqlx::Error),
     #[error("the database holds a value this version does not understand: {0}")]
     Corrupt(String),
+    #[error("the database cannot be reached: {0}")]
+    Unavailable(String),
+}
+
+impl Store {
+    /// The `revision` row (migration 0013): moves whenever an answer kept in memory may be stale.
+    pub async fn revision(&self) -> Result<i64, StorageError> {
+        Ok(sqlx::query_scalar("SELECT n FROM revision WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?)
+    }
 }
 
 /// The handle every part of the server uses to read and write state.
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
+    /// The database file (its write-ahead log is beside it).
+    path: std::sync::Arc<std::path::PathBuf>,
 }
 
 impl Store {
@@ -87,7 +100,18 @@ impl Store {
                 source,
             })?;
         MIGRATIONS.run(&pool).await?;
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            path: std::sync::Arc::new(path),
+        })
+    }
+
+    /// The files every commit writes, by any process: the write-ahead log (and the database,
+    /// which checkpoints write).
+    pub fn commit_files(&self) -> [std::path::PathBuf; 2] {
+        let mut wal = self.path.as_os_str().to_owned();
+        wal.push("-wal");
+        [wal.into(), self.path.as_ref().clone()]
     }
 
     /// Answers whether the database responds, for `/readyz`.

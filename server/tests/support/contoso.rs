@@ -87,12 +87,18 @@ pub struct Env {
 }
 
 pub async fn start(t: Tenant) -> Env {
+    start_with(t, |_| {}).await
+}
+
+/// As `start`, with some settings changed.
+pub async fn start_with(t: Tenant, adjust: impl FnOnce(&mut mailkey::config::Config)) -> Env {
     let files = tempfile::tempdir().unwrap();
     let path = files.path().join("sandbox.toml");
     std::fs::write(&path, sandbox_file(&t)).unwrap();
     let server = TestServer::start_with(|c| {
         c.sandbox = true;
         c.sandbox_file = Some(path.clone());
+        adjust(c);
     })
     .await;
     Env {
