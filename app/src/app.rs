@@ -10,6 +10,7 @@ use crate::{
     error::PortalError,
     pages::{
         account::{AccountPage, DeleteAccountPage},
+        api_keys::ApiKeysPage,
         home::HomePage,
         not_found::NotFound,
         settings::SettingsPage,
@@ -42,6 +43,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/accounts/:id") view=AccountPage ssr=SsrMode::Async/>
                         <Route path=path!("/accounts/:id/delete") view=DeleteAccountPage ssr=SsrMode::Async/>
                         <Route path=path!("/settings") view=SettingsPage ssr=SsrMode::Async/>
+                        <Route path=path!("/api-keys") view=ApiKeysPage ssr=SsrMode::Async/>
                     </Routes>
                 </main>
                 <Footer/>

@@ -23,6 +23,21 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// What the portal's pages need from the server. Each method receives the request so the server
 /// can authenticate it.
 pub trait PortalBackend: Send + Sync + 'static {
+    /// The API keys page: every key, and a just-made key's secret once.
+    fn api_keys<'a>(
+        &'a self,
+        request: &'a Parts,
+    ) -> BoxFuture<'a, Result<crate::api_keys::ApiKeysView, PortalError>>;
+    fn create_api_key<'a>(
+        &'a self,
+        request: &'a Parts,
+        input: crate::api_keys::NewKeyInput,
+    ) -> BoxFuture<'a, Result<(), PortalError>>;
+    fn revoke_api_key<'a>(
+        &'a self,
+        request: &'a Parts,
+        id: String,
+    ) -> BoxFuture<'a, Result<(), PortalError>>;
     fn operator<'a>(
         &'a self,
         request: &'a Parts,

@@ -7,6 +7,7 @@
 #![recursion_limit = "256"]
 
 pub mod api;
+pub mod api_keys;
 mod app;
 #[cfg(feature = "ssr")]
 pub mod backend;

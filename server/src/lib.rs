@@ -12,6 +12,7 @@ pub mod mail_test;
 pub mod operator_app;
 pub mod operator_settings;
 mod portal;
+mod portal_keys;
 pub mod providers;
 pub mod sandbox;
 pub mod secrets;

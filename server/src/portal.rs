@@ -24,6 +24,8 @@ use crate::{
 };
 
 pub struct Portal {
+    pub api_keys: crate::api_keys::ApiKeys,
+    pub reveals: crate::portal_keys::Reveals,
     pub store: Store,
     pub wizard: Wizard,
     pub tokens: TokenKeeper,
@@ -108,7 +110,7 @@ fn accepts_html(request: &Parts) -> bool {
 
 /// A form posted without the wasm (the browser asked for HTML) cannot show a 422's per-field
 /// messages: send it back to its page, which then says nothing was saved. True when it did.
-fn send_back_plain_form() -> bool {
+pub(crate) fn send_back_plain_form() -> bool {
     let Some(parts) = leptos::prelude::use_context::<Parts>() else {
         return false;
     };
@@ -438,6 +440,39 @@ impl PortalBackend for Portal {
             }
             tracing::info!(account = %id, "mailbox settings saved");
             Ok(step_saved(id, saved))
+        })
+    }
+
+    fn api_keys<'a>(
+        &'a self,
+        request: &'a Parts,
+    ) -> BoxFuture<'a, Result<mailkey_app::api_keys::ApiKeysView, PortalError>> {
+        Box::pin(async move {
+            let session = operator_of(request)?;
+            crate::portal_keys::page(&self.api_keys, &self.store, &self.reveals, session).await
+        })
+    }
+
+    fn create_api_key<'a>(
+        &'a self,
+        request: &'a Parts,
+        input: mailkey_app::api_keys::NewKeyInput,
+    ) -> BoxFuture<'a, Result<(), PortalError>> {
+        Box::pin(async move {
+            let session = operator_of(request)?;
+            crate::portal_keys::create(&self.api_keys, &self.store, &self.reveals, session, input)
+                .await
+        })
+    }
+
+    fn revoke_api_key<'a>(
+        &'a self,
+        request: &'a Parts,
+        id: String,
+    ) -> BoxFuture<'a, Result<(), PortalError>> {
+        Box::pin(async move {
+            operator_of(request)?;
+            crate::portal_keys::revoke(&self.api_keys, &id).await
         })
     }
 

@@ -97,6 +97,8 @@ fn leptos_context(portal: Portal) -> impl Fn() + Clone + Send + Sync + 'static {
 pub fn app(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let context = leptos_context(Portal {
+        api_keys: state.api_keys.clone(),
+        reveals: Default::default(),
         store: state.store.clone(),
         wizard: state.wizard.clone(),
         tokens: state.tokens.clone(),

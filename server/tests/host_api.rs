@@ -598,3 +598,55 @@ async fn a_change_made_elsewhere_counts_on_the_next_request_though_answers_are_r
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{e}");
     assert_eq!(e["error"]["code"], "unauthorized");
 }
+
+/// The portal's API keys page: a key made there is shown once and works; a bad one is refused
+/// with nothing made; revoking refuses it from the next request.
+#[tokio::test]
+async fn the_operator_makes_shows_once_and_revokes_keys_in_the_portal() {
+    let env = start(Tenant::default()).await;
+    let s = &env.server;
+    let op = Operator::new(s).await;
+    let id = connected(&op).await;
+
+    let refused = TestServer::client()
+        .post(s.url("/_fn/api-keys/create"))
+        .header("cookie", &op.cookie)
+        .header("origin", &s.base)
+        .header("accept", "application/json")
+        .form(&[("name", " "), ("issue_tokens", "on")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.text().await.unwrap().contains("name"));
+    assert!(s.state.api_keys.list().await.unwrap().is_empty());
+
+    op.call(
+        "api-keys/create",
+        &[("name", "Acme ERP"), ("issue_tokens", "on")],
+    )
+    .await;
+    let page = op.call("api-keys", &[]).await;
+    let secret = page["revealed"]["secret"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("mk_live_"), "{page}");
+    assert_eq!(
+        page["keys"][0]["scopes"],
+        serde_json::json!(["tokens.issue"])
+    );
+    let again = op.call("api-keys", &[]).await;
+    assert_eq!(again["revealed"], Value::Null, "shown once");
+    assert!(!again.to_string().contains(&secret));
+    assert_eq!(
+        post_token(s, Some(&secret), &id, "").await.0,
+        StatusCode::OK
+    );
+
+    let key_id = page["keys"][0]["id"].as_str().unwrap();
+    op.call("api-keys/revoke", &[("id", key_id)]).await;
+    assert_eq!(
+        post_token(s, Some(&secret), &id, "").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let after = op.call("api-keys", &[]).await;
+    assert!(after["keys"][0]["revoked_at"].is_i64(), "{after}");
+}

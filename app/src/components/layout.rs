@@ -88,6 +88,7 @@ fn OperatorMenu() -> impl IntoView {
             <div id="operator-menu-panel" class="menu-panel" hidden=move || !open.get()>
                 <p class="menu-note">"Signed in as the operator of this Mailkey."</p>
                 <a class="button button-quiet" href="/settings">"Settings"</a>
+                <a class="button button-quiet" href="/api-keys">"API keys"</a>
                 <form method="post" action="/logout">
                     <button type="submit" class="button button-secondary">"Sign out"</button>
                 </form>

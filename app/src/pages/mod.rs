@@ -1,4 +1,5 @@
 pub mod account;
+pub mod api_keys;
 pub mod home;
 pub mod not_found;
 pub mod settings;
