@@ -23,9 +23,12 @@ use crate::{
 
 const REVEAL_FOR: Duration = Duration::from_secs(600);
 
+/// A new key not yet shown: its name, secret and when it was made.
+type Pending = (String, SecretString, Instant);
+
 /// New keys' secrets not yet shown, by the browser session that made them.
 #[derive(Clone, Default)]
-pub struct Reveals(Arc<Mutex<HashMap<[u8; 32], (String, SecretString, Instant)>>>);
+pub struct Reveals(Arc<Mutex<HashMap<[u8; 32], Pending>>>);
 
 impl Reveals {
     fn put(&self, session: &OperatorSession, name: String, secret: SecretString) {
