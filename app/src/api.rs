@@ -84,6 +84,9 @@ pub struct AccountSummary {
     /// The organisation (Mailkey's ID) it belongs to.
     #[serde(default)]
     pub organisation_id: String,
+    /// And its name.
+    #[serde(default)]
+    pub organisation_name: String,
     /// The host's own ID for it, when the host gave one.
     #[serde(default)]
     pub external_id: Option<String>,
@@ -343,6 +346,15 @@ mod tests {
     }
 }
 
+/// Where a new account made in the portal goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OrganisationChoice {
+    /// An organisation that exists (its ID).
+    Existing(String),
+    /// A new one, by this name.
+    New(String),
+}
+
 /// What "New account" needs before a draft exists.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewAccountInfo {
@@ -352,4 +364,7 @@ pub struct NewAccountInfo {
     pub providers: Vec<(String, String)>,
     /// The operator's own apps, as (provider id, app name, publisher): one-click connect.
     pub operator_apps: Vec<(String, String, Option<String>)>,
+    /// The organisations an account can go into, as (ID, name); the default one first.
+    #[serde(default)]
+    pub organisations: Vec<(String, String)>,
 }

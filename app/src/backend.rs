@@ -55,6 +55,7 @@ pub trait PortalBackend: Send + Sync + 'static {
         request: &'a Parts,
         provider: String,
         app_source: AppSource,
+        organisation: crate::api::OrganisationChoice,
     ) -> BoxFuture<'a, Result<String, PortalError>>;
     /// The account's sign-in state, and this browser's latest attempt.
     fn connection<'a>(

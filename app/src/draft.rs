@@ -174,6 +174,9 @@ pub struct Draft {
     pub saved_step: u8,
     /// Set when the account signs in with the operator's own app: its name, as users see it.
     pub operator_app: Option<String>,
+    /// The organisation it belongs to (its name).
+    #[serde(default)]
+    pub organisation: String,
 }
 
 impl Draft {

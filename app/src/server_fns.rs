@@ -68,14 +68,28 @@ fn go_on(saved: &StepSaved) {
     crate::backend::redirect(&saved.next_path());
 }
 
-/// The wizard's "Next" on step 1 for a new account: creates the draft.
+/// The wizard's "Next" on step 1 for a new account: creates the draft, in the organisation
+/// chosen (or a new one named there; without either, the default one). "Use <the operator's
+/// app>" is a second submit button of the same form: `one_click` carries its provider.
 #[server(prefix = "/_fn", endpoint = "accounts/create")]
 pub async fn create_draft(
     provider: Option<String>,
     #[server(default)] app_source: String,
+    #[server(default)] one_click: Option<String>,
+    #[server(default)] organisation: String,
+    #[server(default)] new_organisation: String,
 ) -> Result<StepSaved, PortalError> {
     let (backend, parts) = crate::backend::request_context()?;
+    let (provider, app_source) = match one_click {
+        Some(p) => (Some(p), "operator".to_string()),
+        None => (provider, app_source),
+    };
     let provider = provider.unwrap_or_else(|| crate::provider::MICROSOFT_365.id.to_string());
+    let organisation = match (new_organisation.trim(), organisation.trim()) {
+        ("", "") => crate::api::OrganisationChoice::Existing("org_default".into()),
+        ("", id) => crate::api::OrganisationChoice::Existing(id.to_string()),
+        (name, _) => crate::api::OrganisationChoice::New(name.to_string()),
+    };
     let Some(app_source) = (match app_source.as_str() {
         "" => Some(crate::draft::AppSource::Own),
         s => crate::draft::AppSource::parse(s),
@@ -87,7 +101,10 @@ pub async fn create_draft(
         crate::backend::set_status(422);
         return Err(PortalError::Invalid(f));
     };
-    let id = backend.0.create_draft(&parts, provider, app_source).await?;
+    let id = backend
+        .0
+        .create_draft(&parts, provider, app_source, organisation)
+        .await?;
     let saved = backend.0.complete_step(&parts, id, Step::Register).await?;
     go_on(&saved);
     Ok(saved)

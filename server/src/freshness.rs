@@ -1,17 +1,16 @@
 //! Whether answers kept in memory are still current: the database's `revision` (migration 0013)
 //! moves whenever a key is revoked or an account changes in a way the host API depends on.
 //!
-//! Nothing can have been committed since the last reading while the database's files are as
-//! they were then: every commit, by any process, writes SQLite's write-ahead log and so changes
-//! its size or modification time. A request first compares the two files' metadata with what
-//! they were before the last reading (two `stat` calls, no database round trip) and uses that
-//! reading if they match. File times are coarse (a clock tick of a few milliseconds), so a
-//! reading is only trusted this way when the files were last written well before it was taken.
+//! A commit becomes visible to other connections, in any process, when its writer updates the
+//! header of SQLite's WAL index (the `-shm` file beside the database: a change counter, the
+//! last valid frame, the log's salts). While that header is byte for byte what it was before
+//! the last reading, nothing was committed since, and the reading stands: a request compares
+//! 48 bytes (one small file read, no database round trip) instead of asking the database.
 //!
 //! Otherwise the request needs a reading taken after it arrived (so a revocation committed
-//! before it counts), but not one of its own: requests that arrive while a reading is under way wait for
-//! the next one, which serves them all. Under load one small read serves a batch of requests;
-//! alone, a request costs one read.
+//! before it counts), but not one of its own: requests that arrive while a reading is under way
+//! wait for the next one, which serves them all. Under load one small read serves a batch of
+//! requests; alone, a request costs one read.
 
 use std::sync::{Arc, Mutex};
 
@@ -27,7 +26,7 @@ pub struct Freshness {
 struct Inner {
     store: Store,
     runs: Mutex<Runs>,
-    /// The files' metadata before the last reading, and that reading, when it can be trusted.
+    /// The WAL index header before the last reading, and that reading.
     quiet: Mutex<Option<(Signature, i64)>>,
     /// Readings taken so far (each a database round trip).
     readings: std::sync::atomic::AtomicU64,
@@ -118,18 +117,25 @@ impl Freshness {
 
 /// Takes readings as long as requests wait for one.
 async fn read_while_wanted(inner: Arc<Inner>) {
+    // However this task ends (a panic, the runtime shutting down), nobody is left waiting
+    // for a reading that will never come.
+    let mut guard = Leader {
+        inner: inner.clone(),
+        armed: true,
+    };
     loop {
         let run = {
             let mut runs = lock(&inner.runs);
             if runs.wanted < runs.next {
                 runs.leader = false;
+                guard.armed = false;
                 return;
             }
             runs.next += 1;
             runs.next - 1
         };
-        // Taken before the reading: a commit after it changes the files.
-        let before = Signature::of(&inner.store).filter(Signature::settled);
+        // Taken before the reading: a commit made visible after it changes the header.
+        let before = Signature::of(&inner.store);
         inner
             .readings
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -145,47 +151,51 @@ async fn read_while_wanted(inner: Arc<Inner>) {
     }
 }
 
+/// The task taking readings, while it has not stopped of its own accord.
+struct Leader {
+    inner: Arc<Inner>,
+    armed: bool,
+}
+
+impl Drop for Leader {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let mut runs = lock(&self.inner.runs);
+        runs.leader = false;
+        // Every waiter gets an answer: no reading.
+        let last = runs.next.max(runs.wanted);
+        runs.next = last + 1;
+        self.inner.done.send_replace((last, None));
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// What a commit changes: each commit file's identity, size and modification time.
+/// What every commit changes: the WAL index header (the first of its two copies), and which
+/// file holds it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Signature {
-    files: [Option<(u64, u64, u64, i128)>; 2],
-    /// The newest modification time, in nanoseconds since the epoch.
-    newest: i128,
+    file: (u64, u64),
+    header: [u8; 48],
 }
 
-/// Longer than any file system's time granularity (Linux: a clock tick, 1 to 10 ms).
-const SETTLE_NANOS: i128 = 100_000_000;
-
 impl Signature {
+    /// `None` when the index cannot be read (the database is not in WAL mode, say): then every
+    /// request asks the database.
     fn of(store: &Store) -> Option<Signature> {
-        use std::os::unix::fs::MetadataExt;
-        let mut files = [None; 2];
-        let mut newest = i128::MIN;
-        for (slot, path) in files.iter_mut().zip(store.commit_files()) {
-            match std::fs::metadata(&path) {
-                Ok(m) => {
-                    let mtime = i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec());
-                    newest = newest.max(mtime);
-                    *slot = Some((m.dev(), m.ino(), m.size(), mtime));
-                }
-                // No log (yet, or after the last connection closed): that too is a state.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(_) => return None,
-            }
-        }
-        Some(Signature { files, newest })
-    }
-
-    /// Written long enough ago that a later commit cannot share its modification time.
-    fn settled(&self) -> bool {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as i128);
-        now - self.newest > SETTLE_NANOS
+        use std::os::unix::fs::{FileExt, MetadataExt};
+        let shm = std::fs::File::open(store.wal_index()).ok()?;
+        let meta = shm.metadata().ok()?;
+        let mut header = [0u8; 48];
+        shm.read_exact_at(&mut header, 0).ok()?;
+        Some(Signature {
+            file: (meta.dev(), meta.ino()),
+            header,
+        })
     }
 }
 
@@ -240,10 +250,9 @@ mod tests {
 
     async fn bump(store: &Store) {
         // Another connection, as another process would write.
-        let other =
-            sqlx::SqlitePool::connect(&format!("sqlite://{}", store.commit_files()[1].display()))
-                .await
-                .unwrap();
+        let other = sqlx::SqlitePool::connect(&format!("sqlite://{}", store.file().display()))
+            .await
+            .unwrap();
         sqlx::query("UPDATE revision SET n = n + 1")
             .execute(&other)
             .await
@@ -252,7 +261,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_commit_anywhere_is_seen_by_the_next_call_and_quiet_files_save_the_reading() {
+    async fn a_commit_anywhere_is_seen_by_the_next_call_and_otherwise_the_reading_stands() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).await.unwrap();
         let f = Freshness::new(store.clone());
@@ -265,8 +274,7 @@ mod tests {
             "a fresh write counts at once"
         );
 
-        // Once the files have settled, a reading is trusted until they change.
-        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        // A reading is trusted until the next commit.
         f.current().await.unwrap();
         let before = f.readings();
         for _ in 0..100 {

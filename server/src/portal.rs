@@ -3,13 +3,13 @@
 
 use axum::http::request::Parts;
 use mailkey_app::{
-    api::{AccountSummary, NewAccountInfo},
+    api::{AccountSummary, NewAccountInfo, OrganisationChoice},
     backend::{set_status, BoxFuture, PortalBackend},
     draft::{AppDetails, AppSource, Draft, MailboxSettings, Step},
     error::PortalError,
     mail_test::{FolderMapping, TestOverview},
     operator_settings::{OperatorAppInput, OperatorSettingsView},
-    rules::{dates::Day, Note},
+    rules::{dates::Day, Findings, Note},
     server_fns::{OperatorView, StepSaved},
     sign_in::{ConnectionStatus, SignInOutcome, SignInProblem},
 };
@@ -31,6 +31,43 @@ pub struct Portal {
     pub tokens: TokenKeeper,
     pub connection_tests: ConnectionTests,
     pub operator_settings: OperatorSettings,
+}
+
+impl Portal {
+    /// The organisation a new account goes into: one that exists, or one made now (its
+    /// external ID is its own ID: the portal's organisations have no host to name them).
+    async fn organisation_for(&self, choice: OrganisationChoice) -> Result<String, PortalError> {
+        let storage = |e: crate::storage::StorageError| {
+            tracing::error!(error = %e, "organisations: storage failed");
+            PortalError::storage_unavailable()
+        };
+        match choice {
+            OrganisationChoice::Existing(id) => match self.store.organisation(&id, None).await {
+                Ok(Some(o)) => Ok(o.id),
+                Ok(None) => Err(portal_error(DraftError::Invalid(Findings::error(
+                    "organisation",
+                    "This organisation does not exist (any more): choose another, or name a new one.",
+                )))),
+                Err(e) => Err(storage(e)),
+            },
+            OrganisationChoice::New(name) => {
+                if name.chars().count() > 200 || name.chars().any(char::is_control) {
+                    return Err(portal_error(DraftError::Invalid(Findings::error(
+                        "new_organisation",
+                        "An organisation's name is one line of at most 200 characters.",
+                    ))));
+                }
+                let id = crate::storage::new_organisation_id();
+                let (record, _) = self
+                    .store
+                    .create_organisation(&id, &id, &name)
+                    .await
+                    .map_err(storage)?;
+                tracing::info!(organisation = %record.id, "organisation created in the portal");
+                Ok(record.id)
+            }
+        }
+    }
 }
 
 fn operator_of(request: &Parts) -> Result<&OperatorSession, PortalError> {
@@ -220,7 +257,14 @@ impl PortalBackend for Portal {
     ) -> BoxFuture<'a, Result<NewAccountInfo, PortalError>> {
         Box::pin(async move {
             operator_of(request)?;
+            let mut organisations = self.store.organisations(None).await.map_err(|e| {
+                tracing::error!(error = %e, "listing organisations failed");
+                PortalError::storage_unavailable()
+            })?;
+            // The default one first: most operators have no other.
+            organisations.sort_by_key(|o| o.id != DEFAULT_ORGANISATION);
             Ok(NewAccountInfo {
+                organisations: organisations.into_iter().map(|o| (o.id, o.name)).collect(),
                 redirect_uri: self.wizard.redirect_uri().to_string(),
                 providers: self
                     .wizard
@@ -248,15 +292,17 @@ impl PortalBackend for Portal {
         request: &'a Parts,
         provider: String,
         app_source: AppSource,
+        organisation: OrganisationChoice,
     ) -> BoxFuture<'a, Result<String, PortalError>> {
         Box::pin(async move {
             operator_of(request)?;
+            let organisation_id = self.organisation_for(organisation).await?;
             let id = self
                 .wizard
                 .create(NewAccount {
                     provider: provider.clone(),
                     app_source,
-                    organisation_id: DEFAULT_ORGANISATION.to_string(),
+                    organisation_id,
                     external_id: None,
                     name: String::new(),
                     email: String::new(),

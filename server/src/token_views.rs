@@ -89,11 +89,15 @@ impl TokenViews {
                 }))
             }
         };
-        self.cache.lock().unwrap_or_else(|e| e.into_inner()).put(
-            revision,
-            id.to_string(),
-            view.clone(),
-        );
+        // "No such account" is not kept: an account made since must be found (making one does
+        // not move the revision).
+        if let Some(v) = &view {
+            self.cache.lock().unwrap_or_else(|e| e.into_inner()).put(
+                revision,
+                id.to_string(),
+                Some(v.clone()),
+            );
+        }
         Ok(view)
     }
 }

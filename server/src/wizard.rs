@@ -309,6 +309,7 @@ impl Wizard {
             tenant_id: r.tenant_id,
             mailbox,
             saved_step: r.saved_step,
+            organisation: r.organisation.clone(),
             operator_app: (r.app_source == AppSource::Operator.as_str())
                 .then(|| self.providers.operator_app(provider.id))
                 .flatten()

@@ -289,3 +289,98 @@ async fn accounts_are_listed_a_page_at_a_time_without_gaps_or_repeats() {
         assert_eq!(e["error"]["code"], "invalid_query", "{bad} → {e}");
     }
 }
+
+#[tokio::test]
+async fn deleting_an_organisation_takes_its_accounts_and_its_restricted_keys() {
+    let (s, _files) = multi_tenant::start().await;
+    let k = key(&s, &Scope::ALL).await;
+    let org = organisation(&s, &k, "cust-11").await;
+    let mine = key_for(&s, &org).await;
+    let (status, made) = create(&s, &mine, json!({"provider": SANDBOX, "app": "own"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+
+    let (status, gone) = send(
+        &s,
+        Method::DELETE,
+        &k,
+        &format!("/api/v1/organisations/{org}?delete_accounts=true"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{gone}");
+    assert_eq!(gone["accounts_deleted"], 1);
+    assert_eq!(account_count(&s).await, 0);
+    let (status, e) = get_api(&s, &mine, "/api/v1/accounts").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{e}");
+}
+
+/// In the portal, a new account goes into the organisation the operator picks, or a new one
+/// named there; the list says which.
+#[tokio::test]
+async fn the_portal_puts_an_account_in_the_organisation_picked_or_a_new_one() {
+    let (s, _files) = multi_tenant::start().await;
+    let op = Operator::new(&s).await;
+    let k = key(&s, &Scope::ALL).await;
+    let org = organisation(&s, &k, "cust-12").await;
+
+    let info = op.call("accounts/new", &[]).await;
+    assert_eq!(info["organisations"][0][0], "org_default", "{info}");
+    assert!(info["organisations"].to_string().contains(&org));
+
+    let picked = op
+        .call(
+            "accounts/create",
+            &[("provider", SANDBOX), ("organisation", &org)],
+        )
+        .await;
+    let new = op
+        .call(
+            "accounts/create",
+            &[
+                ("one_click", SANDBOX),
+                ("organisation", &org),
+                ("new_organisation", "Fabrikam Ltd"),
+            ],
+        )
+        .await;
+    let accounts = op.call("accounts", &[]).await;
+    let of = |id: &Value| {
+        accounts
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["id"] == *id)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(of(&picked["id"])["organisation_id"], org.as_str());
+    assert_eq!(of(&picked["id"])["organisation_name"], "Customer cust-12");
+    let fabrikam = of(&new["id"]);
+    assert_eq!(fabrikam["organisation_name"], "Fabrikam Ltd");
+    let record = s
+        .state
+        .store
+        .draft(new["id"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        record.app_source, "operator",
+        "Use <app> is the one-click path"
+    );
+
+    // An organisation that is not there: refused, nothing made.
+    let before = account_count(&s).await;
+    let refused = TestServer::client()
+        .post(s.url("/_fn/accounts/create"))
+        .header("cookie", &op.cookie)
+        .header("origin", &s.base)
+        .header("accept", "application/json")
+        .form(&[("provider", SANDBOX), ("organisation", "org_gone")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.text().await.unwrap().contains("organisation"));
+    assert_eq!(account_count(&s).await, before);
+}

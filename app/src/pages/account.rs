@@ -73,6 +73,7 @@ fn Account(draft: Draft) -> AnyView {
             <h1 id="account-heading">{name}</h1>
             <dl class="values">
                 <dt>"Mailbox"</dt><dd>{draft.mailbox.email.clone()}</dd>
+                <dt>"Organisation"</dt><dd>{draft.organisation.clone()}</dd>
                 <dt>"Tenant"</dt><dd>{draft.tenant_id.clone().unwrap_or_else(|| draft.app.tenant.clone())}</dd>
                 {match draft.operator_app.clone() {
                     Some(name) => view! { <dt>"Application"</dt><dd>{format!("{name} (this Mailkey's app)")}</dd> }.into_any(),

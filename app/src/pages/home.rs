@@ -56,14 +56,50 @@ fn EmptyState() -> impl IntoView {
 
 #[component]
 fn AccountsList(accounts: Vec<AccountSummary>) -> impl IntoView {
+    let only = leptos_router::hooks::use_query_map()
+        .with_untracked(|q| q.get("organisation"))
+        .filter(|o| !o.is_empty());
+    // The organisations that have accounts, by name, for the filter.
+    let mut organisations: Vec<(String, String)> = accounts
+        .iter()
+        .map(|a| (a.organisation_id.clone(), a.organisation_name.clone()))
+        .collect();
+    organisations.sort_by_cached_key(|(id, name)| (name.to_lowercase(), id.clone()));
+    organisations.dedup();
+    let several = organisations.len() > 1;
+    let shown: Vec<AccountSummary> = accounts
+        .into_iter()
+        .filter(|a| only.as_ref().is_none_or(|o| *o == a.organisation_id))
+        .collect();
+    let filter = several.then(|| {
+        let only = only.clone().unwrap_or_default();
+        view! {
+            <form method="get" action="/" class="organisation-filter">
+                <label for="organisation-filter">"Organisation"</label>
+                <select id="organisation-filter" name="organisation">
+                    <option value="" selected=only.is_empty()>"All organisations"</option>
+                    {organisations.into_iter().map(|(id, name)| {
+                        let selected = id == only;
+                        view! { <option value=id selected=selected>{name}</option> }
+                    }).collect_view()}
+                </select>
+                <button type="submit" class="button button-secondary">"Show"</button>
+            </form>
+        }
+    });
+    let none_here = shown.is_empty().then(|| view! {
+        <p class="empty-filter">"No mailboxes in this organisation. " <a href="/">"Show all"</a></p>
+    });
     view! {
         <section class="panel">
             <div class="panel-head">
                 <h1>"Mailboxes"</h1>
                 <a class="button button-primary" href="/accounts/new">"New Microsoft 365 account"</a>
             </div>
+            {filter}
+            {none_here}
             <ul class="account-list">
-                {accounts
+                {shown
                     .into_iter()
                     .map(|a| view! { <AccountRow account=a/> })
                     .collect_view()}
@@ -82,6 +118,9 @@ fn today() -> Day {
 
 #[component]
 fn AccountRow(account: AccountSummary) -> impl IntoView {
+    let organisation = view! {
+        <span class="account-organisation">{account.organisation_name.clone()}</span>
+    };
     let state_class = format!("badge badge-{}", account.state.as_str());
     let attention = account.state != AccountState::Connected;
     let next = account
@@ -123,6 +162,7 @@ fn AccountRow(account: AccountSummary) -> impl IntoView {
                 // Drafts open the wizard where they stopped; signed-in accounts their page.
                 <a class="account-name" href=href>{name}</a>
                 <span class="account-email">{email}</span>
+                {organisation}
             </div>
             <div class="account-state">
                 <span class=state_class>{account.state.label()}</span>

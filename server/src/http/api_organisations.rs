@@ -11,7 +11,6 @@ use axum::{
 use mailkey_app::api::{
     DeletedAnswer, ErrorBody, NewOrganisation, Organisation, OrganisationChange, OrganisationList,
 };
-use rand::RngCore;
 use serde::Deserialize;
 
 use super::{
@@ -62,12 +61,7 @@ pub async fn create(
     }
     let external_id = check_text("external_id", &body.0.external_id)?;
     let name = check_text("name", &body.0.name)?;
-    let mut raw = [0u8; 8];
-    rand::rng().fill_bytes(&mut raw);
-    let id = format!(
-        "org_{}",
-        raw.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    );
+    let id = crate::storage::new_organisation_id();
     let (record, created) = store.create_organisation(&id, &external_id, &name).await?;
     if created {
         tracing::info!(organisation = %record.id, caller = %allowed.caller.label(), "organisation created");

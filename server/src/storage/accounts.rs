@@ -92,12 +92,14 @@ impl Store {
             None => (None, None),
         };
         let rows = sqlx::query(
-            "SELECT id, name, email, state, created_at, updated_at, connection_problem, \
-             app_settings, app_source, organisation_id, external_id FROM accounts \
-             WHERE (? IS NULL OR id = ?) AND (? IS NULL OR organisation_id = ?) \
-               AND (? IS NULL OR state = ?) AND (? IS NULL OR external_id = ?) \
-               AND (? IS NULL OR created_at > ? OR (created_at = ? AND id > ?)) \
-             ORDER BY created_at, id LIMIT ?",
+            "SELECT a.id, a.name, a.email, a.state, a.created_at, a.updated_at, \
+               a.connection_problem, a.app_settings, a.app_source, a.organisation_id, \
+               a.external_id, COALESCE(o.name, '') AS organisation_name \
+             FROM accounts a LEFT JOIN organisations o ON o.id = a.organisation_id \
+             WHERE (? IS NULL OR a.id = ?) AND (? IS NULL OR a.organisation_id = ?) \
+               AND (? IS NULL OR a.state = ?) AND (? IS NULL OR a.external_id = ?) \
+               AND (? IS NULL OR a.created_at > ? OR (a.created_at = ? AND a.id > ?)) \
+             ORDER BY a.created_at, a.id LIMIT ?",
         )
         .bind(f.id)
         .bind(f.id)
@@ -146,6 +148,7 @@ impl Store {
                     problem,
                     secret_expires,
                     organisation_id: r.get("organisation_id"),
+                    organisation_name: r.get("organisation_name"),
                     external_id: r.get("external_id"),
                 })
             })

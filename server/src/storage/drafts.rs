@@ -29,6 +29,8 @@ pub struct DraftRecord {
     pub refresh_retry_at: Option<i64>,
     /// Bumped when the mailbox address or the app registration changes.
     pub identity_epoch: i64,
+    /// The organisation's name.
+    pub organisation: String,
 }
 
 /// A change to the app-registration step. `client_secret: None` keeps the stored one.
@@ -136,7 +138,8 @@ impl Store {
         let row = sqlx::query(
             "SELECT id, saved_step, app_settings, tenant_id, client_secret, client_secret_set_at, \
              mailbox_settings, provider, app_source, state, refresh_token, refresh_generation, signed_in_as, \
-             signed_in_at, connection_problem, refresh_failures, refresh_retry_at, identity_epoch \
+             signed_in_at, connection_problem, refresh_failures, refresh_retry_at, identity_epoch, \
+             (SELECT name FROM organisations o WHERE o.id = accounts.organisation_id) AS organisation \
              FROM accounts WHERE id = ?",
         )
         .bind(id)
@@ -161,6 +164,9 @@ impl Store {
             refresh_failures: r.get("refresh_failures"),
             refresh_retry_at: r.get("refresh_retry_at"),
             identity_epoch: r.get("identity_epoch"),
+            organisation: r
+                .get::<Option<String>, _>("organisation")
+                .unwrap_or_default(),
         }))
     }
 

@@ -24,7 +24,7 @@ pub use drafts::{
 };
 pub use operator::SessionRecord;
 pub use operator_apps::OperatorAppRecord;
-pub use organisations::{Deleted, OrganisationRecord, DEFAULT_ORGANISATION};
+pub use organisations::{new_organisation_id, Deleted, OrganisationRecord, DEFAULT_ORGANISATION};
 pub use sign_in::{AttemptRecord, Claim, NewAttempt};
 
 /// The database file inside the data directory.
@@ -106,12 +106,16 @@ impl Store {
         })
     }
 
-    /// The files every commit writes, by any process: the write-ahead log (and the database,
-    /// which checkpoints write).
-    pub fn commit_files(&self) -> [std::path::PathBuf; 2] {
-        let mut wal = self.path.as_os_str().to_owned();
-        wal.push("-wal");
-        [wal.into(), self.path.as_ref().clone()]
+    /// SQLite's WAL index (`-shm`): its header changes with every commit, by any process.
+    pub fn wal_index(&self) -> std::path::PathBuf {
+        let mut shm = self.path.as_os_str().to_owned();
+        shm.push("-shm");
+        shm.into()
+    }
+
+    /// The database file.
+    pub fn file(&self) -> &Path {
+        &self.path
     }
 
     /// Answers whether the database responds, for `/readyz`.

@@ -32,6 +32,17 @@ pub enum Deleted {
     HasAccounts(i64),
 }
 
+/// A new organisation's ID: `org_` and 64 random bits in hex.
+pub fn new_organisation_id() -> String {
+    use rand::RngCore;
+    let mut raw = [0u8; 8];
+    rand::rng().fill_bytes(&mut raw);
+    format!(
+        "org_{}",
+        raw.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
+}
+
 impl Store {
     /// Creates the organisation, or returns the one with this `external_id` (false: it existed).
     pub async fn create_organisation(
@@ -142,13 +153,12 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(
-            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE organisation_id = ?",
-        )
-        .bind(now())
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+        // Keys restricted to it can reach nothing any more: they go with it (and the key table
+        // refers to the organisation, so they must).
+        sqlx::query("DELETE FROM api_keys WHERE organisation_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         let gone = sqlx::query("DELETE FROM organisations WHERE id = ?")
             .bind(id)
             .execute(&mut *tx)

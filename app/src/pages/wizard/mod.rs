@@ -87,34 +87,55 @@ fn NewAccountStep(info: NewAccountInfo) -> AnyView {
                      registration, secret or redirect URI. The mailbox owner signs in and accepts \
                      the permissions, or an administrator grants them for the whole organisation."
                 </p>
-                <form method="post" action=CreateDraft::url()>
-                    <input type="hidden" name="provider" value=provider/>
-                    <input type="hidden" name="app_source" value="operator"/>
-                    <button type="submit" class="button button-primary" id="use-operator-app">{format!("Use {name}")}</button>
-                </form>
+                <button type="submit" name="one_click" value=provider class="button button-primary" id="use-operator-app">{format!("Use {name}")}</button>
             </section>
             <h2 class="or-own">"Or use your own app registration"</h2>
             <p class="hint">"For IT departments that keep every app in their own tenant."</p>
         }
     });
+    // One form: both ways in share the organisation; "Use <app>" is its second submit button.
     view! {
         <section class="panel wizard" aria-labelledby="step-heading">
-            <p class="eyebrow">"New Microsoft 365 account"</p>
-            {one_click}
-            <Progress current=Step::Register id=None saved_step=0/>
-            <StepHeading step=Step::Register/>
-            <RegisterGuide provider=&MICROSOFT_365 client_id=None redirect_uri=info.redirect_uri.clone()/>
             <form method="post" action=CreateDraft::url()>
+                <p class="eyebrow">"New Microsoft 365 account"</p>
+                <OrganisationChoice organisations=info.organisations.clone()/>
+                {one_click}
+                <Progress current=Step::Register id=None saved_step=0/>
+                <StepHeading step=Step::Register/>
+                <RegisterGuide provider=&MICROSOFT_365 client_id=None redirect_uri=info.redirect_uri.clone()/>
                 {choice}
                 {only}
                 <div class="step-nav">
                     <a class="button button-secondary" href="/">"Cancel"</a>
-                    <button type="submit" class="button button-primary">"I registered the app: next"</button>
+                    <button type="submit" class="button button-primary" id="use-own-app">"I registered the app: next"</button>
                 </div>
             </form>
         </section>
     }
     .into_any()
+}
+
+/// Which customer of the host the account is for: an organisation that exists, or a new one.
+#[component]
+fn OrganisationChoice(organisations: Vec<(String, String)>) -> impl IntoView {
+    let not_saved = use_query_map().with_untracked(|q| q.get("not_saved").is_some());
+    view! {
+        <fieldset class="field organisation-choice">
+            <legend>"Organisation"</legend>
+            {not_saved.then(|| view! {
+                <p class="alert alert-error" role="alert">"No account was made: the organisation was not accepted. Choose one from the list, or give the new one a name of one line."</p>
+            })}
+            <label for="organisation">"The customer this mailbox belongs to"</label>
+            <select id="organisation" name="organisation">
+                {organisations.into_iter().enumerate().map(|(i, (id, name))| view! {
+                    <option value=id selected=i == 0>{name}</option>
+                }).collect_view()}
+            </select>
+            <label for="new-organisation">"Or a new organisation"</label>
+            <input id="new-organisation" name="new_organisation" type="text" maxlength="200" autocomplete="organization" placeholder="Contoso Ltd"/>
+            <p class="hint">"A name here makes a new organisation for this account; host applications see it over the API."</p>
+        </fieldset>
+    }
 }
 
 /// `/accounts/:id/setup/:step?`: the wizard for a saved draft; without a step, where it stopped.
