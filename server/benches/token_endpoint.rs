@@ -159,7 +159,7 @@ async fn main() {
     println!(
         "  non-2xx answers: {} (Mailkey), {} (bare); refreshes at the sandbox during the runs: \
          {refreshed}; database round trips for the revision: {readings} (the key check and the \
-         account are answered from memory while the database's files are unchanged)",
+         account are answered from memory while no commit changed SQLite's WAL index)",
         ours.non_2xx, bare_load.non_2xx
     );
     let within =
