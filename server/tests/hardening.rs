@@ -664,3 +664,45 @@ async fn a_non_mail_port_is_refused_at_the_mailbox_step() {
     assert!(body.contains("Port 6379 is not a mail port"), "{body}");
     let _ = (TENANT_ID, query);
 }
+
+/// Connection tests are limited per account too, whoever asks: five, then a wait, while
+/// another account's tests still start.
+#[tokio::test]
+async fn connection_tests_are_limited_per_account() {
+    let env = start(Tenant::default()).await;
+    let s = &env.server;
+    let op = Operator::new(s).await;
+    let first = op.account(CLIENT_ID, SECRET, MAILBOX).await;
+    let second = op.account(CLIENT_ID, SECRET, MAILBOX).await;
+    let start_test = |id: String| {
+        let op = &op;
+        async move {
+            // A run still going answers 409: wait for it, it spends nothing.
+            loop {
+                let res = support::TestServer::client()
+                    .post(s.url(&format!("/accounts/{id}/tests")))
+                    .header("cookie", &op.cookie)
+                    .header("origin", &s.base)
+                    .send()
+                    .await
+                    .unwrap();
+                if res.status() != StatusCode::CONFLICT {
+                    return res;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    for _ in 0..5 {
+        assert_eq!(
+            start_test(first.clone()).await.status(),
+            StatusCode::ACCEPTED
+        );
+    }
+    let refused = start_test(first.clone()).await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+    assert_eq!(start_test(second).await.status(), StatusCode::ACCEPTED);
+}

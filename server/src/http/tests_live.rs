@@ -49,6 +49,8 @@ type Watched = (Arc<Mutex<Run>>, watch::Receiver<u64>);
 #[derive(Clone, Default)]
 pub struct LiveTests {
     runs: Arc<Mutex<HashMap<String, Watched>>>,
+    /// Tests started per account (besides the limit per client address on the route).
+    per_account: super::limits::PerAccount,
 }
 
 impl std::fmt::Debug for LiveTests {
@@ -124,6 +126,7 @@ pub async fn start(
             )
                 .into_response());
         }
+        live.per_account.check(&id)?;
         let key = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>());
         let run = Arc::new(Mutex::new(Run {
             account_id: id.clone(),
