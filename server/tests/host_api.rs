@@ -478,6 +478,20 @@ async fn the_openapi_document_describes_every_route() {
         );
     }
     assert_eq!(operations.len(), expected.len(), "{operations:?}");
+    // Client generators name their functions after these: each must be unique.
+    let mut ids: Vec<&str> = paths
+        .values()
+        .flat_map(|item| item.as_object().unwrap().values())
+        .filter_map(|op| op["operationId"].as_str())
+        .collect();
+    assert_eq!(ids.len(), operations.len(), "every operation has an ID");
+    ids.sort();
+    ids.dedup();
+    assert_eq!(
+        ids.len(),
+        operations.len(),
+        "operation IDs are unique: {ids:?}"
+    );
     for (method, path) in &operations {
         let url = s.url(&format!("/api/v1{}", path.replace("{id}", "x")));
         let res = TestServer::client()

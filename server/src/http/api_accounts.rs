@@ -42,7 +42,7 @@ pub struct ListQuery {
 }
 
 /// `GET /api/v1/accounts`: in creation order, a page at a time.
-#[utoipa::path(get, path = "/accounts", tag = "accounts",
+#[utoipa::path(get, path = "/accounts", operation_id = "list_accounts", tag = "accounts",
     params(
         ("organisation" = Option<String>, Query, description = "Only this organisation's (its ID)"),
         ("state" = Option<String>, Query, description = "draft, ready_to_sign_in, connected or needs_attention"),
@@ -164,7 +164,7 @@ async fn organisation_of(
 }
 
 /// `POST /api/v1/accounts`: everything is checked before anything is written.
-#[utoipa::path(post, path = "/accounts", tag = "accounts",
+#[utoipa::path(post, path = "/accounts", operation_id = "create_account", tag = "accounts",
     request_body = NewAccountRequest, security(("api_key" = [])),
     responses(
         (status = 201, description = "Created; its setup continues at setup_url", body = CreatedAccount),
@@ -248,7 +248,7 @@ pub async fn visible(store: &Store, caller: &Caller, id: &str) -> Result<(), Htt
 }
 
 /// One account's settings. The client secret appears only as `{"set": true, "expires": ...}`.
-#[utoipa::path(get, path = "/accounts/{id}", tag = "accounts",
+#[utoipa::path(get, path = "/accounts/{id}", operation_id = "get_account", tag = "accounts",
     params(("id" = String, Path, description = "The account's ID")),
     security(("api_key" = [])),
     responses(
@@ -268,7 +268,7 @@ pub async fn get(
 
 /// `DELETE /api/v1/accounts/{id}`: forgets the account, its refresh token and sealed secret,
 /// its sign-ins and history. Final.
-#[utoipa::path(delete, path = "/accounts/{id}", tag = "accounts",
+#[utoipa::path(delete, path = "/accounts/{id}", operation_id = "delete_account", tag = "accounts",
     params(("id" = String, Path, description = "The account's ID")),
     security(("api_key" = [])),
     responses(

@@ -42,7 +42,7 @@ fn check_text(field: &str, value: &str) -> Result<String, HttpError> {
     Ok(v.to_string())
 }
 
-#[utoipa::path(post, path = "/organisations", tag = "organisations",
+#[utoipa::path(post, path = "/organisations", operation_id = "create_organisation", tag = "organisations",
     request_body = NewOrganisation, security(("api_key" = [])),
     responses(
         (status = 201, description = "Created", body = Organisation),
@@ -74,7 +74,7 @@ pub async fn create(
     Ok((status, Json(view(record))).into_response())
 }
 
-#[utoipa::path(get, path = "/organisations", tag = "organisations",
+#[utoipa::path(get, path = "/organisations", operation_id = "list_organisations", tag = "organisations",
     security(("api_key" = [])),
     responses(
         (status = 200, description = "The organisations the caller may see", body = OrganisationList),
@@ -94,7 +94,7 @@ pub async fn list(
     Ok(Json(OrganisationList { organisations }))
 }
 
-#[utoipa::path(get, path = "/organisations/{id}", tag = "organisations",
+#[utoipa::path(get, path = "/organisations/{id}", operation_id = "get_organisation", tag = "organisations",
     params(("id" = String, Path, description = "The organisation's ID (org_…)")),
     security(("api_key" = [])),
     responses(
@@ -114,7 +114,7 @@ pub async fn get(
         .ok_or(HttpError::OrganisationNotFound)
 }
 
-#[utoipa::path(patch, path = "/organisations/{id}", tag = "organisations",
+#[utoipa::path(patch, path = "/organisations/{id}", operation_id = "rename_organisation", tag = "organisations",
     params(("id" = String, Path, description = "The organisation's ID (org_…)")),
     request_body = OrganisationChange, security(("api_key" = [])),
     responses(
@@ -152,7 +152,7 @@ pub struct DeleteQuery {
     delete_accounts: bool,
 }
 
-#[utoipa::path(delete, path = "/organisations/{id}", tag = "organisations",
+#[utoipa::path(delete, path = "/organisations/{id}", operation_id = "delete_organisation", tag = "organisations",
     params(
         ("id" = String, Path, description = "The organisation's ID (org_…)"),
         ("delete_accounts" = Option<bool>, Query, description = "Delete its accounts too (final)"),

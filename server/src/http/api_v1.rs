@@ -117,7 +117,7 @@ const DEFAULT_MIN_VALIDITY: u32 = 300;
 /// use it. From the cache while it stays valid for `min_validity`; callers at once share one
 /// refresh. A mailbox that must sign in again is `409 needs_reconnect`; Microsoft unreachable,
 /// throttling or refusing the app is `503` with `Retry-After`: the two are never confused.
-#[utoipa::path(post, path = "/accounts/{id}/access-token", tag = "tokens",
+#[utoipa::path(post, path = "/accounts/{id}/access-token", operation_id = "get_access_token", tag = "tokens",
     params(("id" = String, Path, description = "The account's ID")),
     request_body(content = AccessTokenRequest, description = "Optional; an empty body asks for the defaults"),
     security(("api_key" = [])),

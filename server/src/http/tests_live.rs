@@ -295,7 +295,7 @@ pub async fn events(
 }
 
 /// `GET /api/v1/accounts/{id}/tests`: the latest runs, newest first.
-#[utoipa::path(get, path = "/accounts/{id}/tests", tag = "connection tests",
+#[utoipa::path(get, path = "/accounts/{id}/tests", operation_id = "list_connection_tests", tag = "connection tests",
     params(("id" = String, Path, description = "The account's ID")),
     responses(
         (status = 200, description = "The latest runs, newest first: `{\"tests\": [...]}`", body = Object),
@@ -345,7 +345,7 @@ fn test_error(e: TestError) -> Response {
 
 /// `GET /api/v1/accounts/{id}/folders`: the mapping (saved, or proposed from the latest passing
 /// test) and the folders it can choose from.
-#[utoipa::path(get, path = "/accounts/{id}/folders", tag = "connection tests",
+#[utoipa::path(get, path = "/accounts/{id}/folders", operation_id = "get_folder_mapping", tag = "connection tests",
     params(("id" = String, Path, description = "The account's ID")),
     responses(
         (status = 200, description = "`{\"mapping\", \"saved\", \"folders\"}`", body = Object),
@@ -376,7 +376,7 @@ pub async fn folders(
 }
 
 /// `PUT /api/v1/accounts/{id}/folders` with a `FolderMapping`: saved if every folder exists.
-#[utoipa::path(put, path = "/accounts/{id}/folders", tag = "connection tests",
+#[utoipa::path(put, path = "/accounts/{id}/folders", operation_id = "save_folder_mapping", tag = "connection tests",
     params(("id" = String, Path, description = "The account's ID")),
     request_body = FolderMapping,
     responses(
