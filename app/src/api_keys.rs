@@ -40,10 +40,20 @@ pub struct ApiKeyView {
 }
 
 /// A key just made: its secret, shown this once.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RevealedKey {
     pub name: String,
     pub secret: String,
+}
+
+/// Never the secret, wherever a value is printed.
+impl std::fmt::Debug for RevealedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RevealedKey")
+            .field("name", &self.name)
+            .field("secret", &"(redacted)")
+            .finish()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,7 +61,8 @@ pub struct ApiKeysView {
     pub keys: Vec<ApiKeyView>,
     /// The organisations a key may be restricted to: (ID, name).
     pub organisations: Vec<(String, String)>,
-    pub revealed: Option<RevealedKey>,
+    /// Keys this session just made, shown this once.
+    pub revealed: Vec<RevealedKey>,
 }
 
 /// What the "New key" form sends.

@@ -64,7 +64,7 @@ test("desktop: an account in a new organisation, and a key for that organisation
     await page.getByLabel("Name", { exact: true }).fill("Acme ERP production");
     await page.getByLabel("Organisations", { exact: true }).selectOption({ label: "Only Contoso Ltd" });
     await page.getByRole("button", { name: "Create key" }).click();
-    const revealed = page.locator("#new-key");
+    const revealed = page.locator("#new-key .new-key");
     await revealed.waitFor();
     const key = (await revealed.locator(".copy-text").innerText()).trim();
     assert.match(key, /^mk_live_[A-Za-z0-9_-]{43}$/);
@@ -74,7 +74,7 @@ test("desktop: an account in a new organisation, and a key for that organisation
     // The key works for Contoso's account: it is not signed in yet, so 409, not 401.
     assert.equal(await tokenStatus(key, account), 409);
     await page.reload();
-    assert.equal(await page.locator("#new-key").count(), 0, "shown once");
+    assert.equal(await page.locator("#new-key .new-key").count(), 0, "shown once");
     assert.ok(!(await page.content()).includes(key));
 
     await page.getByRole("button", { name: "Revoke Acme ERP production" }).click();
@@ -100,7 +100,7 @@ test("phone, without JavaScript: a key is made and shown with plain forms", asyn
     assert.match(await page.locator("main").innerText(), /No key was made/);
     await page.getByLabel("Name", { exact: true }).fill("Helpdesk");
     await page.getByRole("button", { name: "Create key" }).click();
-    await page.locator("#new-key").waitFor();
+    await page.locator("#new-key .new-key").waitFor();
     assert.match(await page.locator("#new-key .copy-text").innerText(), /^mk_live_/);
     await screenshot(page, "api-keys-3-phone");
   } finally {

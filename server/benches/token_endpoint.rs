@@ -12,7 +12,7 @@ use std::{net::SocketAddr, process::Command};
 use axum::{routing::post, Json, Router};
 use mailkey::api_keys::Scope;
 use support::{
-    contoso::{outcome, start_with, Tenant, CLIENT_ID, MAILBOX, SECRET},
+    contoso::{connected, start_with, Tenant},
     portal::Operator,
 };
 
@@ -100,11 +100,7 @@ async fn main() {
     let env = start_with(Tenant::default(), |c| c.api_requests_per_second = 1_000_000).await;
     let s = &env.server;
     let op = Operator::new(s).await;
-    let id = op.account(CLIENT_ID, SECRET, MAILBOX).await;
-    assert_eq!(
-        outcome(&op, &id, MAILBOX, "accept").await["kind"],
-        "connected"
-    );
+    let id = connected(&op).await;
     let (_, key) = s
         .state
         .api_keys

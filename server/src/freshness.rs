@@ -90,17 +90,21 @@ impl Freshness {
     /// A reading that started after this call.
     async fn read(&self) -> Result<i64, StorageError> {
         let mut finished = self.inner.done.subscribe();
-        let mine = {
+        let (mine, lead) = {
             let mut runs = lock(&self.inner.runs);
             // A reading under way began before this request; the next one has not.
             let mine = runs.next;
             runs.wanted = runs.wanted.max(mine);
-            if !runs.leader {
-                runs.leader = true;
-                tokio::spawn(read_while_wanted(self.inner.clone()));
-            }
-            mine
+            let lead = !runs.leader;
+            runs.leader = true;
+            (mine, lead)
         };
+        if lead {
+            tokio::spawn(read_while_wanted(Leader {
+                inner: self.inner.clone(),
+                armed: true,
+            }));
+        }
         loop {
             let (run, revision) = *finished.borrow_and_update();
             if run >= mine {
@@ -115,14 +119,11 @@ impl Freshness {
     }
 }
 
-/// Takes readings as long as requests wait for one.
-async fn read_while_wanted(inner: Arc<Inner>) {
-    // However this task ends (a panic, the runtime shutting down), nobody is left waiting
-    // for a reading that will never come.
-    let mut guard = Leader {
-        inner: inner.clone(),
-        armed: true,
-    };
+/// Takes readings as long as requests wait for one. The guard is made before the task is
+/// spawned: however the task ends (a panic, the runtime shutting down before it ever ran),
+/// nobody is left waiting for a reading that will never come.
+async fn read_while_wanted(mut guard: Leader) {
+    let inner = guard.inner.clone();
     loop {
         let run = {
             let mut runs = lock(&inner.runs);

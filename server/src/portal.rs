@@ -34,16 +34,20 @@ pub struct Portal {
 }
 
 impl Portal {
-    /// The organisation a new account goes into: one that exists, or one made now (its
-    /// external ID is its own ID: the portal's organisations have no host to name them).
-    async fn organisation_for(&self, choice: OrganisationChoice) -> Result<String, PortalError> {
+    /// The organisation a new account goes into: one that exists, the one of that name, or one
+    /// made now (its external ID is its own ID: the portal's organisations have no host to name
+    /// them). `true`: made now.
+    async fn organisation_for(
+        &self,
+        choice: OrganisationChoice,
+    ) -> Result<(String, bool), PortalError> {
         let storage = |e: crate::storage::StorageError| {
             tracing::error!(error = %e, "organisations: storage failed");
             PortalError::storage_unavailable()
         };
         match choice {
             OrganisationChoice::Existing(id) => match self.store.organisation(&id, None).await {
-                Ok(Some(o)) => Ok(o.id),
+                Ok(Some(o)) => Ok((o.id, false)),
                 Ok(None) => Err(portal_error(DraftError::Invalid(Findings::error(
                     "organisation",
                     "This organisation does not exist (any more): choose another, or name a new one.",
@@ -57,6 +61,17 @@ impl Portal {
                         "An organisation's name is one line of at most 200 characters.",
                     ))));
                 }
+                // A second click, or a name typed again: the same organisation, not another.
+                let same = self
+                    .store
+                    .organisations(None)
+                    .await
+                    .map_err(storage)?
+                    .into_iter()
+                    .find(|o| o.name.trim().eq_ignore_ascii_case(name.trim()));
+                if let Some(o) = same {
+                    return Ok((o.id, false));
+                }
                 let id = crate::storage::new_organisation_id();
                 let (record, _) = self
                     .store
@@ -64,7 +79,7 @@ impl Portal {
                     .await
                     .map_err(storage)?;
                 tracing::info!(organisation = %record.id, "organisation created in the portal");
-                Ok(record.id)
+                Ok((record.id, true))
             }
         }
     }
@@ -296,20 +311,34 @@ impl PortalBackend for Portal {
     ) -> BoxFuture<'a, Result<String, PortalError>> {
         Box::pin(async move {
             operator_of(request)?;
-            let organisation_id = self.organisation_for(organisation).await?;
-            let id = self
+            let (organisation_id, made) = self.organisation_for(organisation).await?;
+            let created = self
                 .wizard
                 .create(NewAccount {
                     provider: provider.clone(),
                     app_source,
-                    organisation_id,
+                    organisation_id: organisation_id.clone(),
                     external_id: None,
                     name: String::new(),
                     email: String::new(),
                 })
-                .await
-                .map_err(portal_error)?
-                .id;
+                .await;
+            let id = match created {
+                Ok(c) => c.id,
+                Err(e) => {
+                    // A refusal leaves nothing behind: not the organisation made for it either.
+                    if made {
+                        if let Err(e) = self
+                            .store
+                            .delete_organisation(&organisation_id, false)
+                            .await
+                        {
+                            tracing::warn!(error = %e, "cannot remove an organisation made for a refused account");
+                        }
+                    }
+                    return Err(portal_error(e));
+                }
+            };
             tracing::info!(account = %id, %provider, app = app_source.as_str(), "account draft created");
             Ok(id)
         })

@@ -26,24 +26,36 @@ const REVEAL_FOR: Duration = Duration::from_secs(600);
 /// A new key not yet shown: its name, secret and when it was made.
 type Pending = (String, SecretString, Instant);
 
-/// New keys' secrets not yet shown, by the browser session that made them.
+/// New keys' secrets not yet shown, by the browser session that made them (several, for a
+/// double click). Kept in this process only: with several instances, the operator's session
+/// must stay on one (as it does behind a proxy with sticky sessions), else a new key's secret
+/// is not shown and the key is revoked and made again.
 #[derive(Clone, Default)]
-pub struct Reveals(Arc<Mutex<HashMap<[u8; 32], Pending>>>);
+pub struct Reveals(Arc<Mutex<HashMap<[u8; 32], Vec<Pending>>>>);
 
 impl Reveals {
     fn put(&self, session: &OperatorSession, name: String, secret: SecretString) {
         let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        m.retain(|_, (_, _, at)| at.elapsed() < REVEAL_FOR);
-        m.insert(session.id_hash, (name, secret, Instant::now()));
+        m.retain(|_, keys| {
+            keys.retain(|(_, _, at)| at.elapsed() < REVEAL_FOR);
+            !keys.is_empty()
+        });
+        m.entry(session.id_hash)
+            .or_default()
+            .push((name, secret, Instant::now()));
     }
 
-    fn take(&self, session: &OperatorSession) -> Option<RevealedKey> {
+    fn take(&self, session: &OperatorSession) -> Vec<RevealedKey> {
         let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let (name, secret, at) = m.remove(&session.id_hash)?;
-        (at.elapsed() < REVEAL_FOR).then(|| RevealedKey {
-            name,
-            secret: secret.expose_secret().to_string(),
-        })
+        m.remove(&session.id_hash)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(_, _, at)| at.elapsed() < REVEAL_FOR)
+            .map(|(name, secret, _)| RevealedKey {
+                name,
+                secret: secret.expose_secret().to_string(),
+            })
+            .collect()
     }
 }
 
@@ -144,15 +156,11 @@ pub async fn create(
     Ok(())
 }
 
+/// Revoking is idempotent: a key revoked already (a second click, another tab) or unknown is
+/// refused as much as it will ever be, so the page just shows the list again.
 pub async fn revoke(keys: &ApiKeys, id: &str) -> Result<(), PortalError> {
-    if keys.revoke(id).await.map_err(storage)? {
-        Ok(())
-    } else {
-        mailkey_app::backend::set_status(404);
-        Err(PortalError::Server(
-            "There is no such key, or it was revoked already: reload the page.".into(),
-        ))
-    }
+    keys.revoke(id).await.map_err(storage)?;
+    Ok(())
 }
 
 fn invalid(field: &str, message: &str) -> PortalError {

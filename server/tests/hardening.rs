@@ -15,22 +15,15 @@ use mailkey::{
 use reqwest::StatusCode;
 use serde_json::Value;
 use support::{
-    contoso::{db, outcome, start, Tenant, CLIENT_ID, MAILBOX, SECRET, SECRET_ID, TENANT_ID},
+    contoso::{
+        connected, db, outcome, start, Tenant, CLIENT_ID, MAILBOX, SECRET, SECRET_ID, TENANT_ID,
+    },
     portal::{authorize, location, query, Operator},
     TestServer,
 };
 
 const NEW_SECRET: &str = "Nw82Q~Zy7Xw6Vu5Ts4Rq3Po2Nm1Lk0Ji9Hg8Fe7D";
 const NEW_SECRET_ID: &str = "e1d2c3b4-a5f6-4789-9abc-def012345678";
-
-async fn connected(op: &Operator<'_>) -> String {
-    let id = op.account(CLIENT_ID, SECRET, MAILBOX).await;
-    assert_eq!(
-        outcome(op, &id, MAILBOX, "accept").await["kind"],
-        "connected"
-    );
-    id
-}
 
 async fn column(s: &TestServer, id: &str, sql: &str) -> Option<i64> {
     sqlx::query_scalar(&format!("SELECT {sql} FROM accounts WHERE id = ?"))
@@ -704,5 +697,27 @@ async fn connection_tests_are_limited_per_account() {
     assert!(refused.headers().contains_key("retry-after"));
     let body: Value = refused.json().await.unwrap();
     assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("This account was tested five times"),
+        "{body}"
+    );
+    // Without the wasm, the Test button's form goes back to the page, which says why.
+    let plain = support::TestServer::client()
+        .post(s.url(&format!("/accounts/{first}/tests")))
+        .header("cookie", &op.cookie)
+        .header("origin", &s.base)
+        .header("accept", "text/html")
+        .header("referer", s.url(&format!("/accounts/{first}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        plain.headers()["location"],
+        format!("/accounts/{first}?test=limited#connection-test").as_str()
+    );
     assert_eq!(start_test(second).await.status(), StatusCode::ACCEPTED);
 }

@@ -383,4 +383,26 @@ async fn the_portal_puts_an_account_in_the_organisation_picked_or_a_new_one() {
     assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(refused.text().await.unwrap().contains("organisation"));
     assert_eq!(account_count(&s).await, before);
+
+    // A refused way in leaves no new organisation behind; a name given again is the same one.
+    let organisations = || async { s.state.store.organisations(None).await.unwrap().len() };
+    let orgs = organisations().await;
+    let refused = TestServer::client()
+        .post(s.url("/_fn/accounts/create"))
+        .header("cookie", &op.cookie)
+        .header("origin", &s.base)
+        .header("accept", "application/json")
+        .form(&[("one_click", "exchange2010"), ("new_organisation", "Northwind")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(organisations().await, orgs, "nothing made");
+    assert_eq!(account_count(&s).await, before);
+    op.call(
+        "accounts/create",
+        &[("one_click", SANDBOX), ("new_organisation", " fabrikam ltd ")],
+    )
+    .await;
+    assert_eq!(organisations().await, orgs, "Fabrikam Ltd again, not a second one");
 }

@@ -38,15 +38,15 @@ pub fn ApiKeysPage() -> impl IntoView {
 fn ApiKeys(view: ApiKeysView) -> impl IntoView {
     let (not_saved, revoked) = use_query_map()
         .with_untracked(|q| (q.get("not_saved").is_some(), q.get("revoked").is_some()));
-    let revealed = view.revealed.map(|k| {
+    let revealed = view.revealed.into_iter().map(|k| {
         view! {
-            <div class="alert alert-success new-key" role="status" id="new-key">
+            <div class="alert alert-success new-key" role="status">
                 <p><strong>{format!("The key “{}” was made.", k.name)}</strong>" Copy it now: Mailkey keeps only its hash and will never show it again."</p>
                 <CopyValue value=k.secret label="the API key".to_string()/>
                 <p class="hint">"Give it to the host application's backend as a secret (an environment variable or a vault), never to a browser. It goes in every request as " <code>"Authorization: Bearer mk_live_…"</code> "."</p>
             </div>
         }
-    });
+    }).collect_view();
     let organisations = view.organisations.clone();
     let active = view.keys.iter().filter(|k| k.revoked_at.is_none()).count();
     view! {
@@ -57,7 +57,7 @@ fn ApiKeys(view: ApiKeysView) -> impl IntoView {
                  accounts and to get a fresh access token whenever it sends or reads mail. See "
                 <a href="/api/v1/openapi.json">"the API's OpenAPI document"</a>" and the README's “Use it from your application”."
             </p>
-            {revealed}
+            <div id="new-key">{revealed}</div>
             {revoked.then(|| view! {
                 <p class="alert alert-success" role="status">"The key was revoked: every request with it is refused from now on, on every Mailkey instance."</p>
             })}
@@ -76,7 +76,7 @@ fn ApiKeys(view: ApiKeysView) -> impl IntoView {
             <h2 id="new-key-heading">"New key"</h2>
             {not_saved.then(|| view! {
                 <p class="alert alert-error" role="alert">
-                    "No key was made: give it a name (1 to 80 characters) and at least one permission."
+                    "No key was made: give it a name (1 to 80 characters), at least one permission, and an organisation that still exists."
                 </p>
             })}
             <form method="post" action=CreateApiKey::url() class="key-form">

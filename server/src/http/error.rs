@@ -53,6 +53,9 @@ pub enum HttpError {
     ForeignHost { host: String, expected: String },
     #[error("too many requests")]
     RateLimited { retry_after_secs: u64 },
+    /// The account's own budget of connection tests, whoever asks.
+    #[error("too many tests of this account")]
+    TestsLimited { retry_after_secs: u64 },
     #[error("too many open event streams")]
     TooManyStreams,
     #[error("not found")]
@@ -161,6 +164,15 @@ impl HttpError {
                      then try again."
                 ),
             ),
+            HttpError::TestsLimited { retry_after_secs } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!(
+                    "This account was tested five times in the last few minutes, and each test \
+                     sends a real message through its mailbox. Wait {retry_after_secs} seconds, \
+                     then test again."
+                ),
+            ),
             HttpError::TooManyStreams => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "too_many_streams",
@@ -233,6 +245,7 @@ impl IntoResponse for HttpError {
         };
         let mut res = (status, Json(body)).into_response();
         if let HttpError::RateLimited { retry_after_secs }
+        | HttpError::TestsLimited { retry_after_secs }
         | HttpError::ProviderUnavailable {
             retry_after_secs, ..
         } = self

@@ -59,7 +59,7 @@ pub const TESTS_PER_ACCOUNT: Limit = Limit {
     every: Duration::from_secs(60),
 };
 
-/// A limit per account (by its ID), checked where the account is known.
+/// A limit of connection tests per account (by its ID), checked where the account is known.
 #[derive(Clone)]
 pub struct PerAccount(
     Arc<
@@ -84,7 +84,7 @@ impl PerAccount {
         use governor::clock::Clock;
         self.0.check_key(&account.to_string()).map_err(|not_until| {
             let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
-            HttpError::RateLimited {
+            HttpError::TestsLimited {
                 retry_after_secs: wait.as_secs().max(1),
             }
         })

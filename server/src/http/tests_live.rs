@@ -77,9 +77,9 @@ fn plain_form(headers: &HeaderMap) -> bool {
 const PLAIN_FORM_WAIT: Duration = Duration::from_secs(45);
 
 /// Where a plain form post returns: the page it came from when that is one of this account's
-/// pages (only its path, never another site), else the account page. `running` adds the note
-/// that a run is still going.
-fn back_to(headers: &HeaderMap, id: &str, running: bool) -> String {
+/// pages (only its path, never another site), else the account page. `note` is what the page
+/// then says about the test: `running` (one is still going), `limited` (the account's limit).
+fn back_to(headers: &HeaderMap, id: &str, note: Option<&str>) -> String {
     let own = format!("/accounts/{id}");
     let path = headers
         .get(header::REFERER)
@@ -88,7 +88,7 @@ fn back_to(headers: &HeaderMap, id: &str, running: bool) -> String {
         .map(|u| u.path().to_string())
         .filter(|p| p == &own || p.starts_with(&format!("{own}/")))
         .unwrap_or(own);
-    let query = if running { "?test=running" } else { "" };
+    let query = note.map(|n| format!("?test={n}")).unwrap_or_default();
     format!("{path}{query}#connection-test")
 }
 
@@ -117,7 +117,7 @@ pub async fn start(
             r.account_id == id && r.report.is_none()
         });
         if busy && plain_form(&headers) {
-            return Ok(Redirect::to(&back_to(&headers, &id, true)).into_response());
+            return Ok(Redirect::to(&back_to(&headers, &id, Some("running"))).into_response());
         }
         if busy {
             return Ok((
@@ -126,7 +126,12 @@ pub async fn start(
             )
                 .into_response());
         }
-        live.per_account.check(&id)?;
+        if let Err(limited) = live.per_account.check(&id) {
+            if plain_form(&headers) {
+                return Ok(Redirect::to(&back_to(&headers, &id, Some("limited"))).into_response());
+            }
+            return Err(limited);
+        }
         let key = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>());
         let run = Arc::new(Mutex::new(Run {
             account_id: id.clone(),
@@ -149,7 +154,9 @@ pub async fn start(
         let running = tokio::time::timeout(PLAIN_FORM_WAIT, finished)
             .await
             .is_err();
-        return Ok(Redirect::to(&back_to(&headers, &id, running)).into_response());
+        return Ok(
+            Redirect::to(&back_to(&headers, &id, running.then_some("running"))).into_response(),
+        );
     }
     Ok((
         StatusCode::ACCEPTED,

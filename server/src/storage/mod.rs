@@ -93,6 +93,12 @@ impl Store {
             .busy_timeout(Duration::from_secs(5));
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            // Some connection stays open for the server's life: SQLite then keeps its WAL index
+            // (`-shm`), whose header tells every commit apart (see `crate::freshness`); the last
+            // connection closing would let the index be made anew and repeat an old header.
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
             .connect_with(options)
             .await
             .map_err(|source| StorageError::Open {

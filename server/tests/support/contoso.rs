@@ -131,6 +131,16 @@ pub fn contains(hay: &[u8], needle: &str) -> bool {
     hay.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
 
+/// A finished account whose mailbox signed in and accepted.
+pub async fn connected(op: &Operator<'_>) -> String {
+    let id = op.account(CLIENT_ID, SECRET, MAILBOX).await;
+    assert_eq!(
+        outcome(op, &id, MAILBOX, "accept").await["kind"],
+        "connected"
+    );
+    id
+}
+
 /// Signs in and returns the problem Mailkey shows, if the sign-in failed.
 pub async fn outcome(op: &Operator<'_>, id: &str, user: &str, decision: &str) -> Value {
     let url = op.start(id, "sign-in?mode=redirect").await;

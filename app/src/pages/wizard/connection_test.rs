@@ -62,19 +62,25 @@ fn Overview(id: String, overview: TestOverview) -> AnyView {
         .latest
         .clone()
         .map(|(at, report)| view! { <LatestRun id=id.clone() at=at report=report stale=overview.latest_stale/> });
-    let (running, folders_refused) = use_query_map().with_untracked(|q| {
+    let (test, folders_refused) = use_query_map().with_untracked(|q| {
         (
-            q.get("test").as_deref() == Some("running"),
+            q.get("test"),
             q.get("folders").as_deref() == Some("not_saved"),
         )
     });
-    let running = running.then(|| {
-        view! {
+    let running = match test.as_deref() {
+        Some("running") => Some(view! {
             <p class="alert alert-info" role="status">
                 "A test of this account is still running. Reload this page in a minute to see its result."
             </p>
-        }
-    });
+        }.into_any()),
+        Some("limited") => Some(view! {
+            <p class="alert alert-warning" role="status">
+                "This account was tested five times in the last few minutes; each test sends a real message. Wait a minute, then test again."
+            </p>
+        }.into_any()),
+        _ => None,
+    };
     let folders = if overview.folders.is_empty() {
         folders_refused.then(|| view! {
             <p class="alert alert-error" role="alert" id="folders">

@@ -97,6 +97,9 @@ fn NewAccountStep(info: NewAccountInfo) -> AnyView {
     view! {
         <section class="panel wizard" aria-labelledby="step-heading">
             <form method="post" action=CreateDraft::url()>
+                // The form's default button, disabled: Enter in a field chooses no way in (the
+                // first real button would be "Use <app>", whatever the admin meant).
+                <button type="submit" disabled hidden aria-hidden="true" tabindex="-1"></button>
                 <p class="eyebrow">"New Microsoft 365 account"</p>
                 <OrganisationChoice organisations=info.organisations.clone()/>
                 {one_click}
@@ -123,7 +126,7 @@ fn OrganisationChoice(organisations: Vec<(String, String)>) -> impl IntoView {
         <fieldset class="field organisation-choice">
             <legend>"Organisation"</legend>
             {not_saved.then(|| view! {
-                <p class="alert alert-error" role="alert">"No account was made: the organisation was not accepted. Choose one from the list, or give the new one a name of one line."</p>
+                <p class="alert alert-error" role="alert">"No account was made: a choice was not accepted. Choose an organisation from the list (or give a new one a name of one line), then a way in."</p>
             })}
             <label for="organisation">"The customer this mailbox belongs to"</label>
             <select id="organisation" name="organisation">
