@@ -392,7 +392,10 @@ async fn the_portal_puts_an_account_in_the_organisation_picked_or_a_new_one() {
         .header("cookie", &op.cookie)
         .header("origin", &s.base)
         .header("accept", "application/json")
-        .form(&[("one_click", "exchange2010"), ("new_organisation", "Northwind")])
+        .form(&[
+            ("one_click", "exchange2010"),
+            ("new_organisation", "Northwind"),
+        ])
         .send()
         .await
         .unwrap();
@@ -401,8 +404,15 @@ async fn the_portal_puts_an_account_in_the_organisation_picked_or_a_new_one() {
     assert_eq!(account_count(&s).await, before);
     op.call(
         "accounts/create",
-        &[("one_click", SANDBOX), ("new_organisation", " fabrikam ltd ")],
+        &[
+            ("one_click", SANDBOX),
+            ("new_organisation", " fabrikam ltd "),
+        ],
     )
     .await;
-    assert_eq!(organisations().await, orgs, "Fabrikam Ltd again, not a second one");
+    assert_eq!(
+        organisations().await,
+        orgs,
+        "Fabrikam Ltd again, not a second one"
+    );
 }
