@@ -4,6 +4,7 @@
 //! revision (see [`crate::freshness`]) stays put. When a key was last used is kept in memory and
 //! written in batches: no request waits on a database write.
 
+use crate::sync::lock;
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
@@ -18,10 +19,6 @@ use crate::{
     freshness::{AtRevision, Freshness},
     storage::{now, ApiKeyRecord, NewApiKey, StorageError, Store},
 };
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// Every key starts so, for secret scanners (GitHub's, GitGuardian's) to recognise a leaked one.
 pub const KEY_PREFIX: &str = "mk_live_";

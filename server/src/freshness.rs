@@ -12,6 +12,7 @@
 //! wait for the next one, which serves them all. Under load one small read serves a batch of
 //! requests; alone, a request costs one read.
 
+use crate::sync::lock;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
@@ -170,10 +171,6 @@ impl Drop for Leader {
         runs.next = last + 1;
         self.inner.done.send_replace((last, None));
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// What every commit changes: the WAL index header (the first of its two copies), and which

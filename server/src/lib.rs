@@ -20,6 +20,7 @@ pub mod server;
 pub mod sign_in;
 pub mod state;
 pub mod storage;
+pub mod sync;
 pub mod telemetry;
 pub mod token_views;
 pub mod tokens;

@@ -2,6 +2,7 @@
 //! API. A new key's secret waits, for this browser session only and for ten minutes at most, for
 //! the page the creation leads to, which shows it once.
 
+use crate::sync::lock;
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
@@ -35,7 +36,7 @@ pub struct Reveals(Arc<Mutex<HashMap<[u8; 32], Vec<Pending>>>>);
 
 impl Reveals {
     fn put(&self, session: &OperatorSession, name: String, secret: SecretString) {
-        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut m = lock(&self.0);
         m.retain(|_, keys| {
             keys.retain(|(_, _, at)| at.elapsed() < REVEAL_FOR);
             !keys.is_empty()
@@ -46,7 +47,7 @@ impl Reveals {
     }
 
     fn take(&self, session: &OperatorSession) -> Vec<RevealedKey> {
-        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut m = lock(&self.0);
         m.remove(&session.id_hash)
             .unwrap_or_default()
             .into_iter()

@@ -4,6 +4,7 @@
 //! look-up, and an account moved, changed or deleted anywhere is read afresh on the next
 //! request.
 
+use crate::sync::lock;
 use std::sync::{Arc, Mutex};
 
 use mailkey_app::{api::MailServers, draft::MailboxSettings};
@@ -56,11 +57,7 @@ impl TokenViews {
         id: &str,
         revision: i64,
     ) -> Result<Option<Arc<TokenView>>, StorageError> {
-        let known = self
-            .cache
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(revision, &id.to_string());
+        let known = lock(&self.cache).get(revision, &id.to_string());
         if let Some(view) = known {
             return Ok(view);
         }
@@ -92,11 +89,7 @@ impl TokenViews {
         // "No such account" is not kept: an account made since must be found (making one does
         // not move the revision).
         if let Some(v) = &view {
-            self.cache.lock().unwrap_or_else(|e| e.into_inner()).put(
-                revision,
-                id.to_string(),
-                Some(v.clone()),
-            );
+            lock(&self.cache).put(revision, id.to_string(), Some(v.clone()));
         }
         Ok(view)
     }

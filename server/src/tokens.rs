@@ -6,6 +6,7 @@
 //! the account again; 429 is honoured (`Retry-After`, nothing sent meanwhile); network failures
 //! and 5xx are retried with backoff and leave the account connected.
 
+use crate::sync::lock;
 use std::{
     collections::HashMap,
     sync::{
@@ -143,10 +144,6 @@ fn lifetime_secs(expires_in: Option<Duration>) -> i64 {
         .and_then(|d| i64::try_from(d.as_secs()).ok())
         .unwrap_or(3600)
         .clamp(0, 86_400)
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl TokenKeeper {

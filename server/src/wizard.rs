@@ -216,10 +216,10 @@ impl Wizard {
             }
             _ => None,
         };
-        if findings.has_errors() {
+        // A provider not offered is one of the findings.
+        let (Some(provider), false) = (provider, findings.has_errors()) else {
             return Err(DraftError::Invalid(findings));
-        }
-        let provider = provider.expect("checked above");
+        };
         let mut raw = [0u8; 10];
         rand::rng().fill_bytes(&mut raw);
         let id: String = raw.iter().map(|b| format!("{b:02x}")).collect();

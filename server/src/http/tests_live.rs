@@ -4,6 +4,7 @@
 //! (JSON `StageEvent`) as each stage starts and ends, then one `report` (JSON `TestReport`, with
 //! the diagnosis) when it is done. A run is watched only by the browser session that started it.
 
+use crate::sync::lock;
 use std::{
     collections::HashMap,
     convert::Infallible,
@@ -57,10 +58,6 @@ impl std::fmt::Debug for LiveTests {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LiveTests").finish_non_exhaustive()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A browser posting the Test form without the wasm: it waits for the run and is sent back to

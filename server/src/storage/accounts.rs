@@ -214,21 +214,41 @@ impl Store {
     /// it), its sign-in attempts and its connection-test history. False if there was none.
     pub async fn delete_account(&self, id: &str) -> Result<bool, StorageError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM sign_in_attempts WHERE account_id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM connection_tests WHERE account_id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        let gone = sqlx::query("DELETE FROM accounts WHERE id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-            == 1;
+        let gone = delete_accounts(&mut tx, Accounts::One(id)).await? == 1;
         tx.commit().await?;
         Ok(gone)
     }
+}
+
+/// Which accounts [`delete_accounts`] forgets.
+pub(super) enum Accounts<'a> {
+    One(&'a str),
+    OfOrganisation(&'a str),
+}
+
+/// Forgets accounts with everything that refers to them (the one list of an account's
+/// dependent tables), inside the caller's transaction. How many accounts went.
+pub(super) async fn delete_accounts(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    which: Accounts<'_>,
+) -> Result<u64, StorageError> {
+    let (selected, value) = match which {
+        Accounts::One(id) => ("id = ?", id),
+        Accounts::OfOrganisation(org) => ("organisation_id = ?", org),
+    };
+    for table in ["sign_in_attempts", "connection_tests"] {
+        sqlx::query(&format!(
+            "DELETE FROM {table} WHERE account_id IN (SELECT id FROM accounts WHERE {selected})"
+        ))
+        .bind(value)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(
+        sqlx::query(&format!("DELETE FROM accounts WHERE {selected}"))
+            .bind(value)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected(),
+    )
 }

@@ -140,18 +140,7 @@ impl Store {
         if accounts > 0 && !with_accounts {
             return Ok(Deleted::HasAccounts(accounts));
         }
-        for table in ["sign_in_attempts", "connection_tests"] {
-            sqlx::query(&format!(
-                "DELETE FROM {table} WHERE account_id IN \
-                 (SELECT id FROM accounts WHERE organisation_id = ?)"
-            ))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        sqlx::query("DELETE FROM accounts WHERE organisation_id = ?")
-            .bind(id)
-            .execute(&mut *tx)
+        super::accounts::delete_accounts(&mut tx, super::accounts::Accounts::OfOrganisation(id))
             .await?;
         // Keys restricted to it can reach nothing any more: they go with it (and the key table
         // refers to the organisation, so they must).
