@@ -66,6 +66,8 @@ pub struct Store {
     pool: SqlitePool,
     /// The database file (its write-ahead log is beside it).
     path: std::sync::Arc<std::path::PathBuf>,
+    /// Held, never used: see `open`.
+    _keep_open: std::sync::Arc<std::sync::Mutex<sqlx::SqliteConnection>>,
 }
 
 impl Store {
@@ -93,21 +95,26 @@ impl Store {
             .busy_timeout(Duration::from_secs(5));
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
-            // Some connection stays open for the server's life: SQLite then keeps its WAL index
-            // (`-shm`), whose header tells every commit apart (see `crate::freshness`); the last
-            // connection closing would let the index be made anew and repeat an old header.
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(|source| StorageError::Open {
                 path: display,
                 source,
             })?;
         MIGRATIONS.run(&pool).await?;
+        // One connection outside the pool stays open for the store's life: SQLite then keeps
+        // its WAL index (`-shm`), whose header tells every commit apart (see
+        // `crate::freshness`); were the last connection to close, the index would be made anew
+        // and could repeat an old header. (Not in the pool, whose `close` would wait for it.)
+        let keep_open = sqlx::ConnectOptions::connect(&options)
+            .await
+            .map_err(|source| StorageError::Open {
+                path: path.display().to_string(),
+                source,
+            })?;
         Ok(Store {
             pool,
+            _keep_open: std::sync::Arc::new(std::sync::Mutex::new(keep_open)),
             path: std::sync::Arc::new(path),
         })
     }
