@@ -12,6 +12,11 @@ fn release_binary() -> PathBuf {
 fn cargo() -> Command {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(root());
+    // A clean clone never reuses incremental state, and it costs gigabytes of disk (a CI run once
+    // failed with "No space left on device").
+    if std::env::var("CI").as_deref() == Ok("true") {
+        cmd.env("CARGO_INCREMENTAL", "0");
+    }
     cmd
 }
 
