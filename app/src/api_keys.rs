@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::PortalError;
 
 /// The scopes, as the form offers them: (id, form field, what it allows).
-pub const SCOPES: [(&str, &str, &str); 3] = [
+pub const SCOPES: [(&str, &str, &str); 4] = [
     (
         "accounts.read",
         "read_accounts",
@@ -23,6 +23,11 @@ pub const SCOPES: [(&str, &str, &str); 3] = [
         "tokens.issue",
         "issue_tokens",
         "Get access tokens for the mailboxes (what a host needs to send and read mail)",
+    ),
+    (
+        "webhooks.manage",
+        "manage_webhooks",
+        "Manage webhook endpoints, see their deliveries and send test events",
     ),
 ];
 
@@ -88,6 +93,7 @@ pub async fn create_api_key(
     #[server(default)] read_accounts: Option<String>,
     #[server(default)] write_accounts: Option<String>,
     #[server(default)] issue_tokens: Option<String>,
+    #[server(default)] manage_webhooks: Option<String>,
     #[server(default)] organisation: String,
 ) -> Result<(), PortalError> {
     let (backend, parts) = crate::backend::request_context()?;
@@ -95,6 +101,7 @@ pub async fn create_api_key(
         (read_accounts, "accounts.read"),
         (write_accounts, "accounts.write"),
         (issue_tokens, "tokens.issue"),
+        (manage_webhooks, "webhooks.manage"),
     ]
     .into_iter()
     .filter(|(on, _)| on.is_some())

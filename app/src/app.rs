@@ -14,6 +14,7 @@ use crate::{
         home::HomePage,
         not_found::NotFound,
         settings::SettingsPage,
+        webhooks::WebhooksPage,
         wizard::{NewAccountPage, WizardPage},
     },
     server_fns::{current_operator, OperatorView},
@@ -44,6 +45,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/accounts/:id/delete") view=DeleteAccountPage ssr=SsrMode::Async/>
                         <Route path=path!("/settings") view=SettingsPage ssr=SsrMode::Async/>
                         <Route path=path!("/api-keys") view=ApiKeysPage ssr=SsrMode::Async/>
+                        <Route path=path!("/webhooks") view=WebhooksPage ssr=SsrMode::Async/>
                     </Routes>
                 </main>
                 <Footer/>

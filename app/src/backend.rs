@@ -38,6 +38,22 @@ pub trait PortalBackend: Send + Sync + 'static {
         request: &'a Parts,
         id: String,
     ) -> BoxFuture<'a, Result<(), PortalError>>;
+    /// The webhooks page: every endpoint with its latest deliveries.
+    fn webhooks<'a>(
+        &'a self,
+        request: &'a Parts,
+    ) -> BoxFuture<'a, Result<crate::webhooks::WebhooksView, PortalError>>;
+    fn send_webhook_test<'a>(
+        &'a self,
+        request: &'a Parts,
+        endpoint: String,
+    ) -> BoxFuture<'a, Result<(), PortalError>>;
+    fn redeliver_webhook<'a>(
+        &'a self,
+        request: &'a Parts,
+        endpoint: String,
+        delivery: i64,
+    ) -> BoxFuture<'a, Result<(), PortalError>>;
     fn operator<'a>(
         &'a self,
         request: &'a Parts,

@@ -23,6 +23,7 @@ pub mod server_fns;
 #[cfg(feature = "ssr")]
 mod shell;
 pub mod sign_in;
+pub mod webhooks;
 
 pub use app::App;
 #[cfg(feature = "ssr")]

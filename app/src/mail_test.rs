@@ -84,6 +84,10 @@ pub struct Diagnosis {
     /// The form field at fault on that step (`smtp_port`), so "Change it" lands on it.
     #[serde(default)]
     pub field: Option<String>,
+    /// A stable name of the cause (`smtp_auth_disabled`, `tls_untrusted`, …), for host
+    /// applications and webhooks: the words may change, the code does not.
+    #[serde(default)]
+    pub code: String,
 }
 
 /// A folder the mailbox has, with its SPECIAL-USE flag when the server gives one.

@@ -36,13 +36,16 @@ pub enum Scope {
     WriteAccounts,
     /// Get access tokens for accounts' mailboxes.
     IssueTokens,
+    /// Manage webhook endpoints, see their deliveries, send test events.
+    ManageWebhooks,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 3] = [
+    pub const ALL: [Scope; 4] = [
         Scope::ReadAccounts,
         Scope::WriteAccounts,
         Scope::IssueTokens,
+        Scope::ManageWebhooks,
     ];
 
     /// As given to `mailkey api-key create --scope` and shown in lists.
@@ -51,6 +54,7 @@ impl Scope {
             Scope::ReadAccounts => "accounts.read",
             Scope::WriteAccounts => "accounts.write",
             Scope::IssueTokens => "tokens.issue",
+            Scope::ManageWebhooks => "webhooks.manage",
         }
     }
 
@@ -72,20 +76,25 @@ pub struct ApiKey {
     pub revision: i64,
 }
 
+/// The scopes of a stored key.
+pub fn scopes_of(r: &ApiKeyRecord) -> Vec<Scope> {
+    [
+        (r.read_accounts, Scope::ReadAccounts),
+        (r.write_accounts, Scope::WriteAccounts),
+        (r.issue_tokens, Scope::IssueTokens),
+        (r.manage_webhooks, Scope::ManageWebhooks),
+    ]
+    .into_iter()
+    .filter_map(|(on, s)| on.then_some(s))
+    .collect()
+}
+
 impl ApiKey {
     fn of(r: &ApiKeyRecord) -> ApiKey {
-        let scopes = [
-            (r.read_accounts, Scope::ReadAccounts),
-            (r.write_accounts, Scope::WriteAccounts),
-            (r.issue_tokens, Scope::IssueTokens),
-        ]
-        .into_iter()
-        .filter_map(|(on, s)| on.then_some(s))
-        .collect();
         ApiKey {
             id: r.id.clone(),
             name: r.name.clone(),
-            scopes,
+            scopes: scopes_of(r),
             organisation: r.organisation_id.clone(),
             revision: i64::MIN,
         }
@@ -210,6 +219,7 @@ impl ApiKeys {
                 read_accounts: scopes.contains(&Scope::ReadAccounts),
                 write_accounts: scopes.contains(&Scope::WriteAccounts),
                 issue_tokens: scopes.contains(&Scope::IssueTokens),
+                manage_webhooks: scopes.contains(&Scope::ManageWebhooks),
                 organisation_id: organisation,
             })
             .await?;

@@ -15,7 +15,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::{
     config::Config,
     mail_test::{diagnosis, Endpoint, MailTester, Plan, TokenTrouble},
-    storage::{now, StorageError, Store},
+    storage::{now, StorageError, Store, TestFailure},
     tokens::{TokenError, TokenKeeper},
 };
 
@@ -124,7 +124,7 @@ impl ConnectionTests {
         let json = serde_json::to_string(&report).expect("the report serialises");
         let run = self
             .store
-            .insert_test(account_id, started, report.ok, &json)
+            .insert_test(account_id, started, test_failure(&report), &json)
             .await?;
         tracing::info!(account = %account_id, ok = report.ok, run, "connection test finished");
         Ok((run, report))
@@ -274,4 +274,21 @@ impl ConnectionTests {
         tracing::info!(account = %account_id, "folder mapping saved");
         Ok(())
     }
+}
+
+/// What a failed report's event says: the diagnosis's code and title.
+pub fn test_failure(report: &mailkey_app::mail_test::TestReport) -> Option<TestFailure<'_>> {
+    if report.ok {
+        return None;
+    }
+    Some(match &report.diagnosis {
+        Some(d) => TestFailure {
+            code: if d.code.is_empty() { "failed" } else { &d.code },
+            title: &d.title,
+        },
+        None => TestFailure {
+            code: "failed",
+            title: "The connection test failed",
+        },
+    })
 }

@@ -13,6 +13,7 @@ pub mod operator_app;
 pub mod operator_settings;
 mod portal;
 mod portal_keys;
+mod portal_webhooks;
 pub mod providers;
 pub mod sandbox;
 pub mod secrets;
@@ -24,6 +25,7 @@ pub mod sync;
 pub mod telemetry;
 pub mod token_views;
 pub mod tokens;
+pub mod webhooks;
 pub mod wizard;
 
 pub use server::{app, Server};

@@ -56,8 +56,8 @@ enum ApiKeyCommand {
         /// What the key is for, e.g. "Acme ERP production".
         #[arg(long)]
         name: String,
-        /// What it may do: accounts.read, accounts.write, tokens.issue (repeat for several;
-        /// default all three).
+        /// What it may do: accounts.read, accounts.write, tokens.issue, webhooks.manage (repeat
+        /// for several; default all four).
         #[arg(long = "scope", value_name = "SCOPE")]
         scopes: Vec<String>,
         /// Restrict the key to one organisation, by the host's external ID.
@@ -315,15 +315,11 @@ async fn api_key(config: Config, command: ApiKeyCommand) -> Result<(), String> {
                 "ID", "NAME", "SCOPES", "CREATED", "LAST USED"
             );
             for k in keys.list().await.map_err(|e| e.to_string())? {
-                let scopes = [
-                    (k.read_accounts, "accounts.read"),
-                    (k.write_accounts, "accounts.write"),
-                    (k.issue_tokens, "tokens.issue"),
-                ]
-                .iter()
-                .filter_map(|(on, s)| on.then_some(*s))
-                .collect::<Vec<_>>()
-                .join(",");
+                let scopes = mailkey::api_keys::scopes_of(&k)
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",");
                 println!(
                     "{:<20}  {:<28}  {:<26}  {:<10}  {:<10}  {}",
                     k.id,

@@ -31,6 +31,7 @@ pub struct Portal {
     pub tokens: TokenKeeper,
     pub connection_tests: ConnectionTests,
     pub operator_settings: OperatorSettings,
+    pub webhooks: crate::webhooks::Webhooks,
 }
 
 impl Portal {
@@ -537,6 +538,39 @@ impl PortalBackend for Portal {
             let session = operator_of(request)?;
             crate::portal_keys::create(&self.api_keys, &self.store, &self.reveals, session, input)
                 .await
+        })
+    }
+
+    fn webhooks<'a>(
+        &'a self,
+        request: &'a Parts,
+    ) -> BoxFuture<'a, Result<mailkey_app::webhooks::WebhooksView, PortalError>> {
+        Box::pin(async move {
+            operator_of(request)?;
+            crate::portal_webhooks::page(&self.store).await
+        })
+    }
+
+    fn send_webhook_test<'a>(
+        &'a self,
+        request: &'a Parts,
+        endpoint: String,
+    ) -> BoxFuture<'a, Result<(), PortalError>> {
+        Box::pin(async move {
+            operator_of(request)?;
+            crate::portal_webhooks::send_test(&self.webhooks, &endpoint).await
+        })
+    }
+
+    fn redeliver_webhook<'a>(
+        &'a self,
+        request: &'a Parts,
+        endpoint: String,
+        delivery: i64,
+    ) -> BoxFuture<'a, Result<(), PortalError>> {
+        Box::pin(async move {
+            operator_of(request)?;
+            crate::portal_webhooks::redeliver(&self.webhooks, &endpoint, delivery).await
         })
     }
 

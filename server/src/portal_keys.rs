@@ -80,15 +80,10 @@ pub async fn page(
     let keys = records
         .into_iter()
         .map(|r| ApiKeyView {
-            scopes: [
-                (r.read_accounts, Scope::ReadAccounts),
-                (r.write_accounts, Scope::WriteAccounts),
-                (r.issue_tokens, Scope::IssueTokens),
-            ]
-            .into_iter()
-            .filter(|(on, _)| *on)
-            .map(|(_, s)| s.as_str().to_string())
-            .collect(),
+            scopes: crate::api_keys::scopes_of(&r)
+                .into_iter()
+                .map(|s| s.as_str().to_string())
+                .collect(),
             organisation: r
                 .organisation_id
                 .as_deref()

@@ -104,6 +104,7 @@ pub fn app(state: AppState) -> Router {
         tokens: state.tokens.clone(),
         connection_tests: state.connection_tests.clone(),
         operator_settings: state.operator_settings.clone(),
+        webhooks: state.webhooks.clone(),
     });
     let css_href = state.css_href.clone();
     let shell = move |options: LeptosOptions| mailkey_app::shell(options, css_href.to_string());
@@ -216,6 +217,7 @@ pub struct Services {
     pub sign_in: SignIn,
     pub connection_tests: ConnectionTests,
     pub operator_settings: OperatorSettings,
+    pub webhooks: crate::webhooks::Webhooks,
 }
 
 impl Services {
@@ -236,6 +238,11 @@ impl Services {
         );
         let operator_settings =
             OperatorSettings::new(store.clone(), sealer.clone(), providers.clone());
+        let webhooks = crate::webhooks::Webhooks::new(
+            store.clone(),
+            sealer.clone(),
+            config.allow_private_hosts,
+        );
         operator_settings.load_saved().await?;
         let discovery = TenantDiscovery::new(DISCOVERY_TIMEOUT);
         let wizard = Wizard::new(
@@ -274,6 +281,7 @@ impl Services {
             sign_in,
             connection_tests,
             operator_settings,
+            webhooks,
         })
     }
 }
@@ -367,6 +375,7 @@ impl Server {
             sandbox: services.sandbox,
             connection_tests: services.connection_tests,
             operator_settings: services.operator_settings,
+            webhooks: services.webhooks,
             live_tests: Default::default(),
             stream_caps: Default::default(),
             host_api_limit: limits::Limit::per_second(config.api_requests_per_second),
@@ -429,12 +438,23 @@ impl Server {
         let store = self.state.store.clone();
         let upkeep = self.state.tokens.spawn_upkeep();
         let key_use = self.state.api_keys.spawn_flush();
+        let webhooks = self
+            .state
+            .webhooks
+            .spawn(crate::webhooks::notices::Notices {
+                store: store.clone(),
+            });
         let api_keys = self.state.api_keys.clone();
         crate::http::serve::serve(self.listener, app(self.state), shutdown)
             .await
             .map_err(StartError::Serve)?;
         upkeep.abort();
         key_use.abort();
+        // A delivery cut off here is taken again when its lease runs out: at worst the
+        // receiver sees it twice, with the same webhook-id.
+        for task in webhooks {
+            task.abort();
+        }
         api_keys.flush().await;
         store.close().await;
         tracing::info!("Mailkey stopped");

@@ -54,6 +54,7 @@ parts! {
     tokens: TokenKeeper,
     connection_tests: ConnectionTests,
     operator_settings: OperatorSettings,
+    webhooks: crate::webhooks::Webhooks,
     live_tests: crate::http::tests_live::LiveTests,
     stream_caps: crate::http::limits::StreamCaps,
     sandbox: Option<Sandbox>,
@@ -73,6 +74,7 @@ pub struct Shared {
     pub tokens: TokenKeeper,
     pub connection_tests: ConnectionTests,
     pub operator_settings: OperatorSettings,
+    pub webhooks: crate::webhooks::Webhooks,
     /// Connection tests running or just finished, for their event streams.
     pub live_tests: crate::http::tests_live::LiveTests,
     /// Live event streams open per browser session.

@@ -542,7 +542,7 @@ impl TokenKeeper {
                     let current = if for_good {
                         inner
                             .store
-                            .mark_sign_in_refused(account_id, generation, &json)
+                            .mark_sign_in_refused(account_id, generation, &json, &problem.title)
                             .await
                     } else {
                         inner
@@ -552,6 +552,7 @@ impl TokenKeeper {
                                 generation,
                                 record.refresh_failures,
                                 &json,
+                                &problem.title,
                                 retry_at,
                             )
                             .await

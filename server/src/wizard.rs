@@ -252,7 +252,7 @@ impl Wizard {
                     Ok(saved) => saved.warnings,
                     Err(e) => {
                         // Nothing half-made stays behind a refusal.
-                        self.store.delete_account(&id).await?;
+                        self.store.discard_draft(&id).await?;
                         return Err(e);
                     }
                 }

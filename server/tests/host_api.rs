@@ -461,6 +461,17 @@ async fn the_openapi_document_describes_every_route() {
         ("GET", "/organisations/{id}"),
         ("PATCH", "/organisations/{id}"),
         ("DELETE", "/organisations/{id}"),
+        ("GET", "/webhook-endpoints"),
+        ("POST", "/webhook-endpoints"),
+        ("GET", "/webhook-endpoints/{id}"),
+        ("PATCH", "/webhook-endpoints/{id}"),
+        ("DELETE", "/webhook-endpoints/{id}"),
+        ("GET", "/webhook-endpoints/{id}/deliveries"),
+        ("POST", "/webhook-endpoints/{id}/test"),
+        (
+            "POST",
+            "/webhook-endpoints/{id}/deliveries/{delivery}/redeliver",
+        ),
     ];
     for (m, p) in expected {
         assert!(
@@ -484,7 +495,10 @@ async fn the_openapi_document_describes_every_route() {
         "operation IDs are unique: {ids:?}"
     );
     for (method, path) in &operations {
-        let url = s.url(&format!("/api/v1{}", path.replace("{id}", "x")));
+        let url = s.url(&format!(
+            "/api/v1{}",
+            path.replace("{id}", "x").replace("{delivery}", "1")
+        ));
         let res = TestServer::client()
             .request(method.parse().unwrap(), url)
             .header("content-type", "application/json")
@@ -510,6 +524,9 @@ async fn the_openapi_document_describes_every_route() {
         "AccountDetail",
         "Organisation",
         "ErrorBody",
+        "WebhookEndpoint",
+        "CreatedWebhookEndpoint",
+        "EventType",
     ] {
         assert!(schemas.contains_key(name), "{name}");
     }

@@ -299,6 +299,12 @@ async fn refused_tokens_are_diagnosed() {
         assert!(!r.ok, "{why}");
         assert_eq!(failed_at(&r), StageId::SmtpAuth, "{why}: {r:#?}");
         assert_eq!(title(&r), "SMTP refused the access token", "{why}");
+        // Hosts and webhooks get a stable code next to the words.
+        assert!(
+            r.diagnosis.as_ref().unwrap().code.starts_with("smtp_535"),
+            "{why}: {:?}",
+            r.diagnosis
+        );
         assert!(r
             .diagnosis
             .as_ref()
@@ -320,6 +326,7 @@ async fn refused_tokens_are_diagnosed() {
         // Each side's failure in its own words, and the IMAP server's reply as it wrote it.
         assert_eq!(r.also.len(), 1, "{why}: {r:#?}");
         assert_eq!(r.also[0].title, "IMAP refused the sign-in", "{why}");
+        assert_eq!(r.also[0].code, "imap_auth_failed", "{why}");
         let reply = imap.detail.as_deref().unwrap_or_default();
         assert!(
             !reply.contains("info: Some") && !reply.contains("code: "),
@@ -333,6 +340,7 @@ async fn refused_tokens_are_diagnosed() {
         .await;
     assert_eq!(failed_at(&r), StageId::Token);
     assert_eq!(title(&r), "The mailbox is not signed in");
+    assert_eq!(r.diagnosis.as_ref().unwrap().code, "token_not_signed_in");
     // Microsoft unreachable is not worded as a lost sign-in.
     let r = env
         .tester()
@@ -427,6 +435,7 @@ async fn network_and_tls_mistakes_are_diagnosed() {
         .await;
     assert_eq!(failed_at(&r), StageId::SmtpTls, "{r:#?}");
     assert_eq!(title(&r), "The server's certificate is not trusted");
+    assert_eq!(r.diagnosis.as_ref().unwrap().code, "tls_untrusted");
 
     // A name that does not resolve, and a stopped server.
     let mut plan = env.plan(MAILBOX);
@@ -900,6 +909,17 @@ async fn a_temporary_failure_that_repeats_is_not_called_temporary() {
     let d = second.diagnosis.unwrap();
     assert!(!d.fix.contains("Wait a minute"), "{d:?}");
     assert!(d.reply.unwrap().contains("[UNAVAILABLE]"));
+    // Each failed run is an account.connection_test_failed event, recorded with the run.
+    let codes: Vec<(String, String)> = sqlx::query_as(
+        "SELECT account_id, reason_code FROM webhook_events \
+         WHERE event_type = 'account.connection_test_failed' ORDER BY rowid",
+    )
+    .fetch_all(&support::contoso::db(s).await)
+    .await
+    .unwrap();
+    assert_eq!(codes.len(), 2, "{codes:?}");
+    assert!(codes.iter().all(|(a, _)| *a == id), "{codes:?}");
+    assert_eq!(codes[1].1, "token_check_failing", "{codes:?}");
 }
 
 /// The ports swapped, as people do: the server that answers is named, and silence is noticed in

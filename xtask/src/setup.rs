@@ -29,23 +29,51 @@ const TEST_DEBIAN_PACKAGES: &[&str] = &[
 /// The OpenAPI document's independent checker, from PyPI, in a venv of its own under target/.
 const OPENAPI_VALIDATOR: &str = "openapi-spec-validator==0.9.0";
 
+/// The webhook tests' independent Standard Webhooks verifier, from PyPI, in a venv of its own.
+const WEBHOOK_VERIFIER: &str = "standardwebhooks==1.1.0";
+
 /// The venv's checker, installed when missing.
 pub fn openapi_validator() -> Result<PathBuf, String> {
-    let venv = root().join("target/tools/openapi-venv");
-    let bin = venv.join("bin/openapi-spec-validator");
-    if bin.exists() {
-        return Ok(bin);
+    let venv = python_venv(
+        "openapi-venv",
+        OPENAPI_VALIDATOR,
+        "bin/openapi-spec-validator",
+    )?;
+    Ok(venv.join("bin/openapi-spec-validator"))
+}
+
+/// The Python that has the webhook verifier, installed when missing.
+pub fn webhook_verifier_python() -> Result<PathBuf, String> {
+    let venv = python_venv(
+        "webhooks-venv",
+        WEBHOOK_VERIFIER,
+        "installed-standardwebhooks",
+    )?;
+    Ok(venv.join("bin/python"))
+}
+
+/// A venv under target/tools with `package` installed; `marker` (inside it) says it is done, so
+/// an interrupted install is made again.
+fn python_venv(name: &str, package: &str, marker: &str) -> Result<PathBuf, String> {
+    let venv = root().join("target/tools").join(name);
+    let done = venv.join(marker);
+    if done.exists() {
+        return Ok(venv);
     }
     step(&format!(
-        "installing {OPENAPI_VALIDATOR} (PyPI) into {}",
+        "installing {package} (PyPI) into {}",
         venv.display()
     ));
     run(Command::new("/usr/bin/python3")
         .arg("-m")
         .arg("venv")
         .arg(&venv))?;
-    run(Command::new(venv.join("bin/pip")).args(["install", "--quiet", OPENAPI_VALIDATOR]))?;
-    Ok(bin)
+    run(Command::new(venv.join("bin/pip")).args(["install", "--quiet", package]))?;
+    if !done.exists() {
+        std::fs::write(&done, package)
+            .map_err(|e| format!("cannot write {}: {e}", done.display()))?;
+    }
+    Ok(venv)
 }
 
 pub fn root() -> PathBuf {

@@ -103,7 +103,8 @@ pub fn test() -> Result<(), String> {
     ]))?;
 
     step("unit and integration tests (cargo test)");
-    run(cargo().args([
+    let verifier = setup::webhook_verifier_python()?;
+    run(cargo().env("STANDARDWEBHOOKS_PYTHON", verifier).args([
         "test",
         "--package",
         "mailkey",

@@ -89,6 +89,7 @@ fn OperatorMenu() -> impl IntoView {
                 <p class="menu-note">"Signed in as the operator of this Mailkey."</p>
                 <a class="button button-quiet" href="/settings">"Settings"</a>
                 <a class="button button-quiet" href="/api-keys">"API keys"</a>
+                <a class="button button-quiet" href="/webhooks">"Webhooks"</a>
                 <form method="post" action="/logout">
                     <button type="submit" class="button button-secondary">"Sign out"</button>
                 </form>

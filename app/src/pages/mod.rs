@@ -3,4 +3,5 @@ pub mod api_keys;
 pub mod home;
 pub mod not_found;
 pub mod settings;
+pub mod webhooks;
 pub mod wizard;

@@ -127,7 +127,31 @@ async fn organisation_of(
     caller: &Caller,
     r: &NewAccountRequest,
 ) -> Result<String, HttpError> {
-    let named = match (&r.organisation_id, &r.organisation_external_id) {
+    named_organisation(
+        store,
+        caller,
+        r.organisation_id.as_deref(),
+        r.organisation_external_id.as_deref(),
+    )
+    .await?
+    .ok_or_else(|| {
+        HttpError::InvalidBody(
+            "say which organisation the account belongs to: organisation_id (Mailkey's) or \
+             organisation_external_id (yours)"
+                .into(),
+        )
+    })
+}
+
+/// The organisation a request names, by Mailkey's ID or by the host's, which the caller must be
+/// allowed to see; without either, the caller's own when it is restricted to one, else `None`.
+pub(super) async fn named_organisation(
+    store: &Store,
+    caller: &Caller,
+    id: Option<&str>,
+    external_id: Option<&str>,
+) -> Result<Option<String>, HttpError> {
+    let named = match (id, external_id) {
         (Some(_), Some(_)) => {
             return Err(HttpError::InvalidBody(
                 "name the organisation once: organisation_id or organisation_external_id, not \
@@ -152,15 +176,7 @@ async fn organisation_of(
         ),
         (None, None) => None,
     };
-    match (named, caller.organisation()) {
-        (Some(id), _) => Ok(id),
-        (None, Some(own)) => Ok(own.to_string()),
-        (None, None) => Err(HttpError::InvalidBody(
-            "say which organisation the account belongs to: organisation_id (Mailkey's) or \
-             organisation_external_id (yours)"
-                .into(),
-        )),
-    }
+    Ok(named.or_else(|| caller.organisation().map(str::to_string)))
 }
 
 /// `POST /api/v1/accounts`: everything is checked before anything is written.

@@ -54,6 +54,18 @@ pub fn routes() -> Router<AppState> {
             super::api_organisations::rename,
             super::api_organisations::delete
         ))
+        .routes(utoipa_axum::routes!(
+            super::api_webhooks::list,
+            super::api_webhooks::create
+        ))
+        .routes(utoipa_axum::routes!(
+            super::api_webhooks::get,
+            super::api_webhooks::update,
+            super::api_webhooks::delete
+        ))
+        .routes(utoipa_axum::routes!(super::api_webhooks::deliveries))
+        .routes(utoipa_axum::routes!(super::api_webhooks::send_test))
+        .routes(utoipa_axum::routes!(super::api_webhooks::redeliver))
         .split_for_parts();
     let json: Arc<str> = doc
         .to_pretty_json()
@@ -81,7 +93,8 @@ pub fn routes() -> Router<AppState> {
         title = "Mailkey host API",
         version = "1",
         description = "For a host application's backend: organisations, accounts and fresh \
-                       access tokens for their Microsoft 365 mailboxes. Every error answers \
+                       access tokens for their Microsoft 365 mailboxes, and webhooks (Standard \
+                       Webhooks signatures) about what happens to them. Every error answers \
                        `{\"error\": {\"code\", \"message\"}}`."
     ),
     servers((url = "/api/v1")),

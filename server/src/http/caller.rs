@@ -60,6 +60,11 @@ impl NeedsScope for IssueTokens {
     const SCOPE: Scope = Scope::IssueTokens;
 }
 
+pub struct ManageWebhooks;
+impl NeedsScope for ManageWebhooks {
+    const SCOPE: Scope = Scope::ManageWebhooks;
+}
+
 /// A caller allowed `S`'s scope. Without a key or session: 401; a key without the scope: 403.
 pub struct Allowed<S> {
     pub caller: Caller,

@@ -64,6 +64,10 @@ pub enum HttpError {
     AccountNotFound,
     #[error("no such organisation")]
     OrganisationNotFound,
+    #[error("no such webhook endpoint")]
+    WebhookEndpointNotFound,
+    #[error("no such delivery")]
+    DeliveryNotFound,
     #[error("the organisation has accounts")]
     OrganisationNotEmpty(i64),
     /// A key restricted to one organisation asked for something beyond it.
@@ -196,6 +200,20 @@ impl HttpError {
                 "There is no organisation with this ID. `GET /api/v1/organisations` lists them."
                     .into(),
             ),
+            HttpError::WebhookEndpointNotFound => (
+                StatusCode::NOT_FOUND,
+                "webhook_endpoint_not_found",
+                "There is no webhook endpoint with this ID. `GET /api/v1/webhook-endpoints` \
+                 lists them."
+                    .into(),
+            ),
+            HttpError::DeliveryNotFound => (
+                StatusCode::NOT_FOUND,
+                "delivery_not_found",
+                "This endpoint has no delivery with this ID. `GET \
+                 /api/v1/webhook-endpoints/{id}/deliveries` lists them."
+                    .into(),
+            ),
             HttpError::OrganisationNotEmpty(n) => (
                 StatusCode::CONFLICT,
                 "organisation_not_empty",
@@ -254,5 +272,17 @@ impl IntoResponse for HttpError {
                 .insert(axum::http::header::RETRY_AFTER, retry_after_secs.into());
         }
         res
+    }
+}
+
+impl From<crate::webhooks::WebhookError> for HttpError {
+    fn from(e: crate::webhooks::WebhookError) -> HttpError {
+        use crate::webhooks::WebhookError as W;
+        match e {
+            W::Invalid(fields) => HttpError::InvalidFields(fields),
+            W::NotFound => HttpError::WebhookEndpointNotFound,
+            W::DeliveryNotFound => HttpError::DeliveryNotFound,
+            W::Storage(e) => HttpError::Storage(e),
+        }
     }
 }

@@ -4,6 +4,7 @@
 pub mod api_accounts;
 mod api_organisations;
 pub mod api_v1;
+pub mod api_webhooks;
 pub mod assets;
 pub mod caller;
 pub mod error;

@@ -54,6 +54,20 @@ pub struct LiveTests {
     per_account: super::limits::PerAccount,
 }
 
+impl LiveTests {
+    /// Whether a test of the account is still going.
+    pub fn is_running(&self, account_id: &str) -> bool {
+        busy(&lock(&self.runs), account_id)
+    }
+}
+
+fn busy(runs: &HashMap<String, Watched>, account_id: &str) -> bool {
+    runs.values().any(|(r, _)| {
+        let r = lock(r);
+        r.account_id == account_id && r.report.is_none()
+    })
+}
+
 impl std::fmt::Debug for LiveTests {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LiveTests").finish_non_exhaustive()
@@ -109,10 +123,7 @@ pub async fn start(
                 .finished_at
                 .is_none_or(|t| t.elapsed() < KEEP_FINISHED)
         });
-        let busy = runs.values().any(|(r, _)| {
-            let r = lock(r);
-            r.account_id == id && r.report.is_none()
-        });
+        let busy = busy(&runs, &id);
         if busy && plain_form(&headers) {
             return Ok(Redirect::to(&back_to(&headers, &id, Some("running"))).into_response());
         }
@@ -188,7 +199,16 @@ async fn drive(state: AppState, id: String, run: Arc<Mutex<Run>>, changed: watch
             // Kept in the history like any run, so the page the admin returns to says why.
             if matches!(e, TestError::NotReady | TestError::Corrupt(_)) {
                 let json = serde_json::to_string(&report).expect("the report serialises");
-                if let Err(e) = state.store.insert_test(&id, started, false, &json).await {
+                if let Err(e) = state
+                    .store
+                    .insert_test(
+                        &id,
+                        started,
+                        crate::connection_tests::test_failure(&report),
+                        &json,
+                    )
+                    .await
+                {
                     tracing::error!(account = %id, error = %e, "keeping a test that could not start failed");
                 }
             }
@@ -231,6 +251,7 @@ fn not_started(e: &TestError) -> TestReport {
             step: Some(mailkey_app::draft::Step::Mailbox.number()),
             reply: None,
             field: None,
+            code: "not_started".into(),
         }),
         also: Vec::new(),
         settings: None,

@@ -28,6 +28,7 @@ fn d(title: &str, what: String, why: &str, fix: String, step: Option<Step>) -> D
         step: step.map(Step::number),
         reply: None,
         field: None,
+        code: String::new(),
     }
 }
 
@@ -333,6 +334,9 @@ pub fn explain(f: &Failure, cx: &Context<'_>) -> Diagnosis {
         ),
     };
     out.reply = f.reply();
+    if out.code.is_empty() {
+        out.code = f.code();
+    }
     if out.step == Some(Step::Mailbox.number()) {
         out.field = field_of(f, cx.protocol);
     }
@@ -349,6 +353,7 @@ pub const REPEATED_TEMPORARY_TITLE: &str = "The sign-in check keeps failing";
 pub fn repeated_temporary(reply: Option<String>) -> Diagnosis {
     Diagnosis {
         reply,
+        code: "token_check_failing".into(),
         ..d(
             REPEATED_TEMPORARY_TITLE,
             "The mail server could not check the sign-in, in this test and in the one before: \
@@ -387,7 +392,7 @@ fn smtp_auth_disabled(cx: &Context<'_>, for_tenant: bool) -> Diagnosis {
          $false)",
         cx.mailbox, cx.mailbox
     );
-    d(
+    let mut out = d(
         "SMTP AUTH is turned off",
         if for_tenant {
             "Exchange refuses SMTP AUTH for the whole organisation.".to_string()
@@ -402,7 +407,9 @@ fn smtp_auth_disabled(cx: &Context<'_>, for_tenant: bool) -> Diagnosis {
             format!("Allow it for this mailbox: {mailbox}. (Or organisation-wide: {tenant}.)")
         },
         None,
-    )
+    );
+    out.code = "smtp_auth_disabled".into();
+    out
 }
 
 fn smtp(code: u16, enhanced: Option<&str>, text: &str, cx: &Context<'_>) -> Diagnosis {

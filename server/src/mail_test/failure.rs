@@ -19,6 +19,18 @@ pub enum TokenTrouble {
     Internal(String),
 }
 
+impl TokenTrouble {
+    fn code(&self) -> &'static str {
+        match self {
+            TokenTrouble::NotSignedIn => "not_signed_in",
+            TokenTrouble::SignInRefused(_) => "sign_in_refused",
+            TokenTrouble::AppRefused(_) => "app_refused",
+            TokenTrouble::Unavailable(_) => "provider_unavailable",
+            TokenTrouble::Internal(_) => "internal",
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub enum Failure {
     /// No access token.
@@ -63,6 +75,40 @@ pub enum Failure {
 }
 
 impl Failure {
+    /// The cause's stable name (see [`mailkey_app::mail_test::Diagnosis::code`]).
+    pub fn code(&self) -> String {
+        match self {
+            Failure::Token(t) => return format!("token_{}", t.code()),
+            Failure::HostNotAllowed(_) => "host_not_allowed",
+            Failure::PortNotAllowed(_) => "port_not_allowed",
+            Failure::PrivateAddress(..) => "private_address",
+            Failure::Dns(..) => "dns",
+            Failure::Refused(_) => "connection_refused",
+            Failure::ConnectTimeout(_) => "connect_timeout",
+            Failure::Silent => "no_greeting",
+            Failure::WrongService { .. } => "wrong_service",
+            Failure::NotTls => "not_tls",
+            Failure::TlsUntrusted(_) => "tls_untrusted",
+            Failure::TlsNameMismatch(_) => "tls_name_mismatch",
+            Failure::Tls(_) => "tls",
+            Failure::NoStartTls => "no_starttls",
+            Failure::Smtp { code, enhanced, .. } => {
+                return match enhanced {
+                    Some(e) => format!("smtp_{code}_{}", e.replace('.', "_")),
+                    None => format!("smtp_{code}"),
+                }
+            }
+            Failure::SmtpAuthOff => "smtp_auth_off",
+            Failure::ImapAuth(_) => "imap_auth_failed",
+            Failure::Imap(_) => "imap",
+            Failure::NoRootFolder(_) => "no_root_folder",
+            Failure::NotReceived => "not_received",
+            Failure::Timeout(_) => "timeout",
+            Failure::Io(_) => "connection_broken",
+        }
+        .into()
+    }
+
     /// The server's words, when it said something (never carries a token).
     pub fn reply(&self) -> Option<String> {
         match self {

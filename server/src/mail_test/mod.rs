@@ -6,7 +6,7 @@
 pub mod diagnosis;
 mod failure;
 mod greeting;
-mod guard;
+pub mod guard;
 mod imap;
 pub mod prerequisites;
 mod smtp;

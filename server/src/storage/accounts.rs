@@ -212,9 +212,19 @@ impl Store {
 
     /// Forgets an account for good: its row (the sealed client secret and refresh token with
     /// it), its sign-in attempts and its connection-test history. False if there was none.
+    /// Records `account.deleted`.
     pub async fn delete_account(&self, id: &str) -> Result<bool, StorageError> {
+        // Reads the accounts (for their events), then deletes: taken for writing at once.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let gone = delete_accounts(&mut tx, Accounts::One(id), true).await? == 1;
+        tx.commit().await?;
+        Ok(gone)
+    }
+
+    /// Forgets a draft whose creation was refused: nobody outside ever heard of it, so no event.
+    pub async fn discard_draft(&self, id: &str) -> Result<bool, StorageError> {
         let mut tx = self.pool.begin().await?;
-        let gone = delete_accounts(&mut tx, Accounts::One(id)).await? == 1;
+        let gone = delete_accounts(&mut tx, Accounts::One(id), false).await? == 1;
         tx.commit().await?;
         Ok(gone)
     }
@@ -227,15 +237,31 @@ pub(super) enum Accounts<'a> {
 }
 
 /// Forgets accounts with everything that refers to them (the one list of an account's
-/// dependent tables), inside the caller's transaction. How many accounts went.
+/// dependent tables), inside the caller's transaction, recording `account.deleted` for each
+/// when `announce`. How many accounts went.
 pub(super) async fn delete_accounts(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     which: Accounts<'_>,
+    announce: bool,
 ) -> Result<u64, StorageError> {
     let (selected, value) = match which {
         Accounts::One(id) => ("id = ?", id),
         Accounts::OfOrganisation(org) => ("organisation_id = ?", org),
     };
+    if announce {
+        let ids: Vec<String> =
+            sqlx::query_scalar(&format!("SELECT id FROM accounts WHERE {selected}"))
+                .bind(value)
+                .fetch_all(&mut **tx)
+                .await?;
+        for id in &ids {
+            let event = super::webhooks::NewEvent::about(
+                mailkey_app::webhooks::EventType::AccountDeleted,
+                id,
+            );
+            super::webhooks::record_event(tx, &event).await?;
+        }
+    }
     for table in ["sign_in_attempts", "connection_tests"] {
         sqlx::query(&format!(
             "DELETE FROM {table} WHERE account_id IN (SELECT id FROM accounts WHERE {selected})"

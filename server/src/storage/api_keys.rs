@@ -10,6 +10,7 @@ pub struct ApiKeyRecord {
     pub read_accounts: bool,
     pub write_accounts: bool,
     pub issue_tokens: bool,
+    pub manage_webhooks: bool,
     /// The one organisation the key may touch, when restricted.
     pub organisation_id: Option<String>,
     pub created_at: i64,
@@ -25,17 +26,20 @@ pub struct NewApiKey<'a> {
     pub read_accounts: bool,
     pub write_accounts: bool,
     pub issue_tokens: bool,
+    pub manage_webhooks: bool,
     pub organisation_id: Option<&'a str>,
 }
 
-const COLUMNS: &str = "id, name, read_accounts, write_accounts, issue_tokens, organisation_id, \
+const COLUMNS: &str = "id, name, read_accounts, write_accounts, issue_tokens, manage_webhooks, \
+    organisation_id, \
     created_at, last_used_at, revoked_at";
 
 impl Store {
     pub async fn insert_api_key(&self, k: NewApiKey<'_>) -> Result<(), StorageError> {
         sqlx::query(
             "INSERT INTO api_keys (id, name, key_hash, read_accounts, write_accounts, \
-             issue_tokens, organisation_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+             issue_tokens, manage_webhooks, organisation_id, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(k.id)
         .bind(k.name)
@@ -43,6 +47,7 @@ impl Store {
         .bind(k.read_accounts)
         .bind(k.write_accounts)
         .bind(k.issue_tokens)
+        .bind(k.manage_webhooks)
         .bind(k.organisation_id)
         .bind(now())
         .execute(&self.pool)

@@ -2,16 +2,30 @@
 
 use sqlx::Row;
 
-use super::{now, StorageError, Store};
+use mailkey_app::webhooks::EventType;
+
+use super::{
+    now,
+    webhooks::{record_event, NewEvent},
+    StorageError, Store,
+};
+
+/// Why a test failed, for its `account.connection_test_failed` event.
+pub struct TestFailure<'a> {
+    pub code: &'a str,
+    pub title: &'a str,
+}
 
 impl Store {
+    /// Keeps a finished test; a failed one (`failure`) records its event with it.
     pub async fn insert_test(
         &self,
         account_id: &str,
         started_at: i64,
-        ok: bool,
+        failure: Option<TestFailure<'_>>,
         report_json: &str,
     ) -> Result<i64, StorageError> {
+        let mut tx = self.pool.begin().await?;
         let r = sqlx::query(
             "INSERT INTO connection_tests (account_id, started_at, finished_at, ok, report) \
              VALUES (?, ?, ?, ?, ?) RETURNING id",
@@ -19,10 +33,19 @@ impl Store {
         .bind(account_id)
         .bind(started_at)
         .bind(now())
-        .bind(ok)
+        .bind(failure.is_none())
         .bind(report_json)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await?;
+        if let Some(f) = failure {
+            let event = NewEvent {
+                reason_code: Some(f.code),
+                reason: Some(f.title),
+                ..NewEvent::about(EventType::ConnectionTestFailed, account_id)
+            };
+            record_event(&mut tx, &event).await?;
+        }
+        tx.commit().await?;
         Ok(r.get(0))
     }
 

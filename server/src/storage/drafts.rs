@@ -257,6 +257,9 @@ impl Store {
             .await?
             .rows_affected()
                 == 1;
+        if disconnected {
+            disconnected_event(&mut tx, id, "app_changed", "The account's app registration changed: the mailbox must sign in again with the new app.").await?;
+        }
         let new_secret = update.client_secret.is_some();
         let done = sqlx::query(
             "UPDATE accounts SET app_settings = ?, tenant_id = ?, \
@@ -355,6 +358,15 @@ impl Store {
         .await?
         .rows_affected()
             == 1;
+        if disconnected {
+            disconnected_event(
+                &mut tx,
+                id,
+                "mailbox_changed",
+                "The account's mailbox address changed: the new mailbox must sign in.",
+            )
+            .await?;
+        }
         // The epoch is bumped with the old address still in the row: an address change means
         // a sign-in started before it is for another mailbox.
         let found = sqlx::query(
@@ -421,4 +433,23 @@ impl Store {
         .await?;
         Ok(row.map(|r| (r.get("id"), r.get("refresh_token"))))
     }
+}
+
+/// A saved change that ended the connection: the host hears `account.needs_reconnect`.
+async fn disconnected_event(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    id: &str,
+    code: &str,
+    reason: &str,
+) -> Result<(), StorageError> {
+    let event = super::webhooks::NewEvent {
+        reason_code: Some(code),
+        reason: Some(reason),
+        ..super::webhooks::NewEvent::about(
+            mailkey_app::webhooks::EventType::AccountNeedsReconnect,
+            id,
+        )
+    };
+    super::webhooks::record_event(tx, &event).await?;
+    Ok(())
 }

@@ -10,6 +10,7 @@ mod operator;
 mod operator_apps;
 mod organisations;
 mod sign_in;
+mod webhooks;
 
 use std::{path::Path, str::FromStr, time::Duration};
 
@@ -19,6 +20,7 @@ use sqlx::sqlite::{
 
 pub use accounts::{AccountFilter, Cursor};
 pub use api_keys::{ApiKeyRecord, NewApiKey};
+pub use connection_tests::TestFailure;
 pub use drafts::{
     AppSaved, AppUpdate, DraftRecord, Inserted, MailboxSaved, MailboxUpdate, NewDraftRecord,
 };
@@ -26,6 +28,10 @@ pub use operator::SessionRecord;
 pub use operator_apps::OperatorAppRecord;
 pub use organisations::{new_organisation_id, Deleted, OrganisationRecord, DEFAULT_ORGANISATION};
 pub use sign_in::{AttemptRecord, Claim, NewAttempt};
+pub use webhooks::{
+    AttemptOutcome, DeliveryRecord, DueDelivery, EndpointRecord, EndpointUpdate, EventRecord,
+    NewEndpointRecord, NewEvent, NoticeSubject,
+};
 
 /// The database file inside the data directory.
 pub const DATABASE_FILE: &str = "mailkey.sqlite3";

@@ -131,7 +131,8 @@ impl Store {
         id: &str,
         with_accounts: bool,
     ) -> Result<Deleted, StorageError> {
-        let mut tx = self.pool.begin().await?;
+        // Counts, then deletes: taken for writing at once.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let accounts: i64 = sqlx::query("SELECT COUNT(*) FROM accounts WHERE organisation_id = ?")
             .bind(id)
             .fetch_one(&mut *tx)
@@ -140,11 +141,21 @@ impl Store {
         if accounts > 0 && !with_accounts {
             return Ok(Deleted::HasAccounts(accounts));
         }
-        super::accounts::delete_accounts(&mut tx, super::accounts::Accounts::OfOrganisation(id))
-            .await?;
+        super::accounts::delete_accounts(
+            &mut tx,
+            super::accounts::Accounts::OfOrganisation(id),
+            true,
+        )
+        .await?;
         // Keys restricted to it can reach nothing any more: they go with it (and the key table
         // refers to the organisation, so they must).
         sqlx::query("DELETE FROM api_keys WHERE organisation_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        // So do webhook endpoints restricted to it, with their deliveries (the accounts'
+        // `account.deleted` events still reach the endpoints of every organisation).
+        sqlx::query("DELETE FROM webhook_endpoints WHERE organisation_id = ?")
             .bind(id)
             .execute(&mut *tx)
             .await?;

@@ -3,7 +3,13 @@
 
 use sqlx::Row;
 
-use super::{now, StorageError, Store};
+use mailkey_app::webhooks::EventType;
+
+use super::{
+    now,
+    webhooks::{record_event, NewEvent},
+    StorageError, Store,
+};
 
 pub struct NewAttempt<'a> {
     pub state_hash: &'a [u8],
@@ -169,7 +175,7 @@ impl Store {
     /// A completed sign-in: the new sealed refresh token, who signed in, state `connected` —
     /// only if the account is still what the sign-in was started for (same identity epoch:
     /// neither its mailbox address nor its app changed meanwhile). `None` otherwise: nothing
-    /// was stored.
+    /// was stored. Records `account.connected` (the first sign-in) or `account.reconnected`.
     pub async fn store_connection(
         &self,
         account_id: &str,
@@ -179,6 +185,14 @@ impl Store {
         tenant_id: Option<&str>,
     ) -> Result<Option<i64>, StorageError> {
         let t = now();
+        // Read, then write: taken for writing at once, so a commit by another connection in
+        // between cannot fail the upgrade (SQLITE_BUSY_SNAPSHOT, which no busy timeout waits out).
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let signed_in_before: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT signed_in_at FROM accounts WHERE id = ?")
+                .bind(account_id)
+                .fetch_optional(&mut *tx)
+                .await?;
         let r = sqlx::query(
             "UPDATE accounts SET refresh_token = ?, refresh_generation = refresh_generation + 1, \
                signed_in_as = ?, signed_in_at = ?, refreshed_at = ?, \
@@ -195,8 +209,16 @@ impl Store {
         .bind(t)
         .bind(account_id)
         .bind(account_epoch)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
+        if r.is_some() {
+            let event = match signed_in_before.flatten() {
+                Some(_) => EventType::AccountReconnected,
+                None => EventType::AccountConnected,
+            };
+            record_event(&mut tx, &NewEvent::about(event, account_id)).await?;
+        }
+        tx.commit().await?;
         Ok(r.map(|r| r.get(0)))
     }
 
@@ -231,14 +253,16 @@ impl Store {
 
     /// Microsoft refused a refresh for good (`invalid_grant`: revoked, expired): the token is
     /// dropped and the account needs a new sign-in. Only if the token is still the one read at
-    /// `generation`.
+    /// `generation`. Records `account.needs_reconnect` with `reason`.
     pub async fn mark_sign_in_refused(
         &self,
         account_id: &str,
         generation: i64,
         problem_json: &str,
+        reason: &str,
     ) -> Result<bool, StorageError> {
         let t = now();
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE accounts SET refresh_token = NULL, refresh_generation = refresh_generation + 1, \
                state = 'needs_attention', connection_problem = ?, \
@@ -251,9 +275,19 @@ impl Store {
         .bind(t)
         .bind(account_id)
         .bind(generation)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        let done = done.rows_affected() == 1;
+        if done {
+            let event = NewEvent {
+                reason_code: Some("refresh_token_refused"),
+                reason: Some(reason),
+                ..NewEvent::about(EventType::AccountNeedsReconnect, account_id)
+            };
+            record_event(&mut tx, &event).await?;
+        }
+        tx.commit().await?;
+        Ok(done)
     }
 
     /// Microsoft refused the app's credentials (a wrong, expired or rotated secret): the
@@ -266,9 +300,15 @@ impl Store {
         generation: i64,
         failures: i64,
         problem_json: &str,
+        reason: &str,
         retry_at: i64,
     ) -> Result<bool, StorageError> {
         let t = now();
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let before: Option<String> = sqlx::query_scalar("SELECT state FROM accounts WHERE id = ?")
+            .bind(account_id)
+            .fetch_optional(&mut *tx)
+            .await?;
         let done = sqlx::query(
             "UPDATE accounts SET state = 'needs_attention', connection_problem = ?, \
                attention_since = COALESCE(attention_since, ?), \
@@ -282,9 +322,20 @@ impl Store {
         .bind(account_id)
         .bind(generation)
         .bind(failures)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        let done = done.rows_affected() == 1;
+        // Once when it starts, not on every refused retry.
+        if done && before.as_deref() != Some("needs_attention") {
+            let event = NewEvent {
+                reason_code: Some("app_credentials_refused"),
+                reason: Some(reason),
+                ..NewEvent::about(EventType::AccountAppRefused, account_id)
+            };
+            record_event(&mut tx, &event).await?;
+        }
+        tx.commit().await?;
+        Ok(done)
     }
 
     /// Microsoft asked Mailkey to wait (429, `Retry-After`): no refresh before `retry_at`; the

@@ -83,7 +83,8 @@ redirect_uris = ["{{public_url}}/oauth/callback"]
 
 pub struct Env {
     pub server: TestServer,
-    _files: tempfile::TempDir,
+    /// The sandbox file (kept for a restart).
+    pub files: tempfile::TempDir,
 }
 
 pub async fn start(t: Tenant) -> Env {
@@ -101,10 +102,7 @@ pub async fn start_with(t: Tenant, adjust: impl FnOnce(&mut mailkey::config::Con
         adjust(c);
     })
     .await;
-    Env {
-        server,
-        _files: files,
-    }
+    Env { server, files }
 }
 
 /// The server's SQLite file, for what no API shows (or lets a test change).

@@ -7,6 +7,7 @@ pub mod host;
 pub mod mail_servers;
 pub mod multi_tenant;
 pub mod portal;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 
@@ -45,6 +46,11 @@ impl TestServer {
         ];
         let mut config = Config::load_from(None, &env).unwrap();
         adjust(&mut config);
+        Self::start_in(data_dir, config).await
+    }
+
+    /// Starts on an existing data directory with these settings, as after a restart.
+    pub async fn start_in(data_dir: tempfile::TempDir, config: Config) -> TestServer {
         let server = Server::prepare(&config).await.unwrap();
         let kept = config.clone();
         let addr = server.local_addr();
