@@ -64,9 +64,9 @@ fn python_venv(name: &str, package: &str, marker: &str) -> Result<PathBuf, Strin
         "installing {package} (PyPI) into {}",
         venv.display()
     ));
+    // --clear: an interrupted or foreign venv left there is made anew, not patched.
     run(Command::new("/usr/bin/python3")
-        .arg("-m")
-        .arg("venv")
+        .args(["-m", "venv", "--clear"])
         .arg(&venv))?;
     run(Command::new(venv.join("bin/pip")).args(["install", "--quiet", package]))?;
     if !done.exists() {

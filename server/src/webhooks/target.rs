@@ -141,7 +141,7 @@ mod tests {
             .await
             .err()
             .expect("localhost is refused");
-        assert!(e.to_string().contains("not a public address"), "{e}");
+        assert!(e.to_string().contains("non-public address"), "{e}");
         let open = PublicOnly {
             allow_private: true,
         };
