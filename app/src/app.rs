@@ -11,6 +11,7 @@ use crate::{
     pages::{
         account::{AccountPage, DeleteAccountPage},
         api_keys::ApiKeysPage,
+        embed::EmbedPage,
         home::HomePage,
         not_found::NotFound,
         settings::SettingsPage,
@@ -34,7 +35,7 @@ pub fn App() -> impl IntoView {
         <div class="app">
             <a class="skip-link" href="#main">"Skip to content"</a>
             <Router>
-                <Header/>
+                <Chrome part=Part::Header/>
                 <main id="main" class="main" tabindex="-1">
                     <Routes fallback=NotFound>
                         // Async: the page waits for its data, so a signed-out visitor gets a real 401 status.
@@ -46,10 +47,31 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/settings") view=SettingsPage ssr=SsrMode::Async/>
                         <Route path=path!("/api-keys") view=ApiKeysPage ssr=SsrMode::Async/>
                         <Route path=path!("/webhooks") view=WebhooksPage ssr=SsrMode::Async/>
+                        <Route path=path!("/embed/:token") view=EmbedPage ssr=SsrMode::Async/>
                     </Routes>
                 </main>
-                <Footer/>
+                <Chrome part=Part::Footer/>
             </Router>
         </div>
     }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Part {
+    Header,
+    Footer,
+}
+
+/// The portal's header and footer, left out of the embedded wizard (a host's page around it
+/// has its own; no operator menu may appear there).
+#[component]
+fn Chrome(part: Part) -> impl IntoView {
+    let embedded = leptos_router::hooks::use_location()
+        .pathname
+        .get_untracked()
+        .starts_with("/embed/");
+    (!embedded).then(|| match part {
+        Part::Header => view! { <Header/> }.into_any(),
+        Part::Footer => view! { <Footer/> }.into_any(),
+    })
 }

@@ -54,6 +54,11 @@ pub trait PortalBackend: Send + Sync + 'static {
         endpoint: String,
         delivery: i64,
     ) -> BoxFuture<'a, Result<(), PortalError>>;
+    /// What an embedded wizard's launch token may still do, without using it.
+    fn embed_preview<'a>(
+        &'a self,
+        launch_token: String,
+    ) -> BoxFuture<'a, Result<crate::connect::EmbedPreview, PortalError>>;
     fn operator<'a>(
         &'a self,
         request: &'a Parts,
@@ -155,6 +160,18 @@ pub struct ResponseStatus(pub Arc<dyn Fn(u16) + Send + Sync>);
 pub fn set_status(code: u16) {
     if let Some(status) = use_context::<ResponseStatus>() {
         (status.0)(code);
+    }
+}
+
+/// Lets the page being rendered be framed by these origins (the embedded wizard's session's).
+pub type SetFrameAncestors = dyn Fn(&[String]) + Send + Sync;
+
+#[derive(Clone)]
+pub struct FrameAncestors(pub Arc<SetFrameAncestors>);
+
+pub fn set_frame_ancestors(origins: &[String]) {
+    if let Some(f) = use_context::<FrameAncestors>() {
+        (f.0)(origins);
     }
 }
 

@@ -12,6 +12,7 @@ mod app;
 #[cfg(feature = "ssr")]
 pub mod backend;
 mod components;
+pub mod connect;
 pub mod draft;
 pub mod error;
 pub mod mail_test;

@@ -4,6 +4,7 @@
 pub mod api_keys;
 pub mod auth;
 pub mod config;
+pub mod connect;
 pub mod connection_tests;
 pub mod discovery;
 pub mod freshness;

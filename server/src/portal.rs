@@ -32,6 +32,7 @@ pub struct Portal {
     pub connection_tests: ConnectionTests,
     pub operator_settings: OperatorSettings,
     pub webhooks: crate::webhooks::Webhooks,
+    pub connect_sessions: crate::connect::ConnectSessions,
 }
 
 impl Portal {
@@ -538,6 +539,21 @@ impl PortalBackend for Portal {
             let session = operator_of(request)?;
             crate::portal_keys::create(&self.api_keys, &self.store, &self.reveals, session, input)
                 .await
+        })
+    }
+
+    fn embed_preview<'a>(
+        &'a self,
+        launch_token: String,
+    ) -> BoxFuture<'a, Result<mailkey_app::connect::EmbedPreview, PortalError>> {
+        // No operator session: the launch token is the credential, and it is only looked at.
+        Box::pin(async move {
+            crate::http::embed::preview(&self.connect_sessions, &launch_token)
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %e, "reading a connect session failed");
+                    PortalError::storage_unavailable()
+                })
         })
     }
 

@@ -13,7 +13,7 @@ use axum::{
 use leptos::{config::LeptosOptions, prelude::*};
 use leptos_axum::{generate_route_list, LeptosRoutes, ResponseOptions};
 use mailkey_app::{
-    backend::{Backend, Redirect, ResponseStatus},
+    backend::{Backend, FrameAncestors, Redirect, ResponseStatus},
     App,
 };
 use tokio::net::TcpListener;
@@ -32,9 +32,9 @@ use crate::{
     http::{
         api_v1,
         assets::{BuildManifest, StaticAssets},
-        health, limits, origin,
+        embed, health, limits, origin,
         origin::OriginPolicy,
-        security_headers::{self, page_csp, SecurityHeaders},
+        security_headers::{self, framed_page_csp, page_csp, SecurityHeaders},
         session, setup, sign_in, tests_live,
     },
     operator_app::OperatorApp,
@@ -82,6 +82,14 @@ fn leptos_context(portal: Portal) -> impl Fn() + Clone + Send + Sync + 'static {
                 if let Ok(v) = page_csp(&nonce).parse() {
                     res.insert_header(axum::http::header::CONTENT_SECURITY_POLICY, v);
                 }
+                // The embedded wizard's page may be framed by its session's origins.
+                let framed = res.clone();
+                let nonce = nonce.to_string();
+                provide_context(FrameAncestors(Arc::new(move |origins: &[String]| {
+                    if let Ok(v) = framed_page_csp(&nonce, origins).parse() {
+                        framed.insert_header(axum::http::header::CONTENT_SECURITY_POLICY, v);
+                    }
+                })));
             }
             let status = res.clone();
             provide_context(ResponseStatus(Arc::new(move |code| {
@@ -105,6 +113,7 @@ pub fn app(state: AppState) -> Router {
         connection_tests: state.connection_tests.clone(),
         operator_settings: state.operator_settings.clone(),
         webhooks: state.webhooks.clone(),
+        connect_sessions: state.connect_sessions.clone(),
     });
     let css_href = state.css_href.clone();
     let shell = move |options: LeptosOptions| mailkey_app::shell(options, css_href.to_string());
@@ -139,9 +148,25 @@ pub fn app(state: AppState) -> Router {
         )
         .route(
             "/accounts/{id}/admin-consent-link",
-            post(sign_in::admin_consent_link).layer(sign_in_starts),
+            post(sign_in::admin_consent_link).layer(sign_in_starts.clone()),
         )
         .route(CALLBACK_PATH, get(sign_in::callback))
+        .route("/embed/session", post(embed::launch))
+        .route("/embed/api/state", get(embed::account_state))
+        .route(
+            "/embed/api/sign-in",
+            post(embed::sign_in_ticket).layer(sign_in_starts.clone()),
+        )
+        .route("/embed/api/sign-in/{ticket}", get(embed::sign_in_result))
+        .route(
+            "/embed/api/tests",
+            post(embed::start_test).layer(limits::per_ip(&limits::CONNECTION_TESTS)),
+        )
+        .route("/embed/api/tests/{run}", get(embed::test_progress))
+        .route(
+            "/embed/sign-in/{ticket}",
+            get(embed::popup_start).layer(sign_in_starts),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.operator_access.clone(),
             session::resolve,
@@ -357,6 +382,11 @@ impl Server {
             .build();
         // One reading of the database's revision serves the key check and the token views.
         let freshness = crate::freshness::Freshness::new(services.store.clone());
+        let connect_sessions = crate::connect::ConnectSessions::new(
+            services.store.clone(),
+            public_url.clone(),
+            config.allow_private_hosts,
+        );
         let state = AppState::new(crate::state::Shared {
             css_href: manifest.css_href(PKG_DIR, OUTPUT_NAME).into(),
             leptos_options,
@@ -376,6 +406,7 @@ impl Server {
             connection_tests: services.connection_tests,
             operator_settings: services.operator_settings,
             webhooks: services.webhooks,
+            connect_sessions,
             live_tests: Default::default(),
             stream_caps: Default::default(),
             host_api_limit: limits::Limit::per_second(config.api_requests_per_second),

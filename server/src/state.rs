@@ -55,6 +55,7 @@ parts! {
     connection_tests: ConnectionTests,
     operator_settings: OperatorSettings,
     webhooks: crate::webhooks::Webhooks,
+    connect_sessions: crate::connect::ConnectSessions,
     live_tests: crate::http::tests_live::LiveTests,
     stream_caps: crate::http::limits::StreamCaps,
     sandbox: Option<Sandbox>,
@@ -75,6 +76,7 @@ pub struct Shared {
     pub connection_tests: ConnectionTests,
     pub operator_settings: OperatorSettings,
     pub webhooks: crate::webhooks::Webhooks,
+    pub connect_sessions: crate::connect::ConnectSessions,
     /// Connection tests running or just finished, for their event streams.
     pub live_tests: crate::http::tests_live::LiveTests,
     /// Live event streams open per browser session.

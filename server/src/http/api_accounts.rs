@@ -179,24 +179,22 @@ pub(super) async fn named_organisation(
     Ok(named.or_else(|| caller.organisation().map(str::to_string)))
 }
 
-/// `POST /api/v1/accounts`: everything is checked before anything is written.
-#[utoipa::path(post, path = "/accounts", operation_id = "create_account", tag = "accounts",
-    request_body = NewAccountRequest, security(("api_key" = [])),
-    responses(
-        (status = 201, description = "Created; its setup continues at setup_url", body = CreatedAccount),
-        (status = 200, description = "An account with this external_id exists in the organisation: it is answered", body = CreatedAccount),
-        (status = 400, description = "A bad body, or refused values (invalid_fields, each field with its reason)", body = ErrorBody),
-        (status = 401, description = "No valid API key", body = ErrorBody),
-        (status = 403, description = "Without accounts.write", body = ErrorBody),
-        (status = 404, description = "No such organisation (or not the caller's)", body = ErrorBody),
-    ))]
-pub async fn create(
-    State(state): State<AppState>,
-    allowed: Allowed<WriteAccounts>,
-    body: Body<NewAccountRequest>,
-) -> Result<Response, HttpError> {
-    let r = body.0;
-    let organisation_id = organisation_of(&state.store, &allowed.caller, &r).await?;
+/// An account's own values, as the API and connect sessions give them.
+pub struct NewAccountFields {
+    pub external_id: Option<String>,
+    pub provider: Option<String>,
+    pub app: AppChoice,
+    pub name: Option<String>,
+    pub email: Option<String>,
+}
+
+/// Creates an account in `organisation_id` (or finds the one with its external ID).
+pub async fn make_account(
+    state: &AppState,
+    caller: &Caller,
+    organisation_id: String,
+    r: NewAccountFields,
+) -> Result<crate::wizard::Created, HttpError> {
     let external_id = match r.external_id.as_deref().map(str::trim) {
         None => None,
         Some(e) if e.is_empty() || e.chars().count() > 200 || e.chars().any(char::is_control) => {
@@ -222,21 +220,55 @@ pub async fn create(
                 AppChoice::Operator => AppSource::Operator,
                 AppChoice::Own => AppSource::Own,
             },
-            organisation_id,
+            organisation_id: organisation_id.clone(),
             external_id,
             name: r.name.unwrap_or_default(),
             email: r.email.unwrap_or_default(),
         })
         .await
         .map_err(draft_error)?;
+    if created.created {
+        tracing::info!(account = %created.id, organisation = %organisation_id, caller = %caller.label(), "account created");
+    }
+    Ok(created)
+}
+
+/// `POST /api/v1/accounts`: everything is checked before anything is written.
+#[utoipa::path(post, path = "/accounts", operation_id = "create_account", tag = "accounts",
+    request_body = NewAccountRequest, security(("api_key" = [])),
+    responses(
+        (status = 201, description = "Created; its setup continues at setup_url", body = CreatedAccount),
+        (status = 200, description = "An account with this external_id exists in the organisation: it is answered", body = CreatedAccount),
+        (status = 400, description = "A bad body, or refused values (invalid_fields, each field with its reason)", body = ErrorBody),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "Without accounts.write", body = ErrorBody),
+        (status = 404, description = "No such organisation (or not the caller's)", body = ErrorBody),
+    ))]
+pub async fn create(
+    State(state): State<AppState>,
+    allowed: Allowed<WriteAccounts>,
+    body: Body<NewAccountRequest>,
+) -> Result<Response, HttpError> {
+    let r = body.0;
+    let organisation_id = organisation_of(&state.store, &allowed.caller, &r).await?;
+    let created = make_account(
+        &state,
+        &allowed.caller,
+        organisation_id,
+        NewAccountFields {
+            external_id: r.external_id,
+            provider: r.provider,
+            app: r.app,
+            name: r.name,
+            email: r.email,
+        },
+    )
+    .await?;
     let account = state
         .store
         .account_summary(&created.id)
         .await?
         .ok_or(HttpError::AccountNotFound)?;
-    if created.created {
-        tracing::info!(account = %created.id, organisation = %account.organisation_id, caller = %allowed.caller.label(), "account created");
-    }
     let answer = CreatedAccount {
         setup_url: state
             .wizard

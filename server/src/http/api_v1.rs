@@ -55,6 +55,12 @@ pub fn routes() -> Router<AppState> {
             super::api_organisations::delete
         ))
         .routes(utoipa_axum::routes!(
+            super::api_connect::get_origins,
+            super::api_connect::set_origins
+        ))
+        .routes(utoipa_axum::routes!(super::api_connect::create))
+        .routes(utoipa_axum::routes!(super::api_connect::revoke))
+        .routes(utoipa_axum::routes!(
             super::api_webhooks::list,
             super::api_webhooks::create
         ))

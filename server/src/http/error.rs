@@ -64,6 +64,14 @@ pub enum HttpError {
     AccountNotFound,
     #[error("no such organisation")]
     OrganisationNotFound,
+    /// An embedded page's session credential is missing, expired or revoked.
+    #[error("the embedded session ended")]
+    EmbedSessionEnded,
+    /// A launch token that cannot be used (again).
+    #[error("launch token refused")]
+    LaunchRefused(crate::connect::Refusal),
+    #[error("a connection test is running")]
+    TestRunning,
     #[error("no such webhook endpoint")]
     WebhookEndpointNotFound,
     #[error("no such delivery")]
@@ -199,6 +207,21 @@ impl HttpError {
                 "organisation_not_found",
                 "There is no organisation with this ID. `GET /api/v1/organisations` lists them."
                     .into(),
+            ),
+            HttpError::EmbedSessionEnded => (
+                StatusCode::UNAUTHORIZED,
+                "session_ended",
+                "This page's session ended (they last a few minutes). Start the connection again \
+                 from the application."
+                    .into(),
+            ),
+            HttpError::LaunchRefused(why) => {
+                (StatusCode::GONE, why.code(), why.words().to_string())
+            }
+            HttpError::TestRunning => (
+                StatusCode::CONFLICT,
+                "test_running",
+                "A test of this account is running; wait for it to finish.".into(),
             ),
             HttpError::WebhookEndpointNotFound => (
                 StatusCode::NOT_FOUND,

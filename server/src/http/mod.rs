@@ -2,11 +2,13 @@
 //! and the security middleware that wraps them all.
 
 pub mod api_accounts;
+mod api_connect;
 mod api_organisations;
 pub mod api_v1;
 pub mod api_webhooks;
 pub mod assets;
 pub mod caller;
+pub mod embed;
 pub mod error;
 pub mod health;
 pub mod html;

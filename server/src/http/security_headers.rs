@@ -15,14 +15,28 @@ const LOCKED_DOWN_CSP: &str =
 
 /// The policy of a server-rendered page: only scripts carrying this response's nonce run, and
 /// they may load further modules ('strict-dynamic') and compile WebAssembly; no inline styles,
-/// no third-party anything, and no framing (embedding comes with an allowlist later).
+/// no third-party anything, and no framing.
 pub fn page_csp(nonce: &str) -> String {
+    framed_page_csp(nonce, &[])
+}
+
+/// As [`page_csp`], framed only by these origins (an embedded wizard's session's; checked,
+/// normalised origins, so nothing here can add a directive).
+pub fn framed_page_csp(nonce: &str, ancestors: &[String]) -> String {
+    let ancestors = if ancestors.is_empty() {
+        "'none'".to_string()
+    } else {
+        ancestors.join(" ")
+    };
     format!(
         "default-src 'self'; script-src 'nonce-{nonce}' 'strict-dynamic' 'wasm-unsafe-eval'; \
          style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; \
-         object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+         object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors {ancestors}"
     )
 }
+
+/// The embedding script, loaded by hosts' pages from their own origin.
+pub const EMBED_SCRIPT: &str = "/embed.js";
 
 #[derive(Clone, Copy, Debug)]
 pub struct SecurityHeaders {
@@ -31,6 +45,7 @@ pub struct SecurityHeaders {
 }
 
 pub async fn apply(State(cfg): State<SecurityHeaders>, req: Request, next: Next) -> Response {
+    let embed_script = req.uri().path() == EMBED_SCRIPT;
     let mut res = next.run(req).await;
     let h = res.headers_mut();
     h.entry(header::CONTENT_SECURITY_POLICY)
@@ -39,7 +54,15 @@ pub async fn apply(State(cfg): State<SecurityHeaders>, req: Request, next: Next)
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // The old header for old browsers, unless the page may be framed by its session's origins
+    // (X-Frame-Options cannot list them; `frame-ancestors` does).
+    let framing_allowed = h
+        .get(header::CONTENT_SECURITY_POLICY)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|csp| !csp.contains("frame-ancestors 'none'"));
+    if !framing_allowed {
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
     // `same-origin` keeps full referrers inside Mailkey and sends none elsewhere. (`no-referrer`
     // would also blank the Origin header of same-origin form posts, which the Origin check needs.)
     h.entry(header::REFERRER_POLICY)
@@ -48,9 +71,14 @@ pub async fn apply(State(cfg): State<SecurityHeaders>, req: Request, next: Next)
         HeaderName::from_static("permissions-policy"),
         HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=()"),
     );
+    // Only the embedding script may be loaded by other sites' pages.
     h.insert(
         HeaderName::from_static("cross-origin-resource-policy"),
-        HeaderValue::from_static("same-origin"),
+        HeaderValue::from_static(if embed_script {
+            "cross-origin"
+        } else {
+            "same-origin"
+        }),
     );
     if cfg.hsts {
         h.insert(

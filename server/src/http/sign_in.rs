@@ -25,7 +25,7 @@ use rand::RngCore;
 use super::html::esc;
 use crate::{
     auth::OperatorSession,
-    sign_in::{Finished, Mode, Purpose, SignInError},
+    sign_in::{Finished, Mode, Purpose, SignInError, StateRefusal},
     state::AppState,
 };
 
@@ -124,6 +124,27 @@ fn failure(state: &AppState, e: SignInError, id: &str) -> Response {
             )
         }
     }
+}
+
+/// A short page of Mailkey's own saying one thing (the embedded sign-in's refusals).
+pub(crate) fn notice_page(
+    state: &AppState,
+    status: StatusCode,
+    title: &str,
+    words: &str,
+) -> Response {
+    page(
+        status,
+        &state.css_href,
+        title,
+        &format!("<h1>{}</h1><p>{}</p>", esc(title), esc(words)),
+        None,
+    )
+}
+
+/// A sign-in that could not start, explained.
+pub(crate) fn failure_page(state: &AppState, e: SignInError, id: &str) -> Response {
+    failure(state, e, id)
 }
 
 async fn begin(
@@ -383,15 +404,28 @@ fn result_path(id: &str) -> String {
 pub async fn callback(
     State(state): State<AppState>,
     session: Option<Extension<OperatorSession>>,
+    headers: axum::http::HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let css = state.css_href.clone();
-    let session_hash = session.as_ref().map(|s| s.0.id_hash);
-    let finished = match state
+    // The browser that started it: the operator's session, or the embedded wizard's popup (its
+    // own cookie). An attempt is claimed only by the binding it was started with.
+    let popup = super::embed::popup_binding(&headers);
+    let operator = session.as_ref().map(|s| s.0.id_hash);
+    let mut embedded = operator.is_none() && popup.is_some();
+    let mut finished = state
         .sign_in
-        .finish(&q, session_hash.as_ref().map(|h| &h[..]))
-        .await
+        .finish(&q, operator.or(popup).as_ref().map(|h| &h[..]))
+        .await;
+    // An operator who also connected a mailbox through an embedded wizard in this browser: the
+    // attempt may be the popup's. (A refusal for another browser claims nothing: safe to retry.)
+    if let (Some(_), Some(p), Ok(Finished::Refused(StateRefusal::OtherBrowser))) =
+        (operator, popup, &finished)
     {
+        finished = state.sign_in.finish(&q, Some(&p[..])).await;
+        embedded = true;
+    }
+    let finished = match finished {
         Ok(f) => f,
         Err(e) => return failure(&state, e, "(callback)"),
     };
@@ -421,6 +455,33 @@ pub async fn callback(
         } => (account_id, mode, outcome),
     };
     let back = result_path(&account_id);
+    if embedded {
+        // The embedded wizard learns the result from the server; this window only closes.
+        let (title, text) = match &outcome {
+            SignInOutcome::Connected { username } => (
+                "Signed in",
+                format!("Signed in as {}. You can close this window.", esc(username)),
+            ),
+            SignInOutcome::ConsentGranted => (
+                "Consent granted",
+                "Admin consent was granted. You can close this window.".to_string(),
+            ),
+            SignInOutcome::Failed { problem } => (
+                "Sign-in failed",
+                format!(
+                    "{}. The page you came from explains what to do; you can close this window.",
+                    esc(&problem.title)
+                ),
+            ),
+        };
+        return page(
+            StatusCode::OK,
+            &css,
+            title,
+            &format!("<h1>{title}</h1><p role=\"status\">{text}</p>"),
+            Some("setTimeout(function(){window.close();},600);"),
+        );
+    }
     match mode {
         Mode::Redirect => return go(&back),
         Mode::Shared => {

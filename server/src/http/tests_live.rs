@@ -36,7 +36,7 @@ use crate::{auth::OperatorSession, connection_tests::TestError, state::AppState}
 const KEEP_FINISHED: Duration = Duration::from_secs(600);
 
 #[derive(Default)]
-struct Run {
+pub struct Run {
     account_id: String,
     session_hash: [u8; 32],
     events: Vec<StageEvent>,
@@ -115,41 +115,22 @@ pub async fn start(
     if state.store.draft(&id).await?.is_none() {
         return Err(HttpError::AccountNotFound);
     }
-    let live = state.live_tests.clone();
-    let (key, run, mut changed) = {
-        let mut runs = lock(&live.runs);
-        runs.retain(|_, (r, _)| {
-            lock(r)
-                .finished_at
-                .is_none_or(|t| t.elapsed() < KEEP_FINISHED)
-        });
-        let busy = busy(&runs, &id);
-        if busy && plain_form(&headers) {
-            return Ok(Redirect::to(&back_to(&headers, &id, Some("running"))).into_response());
+    let (key, run, mut changed) = match begin(&state, &id, session.id_hash)? {
+        Began::Started(key, run, rx) => (key, run, rx),
+        Began::Busy if plain_form(&headers) => {
+            return Ok(Redirect::to(&back_to(&headers, &id, Some("running"))).into_response())
         }
-        if busy {
+        Began::Busy => {
             return Ok((
                 StatusCode::CONFLICT,
                 Json(json!({"error": {"code": "test_running", "message": "A test of this account is running; wait for it to finish."}})),
             )
-                .into_response());
+                .into_response())
         }
-        if let Err(limited) = live.per_account.check(&id) {
-            if plain_form(&headers) {
-                return Ok(Redirect::to(&back_to(&headers, &id, Some("limited"))).into_response());
-            }
-            return Err(limited);
+        Began::Limited(_) if plain_form(&headers) => {
+            return Ok(Redirect::to(&back_to(&headers, &id, Some("limited"))).into_response())
         }
-        let key = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>());
-        let run = Arc::new(Mutex::new(Run {
-            account_id: id.clone(),
-            session_hash: session.id_hash,
-            ..Run::default()
-        }));
-        let (tx, rx) = watch::channel(0u64);
-        runs.insert(key.clone(), (run.clone(), rx.clone()));
-        tokio::spawn(drive(state.clone(), id.clone(), run.clone(), tx));
-        (key, run, rx)
+        Began::Limited(limited) => return Err(limited),
     };
     if plain_form(&headers) {
         let finished = async {
@@ -171,6 +152,77 @@ pub async fn start(
         Json(json!({ "run": key, "events": format!("/accounts/{id}/tests/{key}/events") })),
     )
         .into_response())
+}
+
+/// How asking for a run went.
+pub enum Began {
+    /// Its key, the run, and the signal that it changed.
+    Started(String, Arc<Mutex<Run>>, watch::Receiver<u64>),
+    /// A test of the account is still going.
+    Busy,
+    /// The account's own budget of tests is spent.
+    Limited(HttpError),
+}
+
+/// Starts a run of the account's test for the browser `session_hash` (an operator session or an
+/// embedded wizard's credential), one at a time per account, within the account's budget.
+pub fn begin(state: &AppState, id: &str, session_hash: [u8; 32]) -> Result<Began, HttpError> {
+    let live = &state.live_tests;
+    let mut runs = lock(&live.runs);
+    runs.retain(|_, (r, _)| {
+        lock(r)
+            .finished_at
+            .is_none_or(|t| t.elapsed() < KEEP_FINISHED)
+    });
+    if busy(&runs, id) {
+        return Ok(Began::Busy);
+    }
+    if let Err(limited) = live.per_account.check(id) {
+        return Ok(Began::Limited(limited));
+    }
+    let key = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>());
+    let run = Arc::new(Mutex::new(Run {
+        account_id: id.to_string(),
+        session_hash,
+        ..Run::default()
+    }));
+    let (tx, rx) = watch::channel(0u64);
+    runs.insert(key.clone(), (run.clone(), rx.clone()));
+    tokio::spawn(drive(state.clone(), id.to_string(), run.clone(), tx));
+    Ok(Began::Started(key, run, rx))
+}
+
+/// What a run did after its first `after` stage events, waiting up to `wait` for something new:
+/// the newer events and, once done, the report. `None`: no such run of this browser's.
+pub async fn progress(
+    state: &AppState,
+    key: &str,
+    session_hash: [u8; 32],
+    after: usize,
+    wait: Duration,
+) -> Option<(Vec<StageEvent>, Option<TestReport>)> {
+    let (run, mut changed) = lock(&state.live_tests.runs)
+        .get(key)
+        .cloned()
+        .filter(|(r, _)| lock(r).session_hash == session_hash)?;
+    let look = |run: &Arc<Mutex<Run>>| {
+        let r = lock(run);
+        (
+            r.events.iter().skip(after).cloned().collect::<Vec<_>>(),
+            r.report.clone(),
+        )
+    };
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let (events, report) = look(&run);
+        if !events.is_empty() || report.is_some() {
+            return Some((events, report));
+        }
+        match tokio::time::timeout_at(deadline, changed.changed()).await {
+            Ok(Ok(())) => continue,
+            _ => return Some(look(&run)),
+        }
+    }
 }
 
 /// Runs the test, recording each stage and the report for the watchers.

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod api_keys;
+mod connect_sessions;
 mod connection_tests;
 mod drafts;
 mod operator;
@@ -20,6 +21,9 @@ use sqlx::sqlite::{
 
 pub use accounts::{AccountFilter, Cursor};
 pub use api_keys::{ApiKeyRecord, NewApiKey};
+pub use connect_sessions::{
+    ConnectSessionRecord, Launch, NewConnectSession, SessionMode, TicketUse,
+};
 pub use connection_tests::TestFailure;
 pub use drafts::{
     AppSaved, AppUpdate, DraftRecord, Inserted, MailboxSaved, MailboxUpdate, NewDraftRecord,

@@ -156,7 +156,7 @@ fn LatestRun(id: String, at: i64, report: TestReport, stale: bool) -> impl IntoV
 }
 
 /// One stage of the timeline; the server and the live view draw it alike.
-fn stage_row(e: &StageEvent) -> impl IntoView {
+pub(crate) fn stage_row(e: &StageEvent) -> impl IntoView {
     let (class, status) = match e.status {
         StageStatus::Running => ("stage stage-running", "Running…"),
         StageStatus::Passed => ("stage stage-passed", "Passed"),

@@ -11,6 +11,8 @@ mod register;
 mod review;
 pub mod sign_in;
 
+pub(crate) use connection_test::stage_row;
+
 use leptos::{prelude::*, server_fn::ServerFn};
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};

@@ -1,0 +1,336 @@
+//! Connect sessions and the organisations' allowed parent origins, decoded once here.
+
+use super::{now, StorageError, Store};
+
+/// What a connect session lets its browser do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionMode {
+    /// The account's wizard, to its end.
+    Setup,
+    /// Only sign-in and the connection test (an account that needs its user again).
+    Reconnect,
+}
+
+impl SessionMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionMode::Setup => "setup",
+            SessionMode::Reconnect => "reconnect",
+        }
+    }
+}
+
+impl TryFrom<String> for SessionMode {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<SessionMode, String> {
+        match s.as_str() {
+            "setup" => Ok(SessionMode::Setup),
+            "reconnect" => Ok(SessionMode::Reconnect),
+            _ => Err(format!("unknown connect session mode {s:?}")),
+        }
+    }
+}
+
+/// A stored connect session, never a token.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ConnectSessionRecord {
+    pub id: String,
+    pub organisation_id: String,
+    pub organisation_name: String,
+    pub account_id: String,
+    #[sqlx(try_from = "String")]
+    pub mode: SessionMode,
+    pub host_name: String,
+    pub return_url: Option<String>,
+    pub launched_at: Option<i64>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+    #[sqlx(skip)]
+    pub origins: Vec<String>,
+}
+
+const SESSION_COLUMNS: &str = "s.id, s.organisation_id, o.name AS organisation_name, \
+    s.account_id, s.mode, s.host_name, s.return_url, s.launched_at, s.created_at, s.expires_at, \
+    s.revoked_at";
+
+pub struct NewConnectSession<'a> {
+    pub id: &'a str,
+    pub organisation_id: &'a str,
+    pub account_id: &'a str,
+    pub mode: SessionMode,
+    pub host_name: &'a str,
+    pub return_url: Option<&'a str>,
+    pub launch_hash: &'a [u8],
+    pub expires_at: i64,
+    pub origins: &'a [String],
+    pub api_key_id: Option<&'a str>,
+}
+
+/// How a launch token's first use went.
+pub enum Launch {
+    /// Exchanged: the session it opened.
+    Opened(ConnectSessionRecord),
+    /// Used before, expired or revoked: the session it belonged to, to say which.
+    Refused(ConnectSessionRecord),
+    Unknown,
+}
+
+/// A sign-in ticket as the popup redeems it.
+pub struct TicketUse {
+    pub session_id: String,
+    pub account_id: String,
+    pub admin_consent: bool,
+}
+
+impl Store {
+    /// The organisation's allowed parent origins, sorted.
+    pub async fn organisation_origins(
+        &self,
+        organisation: &str,
+    ) -> Result<Vec<String>, StorageError> {
+        Ok(sqlx::query_scalar(
+            "SELECT origin FROM organisation_origins WHERE organisation_id = ? ORDER BY origin",
+        )
+        .bind(organisation)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Replaces the organisation's allowed parent origins. Sessions made before keep theirs
+    /// until they expire (at most 30 minutes).
+    pub async fn set_organisation_origins(
+        &self,
+        organisation: &str,
+        origins: &[String],
+    ) -> Result<(), StorageError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM organisation_origins WHERE organisation_id = ?")
+            .bind(organisation)
+            .execute(&mut *tx)
+            .await?;
+        for o in origins {
+            sqlx::query(
+                "INSERT OR IGNORE INTO organisation_origins (organisation_id, origin) VALUES (?, ?)",
+            )
+            .bind(organisation)
+            .bind(o)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn insert_connect_session(
+        &self,
+        s: &NewConnectSession<'_>,
+    ) -> Result<(), StorageError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO connect_sessions (id, organisation_id, account_id, mode, host_name, \
+               return_url, launch_hash, created_at, expires_at, api_key_id) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(s.id)
+        .bind(s.organisation_id)
+        .bind(s.account_id)
+        .bind(s.mode.as_str())
+        .bind(s.host_name)
+        .bind(s.return_url)
+        .bind(s.launch_hash)
+        .bind(now())
+        .bind(s.expires_at)
+        .bind(s.api_key_id)
+        .execute(&mut *tx)
+        .await?;
+        for o in s.origins {
+            sqlx::query(
+                "INSERT OR IGNORE INTO connect_session_origins (session_id, origin) VALUES (?, ?)",
+            )
+            .bind(s.id)
+            .bind(o)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn with_origins(
+        &self,
+        found: Option<ConnectSessionRecord>,
+    ) -> Result<Option<ConnectSessionRecord>, StorageError> {
+        let Some(mut s) = found else {
+            return Ok(None);
+        };
+        s.origins = sqlx::query_scalar(
+            "SELECT origin FROM connect_session_origins WHERE session_id = ? ORDER BY origin",
+        )
+        .bind(&s.id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(Some(s))
+    }
+
+    /// The session a launch token belongs to, used or not (the page says which).
+    pub async fn connect_session_by_launch(
+        &self,
+        launch_hash: &[u8],
+    ) -> Result<Option<ConnectSessionRecord>, StorageError> {
+        let found = sqlx::query_as::<_, ConnectSessionRecord>(&format!(
+            "SELECT {SESSION_COLUMNS} FROM connect_sessions s \
+             JOIN organisations o ON o.id = s.organisation_id WHERE s.launch_hash = ?"
+        ))
+        .bind(launch_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        self.with_origins(found).await
+    }
+
+    pub async fn connect_session(
+        &self,
+        id: &str,
+        organisation: Option<&str>,
+    ) -> Result<Option<ConnectSessionRecord>, StorageError> {
+        let found = sqlx::query_as::<_, ConnectSessionRecord>(&format!(
+            "SELECT {SESSION_COLUMNS} FROM connect_sessions s \
+             JOIN organisations o ON o.id = s.organisation_id \
+             WHERE s.id = ?1 AND (?2 IS NULL OR s.organisation_id = ?2)"
+        ))
+        .bind(id)
+        .bind(organisation)
+        .fetch_optional(&self.pool)
+        .await?;
+        self.with_origins(found).await
+    }
+
+    /// Uses a launch token once, atomically: a live, unused one gets the credential.
+    pub async fn launch_connect_session(
+        &self,
+        launch_hash: &[u8],
+        credential_hash: &[u8],
+    ) -> Result<Launch, StorageError> {
+        let t = now();
+        let opened: Option<String> = sqlx::query_scalar(
+            "UPDATE connect_sessions SET launched_at = ?, credential_hash = ? \
+             WHERE launch_hash = ? AND launched_at IS NULL AND revoked_at IS NULL \
+               AND expires_at > ? RETURNING id",
+        )
+        .bind(t)
+        .bind(credential_hash)
+        .bind(launch_hash)
+        .bind(t)
+        .fetch_optional(&self.pool)
+        .await?;
+        let record = self.connect_session_by_launch(launch_hash).await?;
+        Ok(match (opened, record) {
+            (Some(_), Some(r)) => Launch::Opened(r),
+            (None, Some(r)) => Launch::Refused(r),
+            _ => Launch::Unknown,
+        })
+    }
+
+    /// The live session a credential opens.
+    pub async fn connect_session_by_credential(
+        &self,
+        credential_hash: &[u8],
+    ) -> Result<Option<ConnectSessionRecord>, StorageError> {
+        let found = sqlx::query_as::<_, ConnectSessionRecord>(&format!(
+            "SELECT {SESSION_COLUMNS} FROM connect_sessions s \
+             JOIN organisations o ON o.id = s.organisation_id \
+             WHERE s.credential_hash = ? AND s.revoked_at IS NULL AND s.expires_at > ?"
+        ))
+        .bind(credential_hash)
+        .bind(now())
+        .fetch_optional(&self.pool)
+        .await?;
+        self.with_origins(found).await
+    }
+
+    /// Revokes a session: its launch token and credential stop working. False if none.
+    pub async fn revoke_connect_session(&self, id: &str) -> Result<bool, StorageError> {
+        Ok(sqlx::query(
+            "UPDATE connect_sessions SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
+        )
+        .bind(now())
+        .bind(id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    pub async fn insert_sign_in_ticket(
+        &self,
+        ticket_hash: &[u8],
+        session_id: &str,
+        admin_consent: bool,
+        lifetime_secs: i64,
+    ) -> Result<(), StorageError> {
+        let t = now();
+        sqlx::query(
+            "INSERT INTO embed_sign_ins (ticket_hash, session_id, purpose, created_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(ticket_hash)
+        .bind(session_id)
+        .bind(if admin_consent { "admin_consent" } else { "sign_in" })
+        .bind(t)
+        .bind(t + lifetime_secs)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Redeems a ticket once, for the popup whose browser binding is `browser_hash`, while its
+    /// session lives.
+    pub async fn use_sign_in_ticket(
+        &self,
+        ticket_hash: &[u8],
+        browser_hash: &[u8],
+    ) -> Result<Option<TicketUse>, StorageError> {
+        let t = now();
+        let row: Option<(String, String)> = sqlx::query_as(
+            "UPDATE embed_sign_ins SET used_at = ?1, browser_hash = ?2 \
+             WHERE ticket_hash = ?3 AND used_at IS NULL AND expires_at > ?1 \
+               AND session_id IN (SELECT id FROM connect_sessions \
+                 WHERE revoked_at IS NULL AND expires_at > ?1) \
+             RETURNING session_id, purpose",
+        )
+        .bind(t)
+        .bind(browser_hash)
+        .bind(ticket_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((session_id, purpose)) = row else {
+            return Ok(None);
+        };
+        let account_id: String =
+            sqlx::query_scalar("SELECT account_id FROM connect_sessions WHERE id = ?")
+                .bind(&session_id)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(Some(TicketUse {
+            session_id,
+            account_id,
+            admin_consent: purpose == "admin_consent",
+        }))
+    }
+
+    /// The popup's browser binding of a ticket of this session, once the popup used it.
+    pub async fn ticket_browser(
+        &self,
+        ticket_hash: &[u8],
+        session_id: &str,
+    ) -> Result<Option<Option<Vec<u8>>>, StorageError> {
+        Ok(sqlx::query_scalar(
+            "SELECT browser_hash FROM embed_sign_ins WHERE ticket_hash = ? AND session_id = ?",
+        )
+        .bind(ticket_hash)
+        .bind(session_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+}

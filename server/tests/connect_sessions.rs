@@ -1,0 +1,341 @@
+//! Connect sessions, as a host's backend and an embedded page use them: minted over the API
+//! with the organisation's allowed origins, rendered without spending the launch token, used
+//! once for a credential held as a bearer header (no cookie), signed in through a popup whose
+//! own cookie binds the round trip, and bound to one account.
+
+mod support;
+
+use mailkey::api_keys::Scope;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use support::{
+    host::{key, key_for, send},
+    multi_tenant,
+    portal::{authorize, location},
+    TestServer,
+};
+
+const PARENT: &str = "https://erp.example.com";
+const MAILBOX: &str = "invoices@contoso.test";
+
+async fn embed(
+    s: &TestServer,
+    method: Method,
+    path: &str,
+    credential: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = TestServer::client()
+        .request(method, s.url(path))
+        .header("origin", &s.base);
+    if let Some(c) = credential {
+        req = req.header("authorization", format!("Bearer {c}"));
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await.unwrap();
+    (res.status(), res.json().await.unwrap_or(Value::Null))
+}
+
+/// A session for a new operator-app account with its mailbox named, framed by `PARENT`.
+async fn minted(s: &TestServer, k: &str) -> Value {
+    let (status, origins) = send(
+        s,
+        Method::PUT,
+        k,
+        "/api/v1/organisations/org_default/allowed-origins",
+        Some(json!({"origins": ["https://ERP.example.com/", "https://other.example.net"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{origins}");
+    assert_eq!(
+        origins["origins"],
+        json!(["https://erp.example.com", "https://other.example.net"])
+    );
+    let (status, session) = send(
+        s,
+        Method::POST,
+        k,
+        "/api/v1/connect-sessions",
+        Some(json!({
+            "organisation_id": "org_default",
+            "account": {"external_id": "invoices", "email": MAILBOX, "app": "operator", "provider": "microsoft365-sandbox"},
+            "allowed_origins": [PARENT],
+            "host_name": "Acme ERP",
+            "lifetime_secs": 600
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{session}");
+    session
+}
+
+#[tokio::test]
+async fn a_session_is_framed_only_by_its_origins_used_once_and_signs_in_through_a_popup() {
+    let (s, _files) = multi_tenant::start().await;
+    let k = key(&s, &Scope::ALL).await;
+    let session = minted(&s, &k).await;
+    let launch = session["launch_token"].as_str().unwrap();
+    assert_eq!(session["mode"], "setup");
+    assert_eq!(session["allowed_origins"], json!([PARENT]));
+    assert_eq!(session["url"], s.url(&format!("/embed/{launch}")));
+
+    // The page renders without using the token (twice: a link scanner must not spend it), may
+    // be framed by the session's origin only, and shows neither the portal's menu nor accounts.
+    for _ in 0..2 {
+        let page = TestServer::client()
+            .get(s.url(&format!("/embed/{launch}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200);
+        let csp = page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(csp.contains(&format!("frame-ancestors {PARENT}")), "{csp}");
+        assert!(page.headers().get("x-frame-options").is_none());
+        let html = page.text().await.unwrap();
+        assert!(html.contains("Connect your mailbox to Acme ERP"), "{html}");
+        assert!(!html.contains("operator-menu"), "no operator menu");
+    }
+    // Every other page still refuses to be framed.
+    let home = TestServer::client().get(s.url("/")).send().await.unwrap();
+    assert!(home.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
+    assert_eq!(home.headers()["x-frame-options"], "DENY");
+
+    // Used once: the credential; a second use is refused with a code the host acts on.
+    let (status, opened) = embed(
+        &s,
+        Method::POST,
+        "/embed/session",
+        None,
+        Some(json!({"launch_token": launch})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{opened}");
+    let credential = opened["credential"].as_str().unwrap().to_string();
+    assert_eq!(opened["account_id"], session["account_id"]);
+    assert_eq!(opened["external_id"], "invoices");
+    let (status, again) = embed(
+        &s,
+        Method::POST,
+        "/embed/session",
+        None,
+        Some(json!({"launch_token": launch})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::GONE);
+    assert_eq!(again["error"]["code"], "launch_token_used", "{again}");
+    let used = TestServer::client()
+        .get(s.url(&format!("/embed/{launch}")))
+        .send()
+        .await
+        .unwrap();
+    let html = used.text().await.unwrap();
+    assert!(html.contains("already used"), "the page says so: {html}");
+
+    // The account, nothing else: no cookie, the bearer credential.
+    let (status, state) = embed(&s, Method::GET, "/embed/api/state", Some(&credential), None).await;
+    assert_eq!(status, StatusCode::OK, "{state}");
+    assert_eq!(state["mailbox"], MAILBOX);
+    assert_eq!(state["ready_to_sign_in"], true);
+    assert_eq!(state["connected"], false);
+    let (status, e) = embed(
+        &s,
+        Method::GET,
+        "/embed/api/state",
+        Some("not-a-credential"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(e["error"]["code"], "session_ended");
+
+    // Sign-in: a ticket for the popup; the popup (no operator session) gets its own cookie and
+    // goes to the sandbox; the callback in that window completes it; the frame learns it.
+    let (status, ticket) = embed(
+        &s,
+        Method::POST,
+        "/embed/api/sign-in",
+        Some(&credential),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{ticket}");
+    let popup = TestServer::client()
+        .get(s.url(ticket["url"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(popup.status(), 303);
+    let cookie = popup.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    let to_microsoft = location(&popup);
+    let back = authorize(&s, &to_microsoft, MAILBOX, "accept").await;
+    // Without the popup's cookie (another window, another browser) the callback is refused.
+    let stranger = TestServer::client().get(&back).send().await.unwrap();
+    assert_eq!(stranger.status(), 400);
+    let done = TestServer::client()
+        .get(&back)
+        .header("cookie", cookie.split(';').next().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 200);
+    assert!(done
+        .text()
+        .await
+        .unwrap()
+        .contains("You can close this window"));
+    let path = format!("/embed/api/sign-in/{}", ticket["ticket"].as_str().unwrap());
+    let (_, result) = embed(&s, Method::GET, &path, Some(&credential), None).await;
+    assert_eq!(result["finished"], true, "{result}");
+    assert_eq!(result["connected"], true, "{result}");
+    let (_, state) = embed(&s, Method::GET, "/embed/api/state", Some(&credential), None).await;
+    assert_eq!(state["connected"], true, "{state}");
+    assert_eq!(state["signed_in_as"], MAILBOX);
+    // The ticket worked once.
+    let reuse = TestServer::client()
+        .get(s.url(ticket["url"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reuse.status(), 410);
+
+    // Revoked: the credential stops at the next request.
+    let (status, _) = send(
+        &s,
+        Method::DELETE,
+        &k,
+        &format!(
+            "/api/v1/connect-sessions/{}",
+            session["id"].as_str().unwrap()
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = embed(&s, Method::GET, "/embed/api/state", Some(&credential), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_session_cannot_be_widened_and_bad_values_change_nothing() {
+    let (s, _files) = multi_tenant::start().await;
+    let k = key(&s, &Scope::ALL).await;
+    minted(&s, &k).await;
+    // An origin the organisation does not allow, a return URL elsewhere, too long a life: all
+    // refused at once, and no account is made.
+    let (status, e) = send(
+        &s,
+        Method::POST,
+        &k,
+        "/api/v1/connect-sessions",
+        Some(json!({
+            "organisation_id": "org_default",
+            "account": {"external_id": "sales", "email": "sales@contoso.test", "app": "operator", "provider": "microsoft365-sandbox"},
+            "allowed_origins": ["https://evil.example"],
+            "return_url": "https://evil.example/back",
+            "lifetime_secs": 7200
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
+    let fields = &e["error"]["fields"];
+    assert!(
+        fields["allowed_origins"]
+            .as_str()
+            .unwrap()
+            .contains("not one of the organisation's allowed origins"),
+        "{fields}"
+    );
+    assert!(fields["return_url"].is_string(), "{fields}");
+    assert!(fields["lifetime_secs"].is_string(), "{fields}");
+    let (_, list) = send(
+        &s,
+        Method::GET,
+        &k,
+        "/api/v1/accounts?external_id=sales",
+        None,
+    )
+    .await;
+    assert_eq!(list["accounts"], json!([]), "no account made");
+    // Origins are checked as origins.
+    let (status, e) = send(
+        &s,
+        Method::PUT,
+        &k,
+        "/api/v1/organisations/org_default/allowed-origins",
+        Some(json!({"origins": ["http://erp.example.com", "https://erp.example.com/settings"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let why = e["error"]["fields"]["origins"].as_str().unwrap();
+    assert!(
+        why.contains("plain http") && why.contains("has a path"),
+        "{why}"
+    );
+    // A key of another organisation reaches neither this organisation nor its accounts.
+    let (_, other) = send(
+        &s,
+        Method::POST,
+        &k,
+        "/api/v1/organisations",
+        Some(json!({"external_id": "other", "name": "Other"})),
+    )
+    .await;
+    let foreign = key_for(&s, other["id"].as_str().unwrap()).await;
+    let (_, accounts) = send(
+        &s,
+        Method::GET,
+        &k,
+        "/api/v1/accounts?external_id=invoices",
+        None,
+    )
+    .await;
+    let account = accounts["accounts"][0]["id"].as_str().unwrap();
+    let (status, _) = send(
+        &s,
+        Method::POST,
+        &foreign,
+        "/api/v1/connect-sessions",
+        Some(json!({"reconnect_account_id": account})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = send(
+        &s,
+        Method::PUT,
+        &foreign,
+        "/api/v1/organisations/org_default/allowed-origins",
+        Some(json!({"origins": []})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // An unknown launch token: a page that says so, framed by nobody.
+    let page = TestServer::client()
+        .get(s.url("/embed/not-a-token"))
+        .send()
+        .await
+        .unwrap();
+    assert!(page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
+    assert!(page.text().await.unwrap().contains("not valid"));
+    // The script hosts load from their own pages.
+    let js = TestServer::client()
+        .get(s.url("/embed.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(js.headers()["cross-origin-resource-policy"], "cross-origin");
+}
