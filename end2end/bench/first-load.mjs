@@ -4,7 +4,8 @@
 
 import { gzipSync, brotliCompressSync, constants } from "node:zlib";
 import { join } from "node:path";
-import { startMailkey, launchChromium, islandsHydrated } from "../lib/harness.mjs";
+import { readFileSync } from "node:fs";
+import { startMailkey, launchChromium, islandsHydrated, SITE } from "../lib/harness.mjs";
 import { composition } from "./wasm-composition.mjs";
 
 const KB = 1000;
@@ -22,6 +23,48 @@ const fmt = (n) => (n / KB).toFixed(1).padStart(9);
 const brotli = (b) =>
   brotliCompressSync(b, { params: { [constants.BROTLI_PARAM_QUALITY]: 11, [constants.BROTLI_PARAM_SIZE_HINT]: b.length } }).length;
 
+/** Every file a cold first visit of `url` loads, with its sizes. */
+async function measure(context, url) {
+  const page = await context.newPage();
+  const files = [];
+  page.on("requestfinished", async (req) => {
+    files.push(
+      (async () => {
+        const res = await req.response();
+        const body = await res.body();
+        const sizes = await req.sizes();
+        return {
+          path: new URL(req.url()).pathname,
+          type: (res.headers()["content-type"] ?? "").split(";")[0],
+          encoding: res.headers()["content-encoding"] ?? "identity",
+          served: sizes.responseBodySize,
+          raw: body.length,
+          gzip: gzipSync(body, { level: 9 }).length,
+          brotli: brotli(body),
+        };
+      })(),
+    );
+  });
+  await page.goto(url, { waitUntil: "networkidle" });
+  await islandsHydrated(page);
+  return Promise.all(files);
+}
+
+/** Prints the table of one page's files; its totals. */
+function report(name, path, rows) {
+  console.log(`\nFirst load of ${name} (${path}), ${rows.length} files, sizes in KB (1 KB = 1000 bytes)`);
+  console.log(`${"file".padEnd(44)} ${"type".padEnd(22)}       raw      gzip    brotli    served as`);
+  const total = { raw: 0, gzip: 0, brotli: 0, served: 0 };
+  for (const r of rows) {
+    const shown = r.path.length > 43 ? "…" + r.path.slice(-42) : r.path;
+    console.log(`${shown.padEnd(44)} ${r.type.padEnd(22)} ${fmt(r.raw)} ${fmt(r.gzip)} ${fmt(r.brotli)} ${fmt(r.served)} ${r.encoding}`);
+    for (const k of Object.keys(total)) total[k] += r[k];
+  }
+  console.log(`${"total".padEnd(44)} ${"".padEnd(22)} ${fmt(total.raw)} ${fmt(total.gzip)} ${fmt(total.brotli)} ${fmt(total.served)}`);
+  return total;
+}
+
+const totals = new Map();
 const mailkey = await startMailkey();
 const browser = await launchChromium();
 let failed = false;
@@ -35,41 +78,11 @@ try {
       headers: { origin: mailkey.base, accept: "application/json" },
     });
     const draft = (await created.json()).id;
-    const page = await context.newPage();
-    const files = [];
-    page.on("requestfinished", async (req) => {
-      files.push(
-        (async () => {
-          const res = await req.response();
-          const body = await res.body();
-          const sizes = await req.sizes();
-          return {
-            path: new URL(req.url()).pathname,
-            type: (res.headers()["content-type"] ?? "").split(";")[0],
-            encoding: res.headers()["content-encoding"] ?? "identity",
-            served: sizes.responseBodySize,
-            raw: body.length,
-            gzip: gzipSync(body, { level: 9 }).length,
-            brotli: brotli(body),
-          };
-        })(),
-      );
-    });
     const path = p.path(draft);
-    await page.goto(mailkey.base + path, { waitUntil: "networkidle" });
-    await islandsHydrated(page);
-    const rows = await Promise.all(files);
+    const rows = await measure(context, mailkey.base + path);
     await context.close();
-
-    console.log(`\nFirst load of ${p.name} (${path}), ${rows.length} files, sizes in KB (1 KB = 1000 bytes)`);
-    console.log(`${"file".padEnd(44)} ${"type".padEnd(22)}       raw      gzip    brotli    served as`);
-    const total = { raw: 0, gzip: 0, brotli: 0, served: 0 };
-    for (const r of rows) {
-      const name = r.path.length > 43 ? "…" + r.path.slice(-42) : r.path;
-      console.log(`${name.padEnd(44)} ${r.type.padEnd(22)} ${fmt(r.raw)} ${fmt(r.gzip)} ${fmt(r.brotli)} ${fmt(r.served)} ${r.encoding}`);
-      for (const k of Object.keys(total)) total[k] += r[k];
-    }
-    console.log(`${"total".padEnd(44)} ${"".padEnd(22)} ${fmt(total.raw)} ${fmt(total.gzip)} ${fmt(total.brotli)} ${fmt(total.served)}`);
+    const total = report(p.name, path, rows);
+    totals.set(p.name, total.brotli);
     const ok = total.brotli <= p.budgetBrotli;
     failed ||= !ok;
     console.log(
@@ -86,6 +99,46 @@ try {
       );
     }
   }
+  // The host's embedding script, as its pages load it: at most 5 KB brotli.
+  const script = readFileSync(join(SITE, "embed.js"));
+  const scriptBrotli = brotli(script);
+  const scriptOk = scriptBrotli <= 5 * KB;
+  failed ||= !scriptOk;
+  console.log(
+    `\n/embed.js: ${(script.length / KB).toFixed(1)} KB raw, ${(scriptBrotli / KB).toFixed(1)} KB brotli of 5 KB allowed -> ${scriptOk ? "within budget" : "OVER BUDGET"}`,
+  );
+  // The embedded wizard's first step, next to the portal's (measured above in the same run): it
+  // may be no heavier.
+  const portalFirst = totals.get("wizard step 1");
+  const embedded = await startMailkey({ env: { MAILKEY_SANDBOX: "1" } });
+  try {
+    const key = embedded.apiKey("bench");
+    const api = (method, path, body) =>
+      fetch(`${embedded.base}/api/v1${path}`, {
+        method,
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      }).then((r) => r.json());
+    await api("PUT", "/organisations/org_default/allowed-origins", { origins: ["https://erp.example.com"] });
+    const session = await api("POST", "/connect-sessions", {
+      organisation_id: "org_default",
+      account: { external_id: "bench", email: "invoices@contoso.test", app: "operator", provider: "microsoft365-sandbox" },
+      allowed_origins: ["https://erp.example.com"],
+      host_name: "Acme ERP",
+    });
+    const context = await browser.newContext();
+    const rows = await measure(context, `${embedded.base}/embed/${session.launch_token}`);
+    await context.close();
+    const total = report("the embedded wizard's first step", "/embed/{launch_token}", rows);
+    const fits = total.brotli <= portalFirst;
+    failed ||= !fits;
+    console.log(
+      `budget: ${(total.brotli / KB).toFixed(1)} KB brotli; the portal's first step ${(portalFirst / KB).toFixed(1)} KB in this run -> ${fits ? "no heavier" : "HEAVIER"}`,
+    );
+  } finally {
+    await embedded.stop();
+  }
+
   // What dominates the wasm: code per crate, by function names of the build before wasm-opt
   // (shares carry over; wasm-opt shrinks all of them).
   const { code, data, crates } = composition(NAMED_WASM);

@@ -61,9 +61,17 @@ export async function startMailkey({ env: extra = {}, bin = BIN, cwd = undefined
       // The command's note for people ("signs in once...") goes to stderr; keep it out of TAP.
       stdio: ["ignore", "pipe", "pipe"],
     }).trim();
+  // A host application's API key (`mailkey api-key create`), printed once on stdout.
+  const apiKey = (name = "Host application") =>
+    execFileSync(bin, ["api-key", "create", "--name", name], {
+      env,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+    }).trim();
   return {
     base: `http://${found.address}`,
     setupLink: adminLink(),
+    apiKey,
     log,
     dataDir,
     adminLink,

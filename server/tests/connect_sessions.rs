@@ -210,6 +210,30 @@ async fn a_session_is_framed_only_by_its_origins_used_once_and_signs_in_through_
         .unwrap();
     assert_eq!(reuse.status(), 410);
 
+    // Expired: the credential stops, and the page says so in the admin's words.
+    let db = support::contoso::db(&s).await;
+    sqlx::query("UPDATE connect_sessions SET expires_at = ? WHERE id = ?")
+        .bind(mailkey::storage::now() - 1)
+        .bind(session["id"].as_str().unwrap())
+        .execute(&db)
+        .await
+        .unwrap();
+    let (status, e) = embed(&s, Method::GET, "/embed/api/state", Some(&credential), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(e["error"]["code"], "session_ended", "{e}");
+    let expired = TestServer::client()
+        .get(s.url(&format!("/embed/{launch}")))
+        .send()
+        .await
+        .unwrap();
+    assert!(expired.text().await.unwrap().contains("has expired"));
+    sqlx::query("UPDATE connect_sessions SET expires_at = ? WHERE id = ?")
+        .bind(mailkey::storage::now() + 600)
+        .bind(session["id"].as_str().unwrap())
+        .execute(&db)
+        .await
+        .unwrap();
+
     // Revoked: the credential stops at the next request.
     let (status, _) = send(
         &s,

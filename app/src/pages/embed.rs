@@ -84,6 +84,7 @@ fn EmbedView(token: String, preview: EmbedPreview) -> impl IntoView {
 /// A refused launch token: the parent hears it (with a stable code) so it can mint a new one.
 #[island]
 fn EmbedNotice(code: String, parent_origins: Vec<String>) -> impl IntoView {
+    let hydrated = crate::components::hydrated::marker();
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
         let parent = client::Parent::find(&parent_origins);
@@ -91,6 +92,7 @@ fn EmbedNotice(code: String, parent_origins: Vec<String>) -> impl IntoView {
     });
     #[cfg(not(feature = "hydrate"))]
     let _ = (code, parent_origins);
+    view! { <span hidden data-hydrated=hydrated></span> }
 }
 
 /// Where the flow stands.
