@@ -91,6 +91,7 @@
       if (ev.origin !== ORIGIN || ev.source !== frame.contentWindow) return;
       var d = ev.data;
       if (!d || d.source !== "mailkey" || typeof d.type !== "string") return;
+      answered = true;
       if (d.type === "ready") {
         frame.contentWindow.postMessage({ type: "mailkey:hello" }, ORIGIN);
       } else if (d.type === "resize" && typeof d.height === "number") {
@@ -105,6 +106,18 @@
       }
     }
 
+    // The frame learns its parent's origin from the parent's hello (browsers without
+    // location.ancestorOrigins, several allowed origins): said on each load until it answers.
+    var answered = false;
+    frame.addEventListener("load", function () {
+      answered = false;
+      var tries = 0;
+      (function hello() {
+        if (answered || closed || tries++ > 40 || !frame.contentWindow) return;
+        frame.contentWindow.postMessage({ type: "mailkey:hello" }, ORIGIN);
+        setTimeout(hello, 250);
+      })();
+    });
     window.addEventListener("message", onMessage);
     var handle = {
       frame: frame,

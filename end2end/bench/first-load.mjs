@@ -107,9 +107,9 @@ try {
   console.log(
     `\n/embed.js: ${(script.length / KB).toFixed(1)} KB raw, ${(scriptBrotli / KB).toFixed(1)} KB brotli of 5 KB allowed -> ${scriptOk ? "within budget" : "OVER BUDGET"}`,
   );
-  // The embedded wizard's first step, next to the portal's (measured above in the same run): it
-  // may be no heavier.
-  const portalFirst = totals.get("wizard step 1");
+  // The embedded wizard's first step, next to the portal's first step of the same path (an
+  // account on the operator's app with its mailbox named: the sign-in step), measured in the
+  // same run on the same server: it may be no heavier.
   const embedded = await startMailkey({ env: { MAILKEY_SANDBOX: "1" } });
   try {
     const key = embedded.apiKey("bench");
@@ -126,6 +126,13 @@ try {
       allowed_origins: ["https://erp.example.com"],
       host_name: "Acme ERP",
     });
+    const operator = await browser.newContext();
+    const signIn = await operator.request.get(embedded.adminLink(), { maxRedirects: 0 });
+    if (signIn.status() !== 303) throw new Error(`sign-in failed: ${signIn.status()}`);
+    const portalPath = `/accounts/${session.account_id}/setup/5`;
+    const portal = report("the portal's sign-in step of the same account", portalPath, await measure(operator, embedded.base + portalPath));
+    await operator.close();
+    const portalFirst = portal.brotli;
     const context = await browser.newContext();
     const rows = await measure(context, `${embedded.base}/embed/${session.launch_token}`);
     await context.close();
@@ -133,7 +140,7 @@ try {
     const fits = total.brotli <= portalFirst;
     failed ||= !fits;
     console.log(
-      `budget: ${(total.brotli / KB).toFixed(1)} KB brotli; the portal's first step ${(portalFirst / KB).toFixed(1)} KB in this run -> ${fits ? "no heavier" : "HEAVIER"}`,
+      `budget: ${(total.brotli / KB).toFixed(1)} KB brotli; the portal's ${(portalFirst / KB).toFixed(1)} KB in this run -> ${fits ? "no heavier" : "HEAVIER"}`,
     );
   } finally {
     await embedded.stop();

@@ -89,6 +89,13 @@ fn leptos_context(portal: Portal) -> impl Fn() + Clone + Send + Sync + 'static {
                     if let Ok(v) = framed_page_csp(&nonce, origins).parse() {
                         framed.insert_header(axum::http::header::CONTENT_SECURITY_POLICY, v);
                     }
+                    // The page's address holds its launch token: its calls send only the
+                    // origin as Referer (not `no-referrer`, which would blank the Origin header
+                    // the origin check needs).
+                    framed.insert_header(
+                        axum::http::header::REFERRER_POLICY,
+                        axum::http::HeaderValue::from_static("strict-origin"),
+                    );
                 })));
             }
             let status = res.clone();
@@ -202,7 +209,7 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request| {
-                tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
+                tracing::debug_span!("request", method = %req.method(), path = %crate::http::loggable_path(req.uri().path()))
             }),
         )
         .with_state(state)

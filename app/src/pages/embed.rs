@@ -82,17 +82,28 @@ fn EmbedView(token: String, preview: EmbedPreview) -> impl IntoView {
 }
 
 /// A refused launch token: the parent hears it (with a stable code) so it can mint a new one.
-#[island]
+/// Lazy, as the flow: their code loads only on this page, not with every portal page.
+#[island(lazy)]
 fn EmbedNotice(code: String, parent_origins: Vec<String>) -> impl IntoView {
     let hydrated = crate::components::hydrated::marker();
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
         let parent = client::Parent::find(&parent_origins);
-        parent.send("error", serde_json::json!({ "code": code }));
+        parent.send("error", &[("code", client::Value::Str(&code))]);
     });
     #[cfg(not(feature = "hydrate"))]
     let _ = (code, parent_origins);
     view! { <span hidden data-hydrated=hydrated></span> }
+}
+
+/// A failed sign-in, as the embedded page shows it.
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+struct Problem {
+    title: String,
+    what: String,
+    fix: String,
+    admin_consent: bool,
 }
 
 /// Where the flow stands.
@@ -112,7 +123,7 @@ enum Phase {
     Connected(String),
 }
 
-#[island]
+#[island(lazy)]
 pub fn EmbedFlow(
     launch_token: String,
     parent_origins: Vec<String>,
@@ -121,7 +132,7 @@ pub fn EmbedFlow(
     let phase = RwSignal::new(Phase::Starting);
     let mailbox = RwSignal::new(String::new());
     let app_name = RwSignal::new(String::new());
-    let problem = RwSignal::new(None::<crate::sign_in::SignInProblem>);
+    let problem = RwSignal::new(None::<Problem>);
     let stages = RwSignal::new(Vec::<crate::mail_test::StageEvent>::new());
     let diagnosis = RwSignal::new(None::<crate::mail_test::Diagnosis>);
     let hydrated = crate::components::hydrated::marker();
@@ -250,25 +261,77 @@ pub fn EmbedFlow(
 #[cfg(feature = "hydrate")]
 mod client {
     //! The embedded flow in the browser: the credential in memory, the server's `/embed/…`
-    //! routes, and the messages to and from the parent page.
+    //! routes, and the messages to and from the parent page. The first step reads its few JSON
+    //! fields through the browser's own `JSON` (no serde_json in this chunk: the embedded page
+    //! must be no heavier than the portal's); the connection test's part loads when it starts.
 
     use std::{cell::RefCell, rc::Rc, time::Duration};
 
-    use gloo_net::http::{Request, Response};
     use leptos::{prelude::*, task::spawn_local};
-    use serde::de::DeserializeOwned;
-    use serde_json::{json, Value};
-    use web_sys::wasm_bindgen::JsValue;
-
-    use super::Phase;
-    use crate::{
-        connect::{EmbedLaunch, EmbedSignInResult, EmbedState, EmbedTestStarted, EmbedTicket},
-        mail_test::{Diagnosis, StageEvent, TestReport},
-        sign_in::SignInProblem,
+    use wasm_bindgen_futures::JsFuture;
+    use web_sys::{
+        js_sys::{Object, Reflect, JSON},
+        wasm_bindgen::JsValue,
     };
+
+    use super::{Phase, Problem};
+    use crate::mail_test::{Diagnosis, StageEvent};
 
     const UNREACHABLE: &str =
         "Mailkey could not be reached. Check the network connection, then reload.";
+
+    fn field(v: &JsValue, key: &str) -> JsValue {
+        Reflect::get(v, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+    }
+
+    fn text(v: &JsValue, key: &str) -> Option<String> {
+        field(v, key).as_string()
+    }
+
+    fn flag(v: &JsValue, key: &str) -> bool {
+        field(v, key).as_bool().unwrap_or(false)
+    }
+
+    /// A JS object of string, number and boolean fields.
+    pub enum Value<'a> {
+        Str(&'a str),
+        Num(f64),
+        Bool(bool),
+    }
+
+    fn object(fields: &[(&str, Value<'_>)]) -> JsValue {
+        let o = Object::new();
+        for (k, v) in fields {
+            let v = match v {
+                Value::Str(s) => JsValue::from_str(s),
+                Value::Num(n) => JsValue::from_f64(*n),
+                Value::Bool(b) => JsValue::from_bool(*b),
+            };
+            let _ = Reflect::set(&o, &JsValue::from_str(k), &v);
+        }
+        o.into()
+    }
+
+    fn problem_of(v: &JsValue) -> Option<Problem> {
+        if v.is_null() || v.is_undefined() {
+            return None;
+        }
+        Some(Problem {
+            title: text(v, "title").unwrap_or_default(),
+            what: text(v, "what").unwrap_or_default(),
+            fix: text(v, "fix").unwrap_or_default(),
+            admin_consent: flag(v, "admin_consent"),
+        })
+    }
+
+    fn framed() -> bool {
+        web_sys::window().is_some_and(|w| {
+            w.parent()
+                .ok()
+                .flatten()
+                .is_some_and(|p| !JsValue::from(p).eq(&JsValue::from(w.clone())))
+        })
+    }
 
     /// The parent page this frame may talk to: its exact origin, or none (top-level, or a
     /// parent not among the session's origins).
@@ -280,28 +343,18 @@ mod client {
 
     impl Parent {
         pub fn find(allowed: &[String]) -> Parent {
-            let w = web_sys::window();
-            let framed = w.as_ref().is_some_and(|w| {
-                w.parent()
-                    .ok()
-                    .flatten()
-                    .is_some_and(|p| !JsValue::from(p).eq(&JsValue::from(w.clone())))
-            });
-            // Chromium and Safari name the parent's origin; else one allowed origin is it, or
-            // the parent says hello first (accepted only from an allowed origin).
-            // `location.ancestorOrigins` (not in every browser, nor in web-sys).
-            let named = w
-                .as_ref()
+            // Chromium and Safari name the parent's origin (`location.ancestorOrigins`, not in
+            // web-sys); else the one allowed origin is it, or the parent says hello first
+            // (accepted only from an allowed origin).
+            let named = web_sys::window()
                 .and_then(|w| {
-                    let location = JsValue::from(w.location());
-                    let list =
-                        web_sys::js_sys::Reflect::get(&location, &"ancestorOrigins".into()).ok()?;
-                    web_sys::js_sys::Reflect::get(&list, &JsValue::from_f64(0.0))
+                    let list = field(&JsValue::from(w.location()), "ancestorOrigins");
+                    Reflect::get(&list, &JsValue::from_f64(0.0))
                         .ok()?
                         .as_string()
                 })
                 .filter(|o| allowed.contains(o));
-            let origin = match (framed, named) {
+            let origin = match (framed(), named) {
                 (false, _) => None,
                 (true, Some(o)) => Some(o),
                 (true, None) if allowed.len() == 1 => Some(allowed[0].clone()),
@@ -313,52 +366,47 @@ mod client {
             }
         }
 
-        pub fn is_framed(&self) -> bool {
-            web_sys::window().is_some_and(|w| {
-                w.parent()
-                    .ok()
-                    .flatten()
-                    .is_some_and(|p| !JsValue::from(p).eq(&JsValue::from(w.clone())))
-            })
-        }
-
-        /// Sends `{"source": "mailkey", "type": kind, ...data}` to the parent's exact origin.
-        pub fn send(&self, kind: &str, data: Value) {
+        /// Sends `{source: "mailkey", type: kind, ...fields}` to the parent's exact origin;
+        /// false while that origin is not known.
+        pub fn send(&self, kind: &str, fields: &[(&str, Value<'_>)]) -> bool {
             let Some(origin) = self.origin.borrow().clone() else {
-                return;
+                return false;
             };
-            let mut message = json!({ "source": "mailkey", "type": kind });
-            if let (Some(m), Value::Object(extra)) = (message.as_object_mut(), data) {
-                m.extend(extra);
-            }
-            let Ok(js) = web_sys::js_sys::JSON::parse(&message.to_string()) else {
-                return;
-            };
-            if let Some(parent) = web_sys::window().and_then(|w| w.parent().ok().flatten()) {
-                let _ = parent.post_message(&js, &origin);
+            let message = object(fields);
+            let _ = Reflect::set(&message, &"source".into(), &"mailkey".into());
+            let _ = Reflect::set(&message, &"type".into(), &JsValue::from_str(kind));
+            match web_sys::window().and_then(|w| w.parent().ok().flatten()) {
+                Some(parent) => parent.post_message(&message, &origin).is_ok(),
+                None => false,
             }
         }
 
-        /// A message from the parent, if it is one: from its exact origin (or, before the
-        /// parent is known, an allowed one saying hello), in a documented shape.
-        pub fn accept(&self, ev: &web_sys::MessageEvent) -> Option<Value> {
+        /// A launch token from the parent, if the message is one: from its exact origin (or,
+        /// before the parent is known, an allowed one saying hello), in a documented shape.
+        pub fn accept(&self, ev: &web_sys::MessageEvent) -> Option<Option<String>> {
+            // Only the window that frames this page speaks for the parent.
+            let parent = web_sys::window()?.parent().ok()??;
+            if !framed()
+                || ev
+                    .source()
+                    .is_none_or(|s| !JsValue::from(s).eq(&JsValue::from(parent)))
+            {
+                return None;
+            }
             let from = ev.origin();
+            let data = ev.data();
+            let kind = text(&data, "type")?;
             let known = self.origin.borrow().clone();
-            let data: Value = web_sys::js_sys::JSON::stringify(&ev.data())
-                .ok()
-                .and_then(|s| s.as_string())
-                .and_then(|s| serde_json::from_str(&s).ok())?;
-            let kind = data.get("type")?.as_str()?.to_string();
             match known {
-                Some(o) if o == from => {}
+                Some(o) if o == from => match kind.as_str() {
+                    "mailkey:launch" => text(&data, "launch_token").map(Some),
+                    _ => None,
+                },
+                // The parent's origin learned now, from its hello: the page says it is ready.
                 None if kind == "mailkey:hello" && self.allowed.contains(&from) => {
                     *self.origin.borrow_mut() = Some(from);
+                    Some(None)
                 }
-                _ => return None,
-            }
-            match kind.as_str() {
-                "mailkey:hello" => Some(data),
-                "mailkey:launch" if data.get("launch_token")?.is_string() => Some(data),
                 _ => None,
             }
         }
@@ -369,15 +417,23 @@ mod client {
         pub phase: RwSignal<Phase>,
         pub mailbox: RwSignal<String>,
         pub app_name: RwSignal<String>,
-        pub problem: RwSignal<Option<SignInProblem>>,
+        pub problem: RwSignal<Option<Problem>>,
         pub stages: RwSignal<Vec<StageEvent>>,
         pub diagnosis: RwSignal<Option<Diagnosis>>,
+    }
+
+    /// What the launch answered, kept for the end's `connected` event.
+    #[derive(Clone, Default)]
+    struct Launched {
+        account_id: String,
+        external_id: Option<String>,
+        reconnect: bool,
     }
 
     struct Inner {
         launch_token: RefCell<String>,
         credential: RefCell<Option<String>>,
-        launched: RefCell<Option<EmbedLaunch>>,
+        launched: RefCell<Launched>,
         parent: Parent,
         return_url: Option<String>,
         s: Signals,
@@ -387,10 +443,62 @@ mod client {
     pub struct Flow(Rc<Inner>);
 
     /// Why a call did not give its answer.
-    enum Trouble {
+    pub enum Trouble {
         /// The session ended (expired or revoked): the parent is asked for a new one.
         Ended,
         Said(String),
+        /// Refused with this stable code and these words (a used launch token).
+        Refused(String, String),
+    }
+
+    /// One call to Mailkey: the answer's JSON, or why there is none.
+    pub async fn call(
+        credential: Option<&str>,
+        post: bool,
+        path: &str,
+        body: Option<JsValue>,
+    ) -> Result<JsValue, Trouble> {
+        let unreachable = |_| Trouble::Said(UNREACHABLE.into());
+        let init = web_sys::RequestInit::new();
+        init.set_method(if post { "POST" } else { "GET" });
+        let headers = web_sys::Headers::new().map_err(unreachable)?;
+        let _ = headers.set("accept", "application/json");
+        if let Some(c) = credential {
+            let _ = headers.set("authorization", &format!("Bearer {c}"));
+        }
+        if let Some(b) = body {
+            let _ = headers.set("content-type", "application/json");
+            init.set_body(&JSON::stringify(&b).map_err(unreachable)?.into());
+        }
+        init.set_headers(&headers.into());
+        let window = web_sys::window().ok_or(Trouble::Said(UNREACHABLE.into()))?;
+        let res: web_sys::Response = JsFuture::from(window.fetch_with_str_and_init(path, &init))
+            .await
+            .map_err(unreachable)?
+            .into();
+        let ok = res.ok();
+        let status = res.status();
+        let answer = match res.json() {
+            Ok(p) => JsFuture::from(p).await.unwrap_or(JsValue::NULL),
+            Err(_) => JsValue::NULL,
+        };
+        if ok {
+            return Ok(answer);
+        }
+        let error = field(&answer, "error");
+        let code = text(&error, "code").unwrap_or_default();
+        if matches!(
+            code.as_str(),
+            "session_ended" | "session_expired" | "session_revoked"
+        ) {
+            return Err(Trouble::Ended);
+        }
+        let words = text(&error, "message")
+            .unwrap_or_else(|| format!("Mailkey answered HTTP {status}. Reload and try again."));
+        if code.starts_with("launch_token_") {
+            return Err(Trouble::Refused(code, words));
+        }
+        Err(Trouble::Said(words))
     }
 
     impl Flow {
@@ -403,7 +511,7 @@ mod client {
             Flow(Rc::new(Inner {
                 launch_token: RefCell::new(launch_token),
                 credential: RefCell::new(None),
-                launched: RefCell::new(None),
+                launched: RefCell::new(Launched::default()),
                 parent: Parent::find(&parent_origins),
                 return_url,
                 s,
@@ -413,23 +521,35 @@ mod client {
         pub fn start(self) {
             self.listen();
             self.watch_height();
-            self.0.parent.send("ready", json!({}));
+            self.0.parent.send("ready", &[]);
             spawn_local(async move { self.launch_and_go_on().await });
+        }
+
+        async fn call(
+            &self,
+            post: bool,
+            path: &str,
+            body: Option<JsValue>,
+        ) -> Result<JsValue, Trouble> {
+            let credential = self.0.credential.borrow().clone();
+            call(credential.as_deref(), post, path, body).await
         }
 
         fn listen(&self) {
             let flow = self.clone();
             let handle =
                 window_event_listener(leptos::ev::message, move |ev: web_sys::MessageEvent| {
-                    let Some(msg) = flow.0.parent.accept(&ev) else {
-                        return;
-                    };
-                    if msg["type"] == "mailkey:launch" {
-                        if let Some(t) = msg["launch_token"].as_str() {
-                            *flow.0.launch_token.borrow_mut() = t.to_string();
+                    match flow.0.parent.accept(&ev) {
+                        Some(Some(token)) => {
+                            *flow.0.launch_token.borrow_mut() = token;
                             let flow = flow.clone();
                             spawn_local(async move { flow.launch_and_go_on().await });
                         }
+                        // The parent's origin was learned from its hello just now.
+                        Some(None) => {
+                            flow.0.parent.send("ready", &[]);
+                        }
+                        None => {}
                     }
                 });
             // The listener lives as long as the page.
@@ -447,71 +567,20 @@ mod client {
                         .and_then(|d| d.document_element())
                         .map(|e| e.scroll_height())
                         .unwrap_or(0);
-                    if height != last.get() {
+                    // Kept as sent only once the parent heard it (its origin may come later).
+                    if height != last.get()
+                        && parent.send("resize", &[("height", Value::Num(f64::from(height)))])
+                    {
                         last.set(height);
-                        parent.send("resize", json!({ "height": height }));
                     }
                 },
-                Duration::from_millis(250),
+                Duration::from_millis(200),
             );
         }
 
-        async fn call<T: DeserializeOwned>(
-            &self,
-            method: &str,
-            path: &str,
-            body: Option<Value>,
-        ) -> Result<T, Trouble> {
-            let credential = self.0.credential.borrow().clone();
-            let builder = match method {
-                "POST" => Request::post(path),
-                _ => Request::get(path),
-            };
-            let builder = builder.header("accept", "application/json");
-            let builder = match &credential {
-                Some(c) => builder.header("authorization", &format!("Bearer {c}")),
-                None => builder,
-            };
-            let sent = match body {
-                Some(b) => {
-                    builder
-                        .json(&b)
-                        .map_err(|_| Trouble::Said(UNREACHABLE.into()))?
-                        .send()
-                        .await
-                }
-                None => builder.send().await,
-            };
-            let res: Response = sent.map_err(|_| Trouble::Said(UNREACHABLE.into()))?;
-            if res.ok() {
-                return res
-                    .json()
-                    .await
-                    .map_err(|_| Trouble::Said(UNREACHABLE.into()));
-            }
-            let error: Value = res.json().await.unwrap_or(Value::Null);
-            let code = error["error"]["code"].as_str().unwrap_or_default();
-            if matches!(
-                code,
-                "session_ended" | "session_expired" | "session_revoked"
-            ) {
-                return Err(Trouble::Ended);
-            }
-            let words = error["error"]["message"]
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| {
-                    format!(
-                        "Mailkey answered HTTP {}. Reload and try again.",
-                        res.status()
-                    )
-                });
-            Err(Trouble::Said(words))
-        }
-
         fn ended(&self) {
-            self.0.parent.send("session_expired", json!({}));
-            let words = if self.0.parent.is_framed() {
+            self.0.parent.send("session_expired", &[]);
+            let words = if framed() {
                 "This session ended. Getting a new one…"
             } else {
                 "This page's session ended (they last a few minutes). Start the connection again from the application."
@@ -519,49 +588,63 @@ mod client {
             self.0.s.phase.set(Phase::Stopped(words.into()));
         }
 
+        fn stop(&self, t: Trouble) {
+            match t {
+                Trouble::Ended => self.ended(),
+                Trouble::Said(words) => self.0.s.phase.set(Phase::Stopped(words)),
+                // A used or unknown launch token: the parent hears the server's own code (and
+                // embed.js fetches a new session for a used one).
+                Trouble::Refused(code, words) => {
+                    self.0.parent.send(
+                        "error",
+                        &[("code", Value::Str(&code)), ("message", Value::Str(&words))],
+                    );
+                    self.0.s.phase.set(Phase::Stopped(words));
+                }
+            }
+        }
+
         async fn launch_and_go_on(&self) {
             let token = self.0.launch_token.borrow().clone();
             *self.0.credential.borrow_mut() = None;
-            let launched: Result<EmbedLaunch, Trouble> = self
-                .call(
-                    "POST",
-                    "/embed/session",
-                    Some(json!({ "launch_token": token })),
-                )
-                .await;
-            let launched = match launched {
+            let body = object(&[("launch_token", Value::Str(&token))]);
+            let launched = match self.call(true, "/embed/session", Some(body)).await {
                 Ok(l) => l,
-                Err(Trouble::Ended) => return self.ended(),
-                Err(Trouble::Said(words)) => {
-                    self.0.parent.send(
-                        "error",
-                        json!({ "code": "launch_refused", "message": words }),
-                    );
-                    return self.0.s.phase.set(Phase::Stopped(words));
-                }
+                Err(t) => return self.stop(t),
             };
-            *self.0.credential.borrow_mut() = Some(launched.credential.clone());
-            *self.0.launched.borrow_mut() = Some(launched.clone());
-            self.refresh(launched.reconnect).await;
+            *self.0.credential.borrow_mut() = text(&launched, "credential");
+            let l = Launched {
+                account_id: text(&launched, "account_id").unwrap_or_default(),
+                external_id: text(&launched, "external_id"),
+                reconnect: flag(&launched, "reconnect"),
+            };
+            let reconnect = l.reconnect;
+            *self.0.launched.borrow_mut() = l;
+            self.refresh(reconnect).await;
         }
 
         /// Reads the account and shows its next step: a connected account (not to reconnect)
         /// is tested; a ready one signs in.
         async fn refresh(&self, reconnect: bool) {
-            let state: EmbedState = match self.call("GET", "/embed/api/state", None).await {
+            let state = match self.call(false, "/embed/api/state", None).await {
                 Ok(s) => s,
-                Err(Trouble::Ended) => return self.ended(),
-                Err(Trouble::Said(w)) => return self.0.s.phase.set(Phase::Stopped(w)),
+                Err(t) => return self.stop(t),
             };
-            self.0.s.mailbox.set(state.mailbox.clone());
-            self.0.s.app_name.set(state.app_name.clone());
-            self.0.s.problem.set(state.problem.clone());
+            self.0
+                .s
+                .mailbox
+                .set(text(&state, "mailbox").unwrap_or_default());
+            self.0
+                .s
+                .app_name
+                .set(text(&state, "app_name").unwrap_or_default());
+            self.0.s.problem.set(problem_of(&field(&state, "problem")));
             self.0
                 .parent
-                .send("step_changed", json!({ "step": "sign_in" }));
-            if !state.ready_to_sign_in {
+                .send("step_changed", &[("step", Value::Str("sign_in"))]);
+            if !flag(&state, "ready_to_sign_in") {
                 self.0.s.phase.set(Phase::NotReady);
-            } else if state.connected && !reconnect {
+            } else if flag(&state, "connected") && !reconnect {
                 self.test();
             } else {
                 self.0.s.phase.set(Phase::SignIn);
@@ -571,6 +654,9 @@ mod client {
         /// The sign-in button: the popup opens now, in the click (so no blocker stops it), and
         /// is sent to its one-time ticket once the server made one.
         pub fn sign_in(&self, admin_consent: bool) {
+            if matches!(self.0.s.phase.get_untracked(), Phase::Waiting(_)) {
+                return;
+            }
             let popup = web_sys::window().and_then(|w| {
                 w.open_with_url_and_target_and_features(
                     "",
@@ -583,60 +669,67 @@ mod client {
             self.0.s.phase.set(Phase::Waiting(None));
             let flow = self.clone();
             spawn_local(async move {
-                let ticket: EmbedTicket = match flow
-                    .call(
-                        "POST",
-                        "/embed/api/sign-in",
-                        Some(json!({ "admin_consent": admin_consent })),
-                    )
-                    .await
-                {
+                let body = object(&[("admin_consent", Value::Bool(admin_consent))]);
+                let ticket = match flow.call(true, "/embed/api/sign-in", Some(body)).await {
                     Ok(t) => t,
-                    Err(Trouble::Ended) => return flow.ended(),
-                    Err(Trouble::Said(w)) => return flow.0.s.phase.set(Phase::Stopped(w)),
+                    Err(t) => {
+                        if let Some(p) = &popup {
+                            let _ = p.close();
+                        }
+                        return flow.stop(t);
+                    }
                 };
+                let url = text(&ticket, "url").unwrap_or_default();
                 match &popup {
                     Some(p) => {
-                        let _ = p.location().set_href(&ticket.url);
+                        let _ = p.location().set_href(&url);
                     }
-                    None => flow.0.s.phase.set(Phase::Waiting(Some(ticket.url.clone()))),
+                    None => flow.0.s.phase.set(Phase::Waiting(Some(url))),
                 }
-                flow.wait_for_sign_in(&ticket.ticket).await;
+                flow.wait_for_sign_in(&text(&ticket, "ticket").unwrap_or_default(), popup)
+                    .await;
             });
         }
 
-        async fn wait_for_sign_in(&self, ticket: &str) {
-            // About ten minutes: as long as the ticket and Microsoft's own page live.
+        async fn wait_for_sign_in(&self, ticket: &str, popup: Option<web_sys::Window>) {
+            // About ten minutes (as long as the ticket lives), or until the popup is closed
+            // without a result.
             for _ in 0..30 {
-                let result: EmbedSignInResult = match self
-                    .call("GET", &format!("/embed/api/sign-in/{ticket}"), None)
+                let result = match self
+                    .call(false, &format!("/embed/api/sign-in/{ticket}"), None)
                     .await
                 {
                     Ok(r) => r,
-                    Err(Trouble::Ended) => return self.ended(),
-                    Err(Trouble::Said(w)) => return self.0.s.phase.set(Phase::Stopped(w)),
+                    Err(t) => return self.stop(t),
                 };
-                if !result.finished {
+                if !flag(&result, "finished") {
+                    if popup.as_ref().is_some_and(|p| p.closed().unwrap_or(false)) {
+                        return self.0.s.phase.set(Phase::SignIn);
+                    }
                     continue;
                 }
-                if result.connected {
+                if flag(&result, "connected") {
                     self.0.s.problem.set(None);
-                    self.0.parent.send("signed_in", json!({}));
+                    self.0.parent.send("signed_in", &[]);
                     return self.test();
                 }
-                self.0.s.problem.set(result.problem.clone());
-                if let Some(p) = &result.problem {
+                let problem = problem_of(&field(&result, "problem"));
+                if let Some(p) = &problem {
                     self.0.parent.send(
                         "error",
-                        json!({ "code": "sign_in_failed", "message": p.title }),
+                        &[
+                            ("code", Value::Str("sign_in_failed")),
+                            ("message", Value::Str(&p.title)),
+                        ],
                     );
                 }
+                self.0.s.problem.set(problem);
                 return self.0.s.phase.set(Phase::SignIn);
             }
             self.0.s.phase.set(Phase::SignIn);
         }
 
-        /// Runs the connection test and follows it.
+        /// Runs the connection test and follows it (its code loads now, not with the page).
         pub fn test(&self) {
             let flow = self.clone();
             self.0.s.stages.set(Vec::new());
@@ -644,84 +737,144 @@ mod client {
             self.0.s.phase.set(Phase::Testing);
             self.0
                 .parent
-                .send("step_changed", json!({ "step": "test" }));
+                .send("step_changed", &[("step", Value::Str("test"))]);
             spawn_local(async move {
-                let started: EmbedTestStarted =
-                    match flow.call("POST", "/embed/api/tests", None).await {
-                        Ok(s) => s,
-                        Err(Trouble::Ended) => return flow.ended(),
-                        Err(Trouble::Said(w)) => return flow.0.s.phase.set(Phase::Stopped(w)),
-                    };
-                let mut seen = 0usize;
-                loop {
-                    let progress: Value = match flow
-                        .call(
-                            "GET",
-                            &format!("/embed/api/tests/{}?after={seen}", started.run),
-                            None,
-                        )
-                        .await
-                    {
-                        Ok(p) => p,
-                        Err(Trouble::Ended) => return flow.ended(),
-                        Err(Trouble::Said(w)) => return flow.0.s.phase.set(Phase::Stopped(w)),
-                    };
-                    let events: Vec<StageEvent> =
-                        serde_json::from_value(progress["events"].clone()).unwrap_or_default();
-                    seen += events.len();
-                    flow.0.s.stages.update(|all| {
-                        for e in events {
-                            match all.iter_mut().find(|s| s.stage == e.stage) {
-                                Some(s) => *s = e,
-                                None => all.push(e),
-                            }
-                        }
-                        all.sort_by_key(|s| s.stage.order());
-                    });
-                    let Ok(report) =
-                        serde_json::from_value::<TestReport>(progress["report"].clone())
-                    else {
-                        continue;
-                    };
-                    return flow.finished(report);
+                let credential = flow.0.credential.borrow().clone().unwrap_or_default();
+                let outcome = super::follow_test(credential, flow.0.s.stages).await;
+                match outcome {
+                    super::TestEnd::Ended => flow.ended(),
+                    super::TestEnd::Said(w) => flow.0.s.phase.set(Phase::Stopped(w)),
+                    super::TestEnd::Done {
+                        ok,
+                        code,
+                        diagnosis,
+                    } => flow.finished(ok, &code, diagnosis),
                 }
             });
         }
 
-        fn finished(&self, report: TestReport) {
-            self.0.s.stages.set(report.stages.clone());
-            let launched = self.0.launched.borrow().clone();
-            let (account_id, external_id) = launched
-                .map(|l| (l.account_id, l.external_id))
-                .unwrap_or_default();
-            if report.ok {
-                let who = self.0.s.mailbox.get_untracked();
-                self.0.parent.send("test_passed", json!({}));
-                self.0.parent.send(
-                    "connected",
-                    json!({ "account_id": account_id, "external_id": external_id }),
-                );
-                self.0.s.phase.set(Phase::Connected(who));
-                if !self.0.parent.is_framed() {
-                    if let Some(back) = &self.0.return_url {
-                        let sep = if back.contains('?') { '&' } else { '?' };
-                        let to =
-                            format!("{back}{sep}mailkey_outcome=connected&account_id={account_id}");
-                        if let Some(w) = web_sys::window() {
-                            let _ = w.location().set_href(&to);
-                        }
+        fn finished(&self, ok: bool, code: &str, diagnosis: Option<Diagnosis>) {
+            let Launched {
+                account_id,
+                external_id,
+                ..
+            } = self.0.launched.borrow().clone();
+            if !ok {
+                self.0
+                    .parent
+                    .send("test_failed", &[("code", Value::Str(code))]);
+                self.0.s.diagnosis.set(diagnosis);
+                return self.0.s.phase.set(Phase::Failed);
+            }
+            let who = self.0.s.mailbox.get_untracked();
+            self.0.parent.send("test_passed", &[]);
+            let mut fields = vec![("account_id", Value::Str(&account_id))];
+            if let Some(e) = &external_id {
+                fields.push(("external_id", Value::Str(e)));
+            }
+            self.0.parent.send("connected", &fields);
+            self.0.s.phase.set(Phase::Connected(who));
+            if !framed() {
+                if let Some(back) = &self.0.return_url {
+                    let sep = if back.contains('?') { '&' } else { '?' };
+                    let to =
+                        format!("{back}{sep}mailkey_outcome=connected&account_id={account_id}");
+                    if let Some(w) = web_sys::window() {
+                        let _ = w.location().set_href(&to);
                     }
                 }
-            } else {
-                let code = report
+            }
+        }
+    }
+}
+
+/// How a connection test run from the embedded page ended.
+#[cfg(feature = "hydrate")]
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+enum TestEnd {
+    Ended,
+    Said(String),
+    Done {
+        ok: bool,
+        code: String,
+        diagnosis: Option<crate::mail_test::Diagnosis>,
+    },
+}
+
+/// Starts the test and follows it until its report: a chunk of its own (it reads the stages and
+/// the report with serde), loaded when the test starts, after the sign-in.
+#[cfg(feature = "hydrate")]
+#[lazy]
+async fn follow_test(
+    credential: String,
+    stages: RwSignal<Vec<crate::mail_test::StageEvent>>,
+) -> TestEnd {
+    use crate::mail_test::{StageEvent, TestReport};
+    use client::{call, Trouble};
+
+    let said = |t: Trouble| match t {
+        Trouble::Ended => TestEnd::Ended,
+        Trouble::Said(w) | Trouble::Refused(_, w) => TestEnd::Said(w),
+    };
+    let started = match call(Some(&credential), true, "/embed/api/tests", None).await {
+        Ok(s) => s,
+        Err(t) => return said(t),
+    };
+    let Some(run) = web_sys::js_sys::Reflect::get(&started, &"run".into())
+        .ok()
+        .and_then(|r| r.as_string())
+    else {
+        return TestEnd::Said("Mailkey did not start the test. Reload and try again.".into());
+    };
+    let mut seen = 0usize;
+    loop {
+        let progress = match call(
+            Some(&credential),
+            false,
+            &format!("/embed/api/tests/{run}?after={seen}"),
+            None,
+        )
+        .await
+        {
+            Ok(p) => p,
+            Err(t) => return said(t),
+        };
+        let json = web_sys::js_sys::JSON::stringify(&progress)
+            .ok()
+            .and_then(|s| s.as_string())
+            .unwrap_or_default();
+        #[derive(serde::Deserialize)]
+        struct Progress {
+            #[serde(default)]
+            events: Vec<StageEvent>,
+            report: Option<TestReport>,
+        }
+        let Ok(p) = serde_json::from_str::<Progress>(&json) else {
+            return TestEnd::Said(
+                "Mailkey's answer could not be read. Reload and try again.".into(),
+            );
+        };
+        seen += p.events.len();
+        stages.update(|all| {
+            for e in p.events {
+                match all.iter_mut().find(|s| s.stage == e.stage) {
+                    Some(s) => *s = e,
+                    None => all.push(e),
+                }
+            }
+            all.sort_by_key(|s| s.stage.order());
+        });
+        if let Some(report) = p.report {
+            stages.set(report.stages.clone());
+            return TestEnd::Done {
+                ok: report.ok,
+                code: report
                     .diagnosis
                     .as_ref()
                     .map(|d| d.code.clone())
-                    .unwrap_or_default();
-                self.0.parent.send("test_failed", json!({ "code": code }));
-                self.0.s.diagnosis.set(report.diagnosis.clone());
-                self.0.s.phase.set(Phase::Failed);
-            }
+                    .unwrap_or_default(),
+                diagnosis: report.diagnosis,
+            };
         }
     }
 }

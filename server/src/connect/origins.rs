@@ -39,6 +39,20 @@ pub fn parse(raw: &str, allow_http: bool) -> Result<String, String> {
     if !url.username().is_empty() || url.password().is_some() {
         return Err(format!("{raw:?} has a user name: an origin has none"));
     }
+    // A host name of letters, digits, hyphens and dots, or an IP address: the origin goes into
+    // a Content-Security-Policy, where `*` would allow every site and `;` would end the
+    // directive (the URL parser lets both through in a host).
+    if let Some(url::Host::Domain(d)) = url.host() {
+        let plain = d
+            .split('.')
+            .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+        if !plain {
+            return Err(format!(
+                "{raw:?}: a host name has only letters, digits, hyphens and dots (no wildcards); \
+                 list each origin"
+            ));
+        }
+    }
     Ok(origin.ascii_serialization())
 }
 
@@ -89,6 +103,9 @@ mod tests {
             ("https://erp.example.com/?a=1", "has a path"),
             ("javascript:alert(1)", "not an origin"),
             ("https://u@erp.example.com", "user name"),
+            ("https://*", "no wildcards"),
+            ("https://*.erp.example.com", "no wildcards"),
+            ("https://a.com;sandbox", "no wildcards"),
         ] {
             let e = parse(bad, false).unwrap_err();
             assert!(e.contains(says), "{bad}: {e}");

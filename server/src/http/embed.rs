@@ -34,8 +34,10 @@ use crate::{
     storage::{ConnectSessionRecord, SessionMode},
 };
 
-/// The popup's cookie: binds one sign-in round trip to the window that started it.
+/// The popup's cookie: binds one sign-in round trip to the window that started it. Over https
+/// with the `__Host-` prefix (no subdomain can plant one).
 const POPUP_COOKIE: &str = "mailkey_embed_sign_in";
+const POPUP_COOKIE_SECURE: &str = "__Host-mailkey_embed_sign_in";
 /// How long a long poll waits for news before answering "nothing yet".
 const LONG_POLL: Duration = Duration::from_secs(20);
 
@@ -163,14 +165,39 @@ pub async fn sign_in_ticket(
     EmbedCaller(session, _): EmbedCaller,
     body: Body<TicketRequest>,
 ) -> Result<Json<EmbedTicket>, HttpError> {
+    // Only for a named mailbox: whoever signs in must be that mailbox (the sign-in checks it),
+    // so a ticket passed on to someone else cannot connect their mailbox instead.
+    let state_now = embed_state(&state, &session).await?;
+    if state_now.mailbox.trim().is_empty() || !state_now.ready_to_sign_in {
+        return Err(HttpError::InvalidBody(
+            "this account's setup is not finished: it has no mailbox to sign in yet".into(),
+        ));
+    }
     let (ticket, url) = state
         .connect_sessions
         .sign_in_ticket(&session, body.0.admin_consent)
         .await?;
+    // The frame polls by the ticket's hash: the ticket itself stays out of request paths.
     Ok(Json(EmbedTicket {
         url,
-        ticket: ticket.expose().to_string(),
+        ticket: hex(&ticket.hash()),
     }))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    s.len()
+        .is_multiple_of(2)
+        .then(|| {
+            (0..s.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+                .collect()
+        })
+        .flatten()
 }
 
 /// `GET /embed/sign-in/{ticket}` in the popup: uses the ticket, binds the popup with its own
@@ -210,11 +237,17 @@ pub async fn popup_start(State(state): State<AppState>, Path(ticket): Path<Strin
     tracing::info!(session = %used.session_id, account = %used.account_id, "embedded sign-in started");
     let mut res = Redirect::to(&url).into_response();
     let secure = state.operator_access.secure_cookies();
-    let cookie = format!(
-        "{POPUP_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age=900{}",
-        browser.expose(),
-        if secure { "; Secure" } else { "" }
-    );
+    let cookie = if secure {
+        format!(
+            "{POPUP_COOKIE_SECURE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age=900; Secure",
+            browser.expose()
+        )
+    } else {
+        format!(
+            "{POPUP_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age=900",
+            browser.expose()
+        )
+    };
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         res.headers_mut().insert(header::SET_COOKIE, v);
     }
@@ -235,17 +268,19 @@ pub fn popup_binding(headers: &HeaderMap) -> Option<[u8; 32]> {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|c| c.trim().split_once('='))
-        .find(|(name, _)| *name == POPUP_COOKIE)
+        .find(|(name, _)| *name == POPUP_COOKIE || *name == POPUP_COOKIE_SECURE)
         .map(|(_, value)| token::hash(value))
 }
 
 /// `GET /embed/api/sign-in/{ticket}`: waits (up to 20 s) for the popup's sign-in to finish.
 pub async fn sign_in_result(
     State(state): State<AppState>,
-    EmbedCaller(session, _): EmbedCaller,
+    EmbedCaller(session, credential): EmbedCaller,
     Path(ticket): Path<String>,
 ) -> Result<Json<EmbedSignInResult>, HttpError> {
-    let ticket_hash = token::hash(&ticket);
+    let ticket_hash = unhex(&ticket).ok_or(HttpError::NotFound)?;
+    // Held while it waits: a session's place among its open waits (as the portal's streams).
+    let _slot = state.stream_caps.open(credential)?;
     let deadline = tokio::time::Instant::now() + LONG_POLL;
     loop {
         let browser = state
@@ -318,6 +353,7 @@ pub async fn test_progress(
     Path(run): Path<String>,
     Query(q): Query<ProgressQuery>,
 ) -> Result<Json<Progress>, HttpError> {
+    let _slot = state.stream_caps.open(credential)?;
     let (events, report) = tests_live::progress(&state, &run, credential, q.after, LONG_POLL)
         .await
         .ok_or(HttpError::NotFound)?;

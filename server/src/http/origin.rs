@@ -117,7 +117,7 @@ fn is_health_check(path: &str) -> bool {
 pub async fn check(State(policy): State<OriginPolicy>, req: Request, next: Next) -> Response {
     if !is_health_check(req.uri().path()) {
         if let Err(host) = policy.host_allowed(req.headers()) {
-            tracing::warn!(%host, path = req.uri().path(), "refused a request for another host name");
+            tracing::warn!(%host, path = %super::loggable_path(req.uri().path()), "refused a request for another host name");
             return HttpError::ForeignHost {
                 host,
                 expected: policy.expected.to_string(),
@@ -128,7 +128,7 @@ pub async fn check(State(policy): State<OriginPolicy>, req: Request, next: Next)
     let changes_state = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if changes_state {
         if let Err(origin) = policy.allows(req.headers()) {
-            tracing::warn!(%origin, path = req.uri().path(), "refused a cross-origin request");
+            tracing::warn!(%origin, path = %super::loggable_path(req.uri().path()), "refused a cross-origin request");
             return HttpError::CrossOrigin {
                 origin,
                 expected: policy.expected.to_string(),

@@ -23,10 +23,16 @@ pub fn page_csp(nonce: &str) -> String {
 /// As [`page_csp`], framed only by these origins (an embedded wizard's session's; checked,
 /// normalised origins, so nothing here can add a directive).
 pub fn framed_page_csp(nonce: &str, ancestors: &[String]) -> String {
-    let ancestors = if ancestors.is_empty() {
+    // Only serialised origins reach here (`connect::origins`); anything else frames nothing.
+    let safe = |o: &&String| {
+        o.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '/' | '.' | '-' | '[' | ']'))
+    };
+    let listed: Vec<&str> = ancestors.iter().filter(safe).map(String::as_str).collect();
+    let ancestors = if listed.is_empty() {
         "'none'".to_string()
     } else {
-        ancestors.join(" ")
+        listed.join(" ")
     };
     format!(
         "default-src 'self'; script-src 'nonce-{nonce}' 'strict-dynamic' 'wasm-unsafe-eval'; \

@@ -333,4 +333,16 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?)
     }
+
+    /// Forgets connect sessions that ended before `before` (their origins and sign-in tickets go
+    /// with them).
+    pub async fn prune_connect_sessions(&self, before: i64) -> Result<u64, StorageError> {
+        Ok(
+            sqlx::query("DELETE FROM connect_sessions WHERE expires_at < ?")
+                .bind(before)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
+    }
 }

@@ -68,6 +68,10 @@ impl Worker {
                         tracing::error!(error = %e, "old webhook deliveries could not be forgotten")
                     }
                 }
+                // Ended connect sessions, a day on (the same hourly pass over old rows).
+                if let Err(e) = self.store.prune_connect_sessions(now() - 86_400).await {
+                    tracing::error!(error = %e, "ended connect sessions could not be forgotten");
+                }
             }
             match self.round().await {
                 Ok(n) if n as i64 == BATCH => continue,
