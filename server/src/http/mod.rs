@@ -46,7 +46,10 @@ mod tests {
     fn tokens_in_paths_stay_out_of_logs() {
         assert_eq!(loggable_path("/embed/SeCrEt"), "/embed/…");
         assert_eq!(loggable_path("/embed/sign-in/SeCrEt"), "/embed/sign-in/…");
-        assert_eq!(loggable_path("/embed/api/sign-in/abcd"), "/embed/api/sign-in/…");
+        assert_eq!(
+            loggable_path("/embed/api/sign-in/abcd"),
+            "/embed/api/sign-in/…"
+        );
         assert_eq!(loggable_path("/embed/session"), "/embed/session");
         assert_eq!(loggable_path("/embed/api/state"), "/embed/api/state");
         assert_eq!(loggable_path("/accounts/x"), "/accounts/x");
