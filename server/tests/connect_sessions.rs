@@ -363,3 +363,104 @@ async fn a_session_cannot_be_widened_and_bad_values_change_nothing() {
         .unwrap();
     assert_eq!(js.headers()["cross-origin-resource-policy"], "cross-origin");
 }
+
+/// One popup round trip of the embedded wizard: the ticket's popup, Microsoft's page answered
+/// by `answer` (the sandbox's sign-in or admin-consent form), the callback in that window.
+async fn popup(
+    s: &TestServer,
+    credential: &str,
+    admin_consent: bool,
+    answer: impl AsyncFnOnce(String) -> String,
+) -> Value {
+    let (status, ticket) = embed(
+        s,
+        Method::POST,
+        "/embed/api/sign-in",
+        Some(credential),
+        Some(json!({"admin_consent": admin_consent})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{ticket}");
+    let start = TestServer::client()
+        .get(s.url(ticket["url"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), 303);
+    let cookie = start.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let back = answer(location(&start)).await;
+    let done = TestServer::client()
+        .get(&back)
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 200);
+    let path = format!("/embed/api/sign-in/{}", ticket["ticket"].as_str().unwrap());
+    embed(s, Method::GET, &path, Some(credential), None).await.1
+}
+
+#[tokio::test]
+async fn admin_consent_works_from_the_frame() {
+    let (s, _files) = multi_tenant::start().await;
+    let k = key(&s, &Scope::ALL).await;
+    send(
+        &s,
+        Method::PUT,
+        &k,
+        "/api/v1/organisations/org_default/allowed-origins",
+        Some(json!({"origins": [PARENT]})),
+    )
+    .await;
+    let (_, session) = send(
+        &s,
+        Method::POST,
+        &k,
+        "/api/v1/connect-sessions",
+        Some(json!({
+            "organisation_id": "org_default",
+            "account": {"external_id": "orders", "email": "orders@fabrikam.test", "app": "operator", "provider": "microsoft365-sandbox"},
+            "allowed_origins": [PARENT]
+        })),
+    )
+    .await;
+    let launch = session["launch_token"].as_str().unwrap();
+    let (_, opened) = embed(
+        &s,
+        Method::POST,
+        "/embed/session",
+        None,
+        Some(json!({"launch_token": launch})),
+    )
+    .await;
+    let credential = opened["credential"].as_str().unwrap().to_string();
+
+    // Fabrikam lets only administrators consent: the user's sign-in says so, with the way out.
+    let refused = popup(&s, &credential, false, async |url| {
+        authorize(&s, &url, "orders@fabrikam.test", "return").await
+    })
+    .await;
+    assert_eq!(refused["finished"], true, "{refused}");
+    assert_eq!(refused["connected"], false);
+    assert_eq!(refused["problem"]["admin_consent"], true, "{refused}");
+    // "I am an administrator": the popup goes to the organisation's admin-consent page (never
+    // the frame: Microsoft refuses to be framed), and the frame hears it was granted.
+    let granted = popup(&s, &credential, true, async |url| {
+        assert!(url.contains("/v2.0/adminconsent?"), "{url}");
+        support::portal::admin_consent(&s, &url, "admin@fabrikam.test", "accept").await
+    })
+    .await;
+    assert_eq!(granted["consent_granted"], true, "{granted}");
+    // Then the user signs in, without a consent page, and the account is connected.
+    let connected = popup(&s, &credential, false, async |url| {
+        authorize(&s, &url, "orders@fabrikam.test", "accept").await
+    })
+    .await;
+    assert_eq!(connected["connected"], true, "{connected}");
+}
