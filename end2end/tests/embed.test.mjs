@@ -172,7 +172,8 @@ const hostUrl = (server, path = "/") => `http://localhost:${server.address().por
 async function frameOf(page) {
   const handle = await page.waitForSelector("iframe[title='Connect your mailbox']");
   const frame = await handle.contentFrame();
-  await frame.waitForSelector(".embed-flow[data-hydrated=true]", { timeout: 20_000 });
+  // The first page of a cold browser compiles the wasm: generous on a loaded 2-core machine.
+  await frame.waitForSelector(".embed-flow[data-hydrated=true]", { timeout: 60_000 });
   return frame;
 }
 

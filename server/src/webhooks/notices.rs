@@ -22,6 +22,14 @@ pub fn threshold(days_left: i64) -> Option<i64> {
         .flatten()
 }
 
+/// An expiry date (`YYYY-MM-DD`) due for a notice on `today`: the date, the days left and the
+/// threshold reached.
+fn due(expires: Option<&str>, today: Day) -> Option<(&str, i64, i64)> {
+    let expires = expires?;
+    let days_left = Day::parse(expires)?.0 - today.0;
+    Some((expires, days_left, threshold(days_left)?))
+}
+
 #[derive(Clone)]
 pub struct Notices {
     pub store: Store,
@@ -41,14 +49,8 @@ impl Notices {
     pub async fn round(&self, today: Day) -> Result<usize, StorageError> {
         let mut sent = 0;
         for account in self.store.list_accounts().await? {
-            let Some(expires) = account.secret_expires.as_deref() else {
-                continue;
-            };
-            let Some(day) = Day::parse(expires) else {
-                continue;
-            };
-            let days_left = day.0 - today.0;
-            let Some(t) = threshold(days_left) else {
+            let Some((expires, days_left, t)) = due(account.secret_expires.as_deref(), today)
+            else {
                 continue;
             };
             let event = NewEvent {
@@ -56,23 +58,11 @@ impl Notices {
                 days_left: Some(days_left),
                 ..NewEvent::about(EventType::AccountSecretExpiring, &account.id)
             };
-            if self
-                .store
-                .record_expiry_notice(NoticeSubject::Account, &account.id, expires, t, &event)
-                .await?
-            {
-                sent += 1;
-            }
+            let subject = (NoticeSubject::Account, account.id.as_str());
+            sent += usize::from(self.record(subject, expires, t, &event).await?);
         }
         for app in self.store.operator_apps().await? {
-            let Some(expires) = app.secret_expires.as_deref() else {
-                continue;
-            };
-            let Some(day) = Day::parse(expires) else {
-                continue;
-            };
-            let days_left = day.0 - today.0;
-            let Some(t) = threshold(days_left) else {
+            let Some((expires, days_left, t)) = due(app.secret_expires.as_deref(), today) else {
                 continue;
             };
             let event = NewEvent {
@@ -83,21 +73,22 @@ impl Notices {
                 days_left: Some(days_left),
                 ..NewEvent::default()
             };
-            if self
-                .store
-                .record_expiry_notice(
-                    NoticeSubject::OperatorApp,
-                    &app.provider,
-                    expires,
-                    t,
-                    &event,
-                )
-                .await?
-            {
-                sent += 1;
-            }
+            let subject = (NoticeSubject::OperatorApp, app.provider.as_str());
+            sent += usize::from(self.record(subject, expires, t, &event).await?);
         }
         Ok(sent)
+    }
+
+    async fn record(
+        &self,
+        (kind, id): (NoticeSubject, &str),
+        expires: &str,
+        threshold: i64,
+        event: &NewEvent<'_>,
+    ) -> Result<bool, StorageError> {
+        self.store
+            .record_expiry_notice(kind, id, expires, threshold, event)
+            .await
     }
 }
 
