@@ -3,7 +3,7 @@
 
 use axum::{
     extract::{Path, State},
-    http::{header, HeaderValue, StatusCode},
+    http::StatusCode,
     response::{IntoResponse, Response},
     Json,
 };
@@ -189,10 +189,8 @@ pub async fn create(
         launch_token: minted.launch_token.expose().to_string(),
         url: minted.url,
     };
-    let mut res = (StatusCode::CREATED, Json(answer)).into_response();
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(res)
+    // The launch token is not cached: every answer is `no-store` (security_headers).
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 
 #[derive(Serialize, ToSchema)]

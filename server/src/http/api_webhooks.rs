@@ -97,12 +97,8 @@ pub async fn create(
         endpoint: endpoint_view(record),
         secret: secrecy::ExposeSecret::expose_secret(&secret).to_string(),
     };
-    let mut res = (StatusCode::CREATED, Json(answer)).into_response();
-    res.headers_mut().insert(
-        axum::http::header::CACHE_CONTROL,
-        axum::http::HeaderValue::from_static("no-store"),
-    );
-    Ok(res)
+    // The secret is not cached: every answer is `no-store` (security_headers).
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 
 #[utoipa::path(get, path = "/webhook-endpoints", operation_id = "list_webhook_endpoints", tag = "webhooks",

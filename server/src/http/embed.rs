@@ -87,17 +87,15 @@ pub async fn launch(
                 .await?
                 .and_then(|a| a.external_id);
             tracing::info!(session = %s.id, account = %s.account_id, "connect session opened");
-            let mut res = Json(EmbedLaunch {
+            // `Cache-Control: no-store` comes with every answer (security_headers).
+            Ok(Json(EmbedLaunch {
                 credential: credential.expose().to_string(),
                 expires_at: s.expires_at,
                 account_id: s.account_id,
                 external_id,
                 reconnect: s.mode == SessionMode::Reconnect,
             })
-            .into_response();
-            res.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            Ok(res)
+            .into_response())
         }
         Err((why, _)) => Err(HttpError::LaunchRefused(why)),
     }
@@ -180,12 +178,8 @@ pub async fn sign_in_ticket(
     // The frame polls by the ticket's hash: the ticket itself stays out of request paths.
     Ok(Json(EmbedTicket {
         url,
-        ticket: hex(&ticket.hash()),
+        ticket: crate::secrets::hex(&ticket.hash()),
     }))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {

@@ -4,7 +4,7 @@
 mod master_key;
 mod sealed;
 
-pub use master_key::{KeyOrigin, MasterKey, KEY_FILE};
+pub use master_key::{hex, KeyOrigin, MasterKey, KEY_FILE};
 pub use sealed::{Aad, SealError, Sealer};
 
 #[derive(Debug, thiserror::Error)]
