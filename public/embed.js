@@ -14,7 +14,8 @@
  * fetchSessionToken asks your backend for a new connect session (POST /api/v1/connect-sessions
  * with your API key, never in the browser) and returns its launch_token; it is called again when
  * a session expires. Events: ready, resize, step_changed, signed_in, test_passed, test_failed
- * (code), connected (account_id, external_id), error (code), session_expired, closed. Messages
+ * (code), connected (account_id, external_id), error (code; session_revoked when your backend
+ * revoked the session: no new one is asked for), session_expired, closed. Messages
  * are accepted only from Mailkey's origin and this frame; Mailkey's go only to your origin.
  * No dependencies, no cookies. */
 (function () {

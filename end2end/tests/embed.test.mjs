@@ -9,6 +9,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -221,8 +222,17 @@ for (const viewport of [DESKTOP, PHONE]) {
       await frame.locator("#embed-connected").waitFor({ timeout: 60_000 });
       assert.match(await frame.locator("#embed-connected").innerText(), /Connected/);
       // The frame follows its content's height (the whole result shows, nothing scrolls inside).
-      const content = await frame.evaluate(() => document.documentElement.scrollHeight);
-      await page.waitForFunction((h) => document.querySelector("iframe").getBoundingClientRect().height >= h - 2, content, { timeout: 5_000 });
+      const panelBottom = () => frame.evaluate(() => Math.ceil(document.querySelector(".embed").getBoundingClientRect().bottom + window.scrollY));
+      const frameHeight = (near) => page.waitForFunction(
+        // embed.js keeps the frame at least 320 px tall.
+        (h) => Math.abs(document.querySelector("iframe").getBoundingClientRect().height - Math.max(320, h)) <= 30, near, { timeout: 5_000 });
+      await frameHeight(await panelBottom());
+      // And shrinks with it: the timeline taken out, the frame is shorter again.
+      const tall = await page.evaluate(() => document.querySelector("iframe").getBoundingClientRect().height);
+      await frame.evaluate(() => document.querySelector(".timeline").remove());
+      await frameHeight(await panelBottom());
+      const short = await page.evaluate(() => document.querySelector("iframe").getBoundingClientRect().height);
+      assert.ok(short < tall - 50, `the frame shrank from ${tall} to ${short}`);
       await screenshot(page, `embed-${viewport.name}-2-connected`);
       const events = await page.evaluate(() => window.events);
       const types = events.map((e) => e.type);
@@ -340,16 +350,26 @@ test("phone: the hosted link opens the same wizard top-level and returns to the 
   }
 });
 
-test("a session that ends asks the host for a new one, and the wizard goes on", async () => {
+/** Ends a session as time would: its expiry moved into the past, in Mailkey's own database. */
+function expire(sessionId) {
+  execFileSync("python3", ["-c", `
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1])
+db.execute("UPDATE connect_sessions SET expires_at = ? WHERE id = ?", (int(time.time()) - 1, sys.argv[2]))
+db.commit()
+`, join(mailkey.dataDir, "mailkey.sqlite3"), sessionId]);
+}
+
+test("a session that expires asks the host for a new one, and the wizard goes on", async () => {
   const page = await context.newPage();
   try {
     await page.goto(hostUrl(host, "/?account=ends"));
     const frame = await frameOf(page);
     await frame.locator("#embed-sign-in").waitFor();
     const { minted: before, last } = await (await fetch(hostUrl(host, "/minted"))).json();
-    // The host withdraws the session (as when one expires): the next call the page makes is
-    // refused, it tells the parent, and embed.js fetches a new session.
-    await api("DELETE", `/connect-sessions/${last}`);
+    // The session's time runs out: the next call the page makes is refused, it tells the
+    // parent, and embed.js fetches a new session.
+    expire(last);
     await frame.locator("#embed-sign-in").click();
     await page.waitForFunction(() => window.events.some((e) => e.type === "session_expired"), null, { timeout: 15_000 });
     for (const p of context.pages()) if (p.url().includes("/embed/sign-in/") || p.url() === "about:blank") await p.close().catch(() => {});
@@ -357,6 +377,28 @@ test("a session that ends asks the host for a new one, and the wizard goes on", 
     await fresh.locator("#embed-sign-in").waitFor({ timeout: 15_000 });
     const after = (await (await fetch(hostUrl(host, "/minted"))).json()).minted;
     assert.equal(after, before + 1);
+  } finally {
+    await page.close();
+  }
+});
+
+test("a session the host revokes is said so, and no new one is asked for", async () => {
+  const page = await context.newPage();
+  try {
+    await page.goto(hostUrl(host, "/?account=revoked"));
+    const frame = await frameOf(page);
+    await frame.locator("#embed-sign-in").waitFor();
+    const { minted: before, last } = await (await fetch(hostUrl(host, "/minted"))).json();
+    await api("DELETE", `/connect-sessions/${last}`);
+    await frame.locator("#embed-sign-in").click();
+    await page.waitForFunction(() => window.events.some((e) => e.type === "error" && e.code === "session_revoked"), null, { timeout: 15_000 });
+    assert.match(await frame.locator("#embed-stopped").innerText(), /withdrew this connection page/);
+    // The popup opened in the click is closed again: there is nothing to sign in to.
+    await page.waitForTimeout(1_000);
+    assert.ok(!context.pages().some((p) => p.url().includes("/embed/sign-in/")), "no sign-in window left open");
+    const after = (await (await fetch(hostUrl(host, "/minted"))).json()).minted;
+    assert.equal(after, before, "no new session");
+    assert.ok(!(await page.evaluate(() => window.events.some((e) => e.type === "session_expired"))));
   } finally {
     await page.close();
   }

@@ -464,3 +464,72 @@ async fn admin_consent_works_from_the_frame() {
     .await;
     assert_eq!(connected["connected"], true, "{connected}");
 }
+
+#[tokio::test]
+async fn a_revoked_session_stops_its_sign_in_in_flight() {
+    let (s, _files) = multi_tenant::start().await;
+    let k = key(&s, &Scope::ALL).await;
+    let session = minted(&s, &k).await;
+    let (_, opened) = embed(
+        &s,
+        Method::POST,
+        "/embed/session",
+        None,
+        Some(json!({"launch_token": session["launch_token"]})),
+    )
+    .await;
+    let credential = opened["credential"].as_str().unwrap().to_string();
+    let (_, ticket) = embed(
+        &s,
+        Method::POST,
+        "/embed/api/sign-in",
+        Some(&credential),
+        Some(json!({})),
+    )
+    .await;
+    let start = TestServer::client()
+        .get(s.url(ticket["url"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), 303);
+    let cookie = start.headers()["set-cookie"].to_str().unwrap().to_string();
+    let back = authorize(&s, &location(&start), MAILBOX, "accept").await;
+
+    // The host withdraws the session while the person is at Microsoft's page.
+    let (status, _) = send(
+        &s,
+        Method::DELETE,
+        &k,
+        &format!(
+            "/api/v1/connect-sessions/{}",
+            session["id"].as_str().unwrap()
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let done = TestServer::client()
+        .get(&back)
+        .header("cookie", cookie.split(';').next().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), StatusCode::GONE);
+    assert!(done.text().await.unwrap().contains("stored nothing"));
+    let db = support::contoso::db(&s).await;
+    let (state, refresh_token): (String, Option<Vec<u8>>) =
+        sqlx::query_as("SELECT state, refresh_token FROM accounts WHERE id = ?")
+            .bind(session["account_id"].as_str().unwrap())
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    assert_ne!(state, "connected");
+    assert!(refresh_token.is_none(), "no refresh token was stored");
+
+    // The page hears a revoke as a revoke (not as an expiry to replace with a new session).
+    let (status, e) = embed(&s, Method::GET, "/embed/api/state", Some(&credential), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(e["error"]["code"], "session_revoked", "{e}");
+    assert!(e["error"]["message"].as_str().unwrap().contains("withdrew"));
+}

@@ -129,131 +129,118 @@ pub fn EmbedFlow(
     parent_origins: Vec<String>,
     return_url: Option<String>,
 ) -> impl IntoView {
-    let phase = RwSignal::new(Phase::Starting);
-    let mailbox = RwSignal::new(String::new());
-    let app_name = RwSignal::new(String::new());
-    let problem = RwSignal::new(None::<Problem>);
-    let stages = RwSignal::new(Vec::<crate::mail_test::StageEvent>::new());
-    let diagnosis = RwSignal::new(None::<crate::mail_test::Diagnosis>);
     let hydrated = crate::components::hydrated::marker();
+    let root = NodeRef::<leptos::html::Div>::new();
+    // The connection test's view: mounted by its own chunk when the first test starts.
+    let results = NodeRef::<leptos::html::Div>::new();
 
     #[cfg(feature = "hydrate")]
-    let flow = client::Flow::new(
-        launch_token,
-        parent_origins,
-        return_url,
-        client::Signals {
-            phase,
-            mailbox,
-            app_name,
-            problem,
-            stages,
-            diagnosis,
-        },
-    );
-    // The flow lives in this browser thread only; views hold a handle to it.
-    #[cfg(feature = "hydrate")]
-    let flow = StoredValue::new_local(flow);
-    #[cfg(feature = "hydrate")]
-    Effect::new(move |_| flow.with_value(|f| f.clone().start()));
+    {
+        let s = client::Signals {
+            phase: RwSignal::new(Phase::Starting),
+            mailbox: RwSignal::new(String::new()),
+            app_name: RwSignal::new(String::new()),
+            problem: RwSignal::new(None::<Problem>),
+            stages: RwSignal::new(Vec::new()),
+            diagnosis: RwSignal::new(None),
+            results,
+        };
+        let flow = client::Flow::new(launch_token, parent_origins, return_url, s);
+        // The phases are built here, in the browser, never hydrated: the server rendered only
+        // the first words, and hydrating every phase's view would cost this page (whose first
+        // load must be no heavier than the portal's) more code than building them. The test's
+        // view comes later with the test's own chunk.
+        Effect::new(move |_| {
+            let Some(el) = root.get() else { return };
+            el.set_text_content(None);
+            let flow = flow.clone();
+            let shown = flow.clone();
+            let handle = leptos::mount::mount_to_renderer(&el, move || phases(s, shown));
+            // The phases live as long as the page.
+            handle.forget();
+            flow.start();
+        });
+    }
     #[cfg(not(feature = "hydrate"))]
     let _ = (launch_token, parent_origins, return_url);
 
-    let sign_in = move |admin_consent: bool| {
-        #[cfg(feature = "hydrate")]
-        flow.with_value(|f| f.sign_in(admin_consent));
-        #[cfg(not(feature = "hydrate"))]
-        let _ = admin_consent;
-    };
-    let test_again = move |_| {
-        #[cfg(feature = "hydrate")]
-        flow.with_value(|f| f.test());
-    };
-    let sign_in_again = sign_in;
-    let consent = sign_in;
-
     view! {
         <div class="embed-flow" data-hydrated=hydrated aria-live="polite">
-            {move || match phase.get() {
-                Phase::Starting => view! { <p class="loading" id="embed-starting">"Starting…"</p> }.into_any(),
-                Phase::Stopped(words) => view! {
-                    <p class="alert alert-error" role="alert" id="embed-stopped">{words}</p>
-                }.into_any(),
-                Phase::NotReady => view! {
-                    <p class="alert alert-warning" role="status" id="embed-not-ready">
-                        "This mailbox needs settings only the full setup asks for (its own app registration). Ask the application to use its sign-in-only setup, or finish it in Mailkey's portal."
-                    </p>
-                }.into_any(),
-                Phase::SignIn => {
-                    view! {
-                        <p>
-                            "Sign in with Microsoft as " <strong id="embed-mailbox">{move || mailbox.get()}</strong>
-                            " and accept the permissions for " {move || app_name.get()} ". Nothing else to fill in."
-                        </p>
-                        {move || problem.get().map(|p| {
-                                    view! {
-                                <div class="alert alert-error sign-in-problem" role="alert">
-                                    <h2>{p.title.clone()}</h2>
-                                    <p><strong>"What happened: "</strong>{p.what.clone()}</p>
-                                    <p><strong>"What to do: "</strong>{p.fix.clone()}</p>
-                                    {p.admin_consent.then(|| view! {
-                                        <button type="button" class="button button-secondary" id="embed-admin-consent"
-                                            on:click=move |_| consent(true)>
-                                            "I am an administrator — grant for my organisation"
-                                        </button>
-                                    })}
-                                </div>
-                            }
-                        })}
-                        <button type="button" class="button button-primary" id="embed-sign-in"
-                            on:click=move |_| sign_in(false)>
-                            "Sign in with Microsoft"
+            <div node_ref=root><p class="loading" id="embed-starting">"Starting…"</p></div>
+            <div node_ref=results></div>
+        </div>
+    }
+}
+
+/// What the first phases show: one line of words for the phases that are only words, and the
+/// sign-in (built once, shown while signing in). Kept to one small structure: this code is in the
+/// embedded page's first load.
+#[cfg(feature = "hydrate")]
+fn phases(s: client::Signals, flow: client::Flow) -> impl IntoView {
+    const NOT_READY: &str = "This mailbox needs settings only the full setup asks for (its own app registration). Ask the application to use its sign-in-only setup, or finish it in Mailkey's portal.";
+    const WAITING: &str = "Complete the sign-in in Microsoft's window. This page goes on by itself when you are done.";
+    let client::Signals {
+        phase,
+        mailbox,
+        app_name,
+        problem,
+        ..
+    } = s;
+    let flow = StoredValue::new_local(flow);
+    let sign_in = move |admin_consent: bool| flow.with_value(|f| f.sign_in(admin_consent));
+    // (class, id, role, words) of the phase's one line, if it has one.
+    let line = move || match phase.get() {
+        Phase::Starting => Some((
+            "loading",
+            "embed-starting",
+            "status",
+            "Starting…".to_string(),
+        )),
+        Phase::Stopped(w) => Some(("alert alert-error", "embed-stopped", "alert", w)),
+        Phase::NotReady => Some((
+            "alert alert-warning",
+            "embed-not-ready",
+            "status",
+            NOT_READY.into(),
+        )),
+        Phase::Waiting(_) => Some(("", "embed-waiting", "status", WAITING.into())),
+        _ => None,
+    };
+    let blocked = move || match phase.get() {
+        Phase::Waiting(url) => url,
+        _ => None,
+    };
+    view! {
+        {move || line().map(|(class, id, role, words)| view! { <p class=class id=id role=role>{words}</p> })}
+        {move || blocked().map(|url| view! {
+            <p class="alert alert-warning" role="alert">
+                "Your browser blocked the sign-in window. "
+                <a href=url target="_blank" rel="opener" id="embed-open-sign-in">"Open it here"</a>
+                "."
+            </p>
+        })}
+        <div hidden=move || phase.get() != Phase::SignIn>
+            <p>
+                "Sign in with Microsoft as " <strong id="embed-mailbox">{move || mailbox.get()}</strong>
+                " and accept the permissions for " {move || app_name.get()} ". Nothing else to fill in."
+            </p>
+            {move || problem.get().map(|p| view! {
+                <div class="alert alert-error sign-in-problem" role="alert">
+                    <h2>{p.title}</h2>
+                    <p><strong>"What happened: "</strong>{p.what}</p>
+                    <p><strong>"What to do: "</strong>{p.fix}</p>
+                    {p.admin_consent.then(|| view! {
+                        <button type="button" class="button button-secondary" id="embed-admin-consent"
+                            on:click=move |_| sign_in(true)>
+                            "I am an administrator — grant for my organisation"
                         </button>
-                    }.into_any()
-                }
-                Phase::Waiting(blocked) => view! {
-                    <p role="status" id="embed-waiting">"Complete the sign-in in Microsoft's window. This page goes on by itself when you are done."</p>
-                    {blocked.map(|url| view! {
-                        <p class="alert alert-warning" role="alert">
-                            "Your browser blocked the sign-in window. "
-                            <a href=url target="_blank" rel="opener" id="embed-open-sign-in">"Open it here"</a>
-                            "."
-                        </p>
                     })}
-                }.into_any(),
-                Phase::Testing | Phase::Failed | Phase::Connected(_) => {
-                    let state = phase.get();
-                    view! {
-                        {match &state {
-                            Phase::Connected(who) => view! {
-                                <div class="alert alert-success embed-connected" role="status" id="embed-connected">
-                                    <h2>"Connected"</h2>
-                                    <p>{format!("{who} can send and receive: the test mail went out and came back.")}</p>
-                                </div>
-                            }.into_any(),
-                            Phase::Testing => view! { <p role="status" id="embed-testing">"Testing: sending a message and reading it back…"</p> }.into_any(),
-                            _ => view! { <span></span> }.into_any(),
-                        }}
-                        <ol class="timeline">
-                            {move || stages.with(|s| s.iter().map(super::wizard::stage_row).collect_view())}
-                        </ol>
-                        {move || diagnosis.get().map(|d| view! {
-                            <div class="alert alert-error" role="alert" id="embed-diagnosis" data-code=d.code.clone()>
-                                <h2>{d.title.clone()}</h2>
-                                <p><strong>"What happened: "</strong>{d.what.clone()}</p>
-                                <p><strong>"Why: "</strong>{d.why.clone()}</p>
-                                <p><strong>"What to do: "</strong>{d.fix.clone()}</p>
-                            </div>
-                        })}
-                        {matches!(state, Phase::Failed).then(|| view! {
-                            <p class="step-nav">
-                                <button type="button" class="button button-secondary" on:click=move |_| sign_in_again(false)>"Sign in again"</button>
-                                <button type="button" class="button button-primary" id="embed-test-again" on:click=test_again>"Test again"</button>
-                            </p>
-                        })}
-                    }.into_any()
-                }
-            }}
+                </div>
+            })}
+            <button type="button" class="button button-primary" id="embed-sign-in"
+                on:click=move |_| sign_in(false)>
+                "Sign in with Microsoft"
+            </button>
         </div>
     }
 }
@@ -280,15 +267,15 @@ mod client {
     const UNREACHABLE: &str =
         "Mailkey could not be reached. Check the network connection, then reload.";
 
-    fn field(v: &JsValue, key: &str) -> JsValue {
+    pub fn field(v: &JsValue, key: &str) -> JsValue {
         Reflect::get(v, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
     }
 
-    fn text(v: &JsValue, key: &str) -> Option<String> {
+    pub fn text(v: &JsValue, key: &str) -> Option<String> {
         field(v, key).as_string()
     }
 
-    fn flag(v: &JsValue, key: &str) -> bool {
+    pub fn flag(v: &JsValue, key: &str) -> bool {
         field(v, key).as_bool().unwrap_or(false)
     }
 
@@ -299,7 +286,7 @@ mod client {
         Bool(bool),
     }
 
-    fn object(fields: &[(&str, Value<'_>)]) -> JsValue {
+    pub fn object(fields: &[(&str, Value<'_>)]) -> JsValue {
         let o = Object::new();
         for (k, v) in fields {
             let v = match v {
@@ -312,7 +299,7 @@ mod client {
         o.into()
     }
 
-    fn problem_of(v: &JsValue) -> Option<Problem> {
+    pub fn problem_of(v: &JsValue) -> Option<Problem> {
         if v.is_null() || v.is_undefined() {
             return None;
         }
@@ -331,6 +318,18 @@ mod client {
                 .flatten()
                 .is_some_and(|p| !JsValue::from(p).eq(&JsValue::from(w.clone())))
         })
+    }
+
+    /// The page's content height: the panel's bottom edge and a margin below it. Not the
+    /// document's scroll height, which is never less than the frame's own height (the layout
+    /// fills the viewport), so a frame that grew could never shrink again.
+    fn content_height() -> i32 {
+        use web_sys::wasm_bindgen::JsCast;
+        let panel = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.query_selector(".embed").ok().flatten())
+            .and_then(|p| p.dyn_into::<web_sys::HtmlElement>().ok());
+        panel.map_or(0, |p| p.offset_top() + p.offset_height() + 24)
     }
 
     /// The parent page this frame may talk to: its exact origin, or none (top-level, or a
@@ -420,6 +419,7 @@ mod client {
         pub problem: RwSignal<Option<Problem>>,
         pub stages: RwSignal<Vec<StageEvent>>,
         pub diagnosis: RwSignal<Option<Diagnosis>>,
+        pub results: NodeRef<leptos::html::Div>,
     }
 
     /// What the launch answered, kept for the end's `connected` event.
@@ -487,15 +487,13 @@ mod client {
         }
         let error = field(&answer, "error");
         let code = text(&error, "code").unwrap_or_default();
-        if matches!(
-            code.as_str(),
-            "session_ended" | "session_expired" | "session_revoked"
-        ) {
+        if matches!(code.as_str(), "session_ended" | "session_expired") {
             return Err(Trouble::Ended);
         }
         let words = text(&error, "message")
             .unwrap_or_else(|| format!("Mailkey answered HTTP {status}. Reload and try again."));
-        if code.starts_with("launch_token_") {
+        // A revoked session is the host's decision: said, and not replaced by a new one.
+        if code.starts_with("launch_token_") || code == "session_revoked" {
             return Err(Trouble::Refused(code, words));
         }
         Err(Trouble::Said(words))
@@ -525,7 +523,7 @@ mod client {
             spawn_local(async move { self.launch_and_go_on().await });
         }
 
-        async fn call(
+        pub async fn call(
             &self,
             post: bool,
             path: &str,
@@ -562,11 +560,7 @@ mod client {
             let last = std::cell::Cell::new(0i32);
             let _ = set_interval_with_handle(
                 move || {
-                    let height = web_sys::window()
-                        .and_then(|w| w.document())
-                        .and_then(|d| d.document_element())
-                        .map(|e| e.scroll_height())
-                        .unwrap_or(0);
+                    let height = content_height();
                     // Kept as sent only once the parent heard it (its origin may come later).
                     if height != last.get()
                         && parent.send("resize", &[("height", Value::Num(f64::from(height)))])
@@ -588,7 +582,7 @@ mod client {
             self.0.s.phase.set(Phase::Stopped(words.into()));
         }
 
-        fn stop(&self, t: Trouble) {
+        pub fn stop(&self, t: Trouble) {
             match t {
                 Trouble::Ended => self.ended(),
                 Trouble::Said(words) => self.0.s.phase.set(Phase::Stopped(words)),
@@ -668,65 +662,33 @@ mod client {
             });
             self.0.s.phase.set(Phase::Waiting(None));
             let flow = self.clone();
-            spawn_local(async move {
-                let body = object(&[("admin_consent", Value::Bool(admin_consent))]);
-                let ticket = match flow.call(true, "/embed/api/sign-in", Some(body)).await {
-                    Ok(t) => t,
-                    Err(t) => {
-                        if let Some(p) = &popup {
-                            let _ = p.close();
-                        }
-                        return flow.stop(t);
-                    }
-                };
-                let url = text(&ticket, "url").unwrap_or_default();
-                match &popup {
-                    Some(p) => {
-                        let _ = p.location().set_href(&url);
-                    }
-                    None => flow.0.s.phase.set(Phase::Waiting(Some(url))),
-                }
-                flow.wait_for_sign_in(&text(&ticket, "ticket").unwrap_or_default(), popup)
-                    .await;
-            });
+            spawn_local(super::sign_in_and_wait(flow, popup, admin_consent));
         }
 
-        async fn wait_for_sign_in(&self, ticket: &str, popup: Option<web_sys::Window>) {
-            // About ten minutes (as long as the ticket lives), or until the popup is closed
-            // without a result.
-            for _ in 0..30 {
-                let result = match self
-                    .call(false, &format!("/embed/api/sign-in/{ticket}"), None)
-                    .await
-                {
-                    Ok(r) => r,
-                    Err(t) => return self.stop(t),
-                };
-                if !flag(&result, "finished") {
-                    if popup.as_ref().is_some_and(|p| p.closed().unwrap_or(false)) {
-                        return self.0.s.phase.set(Phase::SignIn);
-                    }
-                    continue;
-                }
-                if flag(&result, "connected") {
-                    self.0.s.problem.set(None);
-                    self.0.parent.send("signed_in", &[]);
-                    return self.test();
-                }
-                let problem = problem_of(&field(&result, "problem"));
-                if let Some(p) = &problem {
-                    self.0.parent.send(
-                        "error",
-                        &[
-                            ("code", Value::Str("sign_in_failed")),
-                            ("message", Value::Str(&p.title)),
-                        ],
-                    );
-                }
-                self.0.s.problem.set(problem);
-                return self.0.s.phase.set(Phase::SignIn);
+        /// A signed-in result: the test follows.
+        pub fn signed_in(&self) {
+            self.0.s.problem.set(None);
+            self.0.parent.send("signed_in", &[]);
+            self.test();
+        }
+
+        /// A refused sign-in: its explanation, and the parent hears it.
+        pub fn sign_in_refused(&self, problem: Option<Problem>) {
+            if let Some(p) = &problem {
+                self.0.parent.send(
+                    "error",
+                    &[
+                        ("code", Value::Str("sign_in_failed")),
+                        ("message", Value::Str(&p.title)),
+                    ],
+                );
             }
+            self.0.s.problem.set(problem);
             self.0.s.phase.set(Phase::SignIn);
+        }
+
+        pub fn show(&self, phase: Phase) {
+            self.0.s.phase.set(phase);
         }
 
         /// Runs the connection test and follows it (its code loads now, not with the page).
@@ -740,7 +702,7 @@ mod client {
                 .send("step_changed", &[("step", Value::Str("test"))]);
             spawn_local(async move {
                 let credential = flow.0.credential.borrow().clone().unwrap_or_default();
-                let outcome = super::follow_test(credential, flow.0.s.stages).await;
+                let outcome = super::follow_test(credential, flow.clone()).await;
                 match outcome {
                     super::TestEnd::Ended => flow.ended(),
                     super::TestEnd::Said(w) => flow.0.s.phase.set(Phase::Stopped(w)),
@@ -751,6 +713,10 @@ mod client {
                     } => flow.finished(ok, &code, diagnosis),
                 }
             });
+        }
+
+        pub fn signals(&self) -> Signals {
+            self.0.s
         }
 
         fn finished(&self, ok: bool, code: &str, diagnosis: Option<Diagnosis>) {
@@ -801,14 +767,14 @@ enum TestEnd {
     },
 }
 
-/// Starts the test and follows it until its report: a chunk of its own (it reads the stages and
-/// the report with serde), loaded when the test starts, after the sign-in.
+/// Starts the test and follows it until its report: a chunk of its own (the test's view, and it
+/// reads the stages and the report with serde), loaded when the first test starts, after the
+/// sign-in.
 #[cfg(feature = "hydrate")]
 #[lazy]
-async fn follow_test(
-    credential: String,
-    stages: RwSignal<Vec<crate::mail_test::StageEvent>>,
-) -> TestEnd {
+async fn follow_test(credential: String, flow: client::Flow) -> TestEnd {
+    let stages = flow.signals().stages;
+    show_results(flow);
     use crate::mail_test::{StageEvent, TestReport};
     use client::{call, Trouble};
 
@@ -877,4 +843,116 @@ async fn follow_test(
             };
         }
     }
+}
+
+/// The connection test's view (its timeline, its diagnosis, the end), mounted once under the
+/// flow the first time a test starts; it follows the flow's phase from then on.
+#[cfg(feature = "hydrate")]
+fn show_results(flow: client::Flow) {
+    use leptos::either::EitherOf3;
+    let client::Signals {
+        phase,
+        stages,
+        diagnosis,
+        results,
+        ..
+    } = flow.signals();
+    let Some(el) = results.get_untracked() else {
+        return;
+    };
+    if el.has_attribute("data-mounted") {
+        return;
+    }
+    let _ = el.set_attribute("data-mounted", "");
+    let flow = StoredValue::new_local(flow);
+    let view = move || {
+        let state = phase.get();
+        let shown = matches!(state, Phase::Testing | Phase::Failed | Phase::Connected(_));
+        shown.then(|| {
+            view! {
+                {match state {
+                    Phase::Connected(who) => EitherOf3::A(view! {
+                        <div class="alert alert-success embed-connected" role="status" id="embed-connected">
+                            <h2>"Connected"</h2>
+                            <p>{format!("{who} can send and receive: the test mail went out and came back.")}</p>
+                        </div>
+                    }),
+                    Phase::Testing => EitherOf3::B(view! {
+                        <p role="status" id="embed-testing">"Testing: sending a message and reading it back…"</p>
+                    }),
+                    _ => EitherOf3::C(()),
+                }}
+                <ol class="timeline">
+                    {move || stages.with(|s| s.iter().map(super::wizard::stage_row).collect_view())}
+                </ol>
+                {move || diagnosis.get().map(|d| view! {
+                    <div class="alert alert-error" role="alert" id="embed-diagnosis" data-code=d.code>
+                        <h2>{d.title}</h2>
+                        <p><strong>"What happened: "</strong>{d.what}</p>
+                        <p><strong>"Why: "</strong>{d.why}</p>
+                        <p><strong>"What to do: "</strong>{d.fix}</p>
+                    </div>
+                })}
+                {(phase.get() == Phase::Failed).then(|| view! {
+                    <p class="step-nav">
+                        <button type="button" class="button button-secondary"
+                            on:click=move |_| flow.with_value(|f| f.sign_in(false))>"Sign in again"</button>
+                        <button type="button" class="button button-primary" id="embed-test-again"
+                            on:click=move |_| flow.with_value(|f| f.test())>"Test again"</button>
+                    </p>
+                })}
+            }
+        })
+    };
+    // The closure is the view (reactive), so it is what the mount's factory answers.
+    leptos::mount::mount_to_renderer(&el, move || view).forget();
+}
+
+/// After the sign-in click (the popup already open): gets the popup's one-time ticket, sends the
+/// popup to it, and waits for the server to say how the sign-in ended. A chunk of its own: the
+/// first load has only the button.
+#[cfg(feature = "hydrate")]
+#[lazy]
+async fn sign_in_and_wait(flow: client::Flow, popup: Option<web_sys::Window>, admin_consent: bool) {
+    use client::{field, flag, object, problem_of, text, Value};
+    let body = object(&[("admin_consent", Value::Bool(admin_consent))]);
+    let ticket = match flow.call(true, "/embed/api/sign-in", Some(body)).await {
+        Ok(t) => t,
+        Err(t) => {
+            if let Some(p) = &popup {
+                let _ = p.close();
+            }
+            return flow.stop(t);
+        }
+    };
+    let url = text(&ticket, "url").unwrap_or_default();
+    match &popup {
+        Some(p) => {
+            let _ = p.location().set_href(&url);
+        }
+        None => flow.show(Phase::Waiting(Some(url))),
+    }
+    let ticket = text(&ticket, "ticket").unwrap_or_default();
+    // About ten minutes (as long as the ticket lives), or until the popup is closed without a
+    // result.
+    for _ in 0..30 {
+        let result = match flow
+            .call(false, &format!("/embed/api/sign-in/{ticket}"), None)
+            .await
+        {
+            Ok(r) => r,
+            Err(t) => return flow.stop(t),
+        };
+        if !flag(&result, "finished") {
+            if popup.as_ref().is_some_and(|p| p.closed().unwrap_or(false)) {
+                return flow.show(Phase::SignIn);
+            }
+            continue;
+        }
+        if flag(&result, "connected") {
+            return flow.signed_in();
+        }
+        return flow.sign_in_refused(problem_of(&field(&result, "problem")));
+    }
+    flow.show(Phase::SignIn);
 }

@@ -328,14 +328,21 @@ impl ConnectSessions {
         )
     }
 
-    /// The live session a credential opens.
+    /// The live session a credential opens, or why it opens none: a revoked session is told
+    /// apart from an ended one (the host withdrew it; the page must not ask for another).
     pub async fn authenticate(
         &self,
         credential: &str,
-    ) -> Result<Option<ConnectSessionRecord>, StorageError> {
-        self.store
+    ) -> Result<Result<ConnectSessionRecord, Refusal>, StorageError> {
+        let found = self
+            .store
             .connect_session_by_credential(&token::hash(credential))
-            .await
+            .await?;
+        Ok(match found {
+            None => Err(Refusal::Unknown),
+            Some(s) if s.revoked_at.is_some() || s.expires_at <= now() => Err(Refusal::of(&s)),
+            Some(s) => Ok(s),
+        })
     }
 
     /// A one-time ticket for the sign-in popup of this session: its path.

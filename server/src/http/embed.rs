@@ -55,11 +55,12 @@ impl FromRequestParts<AppState> for EmbedCaller {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
             .ok_or(HttpError::EmbedSessionEnded)?;
-        let session = state
-            .connect_sessions
-            .authenticate(presented)
-            .await?
-            .ok_or(HttpError::EmbedSessionEnded)?;
+        let found = state.connect_sessions.authenticate(presented).await;
+        let session = match found.map_err(HttpError::Storage)? {
+            Ok(s) => s,
+            Err(Refusal::Revoked) => return Err(HttpError::EmbedSessionRevoked),
+            Err(_) => return Err(HttpError::EmbedSessionEnded),
+        };
         Ok(EmbedCaller(session, token::hash(presented)))
     }
 }

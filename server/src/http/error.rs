@@ -64,9 +64,12 @@ pub enum HttpError {
     AccountNotFound,
     #[error("no such organisation")]
     OrganisationNotFound,
-    /// An embedded page's session credential is missing, expired or revoked.
+    /// An embedded page's session credential is missing, unknown or expired.
     #[error("the embedded session ended")]
     EmbedSessionEnded,
+    /// The host revoked the embedded page's session.
+    #[error("the embedded session was revoked")]
+    EmbedSessionRevoked,
     /// A launch token that cannot be used (again).
     #[error("launch token refused")]
     LaunchRefused(crate::connect::Refusal),
@@ -212,6 +215,13 @@ impl HttpError {
                 StatusCode::UNAUTHORIZED,
                 "session_ended",
                 "This page's session ended (they last a few minutes). Start the connection again \
+                 from the application."
+                    .into(),
+            ),
+            HttpError::EmbedSessionRevoked => (
+                StatusCode::UNAUTHORIZED,
+                "session_revoked",
+                "The application withdrew this connection page. Start the connection again \
                  from the application."
                     .into(),
             ),

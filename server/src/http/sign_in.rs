@@ -393,6 +393,19 @@ pub async fn events(
         .into_response()
 }
 
+/// The popup of a revoked connect session: nothing was stored.
+fn revoked_page(css: &str) -> Response {
+    page(
+        StatusCode::GONE,
+        css,
+        "Sign-in withdrawn",
+        "<h1>Sign-in withdrawn</h1><p class=\"alert alert-error\">The application withdrew this \
+         connection while you were signing in, so Mailkey stored nothing. Close this window and \
+         start the connection again from the application.</p>",
+        None,
+    )
+}
+
 /// Where the wizard shows the result (scrolled to it: on a phone the review is long).
 fn result_path(id: &str) -> String {
     format!(
@@ -412,6 +425,18 @@ pub async fn callback(
     // own cookie). An attempt is claimed only by the binding it was started with.
     let popup = super::embed::popup_binding(&headers);
     let operator = session.as_ref().map(|s| s.0.id_hash);
+    // A popup whose connect session the host revoked meanwhile connects nothing: the revoke
+    // stops the sign-in it had started, not only the page.
+    let popup_revoked = match popup {
+        Some(p) => match state.store.popup_session_revoked(&p).await {
+            Ok(r) => r,
+            Err(e) => return super::error::HttpError::Storage(e).into_response(),
+        },
+        None => false,
+    };
+    if popup_revoked && operator.is_none() {
+        return revoked_page(&css);
+    }
     let mut embedded = operator.is_none() && popup.is_some();
     let mut finished = state
         .sign_in
@@ -422,6 +447,9 @@ pub async fn callback(
     if let (Some(_), Some(p), Ok(Finished::Refused(StateRefusal::OtherBrowser))) =
         (operator, popup, &finished)
     {
+        if popup_revoked {
+            return revoked_page(&css);
+        }
         finished = state.sign_in.finish(&q, Some(&p[..])).await;
         embedded = true;
     }

@@ -232,7 +232,7 @@ impl Store {
         })
     }
 
-    /// The live session a credential opens.
+    /// The session a credential was given for, live or not (the caller says which ended how).
     pub async fn connect_session_by_credential(
         &self,
         credential_hash: &[u8],
@@ -240,10 +240,9 @@ impl Store {
         let found = sqlx::query_as::<_, ConnectSessionRecord>(&format!(
             "SELECT {SESSION_COLUMNS} FROM connect_sessions s \
              JOIN organisations o ON o.id = s.organisation_id \
-             WHERE s.credential_hash = ? AND s.revoked_at IS NULL AND s.expires_at > ?"
+             WHERE s.credential_hash = ?"
         ))
         .bind(credential_hash)
-        .bind(now())
         .fetch_optional(&self.pool)
         .await?;
         self.with_origins(found).await
@@ -331,6 +330,19 @@ impl Store {
         .bind(ticket_hash)
         .bind(session_id)
         .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Whether the popup with this browser binding was opened for a session revoked since: its
+    /// sign-in must not connect the mailbox.
+    pub async fn popup_session_revoked(&self, browser_hash: &[u8]) -> Result<bool, StorageError> {
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM embed_sign_ins e \
+             JOIN connect_sessions s ON s.id = e.session_id \
+             WHERE e.browser_hash = ? AND s.revoked_at IS NOT NULL)",
+        )
+        .bind(browser_hash)
+        .fetch_one(&self.pool)
         .await?)
     }
 

@@ -11,6 +11,7 @@ mod register;
 mod review;
 pub mod sign_in;
 
+#[cfg(feature = "hydrate")]
 pub(crate) use connection_test::stage_row;
 
 use leptos::{prelude::*, server_fn::ServerFn};
