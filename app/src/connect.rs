@@ -140,6 +140,46 @@ pub struct EmbedState {
     pub problem: Option<SignInProblem>,
     /// The app the account signs in with, as the person sees it.
     pub app_name: String,
+    /// The account signs in through its organisation's own app registration, whose details are
+    /// not saved yet: the page asks for them first (`PUT /embed/api/app`).
+    pub needs_app: bool,
+    /// What that app registration must list as its redirect URI.
+    pub redirect_uri: String,
+    /// Today on the server's clock, as a day number (the secret-expiry check's "today").
+    pub today: i64,
+}
+
+/// `PUT /embed/api/app`: the own app registration's details, as the wizard's Application
+/// details step takes them.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbedAppDetails {
+    pub client_id: String,
+    pub client_secret: String,
+    /// Optional: found from the mailbox's domain when empty.
+    #[serde(default)]
+    pub tenant: String,
+    /// `YYYY-MM-DD`; optional (warned about).
+    #[serde(default)]
+    pub secret_expires: String,
+}
+
+impl std::fmt::Debug for EmbedAppDetails {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbedAppDetails")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"(redacted)")
+            .field("tenant", &self.tenant)
+            .field("secret_expires", &self.secret_expires)
+            .finish()
+    }
+}
+
+/// The answer to `PUT /embed/api/app`: the account now, and what to keep in mind.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmbedAppSaved {
+    pub state: EmbedState,
+    pub warnings: Vec<String>,
 }
 
 /// `POST /embed/api/sign-in`: where the popup goes (opened in the click, then sent here).

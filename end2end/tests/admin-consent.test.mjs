@@ -6,6 +6,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { createServer } from "node:http";
 import { SCOPES } from "../lib/sandbox-demo.mjs";
 import { root, startMailkey, launchChromium, openPage, screenshot, VIEWPORTS, islandsHydrated } from "../lib/harness.mjs";
 
@@ -106,6 +107,73 @@ test("desktop: admin consent through a link the administrator opens in their own
   } finally {
     await admin.context.close();
     await context.close();
+  }
+});
+
+test("desktop: admin consent from inside a cross-site frame: a popup grants it and the frame goes on", async () => {
+  // Its own Mailkey: the sandbox remembers consent, and the test above granted Fabrikam's.
+  const own = await startMailkey({ env: { MAILKEY_SANDBOX: "1", MAILKEY_SANDBOX_FILE: SANDBOX_FILE } });
+  let src = "about:blank";
+  const host = createServer((req, res) => {
+    res.writeHead(200, { "content-type": "text/html" });
+    res.end(`<!doctype html><title>Acme ERP</title><iframe title="Connect your mailbox" src="${src}" style="width:100%;height:900px;border:0"></iframe>`);
+  });
+  await new Promise((r) => host.listen(0, "127.0.0.1", r));
+  const origin = `http://localhost:${host.address().port}`;
+  const key = own.apiKey("consent");
+  const api = (method, path, body) =>
+    fetch(`${own.base}/api/v1${path}`, {
+      method,
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body: JSON.stringify(body),
+    }).then((r) => r.json());
+  const { context, page, problems } = await openPage(browser, DESKTOP);
+  try {
+    await api("PUT", "/organisations/org_default/allowed-origins", { origins: [origin] });
+    const session = await api("POST", "/connect-sessions", {
+      organisation_id: "org_default",
+      account: { external_id: "orders", email: "orders@fabrikam.test", app: "operator", provider: "microsoft365-sandbox" },
+      allowed_origins: [origin],
+      host_name: "Acme ERP",
+    });
+    src = session.url;
+    await page.goto(`${origin}/`);
+    const frame = await (await page.waitForSelector("iframe")).contentFrame();
+    await frame.waitForSelector(".embed-flow[data-hydrated=true]", { timeout: 60_000 });
+
+    // The user's sign-in: Fabrikam needs an administrator first.
+    const [popup] = await Promise.all([page.waitForEvent("popup"), frame.locator("#embed-sign-in").click()]);
+    await popup.locator('input[name=username][value="orders@fabrikam.test"]').check();
+    await popup.getByRole("button", { name: "Sign in" }).click();
+    await popup.getByRole("heading", { name: "Need admin approval" }).waitFor();
+    await popup.getByRole("button", { name: /Return to the application/ }).click();
+    await popup.waitForEvent("close", { timeout: 15_000 }).catch(() => popup.close());
+    await frame.locator("#embed-admin-consent").waitFor({ timeout: 15_000 });
+    assert.match(await frame.locator(".sign-in-problem").innerText(), /An administrator must grant consent first/);
+    await screenshot(page, "embed-admin-consent-1-needed");
+
+    // The administrator grants it in a popup: the frame itself never leaves Mailkey's page.
+    const [consent] = await Promise.all([page.waitForEvent("popup"), frame.locator("#embed-admin-consent").click()]);
+    await consent.getByRole("heading", { name: "Permissions requested for your organization" }).waitFor();
+    await consent.locator('input[name=username][value="admin@fabrikam.test"]').check();
+    await consent.getByRole("button", { name: "Accept" }).click();
+    await consent.getByText("Admin consent was granted").waitFor().catch(() => {});
+    await consent.close().catch(() => {});
+    await frame.locator(".sign-in-problem").waitFor({ state: "detached", timeout: 15_000 });
+    assert.ok(frame.url().startsWith(`${own.base}/embed/`), frame.url());
+
+    // The user signs in again: no permissions page, signed in, and the test starts by itself.
+    const [again] = await Promise.all([page.waitForEvent("popup"), frame.locator("#embed-sign-in").click()]);
+    await again.locator('input[name=username][value="orders@fabrikam.test"]').check();
+    await again.getByRole("button", { name: "Sign in" }).click();
+    await again.waitForEvent("close", { timeout: 15_000 }).catch(() => again.close());
+    await frame.locator("#embed-testing, #embed-diagnosis, #embed-connected").first().waitFor({ timeout: 15_000 });
+    await screenshot(page, "embed-admin-consent-2-signed-in");
+    assert.deepEqual(problems, []);
+  } finally {
+    await context.close();
+    host.close();
+    await own.stop();
   }
 });
 

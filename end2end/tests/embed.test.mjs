@@ -77,7 +77,7 @@ function startHost() {
           organisation_id: "org_default",
           ...(reconnect
             ? { reconnect_account_id: reconnect }
-            : { account: { external_id: external, email: demo.mailbox, app: "operator", provider: "microsoft365-sandbox" } }),
+            : { account: { external_id: external, email: demo.mailbox, app: url.searchParams.get("app") ?? "operator", provider: "microsoft365-sandbox" } }),
           allowed_origins: [origin],
           host_name: "Acme ERP",
           return_url: url.searchParams.has("return") ? `${origin}/done` : undefined,
@@ -345,6 +345,42 @@ test("phone: the hosted link opens the same wizard top-level and returns to the 
     // Connected, then back to the host's return URL with the outcome.
     await page.waitForURL(/\/done\?mailkey_outcome=connected&account_id=[0-9a-f]+$/, { timeout: 60_000 });
     assert.match(page.url(), new RegExp(`account_id=${s.account_id}$`));
+  } finally {
+    await page.close();
+  }
+});
+
+test("own app: the registration's details are asked in the frame, checked as typed, then the mailbox signs in and is tested", async () => {
+  const page = await context.newPage();
+  await page.setViewportSize({ width: PHONE.width, height: PHONE.height });
+  try {
+    await page.goto(hostUrl(host, "/?account=own-app&app=own"));
+    const frame = await frameOf(page);
+    await frame.locator("#embed-app").waitFor({ timeout: 15_000 });
+    assert.equal(await frame.locator("#embed-redirect-uri").innerText(), `${mailkey.base}/oauth/callback`);
+    assert.equal(await frame.locator("#embed-sign-in").isVisible(), false, "no sign-in before the app is in");
+    // The wizard's rules, as typed: a Secret ID where the value goes, a name for the client ID.
+    await frame.locator("#f-client_id").fill("my-app");
+    await frame.locator("#m-client_id").getByText("GUID").waitFor();
+    await frame.locator("#f-client_secret").fill(demo.tenant);
+    await frame.locator("#m-client_secret").getByText("Secret ID").waitFor();
+    await frame.locator("#embed-save-app").click();
+    await frame.locator("#embed-app-error").waitFor();
+    await screenshot(page, "embed-own-app-phone-1-errors");
+    // Fixed: the three values; the tenant is found from the mailbox's domain.
+    await frame.locator("#f-client_id").fill(demo.clientId);
+    await frame.locator("#f-client_secret").fill(demo.secret);
+    await frame.locator("#f-secret_expires").fill("2099-12-31");
+    assert.equal(await frame.locator("#m-client_id").innerText(), "");
+    await frame.locator("#embed-save-app").click();
+    await frame.locator("#embed-sign-in").waitFor({ timeout: 15_000 });
+    assert.equal(await frame.locator("#embed-app").isVisible(), false);
+    await signInInPopup(page, frame);
+    await frame.locator("#embed-connected").waitFor({ timeout: 60_000 });
+    await screenshot(page, "embed-own-app-phone-2-connected");
+    const events = await page.evaluate(() => window.events);
+    assert.ok(events.some((e) => e.type === "step_changed" && e.step === "app_details"), JSON.stringify(events));
+    assert.ok(events.some((e) => e.type === "connected"));
   } finally {
     await page.close();
   }

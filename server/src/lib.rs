@@ -19,6 +19,7 @@ pub mod providers;
 pub mod sandbox;
 pub mod secrets;
 pub mod server;
+pub mod setup_steps;
 pub mod sign_in;
 pub mod state;
 pub mod storage;

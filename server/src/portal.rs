@@ -471,25 +471,9 @@ impl PortalBackend for Portal {
     ) -> BoxFuture<'a, Result<StepSaved, PortalError>> {
         Box::pin(async move {
             operator_of(request)?;
-            // Under the account's token lock: no refresh or sign-in can cache the old app's token
-            // between the save and the `forget` below.
-            let flight = self.tokens.flight(&id);
-            let _turn = flight.lock().await;
-            let saved = self
-                .wizard
-                .save_app(&id, values)
+            let saved = crate::setup_steps::save_app(&self.wizard, &self.tokens, &id, values)
                 .await
                 .map_err(portal_error)?;
-            if saved.disconnected {
-                // Its cached access token is the old app's.
-                self.tokens.forget(&id);
-                tracing::info!(account = %id, "app registration changed; the sign-in was removed");
-            } else {
-                // A new secret may be what a refused account was waiting for.
-                self.tokens.wake_upkeep();
-            }
-            // Field names only: values (the secret above all) never reach the log.
-            tracing::info!(account = %id, fields = "tenant,client_id,app_name,client_secret?,secret_expires,endpoints", "application details saved");
             Ok(step_saved(id, saved))
         })
     }
@@ -502,20 +486,9 @@ impl PortalBackend for Portal {
     ) -> BoxFuture<'a, Result<StepSaved, PortalError>> {
         Box::pin(async move {
             operator_of(request)?;
-            // Under the account's token lock, as for the app step.
-            let flight = self.tokens.flight(&id);
-            let _turn = flight.lock().await;
-            let saved = self
-                .wizard
-                .save_mailbox(&id, values)
+            let saved = crate::setup_steps::save_mailbox(&self.wizard, &self.tokens, &id, values)
                 .await
                 .map_err(portal_error)?;
-            if saved.disconnected {
-                // Its cached access token is the old mailbox's.
-                self.tokens.forget(&id);
-                tracing::info!(account = %id, "mailbox address changed; the sign-in was removed");
-            }
-            tracing::info!(account = %id, "mailbox settings saved");
             Ok(step_saved(id, saved))
         })
     }

@@ -7,7 +7,7 @@ use axum::{
     extract::{Request, State},
     middleware,
     response::IntoResponse,
-    routing::{get, post},
+    routing::{get, post, put},
     Router,
 };
 use leptos::{config::LeptosOptions, prelude::*};
@@ -160,6 +160,7 @@ pub fn app(state: AppState) -> Router {
         .route(CALLBACK_PATH, get(sign_in::callback))
         .route("/embed/session", post(embed::launch))
         .route("/embed/api/state", get(embed::account_state))
+        .route("/embed/api/app", put(embed::save_app))
         .route(
             "/embed/api/sign-in",
             post(embed::sign_in_ticket).layer(sign_in_starts.clone()),

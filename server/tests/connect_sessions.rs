@@ -71,6 +71,46 @@ async fn minted(s: &TestServer, k: &str) -> Value {
     session
 }
 
+/// A session framed by `PARENT` (the organisation's one origin) for the account `account`.
+async fn session_for(s: &TestServer, k: &str, account: Value) -> Value {
+    send(
+        s,
+        Method::PUT,
+        k,
+        "/api/v1/organisations/org_default/allowed-origins",
+        Some(json!({"origins": [PARENT]})),
+    )
+    .await;
+    let (status, session) = send(
+        s,
+        Method::POST,
+        k,
+        "/api/v1/connect-sessions",
+        Some(json!({
+            "organisation_id": "org_default",
+            "account": account,
+            "allowed_origins": [PARENT],
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{session}");
+    session
+}
+
+/// The page's first step: the launch token for its credential.
+async fn open(s: &TestServer, session: &Value) -> String {
+    let (status, opened) = embed(
+        s,
+        Method::POST,
+        "/embed/session",
+        None,
+        Some(json!({"launch_token": session["launch_token"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{opened}");
+    opened["credential"].as_str().unwrap().to_string()
+}
+
 #[tokio::test]
 async fn a_session_is_framed_only_by_its_origins_used_once_and_signs_in_through_a_popup() {
     let (s, _files) = multi_tenant::start().await;
@@ -410,36 +450,13 @@ async fn popup(
 async fn admin_consent_works_from_the_frame() {
     let (s, _files) = multi_tenant::start().await;
     let k = key(&s, &Scope::ALL).await;
-    send(
+    let session = session_for(
         &s,
-        Method::PUT,
         &k,
-        "/api/v1/organisations/org_default/allowed-origins",
-        Some(json!({"origins": [PARENT]})),
+        json!({"external_id": "orders", "email": "orders@fabrikam.test", "app": "operator", "provider": "microsoft365-sandbox"}),
     )
     .await;
-    let (_, session) = send(
-        &s,
-        Method::POST,
-        &k,
-        "/api/v1/connect-sessions",
-        Some(json!({
-            "organisation_id": "org_default",
-            "account": {"external_id": "orders", "email": "orders@fabrikam.test", "app": "operator", "provider": "microsoft365-sandbox"},
-            "allowed_origins": [PARENT]
-        })),
-    )
-    .await;
-    let launch = session["launch_token"].as_str().unwrap();
-    let (_, opened) = embed(
-        &s,
-        Method::POST,
-        "/embed/session",
-        None,
-        Some(json!({"launch_token": launch})),
-    )
-    .await;
-    let credential = opened["credential"].as_str().unwrap().to_string();
+    let credential = open(&s, &session).await;
 
     // Fabrikam lets only administrators consent: the user's sign-in says so, with the way out.
     let refused = popup(&s, &credential, false, async |url| {
@@ -470,15 +487,7 @@ async fn a_revoked_session_stops_its_sign_in_in_flight() {
     let (s, _files) = multi_tenant::start().await;
     let k = key(&s, &Scope::ALL).await;
     let session = minted(&s, &k).await;
-    let (_, opened) = embed(
-        &s,
-        Method::POST,
-        "/embed/session",
-        None,
-        Some(json!({"launch_token": session["launch_token"]})),
-    )
-    .await;
-    let credential = opened["credential"].as_str().unwrap().to_string();
+    let credential = open(&s, &session).await;
     let (_, ticket) = embed(
         &s,
         Method::POST,
@@ -532,4 +541,106 @@ async fn a_revoked_session_stops_its_sign_in_in_flight() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(e["error"]["code"], "session_revoked", "{e}");
     assert!(e["error"]["message"].as_str().unwrap().contains("withdrew"));
+}
+
+#[tokio::test]
+async fn an_own_app_account_is_set_up_in_the_frame_with_the_wizards_checks() {
+    let (s, _files) = multi_tenant::start().await;
+    let k = key(&s, &Scope::ALL).await;
+    let session = session_for(
+        &s,
+        &k,
+        json!({"external_id": "own", "email": MAILBOX, "app": "own", "provider": "microsoft365-sandbox"}),
+    )
+    .await;
+    let credential = open(&s, &session).await;
+    let (_, state) = embed(&s, Method::GET, "/embed/api/state", Some(&credential), None).await;
+    assert_eq!(state["needs_app"], true, "{state}");
+    assert_eq!(state["ready_to_sign_in"], false);
+    assert_eq!(state["redirect_uri"], s.url("/oauth/callback"));
+    // No sign-in before the app registration is in.
+    let (status, _) = embed(
+        &s,
+        Method::POST,
+        "/embed/api/sign-in",
+        Some(&credential),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // The wizard's own checks, field by field; nothing is saved.
+    let (status, refused) = embed(
+        &s,
+        Method::PUT,
+        "/embed/api/app",
+        Some(&credential),
+        Some(json!({"client_id": "my-app", "client_secret": multi_tenant::SINGLE_TENANT_APP})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    let fields = &refused["error"]["fields"];
+    assert!(
+        fields["client_id"].as_str().unwrap().contains("GUID"),
+        "{refused}"
+    );
+    assert!(
+        fields["client_secret"]
+            .as_str()
+            .unwrap()
+            .contains("Secret ID"),
+        "{refused}"
+    );
+    let (_, state) = embed(&s, Method::GET, "/embed/api/state", Some(&credential), None).await;
+    assert_eq!(state["needs_app"], true);
+
+    // The three values; the tenant is found from the mailbox's domain, the named mailbox saved
+    // with its presets, and the person only signs in.
+    let (status, saved) = embed(
+        &s,
+        Method::PUT,
+        "/embed/api/app",
+        Some(&credential),
+        Some(json!({
+            "client_id": multi_tenant::SINGLE_TENANT_APP,
+            "client_secret": multi_tenant::SINGLE_TENANT_APP_SECRET,
+            "secret_expires": "2099-12-31",
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    assert_eq!(saved["state"]["needs_app"], false, "{saved}");
+    assert_eq!(saved["state"]["ready_to_sign_in"], true, "{saved}");
+    assert_eq!(saved["state"]["app_name"], "your organisation's app");
+    let result = popup(&s, &credential, false, async |to| {
+        authorize(&s, &to, MAILBOX, "accept").await
+    })
+    .await;
+    assert_eq!(result["connected"], true, "{result}");
+    let (_, account) = send(
+        &s,
+        Method::GET,
+        &k,
+        &format!(
+            "/api/v1/accounts/{}",
+            session["account_id"].as_str().unwrap()
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(account["app"]["client_id"], multi_tenant::SINGLE_TENANT_APP);
+    assert_eq!(account["tenant_id"], multi_tenant::CONTOSO, "{account}");
+    // The secret is never answered back.
+    assert!(!account.to_string().contains("Sg93Q~"));
+
+    // Set once: the page cannot change the app registration afterwards.
+    let (status, _) = embed(
+        &s,
+        Method::PUT,
+        "/embed/api/app",
+        Some(&credential),
+        Some(json!({"client_id": multi_tenant::OPERATOR_APP, "client_secret": "x"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 }

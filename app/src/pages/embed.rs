@@ -115,6 +115,8 @@ enum Phase {
     Stopped(String),
     /// Setup steps are missing that only the hosted portal asks for.
     NotReady,
+    /// The own app registration's details are asked for (see `show_app_form`).
+    AppSetup,
     SignIn,
     /// The popup is open (or was blocked: its address to open by hand).
     Waiting(Option<String>),
@@ -130,35 +132,46 @@ pub fn EmbedFlow(
     return_url: Option<String>,
 ) -> impl IntoView {
     let hydrated = crate::components::hydrated::marker();
+    let phase = RwSignal::new(Phase::Starting);
     let root = NodeRef::<leptos::html::Div>::new();
     // The connection test's view: mounted by its own chunk when the first test starts.
     let results = NodeRef::<leptos::html::Div>::new();
+    // The own app registration's form, likewise when it is asked for.
+    let app_form = NodeRef::<leptos::html::Div>::new();
 
     #[cfg(feature = "hydrate")]
     {
         let s = client::Signals {
-            phase: RwSignal::new(Phase::Starting),
+            phase,
             mailbox: RwSignal::new(String::new()),
             app_name: RwSignal::new(String::new()),
             problem: RwSignal::new(None::<Problem>),
             stages: RwSignal::new(Vec::new()),
             diagnosis: RwSignal::new(None),
             results,
+            app_form,
         };
         let flow = client::Flow::new(launch_token, parent_origins, return_url, s);
         // The phases are built here, in the browser, never hydrated: the server rendered only
         // the first words, and hydrating every phase's view would cost this page (whose first
         // load must be no heavier than the portal's) more code than building them. The test's
-        // view comes later with the test's own chunk.
-        Effect::new(move |_| {
-            let Some(el) = root.get() else { return };
-            el.set_text_content(None);
+        // view comes later with the test's own chunk. They go into elements the server left
+        // empty, once the island's hydration is over (a lazy island hydrates asynchronously,
+        // and changing nodes it has still to walk would break it).
+        Effect::new(move |started: Option<bool>| {
+            if started == Some(true) {
+                return true;
+            }
+            let Some(el) = root.get() else { return false };
             let flow = flow.clone();
-            let shown = flow.clone();
-            let handle = leptos::mount::mount_to_renderer(&el, move || phases(s, shown));
-            // The phases live as long as the page.
-            handle.forget();
-            flow.start();
+            request_animation_frame(move || {
+                let shown = flow.clone();
+                let handle = leptos::mount::mount_to_renderer(&el, move || phases(s, shown));
+                // The phases live as long as the page.
+                handle.forget();
+                flow.start();
+            });
+            true
         });
     }
     #[cfg(not(feature = "hydrate"))]
@@ -166,8 +179,10 @@ pub fn EmbedFlow(
 
     view! {
         <div class="embed-flow" data-hydrated=hydrated aria-live="polite">
-            <div node_ref=root><p class="loading" id="embed-starting">"Starting…"</p></div>
+            <p class="loading" id="embed-starting" role="status" hidden=move || phase.get() != Phase::Starting>"Starting…"</p>
+            <div node_ref=root></div>
             <div node_ref=results></div>
+            <div node_ref=app_form></div>
         </div>
     }
 }
@@ -177,7 +192,7 @@ pub fn EmbedFlow(
 /// embedded page's first load.
 #[cfg(feature = "hydrate")]
 fn phases(s: client::Signals, flow: client::Flow) -> impl IntoView {
-    const NOT_READY: &str = "This mailbox needs settings only the full setup asks for (its own app registration). Ask the application to use its sign-in-only setup, or finish it in Mailkey's portal.";
+    const NOT_READY: &str = "This connection has no mailbox address yet: the application did not name the mailbox. Start the connection again from the application, or finish the setup in Mailkey's portal.";
     const WAITING: &str = "Complete the sign-in in Microsoft's window. This page goes on by itself when you are done.";
     let client::Signals {
         phase,
@@ -420,6 +435,7 @@ mod client {
         pub stages: RwSignal<Vec<StageEvent>>,
         pub diagnosis: RwSignal<Option<Diagnosis>>,
         pub results: NodeRef<leptos::html::Div>,
+        pub app_form: NodeRef<leptos::html::Div>,
     }
 
     /// What the launch answered, kept for the end's `connected` event.
@@ -449,18 +465,20 @@ mod client {
         Said(String),
         /// Refused with this stable code and these words (a used launch token).
         Refused(String, String),
+        /// Values refused field by field (`fields`: name → message), and the overall words.
+        Invalid(JsValue, String),
     }
 
     /// One call to Mailkey: the answer's JSON, or why there is none.
     pub async fn call(
         credential: Option<&str>,
-        post: bool,
+        method: &str,
         path: &str,
         body: Option<JsValue>,
     ) -> Result<JsValue, Trouble> {
         let unreachable = |_| Trouble::Said(UNREACHABLE.into());
         let init = web_sys::RequestInit::new();
-        init.set_method(if post { "POST" } else { "GET" });
+        init.set_method(method);
         let headers = web_sys::Headers::new().map_err(unreachable)?;
         let _ = headers.set("accept", "application/json");
         if let Some(c) = credential {
@@ -492,6 +510,9 @@ mod client {
         }
         let words = text(&error, "message")
             .unwrap_or_else(|| format!("Mailkey answered HTTP {status}. Reload and try again."));
+        if code == "invalid_fields" {
+            return Err(Trouble::Invalid(field(&error, "fields"), words));
+        }
         // A revoked session is the host's decision: said, and not replaced by a new one.
         if code.starts_with("launch_token_") || code == "session_revoked" {
             return Err(Trouble::Refused(code, words));
@@ -525,12 +546,12 @@ mod client {
 
         pub async fn call(
             &self,
-            post: bool,
+            method: &str,
             path: &str,
             body: Option<JsValue>,
         ) -> Result<JsValue, Trouble> {
             let credential = self.0.credential.borrow().clone();
-            call(credential.as_deref(), post, path, body).await
+            call(credential.as_deref(), method, path, body).await
         }
 
         fn listen(&self) {
@@ -585,7 +606,9 @@ mod client {
         pub fn stop(&self, t: Trouble) {
             match t {
                 Trouble::Ended => self.ended(),
-                Trouble::Said(words) => self.0.s.phase.set(Phase::Stopped(words)),
+                Trouble::Said(words) | Trouble::Invalid(_, words) => {
+                    self.0.s.phase.set(Phase::Stopped(words))
+                }
                 // A used or unknown launch token: the parent hears the server's own code (and
                 // embed.js fetches a new session for a used one).
                 Trouble::Refused(code, words) => {
@@ -602,7 +625,7 @@ mod client {
             let token = self.0.launch_token.borrow().clone();
             *self.0.credential.borrow_mut() = None;
             let body = object(&[("launch_token", Value::Str(&token))]);
-            let launched = match self.call(true, "/embed/session", Some(body)).await {
+            let launched = match self.call("POST", "/embed/session", Some(body)).await {
                 Ok(l) => l,
                 Err(t) => return self.stop(t),
             };
@@ -618,12 +641,17 @@ mod client {
         }
 
         /// Reads the account and shows its next step: a connected account (not to reconnect)
-        /// is tested; a ready one signs in.
+        /// is tested; a ready one signs in; one on its own app registration first gets it.
         async fn refresh(&self, reconnect: bool) {
-            let state = match self.call(false, "/embed/api/state", None).await {
+            let state = match self.call("GET", "/embed/api/state", None).await {
                 Ok(s) => s,
                 Err(t) => return self.stop(t),
             };
+            self.go_on_from(state, reconnect);
+        }
+
+        /// Shows the step that follows from this `EmbedState`.
+        pub fn go_on_from(&self, state: JsValue, reconnect: bool) {
             self.0
                 .s
                 .mailbox
@@ -633,6 +661,14 @@ mod client {
                 .app_name
                 .set(text(&state, "app_name").unwrap_or_default());
             self.0.s.problem.set(problem_of(&field(&state, "problem")));
+            if flag(&state, "needs_app") && !reconnect {
+                self.0
+                    .parent
+                    .send("step_changed", &[("step", Value::Str("app_details"))]);
+                self.0.s.phase.set(Phase::AppSetup);
+                spawn_local(super::show_app_form(self.clone(), state));
+                return;
+            }
             self.0
                 .parent
                 .send("step_changed", &[("step", Value::Str("sign_in"))]);
@@ -780,9 +816,9 @@ async fn follow_test(credential: String, flow: client::Flow) -> TestEnd {
 
     let said = |t: Trouble| match t {
         Trouble::Ended => TestEnd::Ended,
-        Trouble::Said(w) | Trouble::Refused(_, w) => TestEnd::Said(w),
+        Trouble::Said(w) | Trouble::Refused(_, w) | Trouble::Invalid(_, w) => TestEnd::Said(w),
     };
-    let started = match call(Some(&credential), true, "/embed/api/tests", None).await {
+    let started = match call(Some(&credential), "POST", "/embed/api/tests", None).await {
         Ok(s) => s,
         Err(t) => return said(t),
     };
@@ -796,7 +832,7 @@ async fn follow_test(credential: String, flow: client::Flow) -> TestEnd {
     loop {
         let progress = match call(
             Some(&credential),
-            false,
+            "GET",
             &format!("/embed/api/tests/{run}?after={seen}"),
             None,
         )
@@ -916,7 +952,7 @@ fn show_results(flow: client::Flow) {
 async fn sign_in_and_wait(flow: client::Flow, popup: Option<web_sys::Window>, admin_consent: bool) {
     use client::{field, flag, object, problem_of, text, Value};
     let body = object(&[("admin_consent", Value::Bool(admin_consent))]);
-    let ticket = match flow.call(true, "/embed/api/sign-in", Some(body)).await {
+    let ticket = match flow.call("POST", "/embed/api/sign-in", Some(body)).await {
         Ok(t) => t,
         Err(t) => {
             if let Some(p) = &popup {
@@ -937,7 +973,7 @@ async fn sign_in_and_wait(flow: client::Flow, popup: Option<web_sys::Window>, ad
     // result.
     for _ in 0..30 {
         let result = match flow
-            .call(false, &format!("/embed/api/sign-in/{ticket}"), None)
+            .call("GET", &format!("/embed/api/sign-in/{ticket}"), None)
             .await
         {
             Ok(r) => r,
@@ -955,4 +991,146 @@ async fn sign_in_and_wait(flow: client::Flow, popup: Option<web_sys::Window>, ad
         return flow.sign_in_refused(problem_of(&field(&result, "problem")));
     }
     flow.show(Phase::SignIn);
+}
+
+/// The own app registration's step: where to register it in Entra (with the redirect URI and
+/// the permissions), and its details as the wizard's Application details step asks for them,
+/// each checked as it is typed by the same rules. A chunk of its own: only an account on its
+/// organisation's own app needs it. Mounted once; it shows while the flow is at this step.
+#[cfg(feature = "hydrate")]
+#[lazy]
+async fn show_app_form(flow: client::Flow, state: web_sys::wasm_bindgen::JsValue) {
+    use crate::rules::{dates::Day, secret, tenant, Check};
+    use client::{field, object, text, Trouble, Value};
+
+    let client::Signals {
+        phase, app_form, ..
+    } = flow.signals();
+    let Some(el) = app_form.get_untracked() else {
+        return;
+    };
+    if el.has_attribute("data-mounted") {
+        return;
+    }
+    let _ = el.set_attribute("data-mounted", "");
+    let redirect_uri = text(&state, "redirect_uri").unwrap_or_default();
+    let today = Day(field(&state, "today").as_f64().unwrap_or(0.0) as i64);
+
+    let client_id = RwSignal::new(String::new());
+    let client_secret = RwSignal::new(String::new());
+    let tenant_v = RwSignal::new(String::new());
+    let expires = RwSignal::new(String::new());
+    // What the server said of each field at the last save (cleared as the field changes).
+    let said = RwSignal::new(Vec::<(String, String)>::new());
+    let overall = RwSignal::new(None::<String>);
+    let saving = RwSignal::new(false);
+    let flow = StoredValue::new_local(flow);
+
+    let note = move |name: &'static str, local: Check| {
+        said.with(|s| s.iter().find(|(f, _)| f == name).map(|(_, m)| m.clone()))
+            .or_else(|| local.map(|n| n.message))
+    };
+    let check_id = move || secret::check_client_id(&client_id.get());
+    let check_secret = move || secret::check_client_secret(&client_secret.get(), false);
+    let check_tenant = move || {
+        let t = tenant_v.get();
+        (!t.trim().is_empty()).then(|| tenant::check(&t)).flatten()
+    };
+    let check_expires = move || secret::check_expiry(&expires.get(), today);
+    let forget = move |name: &'static str| said.update(|s| s.retain(|(f, _)| f != name));
+
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let blocking = [check_id(), check_secret(), check_tenant(), check_expires()]
+            .into_iter()
+            .flatten()
+            .any(|n| n.is_error());
+        if blocking || saving.get_untracked() {
+            overall.set(Some(
+                "Some values need fixing: see the messages by the fields.".into(),
+            ));
+            return;
+        }
+        saving.set(true);
+        overall.set(None);
+        let body = object(&[
+            ("client_id", Value::Str(&client_id.get_untracked())),
+            ("client_secret", Value::Str(&client_secret.get_untracked())),
+            ("tenant", Value::Str(&tenant_v.get_untracked())),
+            ("secret_expires", Value::Str(&expires.get_untracked())),
+        ]);
+        let flow = flow.get_value();
+        leptos::task::spawn_local(async move {
+            let answer = flow.call("PUT", "/embed/api/app", Some(body)).await;
+            saving.set(false);
+            match answer {
+                Ok(saved) => flow.go_on_from(field(&saved, "state"), false),
+                Err(Trouble::Invalid(fields, words)) => {
+                    let names = web_sys::js_sys::Object::keys(&fields.clone().into());
+                    said.set(
+                        names
+                            .iter()
+                            .filter_map(|k| k.as_string())
+                            .map(|k| {
+                                let m = text(&fields, &k).unwrap_or_default();
+                                (k, m)
+                            })
+                            .collect(),
+                    );
+                    overall.set(Some(words));
+                }
+                Err(t) => flow.stop(t),
+            }
+        });
+    };
+
+    let row = move |name: &'static str,
+                    label: &'static str,
+                    kind: &'static str,
+                    hint: &'static str,
+                    value: RwSignal<String>,
+                    check: Box<dyn Fn() -> Check + Send + Sync>| {
+        let id = format!("f-{name}");
+        let msg_id = format!("m-{name}");
+        let shown = Signal::derive(move || note(name, check()));
+        view! {
+            <div class="field">
+                <label for=id.clone()>{label}</label>
+                <p class="hint">{hint}</p>
+                <input id=id name=name type=kind autocomplete="off" spellcheck="false"
+                    aria-describedby=msg_id.clone()
+                    aria-invalid=move || shown.with(Option::is_some).to_string()
+                    prop:value=move || value.get()
+                    on:input=move |ev| { forget(name); value.set(event_target_value(&ev)); }/>
+                <p class="field-msg" id=msg_id role="status">{move || shown.get()}</p>
+            </div>
+        }
+    };
+
+    let view = view! {
+        <div hidden=move || phase.get() != Phase::AppSetup id="embed-app">
+            <h2>"Register the app in Microsoft Entra"</h2>
+            <ol class="guide">
+                <li>"In the Microsoft Entra admin center, open " <strong>"App registrations"</strong> " → "
+                    <strong>"New registration"</strong> ". Supported account types: this organizational directory only."</li>
+                <li>"Redirect URI: platform " <strong>"Web"</strong> ", and this address:"
+                    <code class="copy-text" id="embed-redirect-uri">{redirect_uri}</code></li>
+                <li><strong>"API permissions"</strong> " → Microsoft Graph → Delegated: "
+                    <code>"offline_access"</code> ", " <code>"IMAP.AccessAsUser.All"</code> ", " <code>"SMTP.Send"</code> "."</li>
+                <li><strong>"Certificates & secrets"</strong> " → " <strong>"New client secret"</strong>
+                    ": copy its " <strong>"Value"</strong> " (not the Secret ID) and note its expiry."</li>
+            </ol>
+            <form on:submit=submit novalidate>
+                {row("client_id", "Application (client) ID", "text", "On the app's Overview page.", client_id, Box::new(check_id))}
+                {row("client_secret", "Client secret value", "password", "The Value column, shown once when the secret is added.", client_secret, Box::new(check_secret))}
+                {row("tenant", "Directory (tenant) ID (optional)", "text", "Found from the mailbox's domain when left empty.", tenant_v, Box::new(check_tenant))}
+                {row("secret_expires", "Secret expires (optional)", "date", "So Mailkey can warn before the secret stops working.", expires, Box::new(check_expires))}
+                {move || overall.get().map(|w| view! { <p class="alert alert-error" role="alert" id="embed-app-error">{w}</p> })}
+                <button type="submit" class="button button-primary" id="embed-save-app" disabled=move || saving.get()>
+                    {move || if saving.get() { "Checking…" } else { "Save and continue" }}
+                </button>
+            </form>
+        </div>
+    };
+    leptos::mount::mount_to_renderer(&el, move || view).forget();
 }

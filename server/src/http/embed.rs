@@ -18,7 +18,10 @@ use axum::{
 };
 use mailkey_app::{
     api::AccountState,
-    connect::{EmbedLaunch, EmbedSignInResult, EmbedState, EmbedTestStarted, EmbedTicket},
+    connect::{
+        EmbedAppDetails, EmbedAppSaved, EmbedLaunch, EmbedSignInResult, EmbedState,
+        EmbedTestStarted, EmbedTicket,
+    },
     mail_test::{StageEvent, TestReport},
     sign_in::{SignInOutcome, SignInProblem},
 };
@@ -135,6 +138,9 @@ pub async fn embed_state(
             own.to_string()
         }
     });
+    // On its organisation's own app registration, without one saved yet.
+    let needs_app = draft.operator_app.is_none()
+        && (draft.app.client_id.trim().is_empty() || !draft.client_secret.set);
     Ok(EmbedState {
         account_id: id.clone(),
         name: draft.mailbox.account_name.clone(),
@@ -142,13 +148,67 @@ pub async fn embed_state(
         state: account_state,
         connected: record.state == "connected" && record.refresh_token.is_some(),
         signed_in_as: record.signed_in_as.clone(),
-        ready_to_sign_in: draft.saved_step >= mailkey_app::draft::Step::Mailbox.number(),
+        ready_to_sign_in: !needs_app
+            && draft.saved_step >= mailkey_app::draft::Step::Mailbox.number(),
         problem: record
             .connection_problem
             .as_deref()
             .and_then(|j| serde_json::from_str::<SignInProblem>(j).ok()),
         app_name,
+        needs_app,
+        redirect_uri: draft.redirect_uri.clone(),
+        today: draft.today,
     })
+}
+
+/// `PUT /embed/api/app`: the own app registration's details, saved as the wizard's Application
+/// details step saves them (the same checks, field by field). The Redirect URI step has no
+/// values, and a mailbox the host named is saved with its presets: the person then only signs
+/// in.
+pub async fn save_app(
+    State(state): State<AppState>,
+    EmbedCaller(session, _): EmbedCaller,
+    body: Body<EmbedAppDetails>,
+) -> Result<Json<EmbedAppSaved>, HttpError> {
+    let id = &session.account_id;
+    let before = embed_state(&state, &session).await?;
+    if session.mode == SessionMode::Reconnect || !before.needs_app {
+        return Err(HttpError::InvalidBody(
+            "this account's app registration is already set; it only signs in".into(),
+        ));
+    }
+    let v = body.0;
+    let values = mailkey_app::draft::AppDetails {
+        tenant: v.tenant,
+        client_id: v.client_id,
+        client_secret: v.client_secret,
+        secret_expires: v.secret_expires,
+        ..Default::default()
+    };
+    let draft_error = super::api_accounts::draft_error;
+    let saved = crate::setup_steps::save_app(&state.wizard, &state.tokens, id, values)
+        .await
+        .map_err(draft_error)?;
+    let mut warnings: Vec<String> = saved.warnings.0.into_iter().map(|n| n.message).collect();
+    state
+        .wizard
+        .complete(id, mailkey_app::draft::Step::RedirectUri)
+        .await
+        .map_err(draft_error)?;
+    let draft = state.wizard.load(id).await.map_err(draft_error)?;
+    if !draft.mailbox.email.trim().is_empty()
+        && draft.saved_step < mailkey_app::draft::Step::Mailbox.number()
+    {
+        let saved =
+            crate::setup_steps::save_mailbox(&state.wizard, &state.tokens, id, draft.mailbox)
+                .await
+                .map_err(draft_error)?;
+        warnings.extend(saved.warnings.0.into_iter().map(|n| n.message));
+    }
+    Ok(Json(EmbedAppSaved {
+        state: embed_state(&state, &session).await?,
+        warnings,
+    }))
 }
 
 #[derive(Deserialize, Default)]

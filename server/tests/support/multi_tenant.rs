@@ -5,6 +5,8 @@
 pub const CONTOSO: &str = "1b7c3e2a-4d5f-4a6b-8c9d-0e1f2a3b4c5d";
 pub const FABRIKAM: &str = "2c8d4f3b-5e6a-4b7c-9d0e-1f2a3b4c5d6e";
 pub const SINGLE_TENANT_APP: &str = "3d9e5a4c-6f7b-4c8d-8e1f-2a3b4c5d6e7f";
+/// Contoso's own app's secret (its `Value` column).
+pub const SINGLE_TENANT_APP_SECRET: &str = "Sg93Q~Cd4Ef5Gh6Ij7Kl8Mn9Op0Qr1St2Uv3Wx4Y";
 pub const OPERATOR_APP: &str = "4e0f6b5d-7a8c-4d9e-9f2a-3b4c5d6e7f80";
 pub const NEW_SECRET: &str = "Nw71Q~Ab2Cd3Ef4Gh5Ij6Kl7Mn8Op9Qr0St1Uv2W";
 pub const OLD_SECRET: &str = "Ol82Q~Xy3Zw4Vu5Ts6Rq7Po8Nm9Lk0Ji1Hg2Fe3D";
