@@ -77,6 +77,21 @@ async fn a_host_creates_an_account_for_its_customer_and_gets_tokens_once_it_sign
     assert_eq!(account_count(&s).await, 1);
     let (_, found) = get_api(&s, &k, "/api/v1/accounts?external_id=mailbox-1").await;
     assert_eq!(found["accounts"][0]["id"], id.as_str(), "{found}");
+    // The same external ID for another mailbox is said, not answered with the old account.
+    let (status, taken) = create(
+        &s,
+        &k,
+        json!({"organisation_external_id": "cust-7", "external_id": "mailbox-1",
+               "provider": SANDBOX, "app": "operator", "email": "orders@contoso.test"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{taken}");
+    assert_eq!(taken["error"]["code"], "external_id_taken");
+    assert!(taken["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("connects invoices@contoso.test"));
+    assert_eq!(account_count(&s).await, 1);
 
     // No token before the mailbox signed in; after it did, one for that mailbox.
     let (status, _, e) = post_token(&s, Some(&k), &id, "").await;

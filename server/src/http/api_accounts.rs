@@ -208,6 +208,12 @@ pub async fn make_account(
         }
         Some(e) => Some(e.to_string()),
     };
+    let asked_email = r
+        .email
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or_default()
+        .to_string();
     let created = state
         .wizard
         .create(NewAccount {
@@ -229,6 +235,21 @@ pub async fn make_account(
         .map_err(draft_error)?;
     if created.created {
         tracing::info!(account = %created.id, organisation = %organisation_id, caller = %caller.label(), "account created");
+    } else if !asked_email.is_empty() {
+        // The same external ID for another mailbox would silently hand back (and connect) the
+        // old one: said instead.
+        let existing = state
+            .store
+            .account_summary(&created.id)
+            .await?
+            .ok_or(HttpError::AccountNotFound)?;
+        if !existing.email.is_empty() && !existing.email.eq_ignore_ascii_case(&asked_email) {
+            return Err(HttpError::ExternalIdTaken {
+                external_id: existing.external_id.unwrap_or_default(),
+                account_id: existing.id,
+                email: existing.email,
+            });
+        }
     }
     Ok(created)
 }
@@ -243,6 +264,7 @@ pub async fn make_account(
         (status = 401, description = "No valid API key", body = ErrorBody),
         (status = 403, description = "Without accounts.write", body = ErrorBody),
         (status = 404, description = "No such organisation (or not the caller's)", body = ErrorBody),
+        (status = 409, description = "external_id_taken: the organisation's account with this external_id connects another mailbox", body = ErrorBody),
     ))]
 pub async fn create(
     State(state): State<AppState>,

@@ -94,6 +94,7 @@ pub async fn set_origins(
         (status = 401, description = "No valid API key", body = ErrorBody),
         (status = 403, description = "Without accounts.write", body = ErrorBody),
         (status = 404, description = "No such organisation or account (or not the caller's)", body = ErrorBody),
+        (status = 409, description = "external_id_taken: the organisation's account with this external_id connects another mailbox", body = ErrorBody),
     ))]
 pub async fn create(
     State(state): State<AppState>,

@@ -62,6 +62,13 @@ pub enum HttpError {
     NotFound,
     #[error("no such account")]
     AccountNotFound,
+    /// The organisation's account with this external ID connects another mailbox.
+    #[error("the external ID is taken by another mailbox's account")]
+    ExternalIdTaken {
+        external_id: String,
+        account_id: String,
+        email: String,
+    },
     #[error("no such organisation")]
     OrganisationNotFound,
     /// An embedded page's session credential is missing, unknown or expired.
@@ -199,6 +206,19 @@ impl HttpError {
                 StatusCode::NOT_FOUND,
                 "not_found",
                 "There is no such API endpoint. The API is documented in the README.".into(),
+            ),
+            HttpError::ExternalIdTaken {
+                external_id,
+                account_id,
+                email,
+            } => (
+                StatusCode::CONFLICT,
+                "external_id_taken",
+                format!(
+                    "The organisation's account with external_id \"{external_id}\" ({account_id}) \
+                     connects {email}. Give another mailbox its own external_id, or delete that \
+                     account first (DELETE /api/v1/accounts/{account_id})."
+                ),
             ),
             HttpError::AccountNotFound => (
                 StatusCode::NOT_FOUND,
