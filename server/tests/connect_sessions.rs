@@ -633,14 +633,106 @@ async fn an_own_app_account_is_set_up_in_the_frame_with_the_wizards_checks() {
     // The secret is never answered back.
     assert!(!account.to_string().contains("Sg93Q~"));
 
-    // Set once: the page cannot change the app registration afterwards.
-    let (status, _) = embed(
+    // Set once: the page cannot change the app registration afterwards, even with good values.
+    let (status, e) = embed(
         &s,
         Method::PUT,
         "/embed/api/app",
         Some(&credential),
-        Some(json!({"client_id": multi_tenant::OPERATOR_APP, "client_secret": "x"})),
+        Some(json!({
+            "client_id": multi_tenant::OPERATOR_APP,
+            "client_secret": multi_tenant::NEW_SECRET,
+        })),
     )
     .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(status, StatusCode::CONFLICT, "{e}");
+    assert_eq!(e["error"]["code"], "app_already_set");
+    // Nor can a reconnect session.
+    let (_, again) = send(
+        &s,
+        Method::POST,
+        &k,
+        "/api/v1/connect-sessions",
+        Some(json!({
+            "organisation_id": "org_default",
+            "reconnect_account_id": session["account_id"],
+            "allowed_origins": [PARENT],
+        })),
+    )
+    .await;
+    let reconnecting = open(&s, &again).await;
+    let (status, _) = embed(
+        &s,
+        Method::PUT,
+        "/embed/api/app",
+        Some(&reconnecting),
+        Some(json!({
+            "client_id": multi_tenant::OPERATOR_APP,
+            "client_secret": multi_tenant::NEW_SECRET,
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (_, account) = send(
+        &s,
+        Method::GET,
+        &k,
+        &format!(
+            "/api/v1/accounts/{}",
+            session["account_id"].as_str().unwrap()
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(account["app"]["client_id"], multi_tenant::SINGLE_TENANT_APP);
+}
+
+#[tokio::test]
+async fn an_own_app_save_whose_mailbox_cannot_be_placed_can_be_corrected_in_the_frame() {
+    let (s, _files) = multi_tenant::start().await;
+    let k = key(&s, &Scope::ALL).await;
+    // No organisation in the sandbox owns this domain: the tenant cannot be found from it.
+    let session = session_for(
+        &s,
+        &k,
+        json!({"external_id": "elsewhere", "email": "invoices@elsewhere.test", "app": "own", "provider": "microsoft365-sandbox"}),
+    )
+    .await;
+    let credential = open(&s, &session).await;
+    let app = json!({
+        "client_id": multi_tenant::SINGLE_TENANT_APP,
+        "client_secret": multi_tenant::SINGLE_TENANT_APP_SECRET,
+    });
+    let (status, refused) = embed(
+        &s,
+        Method::PUT,
+        "/embed/api/app",
+        Some(&credential),
+        Some(app.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert!(
+        refused["error"]["fields"]["email"]
+            .as_str()
+            .unwrap()
+            .contains("Enter the tenant"),
+        "{refused}"
+    );
+    // The step stays open: with the tenant given, the same save goes through.
+    let (_, state) = embed(&s, Method::GET, "/embed/api/state", Some(&credential), None).await;
+    assert_eq!(state["needs_app"], true, "{state}");
+    let mut fixed = app;
+    fixed["tenant"] = json!(multi_tenant::CONTOSO);
+    let (status, saved) = embed(
+        &s,
+        Method::PUT,
+        "/embed/api/app",
+        Some(&credential),
+        Some(fixed),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    assert_eq!(saved["state"]["needs_app"], false);
+    assert_eq!(saved["state"]["ready_to_sign_in"], true);
 }

@@ -205,12 +205,6 @@ fn phases(s: client::Signals, flow: client::Flow) -> impl IntoView {
     let sign_in = move |admin_consent: bool| flow.with_value(|f| f.sign_in(admin_consent));
     // (class, id, role, words) of the phase's one line, if it has one.
     let line = move || match phase.get() {
-        Phase::Starting => Some((
-            "loading",
-            "embed-starting",
-            "status",
-            "Starting…".to_string(),
-        )),
         Phase::Stopped(w) => Some(("alert alert-error", "embed-stopped", "alert", w)),
         Phase::NotReady => Some((
             "alert alert-warning",
@@ -460,7 +454,7 @@ mod client {
 
     /// Why a call did not give its answer.
     pub enum Trouble {
-        /// The session ended (expired or revoked): the parent is asked for a new one.
+        /// The session ended (it expired): the parent is asked for a new one.
         Ended,
         Said(String),
         /// Refused with this stable code and these words (a used launch token).
@@ -740,8 +734,7 @@ mod client {
                 let credential = flow.0.credential.borrow().clone().unwrap_or_default();
                 let outcome = super::follow_test(credential, flow.clone()).await;
                 match outcome {
-                    super::TestEnd::Ended => flow.ended(),
-                    super::TestEnd::Said(w) => flow.0.s.phase.set(Phase::Stopped(w)),
+                    super::TestEnd::Stopped(t) => flow.stop(t),
                     super::TestEnd::Done {
                         ok,
                         code,
@@ -794,8 +787,8 @@ mod client {
 #[cfg(feature = "hydrate")]
 #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 enum TestEnd {
-    Ended,
-    Said(String),
+    /// Why the test could not be followed, as the flow stops for it.
+    Stopped(client::Trouble),
     Done {
         ok: bool,
         code: String,
@@ -814,10 +807,7 @@ async fn follow_test(credential: String, flow: client::Flow) -> TestEnd {
     use crate::mail_test::{StageEvent, TestReport};
     use client::{call, Trouble};
 
-    let said = |t: Trouble| match t {
-        Trouble::Ended => TestEnd::Ended,
-        Trouble::Said(w) | Trouble::Refused(_, w) | Trouble::Invalid(_, w) => TestEnd::Said(w),
-    };
+    let said = TestEnd::Stopped;
     let started = match call(Some(&credential), "POST", "/embed/api/tests", None).await {
         Ok(s) => s,
         Err(t) => return said(t),
@@ -826,7 +816,9 @@ async fn follow_test(credential: String, flow: client::Flow) -> TestEnd {
         .ok()
         .and_then(|r| r.as_string())
     else {
-        return TestEnd::Said("Mailkey did not start the test. Reload and try again.".into());
+        return TestEnd::Stopped(Trouble::Said(
+            "Mailkey did not start the test. Reload and try again.".into(),
+        ));
     };
     let mut seen = 0usize;
     loop {
@@ -852,9 +844,9 @@ async fn follow_test(credential: String, flow: client::Flow) -> TestEnd {
             report: Option<TestReport>,
         }
         let Ok(p) = serde_json::from_str::<Progress>(&json) else {
-            return TestEnd::Said(
+            return TestEnd::Stopped(Trouble::Said(
                 "Mailkey's answer could not be read. Reload and try again.".into(),
-            );
+            ));
         };
         seen += p.events.len();
         stages.update(|all| {
@@ -1013,6 +1005,7 @@ async fn show_app_form(flow: client::Flow, state: web_sys::wasm_bindgen::JsValue
         return;
     }
     let _ = el.set_attribute("data-mounted", "");
+    const FIELDS: [&str; 4] = ["client_id", "client_secret", "tenant", "secret_expires"];
     let redirect_uri = text(&state, "redirect_uri").unwrap_or_default();
     let today = Day(field(&state, "today").as_f64().unwrap_or(0.0) as i64);
 
@@ -1026,9 +1019,14 @@ async fn show_app_form(flow: client::Flow, state: web_sys::wasm_bindgen::JsValue
     let saving = RwSignal::new(false);
     let flow = StoredValue::new_local(flow);
 
+    // (message, is an error) by the field: the server's word at the last save, else the rule's.
     let note = move |name: &'static str, local: Check| {
-        said.with(|s| s.iter().find(|(f, _)| f == name).map(|(_, m)| m.clone()))
-            .or_else(|| local.map(|n| n.message))
+        said.with(|s| {
+            s.iter()
+                .find(|(f, _)| f == name)
+                .map(|(_, m)| (m.clone(), true))
+        })
+        .or_else(|| local.map(|n| (n.message.clone(), n.is_error())))
     };
     let check_id = move || secret::check_client_id(&client_id.get());
     let check_secret = move || secret::check_client_secret(&client_secret.get(), false);
@@ -1037,7 +1035,10 @@ async fn show_app_form(flow: client::Flow, state: web_sys::wasm_bindgen::JsValue
         (!t.trim().is_empty()).then(|| tenant::check(&t)).flatten()
     };
     let check_expires = move || secret::check_expiry(&expires.get(), today);
-    let forget = move |name: &'static str| said.update(|s| s.retain(|(f, _)| f != name));
+    let forget = move |name: &'static str| {
+        said.update(|s| s.retain(|(f, _)| f != name));
+        overall.set(None);
+    };
 
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -1045,7 +1046,10 @@ async fn show_app_form(flow: client::Flow, state: web_sys::wasm_bindgen::JsValue
             .into_iter()
             .flatten()
             .any(|n| n.is_error());
-        if blocking || saving.get_untracked() {
+        if saving.get_untracked() {
+            return;
+        }
+        if blocking {
             overall.set(Some(
                 "Some values need fixing: see the messages by the fields.".into(),
             ));
@@ -1067,17 +1071,27 @@ async fn show_app_form(flow: client::Flow, state: web_sys::wasm_bindgen::JsValue
                 Ok(saved) => flow.go_on_from(field(&saved, "state"), false),
                 Err(Trouble::Invalid(fields, words)) => {
                     let names = web_sys::js_sys::Object::keys(&fields.clone().into());
-                    said.set(
-                        names
-                            .iter()
-                            .filter_map(|k| k.as_string())
-                            .map(|k| {
-                                let m = text(&fields, &k).unwrap_or_default();
-                                (k, m)
-                            })
-                            .collect(),
-                    );
-                    overall.set(Some(words));
+                    let all: Vec<(String, String)> = names
+                        .iter()
+                        .filter_map(|k| k.as_string())
+                        .map(|k| {
+                            let m = text(&fields, &k).unwrap_or_default();
+                            (k, m)
+                        })
+                        .collect();
+                    // A refusal of a value this form does not show (the named mailbox, found
+                    // unusable once the app is in) is said in the overall words.
+                    let elsewhere: Vec<String> = all
+                        .iter()
+                        .filter(|(k, _)| !FIELDS.contains(&k.as_str()))
+                        .map(|(_, m)| m.clone())
+                        .collect();
+                    said.set(all);
+                    overall.set(Some(if elsewhere.is_empty() {
+                        words
+                    } else {
+                        elsewhere.join(" ")
+                    }));
                 }
                 Err(t) => flow.stop(t),
             }
@@ -1099,10 +1113,10 @@ async fn show_app_form(flow: client::Flow, state: web_sys::wasm_bindgen::JsValue
                 <p class="hint">{hint}</p>
                 <input id=id name=name type=kind autocomplete="off" spellcheck="false"
                     aria-describedby=msg_id.clone()
-                    aria-invalid=move || shown.with(Option::is_some).to_string()
+                    aria-invalid=move || shown.with(|n| n.as_ref().is_some_and(|(_, error)| *error)).to_string()
                     prop:value=move || value.get()
                     on:input=move |ev| { forget(name); value.set(event_target_value(&ev)); }/>
-                <p class="field-msg" id=msg_id role="status">{move || shown.get()}</p>
+                <p class="field-msg" id=msg_id role="status">{move || shown.get().map(|(m, _)| m)}</p>
             </div>
         }
     };

@@ -138,9 +138,13 @@ pub async fn embed_state(
             own.to_string()
         }
     });
-    // On its organisation's own app registration, without one saved yet.
-    let needs_app = draft.operator_app.is_none()
-        && (draft.app.client_id.trim().is_empty() || !draft.client_secret.set);
+    // On its organisation's own app registration, and its setup not through the Mailbox step
+    // yet: the page's app step stays open until then (a save that got the app in but found the
+    // named mailbox unusable can be corrected and saved again).
+    let app_missing = draft.app.client_id.trim().is_empty() || !draft.client_secret.set;
+    let mailbox_pending = !draft.mailbox.email.trim().is_empty()
+        && draft.saved_step < mailkey_app::draft::Step::Mailbox.number();
+    let needs_app = draft.operator_app.is_none() && (app_missing || mailbox_pending);
     Ok(EmbedState {
         account_id: id.clone(),
         name: draft.mailbox.account_name.clone(),
@@ -173,9 +177,7 @@ pub async fn save_app(
     let id = &session.account_id;
     let before = embed_state(&state, &session).await?;
     if session.mode == SessionMode::Reconnect || !before.needs_app {
-        return Err(HttpError::InvalidBody(
-            "this account's app registration is already set; it only signs in".into(),
-        ));
+        return Err(HttpError::AppAlreadySet);
     }
     let v = body.0;
     let values = mailkey_app::draft::AppDetails {

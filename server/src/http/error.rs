@@ -74,6 +74,10 @@ pub enum HttpError {
     /// An embedded page's session credential is missing, unknown or expired.
     #[error("the embedded session ended")]
     EmbedSessionEnded,
+    /// The embedded page may not set this account's app registration (set already, or a
+    /// reconnect session).
+    #[error("the app registration is set already")]
+    AppAlreadySet,
     /// The host revoked the embedded page's session.
     #[error("the embedded session was revoked")]
     EmbedSessionRevoked,
@@ -236,6 +240,13 @@ impl HttpError {
                 "session_ended",
                 "This page's session ended (they last a few minutes). Start the connection again \
                  from the application."
+                    .into(),
+            ),
+            HttpError::AppAlreadySet => (
+                StatusCode::CONFLICT,
+                "app_already_set",
+                "This account's app registration is set already: it only signs in. Change it in \
+                 Mailkey's portal."
                     .into(),
             ),
             HttpError::EmbedSessionRevoked => (
