@@ -97,6 +97,16 @@ async fn session_for(s: &TestServer, k: &str, account: Value) -> Value {
     session
 }
 
+/// The host withdraws the session.
+async fn revoke(s: &TestServer, k: &str, session: &Value) {
+    let path = format!(
+        "/api/v1/connect-sessions/{}",
+        session["id"].as_str().unwrap()
+    );
+    let (status, answer) = send(s, Method::DELETE, k, &path, None).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+}
+
 /// The page's first step: the launch token for its credential.
 async fn open(s: &TestServer, session: &Value) -> String {
     let (status, opened) = embed(
@@ -275,18 +285,7 @@ async fn a_session_is_framed_only_by_its_origins_used_once_and_signs_in_through_
         .unwrap();
 
     // Revoked: the credential stops at the next request.
-    let (status, _) = send(
-        &s,
-        Method::DELETE,
-        &k,
-        &format!(
-            "/api/v1/connect-sessions/{}",
-            session["id"].as_str().unwrap()
-        ),
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
+    revoke(&s, &k, &session).await;
     let (status, _) = embed(&s, Method::GET, "/embed/api/state", Some(&credential), None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
@@ -506,18 +505,7 @@ async fn a_revoked_session_stops_its_sign_in_in_flight() {
     let back = authorize(&s, &location(&start), MAILBOX, "accept").await;
 
     // The host withdraws the session while the person is at Microsoft's page.
-    let (status, _) = send(
-        &s,
-        Method::DELETE,
-        &k,
-        &format!(
-            "/api/v1/connect-sessions/{}",
-            session["id"].as_str().unwrap()
-        ),
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
+    revoke(&s, &k, &session).await;
     let done = TestServer::client()
         .get(&back)
         .header("cookie", cookie.split(';').next().unwrap())
