@@ -40,12 +40,14 @@ pub struct MailServers {
     running: bool,
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// `N` distinct free ports. The listeners are held until all are chosen: released one by one,
+/// the kernel may hand the same port out twice, and Dovecot then refuses its configuration
+/// ("duplicate listener").
+fn free_ports<const N: usize>() -> [u16; N] {
+    let held: Vec<TcpListener> = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    std::array::from_fn(|i| held[i].local_addr().unwrap().port())
 }
 
 fn run(cmd: &mut Command) {
@@ -199,18 +201,19 @@ impl MailServers {
         std::fs::set_permissions(&root, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .unwrap();
         let ca_file = ca.ca_file.clone();
+        let [smtp_port, smtp_no_auth_port, imaps_port, imap_port, lmtp_port, sasl_port] =
+            free_ports();
         let servers = MailServers {
             tls: ca.dir.path().display().to_string(),
-            smtp_port: free_port(),
-            smtp_no_auth_port: free_port(),
-            imaps_port: free_port(),
-            imap_port: free_port(),
+            smtp_port,
+            smtp_no_auth_port,
+            imaps_port,
+            imap_port,
             ca_file,
             domain: domain.to_string(),
             running: true,
             dir,
         };
-        let (lmtp_port, sasl_port) = (free_port(), free_port());
         servers.make_mailboxes(users, microsoft_users);
         servers.start_dovecot(introspection_url, lmtp_port, sasl_port, oauth2);
         servers.start_postfix(lmtp_port, sasl_port, owners);
