@@ -97,6 +97,11 @@ async fn session_for(s: &TestServer, k: &str, account: Value) -> Value {
     session
 }
 
+/// The own app registration's details, as the page saves them.
+async fn put_app(s: &TestServer, credential: &str, body: Option<Value>) -> (StatusCode, Value) {
+    embed(s, Method::PUT, "/embed/api/app", Some(credential), body).await
+}
+
 /// The host withdraws the session.
 async fn revoke(s: &TestServer, k: &str, session: &Value) {
     let path = format!(
@@ -558,11 +563,9 @@ async fn an_own_app_account_is_set_up_in_the_frame_with_the_wizards_checks() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
     // The wizard's own checks, field by field; nothing is saved.
-    let (status, refused) = embed(
+    let (status, refused) = put_app(
         &s,
-        Method::PUT,
-        "/embed/api/app",
-        Some(&credential),
+        &credential,
         Some(json!({"client_id": "my-app", "client_secret": multi_tenant::SINGLE_TENANT_APP})),
     )
     .await;
@@ -584,11 +587,9 @@ async fn an_own_app_account_is_set_up_in_the_frame_with_the_wizards_checks() {
 
     // The three values; the tenant is found from the mailbox's domain, the named mailbox saved
     // with its presets, and the person only signs in.
-    let (status, saved) = embed(
+    let (status, saved) = put_app(
         &s,
-        Method::PUT,
-        "/embed/api/app",
-        Some(&credential),
+        &credential,
         Some(json!({
             "client_id": multi_tenant::SINGLE_TENANT_APP,
             "client_secret": multi_tenant::SINGLE_TENANT_APP_SECRET,
@@ -622,11 +623,9 @@ async fn an_own_app_account_is_set_up_in_the_frame_with_the_wizards_checks() {
     assert!(!account.to_string().contains("Sg93Q~"));
 
     // Set once: the page cannot change the app registration afterwards, even with good values.
-    let (status, e) = embed(
+    let (status, e) = put_app(
         &s,
-        Method::PUT,
-        "/embed/api/app",
-        Some(&credential),
+        &credential,
         Some(json!({
             "client_id": multi_tenant::OPERATOR_APP,
             "client_secret": multi_tenant::NEW_SECRET,
@@ -649,11 +648,9 @@ async fn an_own_app_account_is_set_up_in_the_frame_with_the_wizards_checks() {
     )
     .await;
     let reconnecting = open(&s, &again).await;
-    let (status, _) = embed(
+    let (status, _) = put_app(
         &s,
-        Method::PUT,
-        "/embed/api/app",
-        Some(&reconnecting),
+        &reconnecting,
         Some(json!({
             "client_id": multi_tenant::OPERATOR_APP,
             "client_secret": multi_tenant::NEW_SECRET,
@@ -691,14 +688,7 @@ async fn an_own_app_save_whose_mailbox_cannot_be_placed_can_be_corrected_in_the_
         "client_id": multi_tenant::SINGLE_TENANT_APP,
         "client_secret": multi_tenant::SINGLE_TENANT_APP_SECRET,
     });
-    let (status, refused) = embed(
-        &s,
-        Method::PUT,
-        "/embed/api/app",
-        Some(&credential),
-        Some(app.clone()),
-    )
-    .await;
+    let (status, refused) = put_app(&s, &credential, Some(app.clone())).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
     assert!(
         refused["error"]["fields"]["email"]
@@ -712,14 +702,7 @@ async fn an_own_app_save_whose_mailbox_cannot_be_placed_can_be_corrected_in_the_
     assert_eq!(state["needs_app"], true, "{state}");
     let mut fixed = app;
     fixed["tenant"] = json!(multi_tenant::CONTOSO);
-    let (status, saved) = embed(
-        &s,
-        Method::PUT,
-        "/embed/api/app",
-        Some(&credential),
-        Some(fixed),
-    )
-    .await;
+    let (status, saved) = put_app(&s, &credential, Some(fixed)).await;
     assert_eq!(status, StatusCode::OK, "{saved}");
     assert_eq!(saved["state"]["needs_app"], false);
     assert_eq!(saved["state"]["ready_to_sign_in"], true);

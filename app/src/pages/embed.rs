@@ -992,7 +992,8 @@ async fn sign_in_and_wait(flow: client::Flow, popup: Option<web_sys::Window>, ad
 #[cfg(feature = "hydrate")]
 #[lazy]
 async fn show_app_form(flow: client::Flow, state: web_sys::wasm_bindgen::JsValue) {
-    use crate::rules::{dates::Day, secret, tenant, Check};
+    use crate::components::field::{FieldMessage, InputKind};
+    use crate::rules::{dates::Day, secret, tenant, Check, Note};
     use client::{field, object, text, Trouble, Value};
 
     let client::Signals {
@@ -1019,14 +1020,14 @@ async fn show_app_form(flow: client::Flow, state: web_sys::wasm_bindgen::JsValue
     let saving = RwSignal::new(false);
     let flow = StoredValue::new_local(flow);
 
-    // (message, is an error) by the field: the server's word at the last save, else the rule's.
+    // By the field: the server's word at the last save (an error), else the rule's note.
     let note = move |name: &'static str, local: Check| {
         said.with(|s| {
             s.iter()
                 .find(|(f, _)| f == name)
-                .map(|(_, m)| (m.clone(), true))
+                .map(|(_, m)| Note::error(m.clone()))
         })
-        .or_else(|| local.map(|n| (n.message.clone(), n.is_error())))
+        .or(local)
     };
     let check_id = move || secret::check_client_id(&client_id.get());
     let check_secret = move || secret::check_client_secret(&client_secret.get(), false);
@@ -1100,7 +1101,7 @@ async fn show_app_form(flow: client::Flow, state: web_sys::wasm_bindgen::JsValue
 
     let row = move |name: &'static str,
                     label: &'static str,
-                    kind: &'static str,
+                    kind: InputKind,
                     hint: &'static str,
                     value: RwSignal<String>,
                     check: Box<dyn Fn() -> Check + Send + Sync>| {
@@ -1110,13 +1111,14 @@ async fn show_app_form(flow: client::Flow, state: web_sys::wasm_bindgen::JsValue
         view! {
             <div class="field">
                 <label for=id.clone()>{label}</label>
-                <p class="hint">{hint}</p>
-                <input id=id name=name type=kind autocomplete="off" spellcheck="false"
+                <p class="field-hint">{hint}</p>
+                <input id=id name=name type=kind.html_type autocomplete=kind.autocomplete
+                    spellcheck=kind.spellcheck.to_string()
                     aria-describedby=msg_id.clone()
-                    aria-invalid=move || shown.with(|n| n.as_ref().is_some_and(|(_, error)| *error)).to_string()
+                    aria-invalid=move || shown.with(|n| n.as_ref().is_some_and(Note::is_error)).to_string()
                     prop:value=move || value.get()
                     on:input=move |ev| { forget(name); value.set(event_target_value(&ev)); }/>
-                <p class="field-msg" id=msg_id role="status">{move || shown.get().map(|(m, _)| m)}</p>
+                <FieldMessage id=msg_id note=shown/>
             </div>
         }
     };
@@ -1128,17 +1130,17 @@ async fn show_app_form(flow: client::Flow, state: web_sys::wasm_bindgen::JsValue
                 <li>"In the Microsoft Entra admin center, open " <strong>"App registrations"</strong> " → "
                     <strong>"New registration"</strong> ". Supported account types: this organizational directory only."</li>
                 <li>"Redirect URI: platform " <strong>"Web"</strong> ", and this address:"
-                    <code class="copy-text" id="embed-redirect-uri">{redirect_uri}</code></li>
+                    <div class="copy-value"><code class="copy-text" id="embed-redirect-uri">{redirect_uri}</code></div></li>
                 <li><strong>"API permissions"</strong> " → Microsoft Graph → Delegated: "
                     <code>"offline_access"</code> ", " <code>"IMAP.AccessAsUser.All"</code> ", " <code>"SMTP.Send"</code> "."</li>
                 <li><strong>"Certificates & secrets"</strong> " → " <strong>"New client secret"</strong>
                     ": copy its " <strong>"Value"</strong> " (not the Secret ID) and note its expiry."</li>
             </ol>
             <form on:submit=submit novalidate>
-                {row("client_id", "Application (client) ID", "text", "On the app's Overview page.", client_id, Box::new(check_id))}
-                {row("client_secret", "Client secret value", "password", "The Value column, shown once when the secret is added.", client_secret, Box::new(check_secret))}
-                {row("tenant", "Directory (tenant) ID (optional)", "text", "Found from the mailbox's domain when left empty.", tenant_v, Box::new(check_tenant))}
-                {row("secret_expires", "Secret expires (optional)", "date", "So Mailkey can warn before the secret stops working.", expires, Box::new(check_expires))}
+                {row("client_id", "Application (client) ID", InputKind::TEXT, "On the app's Overview page.", client_id, Box::new(check_id))}
+                {row("client_secret", "Client secret value", InputKind::SECRET, "The Value column, shown once when the secret is added.", client_secret, Box::new(check_secret))}
+                {row("tenant", "Directory (tenant) ID (optional)", InputKind::TEXT, "Found from the mailbox's domain when left empty.", tenant_v, Box::new(check_tenant))}
+                {row("secret_expires", "Secret expires (optional)", InputKind::DATE, "So Mailkey can warn before the secret stops working.", expires, Box::new(check_expires))}
                 {move || overall.get().map(|w| view! { <p class="alert alert-error" role="alert" id="embed-app-error">{w}</p> })}
                 <button type="submit" class="button button-primary" id="embed-save-app" disabled=move || saving.get()>
                     {move || if saving.get() { "Checking…" } else { "Save and continue" }}
