@@ -105,7 +105,8 @@ pub struct EmbedPreview {
     pub return_url: Option<String>,
 }
 
-/// `POST /embed/session`'s answer: the credential the page keeps in memory.
+/// `POST /embed/session`'s answer: the credential the page keeps in memory, and the account's
+/// state (so the first step needs one round trip, not two).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EmbedLaunch {
     pub credential: String,
@@ -113,6 +114,7 @@ pub struct EmbedLaunch {
     pub account_id: String,
     pub external_id: Option<String>,
     pub reconnect: bool,
+    pub state: EmbedState,
 }
 
 impl std::fmt::Debug for EmbedLaunch {
@@ -124,7 +126,8 @@ impl std::fmt::Debug for EmbedLaunch {
     }
 }
 
-/// `GET /embed/api/state`: where the session's account stands.
+/// `GET /embed/api/state` (and part of `POST /embed/session`'s answer): where the session's
+/// account stands.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EmbedState {
     pub account_id: String,

@@ -27,6 +27,8 @@ pub mod sign_in;
 pub mod webhooks;
 
 pub use app::App;
+#[cfg(feature = "hydrate")]
+pub use pages::embed::boot as boot_embedded;
 #[cfg(feature = "ssr")]
 pub use shell::shell;
 

@@ -25,6 +25,41 @@ pub enum StageId {
 }
 
 impl StageId {
+    pub const ALL: [StageId; 13] = [
+        StageId::Token,
+        StageId::SmtpResolve,
+        StageId::SmtpConnect,
+        StageId::SmtpTls,
+        StageId::SmtpAuth,
+        StageId::SmtpSend,
+        StageId::ImapResolve,
+        StageId::ImapConnect,
+        StageId::ImapTls,
+        StageId::ImapAuth,
+        StageId::ImapSelect,
+        StageId::ImapReceive,
+        StageId::ImapFolders,
+    ];
+
+    /// Its stable name, as in the JSON (`smtp_auth`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StageId::Token => "token",
+            StageId::SmtpResolve => "smtp_resolve",
+            StageId::SmtpConnect => "smtp_connect",
+            StageId::SmtpTls => "smtp_tls",
+            StageId::SmtpAuth => "smtp_auth",
+            StageId::SmtpSend => "smtp_send",
+            StageId::ImapResolve => "imap_resolve",
+            StageId::ImapConnect => "imap_connect",
+            StageId::ImapTls => "imap_tls",
+            StageId::ImapAuth => "imap_auth",
+            StageId::ImapSelect => "imap_select",
+            StageId::ImapReceive => "imap_receive",
+            StageId::ImapFolders => "imap_folders",
+        }
+    }
+
     /// Where the stage stands in the test: the order the timeline is drawn in.
     pub fn order(self) -> u8 {
         self as u8
@@ -57,6 +92,45 @@ pub enum StageStatus {
     Failed,
     /// Not run because an earlier stage failed.
     Skipped,
+}
+
+impl TryFrom<String> for StageId {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<StageId, String> {
+        StageId::ALL
+            .into_iter()
+            .find(|id| id.as_str() == s)
+            .ok_or_else(|| format!("unknown test stage {s:?}"))
+    }
+}
+
+impl StageStatus {
+    /// Its stable name, as in the JSON (`passed`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StageStatus::Running => "running",
+            StageStatus::Passed => "passed",
+            StageStatus::Failed => "failed",
+            StageStatus::Skipped => "skipped",
+        }
+    }
+}
+
+impl TryFrom<String> for StageStatus {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<StageStatus, String> {
+        [
+            StageStatus::Running,
+            StageStatus::Passed,
+            StageStatus::Failed,
+            StageStatus::Skipped,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+        .ok_or_else(|| format!("unknown stage status {s:?}"))
+    }
 }
 
 /// A stage's progress, as it is streamed.
@@ -281,6 +355,25 @@ mod tests {
             name: name.into(),
             special_use: special_use.map(str::to_string),
         }
+    }
+
+    /// The names stored in the database are the JSON's, so either reads the other's.
+    #[test]
+    fn stage_names_are_the_json_names_and_come_back() {
+        for id in StageId::ALL {
+            assert_eq!(serde_json::to_value(id).unwrap(), id.as_str());
+            assert_eq!(StageId::try_from(id.as_str().to_string()), Ok(id));
+        }
+        for st in [
+            StageStatus::Running,
+            StageStatus::Passed,
+            StageStatus::Failed,
+            StageStatus::Skipped,
+        ] {
+            assert_eq!(serde_json::to_value(st).unwrap(), st.as_str());
+            assert_eq!(StageStatus::try_from(st.as_str().to_string()), Ok(st));
+        }
+        assert!(StageId::try_from("smtp_magic".to_string()).is_err());
     }
 
     #[test]

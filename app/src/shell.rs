@@ -17,6 +17,7 @@ pub fn shell(options: LeptosOptions, css_href: String) -> impl IntoView {
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 // Islands: only the interactive parts (menus, forms, copy buttons) ship as wasm;
                 // everything else stays server-rendered HTML.
+                <IdleDeadline/>
                 <HydrationScripts options islands=true/>
                 <MetaTags/>
             </head>
@@ -25,4 +26,17 @@ pub fn shell(options: LeptosOptions, css_href: String) -> impl IntoView {
             </body>
         </html>
     }
+}
+
+/// Gives the islands loader's wait for idle time a deadline. It asks `requestIdleCallback` with
+/// none, and Chromium may grant a cross-site frame no idle time until it is clicked (the embedded
+/// wizard then stayed at "Starting…"; Shopify's Hydrogen met the same, hydrogen#667), and defers
+/// idle work for long in Battery Saver. A classic inline script runs before the loader's module
+/// script, so the loader already asks through this.
+#[component]
+fn IdleDeadline() -> impl IntoView {
+    const SCRIPT: &str =
+        "(()=>{const r=window.requestIdleCallback;if(r)window.requestIdleCallback=\
+        (c,o)=>r.call(window,c,Object.assign({timeout:200},o))})()";
+    view! { <script nonce=leptos::nonce::use_nonce()>{SCRIPT}</script> }
 }

@@ -114,12 +114,15 @@ export async function screenshot(page, name) {
   await page.screenshot({ path: join(RESULTS, `${name}.png`), fullPage: true });
 }
 
-/** Waits until every island on the page runs its wasm (each marks its root `data-hydrated`). */
+/**
+ * Waits until every island on the page runs its wasm (each marks its root `data-hydrated`), and
+ * the embedded page's flow, which is booted rather than an island, likewise.
+ */
 export async function islandsHydrated(page) {
   await page.waitForFunction(
     () => {
-      const islands = [...document.querySelectorAll("leptos-island")];
-      return islands.length > 0 && islands.every((i) => i.querySelector('[data-hydrated="true"]'));
+      const roots = [...document.querySelectorAll("leptos-island, #embed-flow")];
+      return roots.length > 0 && roots.every((r) => r.matches('[data-hydrated="true"]') || r.querySelector('[data-hydrated="true"]'));
     },
     null,
     { timeout: 15_000 },

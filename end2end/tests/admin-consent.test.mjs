@@ -159,7 +159,8 @@ test("desktop: admin consent from inside a cross-site frame: a popup grants it a
     await consent.getByRole("button", { name: "Accept" }).click();
     await consent.getByText("Admin consent was granted").waitFor().catch(() => {});
     await consent.close().catch(() => {});
-    await frame.locator(".sign-in-problem").waitFor({ state: "detached", timeout: 15_000 });
+    // Back at the sign-in, and the problem is gone (its block is hidden in a shown step).
+    await frame.locator("#embed-sign-in-step:not([hidden]) #embed-problem[hidden]").waitFor({ state: "attached", timeout: 15_000 });
     assert.ok(frame.url().startsWith(`${own.base}/embed/`), frame.url());
 
     // The user signs in again: no permissions page, signed in, and the test starts by itself.

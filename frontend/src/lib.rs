@@ -10,4 +10,6 @@ use mailkey_app::*;
 pub fn hydrate() {
     console_error_panic_hook::set_once();
     leptos::mount::hydrate_islands();
+    // The embedded page has no island: its flow is booted (see `pages::embed`).
+    mailkey_app::boot_embedded();
 }

@@ -27,8 +27,6 @@ pub enum TestError {
     NotFound,
     #[error("the account's mailbox settings are not complete (finish the Mailbox step)")]
     NotReady,
-    #[error("the account's mailbox settings cannot be read: {0}")]
-    Corrupt(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -69,11 +67,7 @@ impl ConnectionTests {
             .draft(account_id)
             .await?
             .ok_or(TestError::NotFound)?;
-        let m: MailboxSettings = r
-            .mailbox_settings
-            .as_deref()
-            .ok_or(TestError::NotReady)
-            .and_then(|j| serde_json::from_str(j).map_err(|e| TestError::Corrupt(e.to_string())))?;
+        let m: MailboxSettings = r.mailbox.ok_or(TestError::NotReady)?;
         let port = |p: &str| p.trim().parse::<u16>().map_err(|_| TestError::NotReady);
         let security = |s: &str| Security::parse(s.trim()).ok_or(TestError::NotReady);
         let minutes: u64 = m.timeout_minutes.trim().parse().unwrap_or(3).clamp(1, 30);
@@ -116,15 +110,15 @@ impl ConnectionTests {
                         TokenTrouble::AppRefused(problem.title)
                     }
                     TokenError::Unavailable { why, .. } => TokenTrouble::Unavailable(why.into()),
+                    e @ TokenError::RefreshBusy => TokenTrouble::Unavailable(e.to_string()),
                     TokenError::Account(e) => TokenTrouble::Internal(e.to_string()),
                 })
         };
         let mut report = self.tester.run(&plan, token, events).await;
         self.word_a_repeat(account_id, &mut report).await?;
-        let json = serde_json::to_string(&report).expect("the report serialises");
         let run = self
             .store
-            .insert_test(account_id, started, test_failure(&report), &json)
+            .insert_test(account_id, started, test_failure(&report), &report)
             .await?;
         tracing::info!(account = %account_id, ok = report.ok, run, "connection test finished");
         Ok((run, report))
@@ -149,9 +143,9 @@ impl ConnectionTests {
             return Ok(());
         }
         let before = self.store.tests(account_id, 1).await?;
-        let repeated = before.first().is_some_and(|(_, _, _, json)| {
-            serde_json::from_str::<TestReport>(json).is_ok_and(|r| temporary(&r.diagnosis))
-        });
+        let repeated = before
+            .first()
+            .is_some_and(|run| temporary(&run.report.diagnosis));
         if repeated {
             let reply = report.diagnosis.as_ref().and_then(|d| d.reply.clone());
             report.diagnosis = Some(diagnosis::repeated_temporary(reply));
@@ -167,9 +161,8 @@ impl ConnectionTests {
         let runs = self.store.tests(account_id, 50).await?;
         Ok(runs
             .into_iter()
-            .filter(|(_, _, ok, _)| *ok)
-            .find_map(|(_, _, _, json)| serde_json::from_str::<TestReport>(&json).ok())
-            .map(|r| r.folders))
+            .find(|run| run.ok)
+            .map(|run| run.report.folders))
     }
 
     /// What the account's pages show: the latest run, and the mapping with its folders.
@@ -180,21 +173,15 @@ impl ConnectionTests {
             .tests(account_id, 1 + EARLIER_RUNS_SHOWN)
             .await?
             .into_iter()
-            .map(|(_, started_at, _, json)| {
-                serde_json::from_str::<TestReport>(&json)
-                    .map(|r| (started_at, r))
-                    .map_err(|e| TestError::Corrupt(e.to_string()))
-            });
-        let latest = runs.next().transpose()?;
+            .map(|run| (run.started_at, run.report));
+        let latest = runs.next();
         let earlier = runs
-            .map(|run| {
-                run.map(|(started_at, r)| RunSummary {
-                    started_at,
-                    ok: r.ok,
-                    problem: r.diagnosis.map(|d| d.title),
-                })
+            .map(|(started_at, r)| RunSummary {
+                started_at,
+                ok: r.ok,
+                problem: r.diagnosis.map(|d| d.title),
             })
-            .collect::<Result<_, _>>()?;
+            .collect();
         let (mapping, mapping_saved) = self.mapping(account_id).await?;
         // Settings saved since the run ("Change it", then back here): it says nothing of them.
         let now = self.plan(account_id).await.ok().map(|p| p.fingerprint());
@@ -216,9 +203,7 @@ impl ConnectionTests {
     /// The saved mapping, else the one proposed from the latest passing test.
     pub async fn mapping(&self, account_id: &str) -> Result<(FolderMapping, bool), TestError> {
         let folders = self.known_folders(account_id).await?;
-        if let Some(json) = self.store.folder_mapping(account_id).await? {
-            let saved =
-                serde_json::from_str(&json).map_err(|e| TestError::Corrupt(e.to_string()))?;
+        if let Some(saved) = self.store.folder_mapping(account_id).await? {
             return Ok((saved, true));
         }
         Ok((
@@ -267,8 +252,7 @@ impl ConnectionTests {
         if findings.has_errors() {
             return Err(TestError::Invalid(findings));
         }
-        let json = serde_json::to_string(mapping).expect("the mapping serialises");
-        if !self.store.set_folder_mapping(account_id, &json).await? {
+        if !self.store.set_folder_mapping(account_id, mapping).await? {
             return Err(TestError::NotFound);
         }
         tracing::info!(account = %account_id, "folder mapping saved");

@@ -182,11 +182,11 @@ struct Signature {
 }
 
 impl Signature {
-    /// `None` when the index cannot be read (the database is not in WAL mode, say): then every
-    /// request asks the database.
+    /// `None` when the index cannot be read (the database is not in WAL mode, say) or there is
+    /// none (PostgreSQL): then every request asks the database.
     fn of(store: &Store) -> Option<Signature> {
         use std::os::unix::fs::{FileExt, MetadataExt};
-        let shm = std::fs::File::open(store.wal_index()).ok()?;
+        let shm = std::fs::File::open(store.wal_index()?).ok()?;
         let meta = shm.metadata().ok()?;
         let mut header = [0u8; 48];
         shm.read_exact_at(&mut header, 0).ok()?;
@@ -248,9 +248,12 @@ mod tests {
 
     async fn bump(store: &Store) {
         // Another connection, as another process would write.
-        let other = sqlx::SqlitePool::connect(&format!("sqlite://{}", store.file().display()))
-            .await
-            .unwrap();
+        let other = sqlx::SqlitePool::connect(&format!(
+            "sqlite://{}",
+            store.file().expect("SQLite").display()
+        ))
+        .await
+        .unwrap();
         sqlx::query("UPDATE revision SET n = n + 1")
             .execute(&other)
             .await

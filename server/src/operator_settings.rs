@@ -73,13 +73,56 @@ impl OperatorSettings {
     /// refused a master key that cannot open them; one that still fails is logged and left out,
     /// so the configuration's stays in use.)
     pub async fn load_saved(&self) -> Result<(), StorageError> {
+        self.apply_saved(true).await
+    }
+
+    /// Follows apps saved on the settings page of another instance on the same database: looks
+    /// every `every` whether one changed, and uses it (waking the token upkeep, which retries
+    /// the accounts the old secret left refused) without a restart.
+    pub fn spawn_follow(
+        &self,
+        every: std::time::Duration,
+        tokens: crate::tokens::TokenKeeper,
+    ) -> tokio::task::JoinHandle<()> {
+        let settings = self.clone();
+        tokio::spawn(async move {
+            let mut seen = settings.store.operator_app_versions().await.ok();
+            loop {
+                tokio::time::sleep(every).await;
+                let now = match settings.store.operator_app_versions().await {
+                    Ok(v) => v,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot look for operator apps saved elsewhere");
+                        continue;
+                    }
+                };
+                if seen.as_ref() == Some(&now) {
+                    continue;
+                }
+                seen = Some(now);
+                match settings.apply_saved(false).await {
+                    Ok(()) => tokens.wake_upkeep(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot load the operator apps saved elsewhere")
+                    }
+                }
+            }
+        })
+    }
+
+    /// Uses the saved apps; `at_start` says which configured ones they replace.
+    async fn apply_saved(&self, at_start: bool) -> Result<(), StorageError> {
         for r in self.store.operator_apps().await? {
             match self
                 .sealer
                 .open(&r.sealed_secret, &operator_secret_aad(&r.provider))
             {
                 Ok(secret) => {
-                    if let Some(configured) = self.providers.operator_app(&r.provider) {
+                    if let Some(configured) = self
+                        .providers
+                        .operator_app(&r.provider)
+                        .filter(|_| at_start)
+                    {
                         tracing::warn!(
                             provider = %r.provider,
                             configured_client_id = %configured.client_id,

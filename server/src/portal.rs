@@ -11,7 +11,7 @@ use mailkey_app::{
     operator_settings::{OperatorAppInput, OperatorSettingsView},
     rules::{dates::Day, Findings, Note},
     server_fns::{OperatorView, StepSaved},
-    sign_in::{ConnectionStatus, SignInOutcome, SignInProblem},
+    sign_in::{ConnectionStatus, SignInOutcome},
 };
 
 use crate::{
@@ -103,14 +103,6 @@ fn test_error(e: TestError) -> PortalError {
         TestError::NotFound => portal_error(DraftError::NotFound),
         TestError::Storage(e) => portal_error(DraftError::Storage(e)),
         TestError::NotReady => PortalError::Server(e.to_string()),
-        TestError::Corrupt(detail) => {
-            tracing::error!(error = %detail, "a stored connection test cannot be read");
-            PortalError::Server(
-                "This account's test history cannot be read by this version of Mailkey. Run the \
-                 test again; if it keeps happening, the operator should check the server log."
-                    .into(),
-            )
-        }
     }
 }
 
@@ -134,6 +126,16 @@ fn portal_error(e: DraftError) -> PortalError {
             set_status(404);
             PortalError::NotFound
         }
+        // A row this version cannot read (see `storage::DraftRecord`): said as such, not as
+        // the database being down.
+        DraftError::Storage(crate::storage::StorageError::Corrupt(e)) => {
+            tracing::error!(error = %e, "a stored account cannot be read");
+            PortalError::Server(
+                "This account's saved settings cannot be read by this version of Mailkey. The \
+                 operator should check the server log."
+                    .into(),
+            )
+        }
         DraftError::Storage(e) => {
             tracing::error!(error = %e, "storage failed in the wizard");
             PortalError::storage_unavailable()
@@ -142,14 +144,6 @@ fn portal_error(e: DraftError) -> PortalError {
             "This account uses {name}, which this Mailkey no longer offers. The operator can turn \
              it back on (for the sandbox: sandbox = true)."
         )),
-        DraftError::Corrupt(e) => {
-            tracing::error!(error = %e, "a stored draft cannot be read");
-            PortalError::Server(
-                "This account's saved settings cannot be read by this version of Mailkey. The \
-                 operator should check the server log."
-                    .into(),
-            )
-        }
     }
 }
 
@@ -386,10 +380,7 @@ impl PortalBackend for Portal {
     ) -> BoxFuture<'a, Result<ConnectionStatus, PortalError>> {
         Box::pin(async move {
             let session = operator_of(request)?;
-            let storage = |e: crate::storage::StorageError| {
-                tracing::error!(error = %e, "reading the connection failed");
-                PortalError::storage_unavailable()
-            };
+            let storage = |e: crate::storage::StorageError| portal_error(DraftError::Storage(e));
             let Some(r) = self.store.draft(&id).await.map_err(storage)? else {
                 set_status(404);
                 return Err(PortalError::NotFound);
@@ -400,28 +391,16 @@ impl PortalBackend for Portal {
                 .await
                 .map_err(storage)?;
             let (last_attempt, last_finished_at, last_outcome) = match latest {
-                Some((row, at, json)) => (
-                    Some(row),
-                    Some(at),
-                    serde_json::from_str::<SignInOutcome>(&json).ok(),
-                ),
+                Some(l) => (Some(l.row), Some(l.finished_at), Some(l.outcome)),
                 None => (None, None, None),
             };
-            let mailbox = r
-                .mailbox_settings
-                .as_deref()
-                .and_then(|j| serde_json::from_str::<MailboxSettings>(j).ok())
-                .map(|m| m.email)
-                .unwrap_or_default();
-            let connected = r.state == "connected";
+            let mailbox = r.mailbox.map(|m| m.email).unwrap_or_default();
+            let connected = r.state == mailkey_app::api::AccountState::Connected;
             Ok(ConnectionStatus {
-                state: r.state,
+                state: r.state.as_str().to_string(),
                 signed_in_as: r.signed_in_as,
                 signed_in_at: r.signed_in_at,
-                problem: r
-                    .connection_problem
-                    .as_deref()
-                    .and_then(|j| serde_json::from_str::<SignInProblem>(j).ok()),
+                problem: r.problem,
                 last_attempt,
                 last_finished_at,
                 // Consent reported after the account connected (an administrator using the

@@ -64,12 +64,7 @@ impl TokenViews {
         let view = match self.store.token_view(id).await? {
             None => None,
             Some(r) => {
-                let settings: Option<MailboxSettings> = r
-                    .mailbox_settings
-                    .as_deref()
-                    .map(serde_json::from_str)
-                    .transpose()
-                    .map_err(|e| StorageError::Corrupt(format!("account mailbox settings: {e}")))?;
+                let settings: Option<MailboxSettings> = r.mailbox;
                 Some(Arc::new(TokenView {
                     organisation_id: r.organisation_id,
                     mailbox: r.email.trim().to_string(),

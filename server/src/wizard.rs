@@ -40,8 +40,6 @@ pub enum DraftError {
     Invalid(Findings),
     #[error(transparent)]
     Storage(#[from] StorageError),
-    #[error("the stored draft cannot be read: {0}")]
-    Corrupt(String),
     #[error("this account uses {0}, which this Mailkey no longer offers (is the sandbox off?)")]
     ProviderOff(&'static str),
 }
@@ -136,8 +134,7 @@ impl Wizard {
     /// The account's provider and its authority; a provider this server no longer offers (the
     /// sandbox was turned off) is an error the admin can read.
     fn provider_of(&self, r: &DraftRecord) -> Result<(&'static Provider, String), DraftError> {
-        let provider = Provider::by_id(&r.provider)
-            .ok_or_else(|| DraftError::Corrupt(format!("unknown provider {}", r.provider)))?;
+        let provider = r.provider;
         let authority = self
             .providers
             .authority(provider.id)
@@ -258,14 +255,13 @@ impl Wizard {
                 }
             }
             (Some(m), AppSource::Own) => {
-                let json = serde_json::to_string(&m).expect("plain strings serialise");
                 self.store
                     .prefill_mailbox(
                         &id,
                         MailboxUpdate {
                             name: &m.account_name,
                             email: &m.email,
-                            mailbox_settings: &json,
+                            mailbox: &m,
                         },
                     )
                     .await?;
@@ -287,8 +283,10 @@ impl Wizard {
     pub async fn load(&self, id: &str) -> Result<Draft, DraftError> {
         let r = self.record(id).await?;
         let (provider, authority) = self.provider_of(&r)?;
-        let app: AppDetails = parse_json(r.app_settings.as_deref())?.unwrap_or_default();
-        let mailbox = parse_json(r.mailbox_settings.as_deref())?
+        let app = r.app.clone().unwrap_or_default();
+        let mailbox = r
+            .mailbox
+            .clone()
             .unwrap_or_else(|| MailboxSettings::preset(provider));
         Ok(Draft {
             id: r.id,
@@ -310,7 +308,7 @@ impl Wizard {
             mailbox,
             saved_step: r.saved_step,
             organisation: r.organisation.clone(),
-            operator_app: (r.app_source == AppSource::Operator.as_str())
+            operator_app: (r.app_source == AppSource::Operator)
                 .then(|| self.providers.operator_app(provider.id))
                 .flatten()
                 .map(|a| a.name.clone()),
@@ -325,15 +323,14 @@ impl Wizard {
         // Nor any value before its sign-in: the mailbox is the account that signs in (its name
         // defaults to the address), so the account goes straight to "Sign in"; a different
         // mailbox can still be set at the Mailbox step.
-        let operator = record.app_source == AppSource::Operator.as_str();
+        let operator = record.app_source == AppSource::Operator;
         if operator && step < Step::Mailbox {
-            if record.mailbox_settings.is_none() {
+            if record.mailbox.is_none() {
                 let (provider, _) = self.provider_of(&record)?;
                 let preset = MailboxSettings::preset(provider);
-                let json = serde_json::to_string(&preset).expect("plain strings serialise");
                 if !self
                     .store
-                    .set_default_mailbox(id, Step::Mailbox.number(), &json)
+                    .set_default_mailbox(id, Step::Mailbox.number(), &preset)
                     .await?
                 {
                     return Err(DraftError::NotFound);
@@ -370,10 +367,9 @@ impl Wizard {
             Err(note) => (None, Some(note)),
         };
         // Left empty with the mailbox already known: the tenant is the one owning its domain.
-        let saved_mailbox: Option<MailboxSettings> =
-            parse_json(record.mailbox_settings.as_deref())?;
         if v.tenant.is_empty() && !v.custom_endpoints && record.tenant_id.is_none() {
-            if let Some(email) = saved_mailbox
+            if let Some(email) = record
+                .mailbox
                 .as_ref()
                 .map(|m| m.email.trim().to_string())
                 .filter(|e| e.contains('@'))
@@ -388,9 +384,9 @@ impl Wizard {
         }
         // The same tenant as before that could not be looked up this time (Microsoft slow) is
         // still the tenant it resolved to then: not a new app registration.
-        let before: Option<AppDetails> = parse_json(record.app_settings.as_deref())?;
         let tenant_id = tenant_id.or_else(|| {
-            before
+            record
+                .app
                 .as_ref()
                 .filter(|b| b.tenant.trim().eq_ignore_ascii_case(v.tenant.trim()))
                 .and(record.tenant_id.clone())
@@ -408,7 +404,7 @@ impl Wizard {
         if findings.has_errors() {
             return Err(DraftError::Invalid(findings));
         }
-        let identity_changed = before.as_ref().is_some_and(|b| {
+        let identity_changed = record.app.as_ref().is_some_and(|b| {
             app_identity(b, record.tenant_id.as_deref()) != app_identity(&v, tenant_id.as_deref())
         });
         let secret = (!v.client_secret.is_empty())
@@ -417,7 +413,6 @@ impl Wizard {
             use secrecy::ExposeSecret;
             self.sealer.seal(s.expose_secret(), &client_secret_aad(id))
         });
-        let json = serde_json::to_string(&v).expect("plain strings serialise");
         let step = Step::AppDetails;
         let saved = self
             .store
@@ -425,7 +420,7 @@ impl Wizard {
                 id,
                 step.number(),
                 AppUpdate {
-                    app_settings: &json,
+                    app: &v,
                     tenant_id: tenant_id.as_deref(),
                     client_secret: sealed,
                     identity_changed,
@@ -515,10 +510,10 @@ impl Wizard {
         }
         // An own app registration whose tenant was left empty: it is the one that owns the
         // mailbox's domain. Found, the endpoints derive from it; not found, nothing is saved.
-        let own_app: Option<AppDetails> = parse_json(record.app_settings.as_deref())?;
-        let needs_tenant = record.app_source == AppSource::Own.as_str()
+        let needs_tenant = record.app_source == AppSource::Own
             && record.tenant_id.is_none()
-            && own_app
+            && record
+                .app
                 .as_ref()
                 .is_some_and(|a| a.tenant.trim().is_empty() && !a.custom_endpoints);
         let discovered = if needs_tenant {
@@ -561,7 +556,6 @@ impl Wizard {
                 ))),
             );
         }
-        let json = serde_json::to_string(&v).expect("plain strings serialise");
         let saved = self
             .store
             .update_mailbox(
@@ -570,7 +564,7 @@ impl Wizard {
                 MailboxUpdate {
                     name: &v.account_name,
                     email: &v.email,
-                    mailbox_settings: &json,
+                    mailbox: &v,
                 },
             )
             .await?;
@@ -580,10 +574,11 @@ impl Wizard {
         if let Some(tid) = discovered {
             self.store.set_discovered_tenant(id, &tid).await?;
         }
-        if record.app_source == AppSource::Operator.as_str() {
-            let before: Option<MailboxSettings> = parse_json(record.mailbox_settings.as_deref())?;
-            let address_changed =
-                before.is_none_or(|b| !b.email.trim().eq_ignore_ascii_case(&v.email));
+        if record.app_source == AppSource::Operator {
+            let address_changed = record
+                .mailbox
+                .as_ref()
+                .is_none_or(|b| !b.email.trim().eq_ignore_ascii_case(&v.email));
             // A tenant already known (looked up, or learnt at sign-in) stays for the same address.
             if address_changed || record.tenant_id.is_none() {
                 self.discover_operator_tenant(id, &authority, &v.email, &mut findings)
@@ -739,11 +734,6 @@ fn app_identity(
             )
         }),
     )
-}
-
-fn parse_json<T: serde::de::DeserializeOwned>(text: Option<&str>) -> Result<Option<T>, DraftError> {
-    text.map(|t| serde_json::from_str(t).map_err(|e| DraftError::Corrupt(e.to_string())))
-        .transpose()
 }
 
 fn tidy(s: &mut String) {

@@ -4,6 +4,7 @@
 //!
 //! Standard library only: this crate is compiled before anything else on a fresh clone.
 
+mod postgres;
 mod setup;
 mod tasks;
 

@@ -13,7 +13,8 @@ const CARGO_LEPTOS_VERSION: &str = "0.3.10";
 const NPM_DIR: &str = "end2end";
 /// Debian packages the tests use (real browser now; mail servers join with the connection test).
 /// Chromium for the browser tests; Dovecot, Postfix and openssl (for the test CA) for the
-/// connection tests' real mail servers, which the tests configure and start themselves.
+/// connection tests' real mail servers, which the tests configure and start themselves; a
+/// PostgreSQL server for the second storage run, on a cluster xtask makes and starts itself.
 const TEST_DEBIAN_PACKAGES: &[&str] = &[
     "chromium",
     "dovecot-imapd",
@@ -24,6 +25,9 @@ const TEST_DEBIAN_PACKAGES: &[&str] = &[
     // for the independent OpenAPI checker.
     "python3",
     "python3-venv",
+    // The server binaries (in /usr/lib/postgresql/<version>/bin), psql, and the `postgres`
+    // user the test cluster runs as under root; the system cluster it sets up goes unused.
+    "postgresql",
 ];
 
 /// The OpenAPI document's independent checker, from PyPI, in a venv of its own under target/.
@@ -115,7 +119,7 @@ fn have(program: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     output(Command::new("id").arg("-u")).as_deref() == Some("0")
 }
 
@@ -137,7 +141,8 @@ pub fn build_tools() -> Result<(), String> {
     npm_packages()
 }
 
-/// Everything the tests need beyond the build: Debian packages (browser).
+/// Everything the tests need beyond the build: Debian packages (browser, mail servers,
+/// PostgreSQL).
 pub fn test_tools() -> Result<(), String> {
     debian_packages(TEST_DEBIAN_PACKAGES)
 }

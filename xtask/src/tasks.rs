@@ -2,7 +2,10 @@
 
 use std::{path::PathBuf, process::Command, time::Instant};
 
-use crate::setup::{self, path_with_npm_bin, root, run, step};
+use crate::{
+    postgres::TestCluster,
+    setup::{self, path_with_npm_bin, root, run, step},
+};
 
 /// Where cargo-leptos leaves the release server binary (with `hash.txt` beside it).
 fn release_binary() -> PathBuf {
@@ -104,7 +107,7 @@ pub fn test() -> Result<(), String> {
 
     step("unit and integration tests (cargo test)");
     let verifier = setup::webhook_verifier_python()?;
-    run(cargo().env("STANDARDWEBHOOKS_PYTHON", verifier).args([
+    run(cargo().env("STANDARDWEBHOOKS_PYTHON", &verifier).args([
         "test",
         "--package",
         "mailkey",
@@ -113,6 +116,21 @@ pub fn test() -> Result<(), String> {
         "--package",
         "xtask",
     ]))?;
+
+    step("the storage and integration suites again, on PostgreSQL (a cluster of its own on loopback)");
+    let postgres_started = Instant::now();
+    let cluster = TestCluster::start()?;
+    // The server's test support gives each test server and store a fresh database on it. On
+    // failure, `?` drops the cluster, which stops it.
+    run(cargo()
+        .env("STANDARDWEBHOOKS_PYTHON", &verifier)
+        .env("POSTGRES_TEST_SERVER", cluster.url())
+        .args(["test", "--package", "mailkey"]))?;
+    drop(cluster);
+    println!(
+        "the PostgreSQL run passed in {:.0?}",
+        postgres_started.elapsed()
+    );
 
     // The OpenAPI document the integration test wrote, checked by a validator nobody here wrote.
     step("OpenAPI document (openapi-spec-validator)");
@@ -163,6 +181,13 @@ pub fn bench() -> Result<(), String> {
         "--bench",
         "connection_test",
     ]))?;
-    step("the token endpoint under wrk, next to a bare axum handler");
-    run(cargo().args(["bench", "--package", "mailkey", "--bench", "token_endpoint"]))
+    step("the token endpoint under wrk on SQLite and on PostgreSQL, next to a bare axum handler");
+    let cluster = TestCluster::start()?;
+    run(cargo()
+        .args(["bench", "--package", "mailkey", "--bench", "token_endpoint"])
+        .env("POSTGRES_TEST_SERVER", cluster.url()))?;
+    step("a refresh storm: 1,000 accounts due at once, kept alive by two instances on PostgreSQL");
+    run(cargo()
+        .args(["bench", "--package", "mailkey", "--bench", "refresh_storm"])
+        .env("POSTGRES_TEST_SERVER", cluster.url()))
 }

@@ -3,7 +3,7 @@
 //! the organisation's names where the portal shows its own.
 //!
 //! The server renders what the launch token may still do without using it (a link scanner
-//! must not spend it); the [`EmbedFlow`] island then uses it once and keeps the credential it
+//! must not spend it); the flow's code ([`boot`]) then uses it once and keeps the credential it
 //! gets in memory, sending it as a header: no cookie, so third-party cookie blocking changes
 //! nothing. Sign-in opens a popup in the click (Microsoft refuses to be framed); the frame learns
 //! the result from the server, so a cut `window.opener` changes nothing either.
@@ -59,7 +59,9 @@ fn EmbedView(token: String, preview: EmbedPreview) -> impl IntoView {
     let body = match preview.refused.clone() {
         Some((code, words)) => view! {
             <p class="alert alert-error" role="alert" id="embed-refused" data-code=code.clone()>{words}</p>
-            <EmbedNotice code=code parent_origins=preview.parent_origins.clone()/>
+            // The parent hears it (with the stable code) so it can mint a new one: booted as
+            // the flow is (see `boot`), not an island.
+            <div id="embed-flow" hidden data-refused=code data-parent-origins=preview.parent_origins.join(" ")></div>
         }
         .into_any(),
         None => view! {
@@ -81,21 +83,6 @@ fn EmbedView(token: String, preview: EmbedPreview) -> impl IntoView {
     }
 }
 
-/// A refused launch token: the parent hears it (with a stable code) so it can mint a new one.
-/// Lazy, as the flow: their code loads only on this page, not with every portal page.
-#[island(lazy)]
-fn EmbedNotice(code: String, parent_origins: Vec<String>) -> impl IntoView {
-    let hydrated = crate::components::hydrated::marker();
-    #[cfg(feature = "hydrate")]
-    Effect::new(move |_| {
-        let parent = client::Parent::find(&parent_origins);
-        parent.send("error", &[("code", client::Value::Str(&code))]);
-    });
-    #[cfg(not(feature = "hydrate"))]
-    let _ = (code, parent_origins);
-    view! { <span hidden data-hydrated=hydrated></span> }
-}
-
 /// A failed sign-in, as the embedded page shows it.
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
@@ -111,7 +98,7 @@ struct Problem {
 #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 enum Phase {
     Starting,
-    /// The session cannot go on: the words, and whether a new session would help.
+    /// The session cannot go on: the words saying why.
     Stopped(String),
     /// Setup steps are missing that only the hosted portal asks for.
     NotReady,
@@ -125,133 +112,99 @@ enum Phase {
     Connected(String),
 }
 
-#[island(lazy)]
-pub fn EmbedFlow(
+/// The flow's first step: every phase's markup, rendered by the server and shown, hidden and
+/// filled by the flow (`client::Flow::show`). It is not an island: [`boot`] (called by the
+/// browser's entry point on every page) starts it, and its code is a chunk of its own loaded
+/// only here. The embedded page's first load must be no heavier than the portal's sign-in step;
+/// a lazy island's own machinery weighed 8 KB brotli before any of the flow's code, and building
+/// or hydrating a reactive view per phase cost more again. What the flow may do is in the
+/// `data-` attributes (the launch token, the parent origins and the return URL), as an island's
+/// props would be. The later views (the test's, the own-app form) are mounted into the two
+/// empty elements at the end by [`go_on`]'s chunk.
+#[component]
+fn EmbedFlow(
     launch_token: String,
     parent_origins: Vec<String>,
     return_url: Option<String>,
 ) -> impl IntoView {
-    let hydrated = crate::components::hydrated::marker();
-    let phase = RwSignal::new(Phase::Starting);
-    let root = NodeRef::<leptos::html::Div>::new();
-    // The connection test's view: mounted by its own chunk when the first test starts.
-    let results = NodeRef::<leptos::html::Div>::new();
-    // The own app registration's form, likewise when it is asked for.
-    let app_form = NodeRef::<leptos::html::Div>::new();
-
-    #[cfg(feature = "hydrate")]
-    {
-        let s = client::Signals {
-            phase,
-            mailbox: RwSignal::new(String::new()),
-            app_name: RwSignal::new(String::new()),
-            problem: RwSignal::new(None::<Problem>),
-            stages: RwSignal::new(Vec::new()),
-            diagnosis: RwSignal::new(None),
-            results,
-            app_form,
-        };
-        let flow = client::Flow::new(launch_token, parent_origins, return_url, s);
-        // The phases are built here, in the browser, never hydrated: the server rendered only
-        // the first words, and hydrating every phase's view would cost this page (whose first
-        // load must be no heavier than the portal's) more code than building them. The test's
-        // view comes later with the test's own chunk. They go into elements the server left
-        // empty, once the island's hydration is over (a lazy island hydrates asynchronously,
-        // and changing nodes it has still to walk would break it).
-        Effect::new(move |started: Option<bool>| {
-            if started == Some(true) {
-                return true;
-            }
-            let Some(el) = root.get() else { return false };
-            let flow = flow.clone();
-            request_animation_frame(move || {
-                let shown = flow.clone();
-                let handle = leptos::mount::mount_to_renderer(&el, move || phases(s, shown));
-                // The phases live as long as the page.
-                handle.forget();
-                flow.start();
-            });
-            true
-        });
-    }
-    #[cfg(not(feature = "hydrate"))]
-    let _ = (launch_token, parent_origins, return_url);
-
     view! {
-        <div class="embed-flow" data-hydrated=hydrated aria-live="polite">
-            <p class="loading" id="embed-starting" role="status" hidden=move || phase.get() != Phase::Starting>"Starting…"</p>
-            <div node_ref=root></div>
-            <div node_ref=results></div>
-            <div node_ref=app_form></div>
+        <div class="embed-flow" id="embed-flow" aria-live="polite"
+            data-launch-token=launch_token
+            data-parent-origins=parent_origins.join(" ")
+            data-return-url=return_url>
+            <p class="loading" id="embed-starting" role="status">"Starting…"</p>
+            <p class="alert alert-error" id="embed-stopped" role="alert" hidden></p>
+            <p class="alert alert-warning" id="embed-not-ready" role="status" hidden>
+                "This connection has no mailbox address yet: the application did not name the mailbox. Start the connection again from the application, or finish the setup in Mailkey's portal."
+            </p>
+            <p id="embed-waiting" role="status" hidden>
+                "Complete the sign-in in Microsoft's window. This page goes on by itself when you are done."
+            </p>
+            <p class="alert alert-warning" id="embed-blocked" role="alert" hidden>
+                "Your browser blocked the sign-in window. "
+                <a target="_blank" rel="opener" id="embed-open-sign-in">"Open it here"</a>
+                "."
+            </p>
+            <div id="embed-sign-in-step" hidden>
+                <p>
+                    "Sign in with Microsoft as " <strong id="embed-mailbox"></strong>
+                    " and accept the permissions for " <span id="embed-app-name"></span> ". Nothing else to fill in."
+                </p>
+                <div class="alert alert-error sign-in-problem" id="embed-problem" role="alert" hidden>
+                    <h2 id="embed-problem-title"></h2>
+                    <p><strong>"What happened: "</strong><span id="embed-problem-what"></span></p>
+                    <p><strong>"What to do: "</strong><span id="embed-problem-fix"></span></p>
+                    <button type="button" class="button button-secondary" id="embed-admin-consent" hidden>
+                        "I am an administrator — grant for my organisation"
+                    </button>
+                </div>
+                <button type="button" class="button button-primary" id="embed-sign-in">
+                    "Sign in with Microsoft"
+                </button>
+            </div>
+            <div id="embed-results"></div>
+            <div id="embed-app-form"></div>
         </div>
     }
 }
 
-/// What the first phases show: one line of words for the phases that are only words, and the
-/// sign-in (built once, shown while signing in). Kept to one small structure: this code is in the
-/// embedded page's first load.
+/// Starts the embedded flow if this page is the embedded page (it has the flow's root): its
+/// code is a chunk of its own, loaded only then.
 #[cfg(feature = "hydrate")]
-fn phases(s: client::Signals, flow: client::Flow) -> impl IntoView {
-    const NOT_READY: &str = "This connection has no mailbox address yet: the application did not name the mailbox. Start the connection again from the application, or finish the setup in Mailkey's portal.";
-    const WAITING: &str = "Complete the sign-in in Microsoft's window. This page goes on by itself when you are done.";
-    let client::Signals {
-        phase,
-        mailbox,
-        app_name,
-        problem,
-        ..
-    } = s;
-    let flow = StoredValue::new_local(flow);
-    let sign_in = move |admin_consent: bool| flow.with_value(|f| f.sign_in(admin_consent));
-    // (class, id, role, words) of the phase's one line, if it has one.
-    let line = move || match phase.get() {
-        Phase::Stopped(w) => Some(("alert alert-error", "embed-stopped", "alert", w)),
-        Phase::NotReady => Some((
-            "alert alert-warning",
-            "embed-not-ready",
-            "status",
-            NOT_READY.into(),
-        )),
-        Phase::Waiting(_) => Some(("", "embed-waiting", "status", WAITING.into())),
-        _ => None,
-    };
-    let blocked = move || match phase.get() {
-        Phase::Waiting(url) => url,
-        _ => None,
-    };
-    view! {
-        {move || line().map(|(class, id, role, words)| view! { <p class=class id=id role=role>{words}</p> })}
-        {move || blocked().map(|url| view! {
-            <p class="alert alert-warning" role="alert">
-                "Your browser blocked the sign-in window. "
-                <a href=url target="_blank" rel="opener" id="embed-open-sign-in">"Open it here"</a>
-                "."
-            </p>
-        })}
-        <div hidden=move || phase.get() != Phase::SignIn>
-            <p>
-                "Sign in with Microsoft as " <strong id="embed-mailbox">{move || mailbox.get()}</strong>
-                " and accept the permissions for " {move || app_name.get()} ". Nothing else to fill in."
-            </p>
-            {move || problem.get().map(|p| view! {
-                <div class="alert alert-error sign-in-problem" role="alert">
-                    <h2>{p.title}</h2>
-                    <p><strong>"What happened: "</strong>{p.what}</p>
-                    <p><strong>"What to do: "</strong>{p.fix}</p>
-                    {p.admin_consent.then(|| view! {
-                        <button type="button" class="button button-secondary" id="embed-admin-consent"
-                            on:click=move |_| sign_in(true)>
-                            "I am an administrator — grant for my organisation"
-                        </button>
-                    })}
-                </div>
-            })}
-            <button type="button" class="button button-primary" id="embed-sign-in"
-                on:click=move |_| sign_in(false)>
-                "Sign in with Microsoft"
-            </button>
-        </div>
+pub fn boot() {
+    let root = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.get_element_by_id("embed-flow"));
+    if root.is_some() {
+        leptos::task::spawn_local(start());
     }
+}
+
+#[cfg(feature = "hydrate")]
+#[lazy]
+async fn start() {
+    let Some(root) = client::element("embed-flow") else {
+        return;
+    };
+    let data = |name: &str| root.get_attribute(name);
+    let parent_origins: Vec<String> = data("data-parent-origins")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    match data("data-refused") {
+        // A refused launch token: the parent hears its code, and the page stays as it is.
+        Some(code) => {
+            let parent = client::Parent::find(&parent_origins);
+            parent.send("error", &[("code", client::Value::Str(&code))]);
+        }
+        None => {
+            let launch_token = data("data-launch-token").unwrap_or_default();
+            client::Flow::new(launch_token, parent_origins, data("data-return-url")).start();
+        }
+    }
+    // As an island's root says it once its wasm runs (see `components::hydrated`).
+    let _ = root.set_attribute("data-hydrated", "true");
 }
 
 #[cfg(feature = "hydrate")]
@@ -259,9 +212,10 @@ mod client {
     //! The embedded flow in the browser: the credential in memory, the server's `/embed/…`
     //! routes, and the messages to and from the parent page. The first step reads its few JSON
     //! fields through the browser's own `JSON` (no serde_json in this chunk: the embedded page
-    //! must be no heavier than the portal's); the connection test's part loads when it starts.
+    //! must be no heavier than the portal's); what follows the first step loads with
+    //! [`super::go_on`].
 
-    use std::{cell::RefCell, rc::Rc, time::Duration};
+    use std::{cell::RefCell, rc::Rc};
 
     use leptos::{prelude::*, task::spawn_local};
     use wasm_bindgen_futures::JsFuture;
@@ -420,33 +374,82 @@ mod client {
         }
     }
 
+    /// What the connection test's view shows: made by the test's chunk when the first test
+    /// starts (no signal is in the first step's code).
     #[derive(Clone, Copy)]
-    pub struct Signals {
-        pub phase: RwSignal<Phase>,
-        pub mailbox: RwSignal<String>,
-        pub app_name: RwSignal<String>,
-        pub problem: RwSignal<Option<Problem>>,
+    pub struct TestView {
         pub stages: RwSignal<Vec<StageEvent>>,
         pub diagnosis: RwSignal<Option<Diagnosis>>,
-        pub results: NodeRef<leptos::html::Div>,
-        pub app_form: NodeRef<leptos::html::Div>,
     }
 
-    /// What the launch answered, kept for the end's `connected` event.
-    #[derive(Clone, Default)]
-    struct Launched {
-        account_id: String,
-        external_id: Option<String>,
-        reconnect: bool,
+    /// An element of the embedded page by its ID.
+    pub fn element(id: &str) -> Option<web_sys::HtmlElement> {
+        use web_sys::wasm_bindgen::JsCast;
+        web_sys::window()?
+            .document()?
+            .get_element_by_id(id)?
+            .dyn_into()
+            .ok()
     }
+
+    fn reveal(id: &str, shown: bool) {
+        if let Some(e) = element(id) {
+            e.set_hidden(!shown);
+        }
+    }
+
+    fn write(id: &str, words: &str) {
+        if let Some(e) = element(id) {
+            e.set_text_content(Some(words));
+        }
+    }
+
+    /// Writes words into a live region (an alert or a status) already shown: emptied first,
+    /// so the same words said again are a change a screen reader announces.
+    fn say(id: &str, words: &str) {
+        write(id, "");
+        write(id, words);
+    }
+
+    /// A callback for the page's life. One closure type for every listener and the timer
+    /// (rather than leptos' typed helpers), as each type is code in the first load.
+    fn callback(then: impl Fn(JsValue) + 'static) -> web_sys::js_sys::Function {
+        use web_sys::wasm_bindgen::{closure::Closure, JsCast};
+        Closure::<dyn Fn(JsValue)>::new(then)
+            .into_js_value()
+            .unchecked_into()
+    }
+
+    /// Calls `then` with the ID of the button clicked inside this element.
+    fn on_click(id: &str, then: impl Fn(String) + 'static) {
+        use web_sys::wasm_bindgen::JsCast;
+        if let Some(e) = element(id) {
+            let handler = callback(move |ev| {
+                let ev: web_sys::Event = ev.unchecked_into();
+                let button = ev
+                    .target()
+                    .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+                    .and_then(|t| t.closest("button").ok().flatten());
+                then(button.map(|b| b.id()).unwrap_or_default());
+            });
+            let _ = e.add_event_listener_with_callback("click", &handler);
+        }
+    }
+
+    type Watcher = Box<dyn Fn(&Phase)>;
 
     struct Inner {
         launch_token: RefCell<String>,
         credential: RefCell<Option<String>>,
-        launched: RefCell<Launched>,
+        /// What the launch answered (an `EmbedLaunch`), read again for the `connected` event.
+        launched: RefCell<JsValue>,
+        mailbox: RefCell<String>,
         parent: Parent,
         return_url: Option<String>,
-        s: Signals,
+        phase: RefCell<Phase>,
+        /// Told of each phase shown: the later views, which follow it with signals of their own.
+        watchers: RefCell<Vec<Watcher>>,
+        test_view: RefCell<Option<TestView>>,
     }
 
     #[derive(Clone)]
@@ -519,19 +522,29 @@ mod client {
             launch_token: String,
             parent_origins: Vec<String>,
             return_url: Option<String>,
-            s: Signals,
         ) -> Flow {
             Flow(Rc::new(Inner {
                 launch_token: RefCell::new(launch_token),
                 credential: RefCell::new(None),
-                launched: RefCell::new(Launched::default()),
+                launched: RefCell::new(JsValue::NULL),
+                mailbox: RefCell::new(String::new()),
                 parent: Parent::find(&parent_origins),
                 return_url,
-                s,
+                phase: RefCell::new(Phase::Starting),
+                watchers: RefCell::new(Vec::new()),
+                test_view: RefCell::new(None),
             }))
         }
 
         pub fn start(self) {
+            let flow = self.clone();
+            on_click("embed-sign-in-step", move |clicked| {
+                match clicked.as_str() {
+                    "embed-sign-in" => flow.sign_in(false),
+                    "embed-admin-consent" => flow.sign_in(true),
+                    _ => {}
+                }
+            });
             self.listen();
             self.watch_height();
             self.0.parent.send("ready", &[]);
@@ -549,42 +562,44 @@ mod client {
         }
 
         fn listen(&self) {
+            use web_sys::wasm_bindgen::JsCast;
             let flow = self.clone();
-            let handle =
-                window_event_listener(leptos::ev::message, move |ev: web_sys::MessageEvent| {
-                    match flow.0.parent.accept(&ev) {
-                        Some(Some(token)) => {
-                            *flow.0.launch_token.borrow_mut() = token;
-                            let flow = flow.clone();
-                            spawn_local(async move { flow.launch_and_go_on().await });
-                        }
-                        // The parent's origin was learned from its hello just now.
-                        Some(None) => {
-                            flow.0.parent.send("ready", &[]);
-                        }
-                        None => {}
+            let on_message = callback(move |ev| {
+                let ev: web_sys::MessageEvent = ev.unchecked_into();
+                match flow.0.parent.accept(&ev) {
+                    Some(Some(token)) => {
+                        *flow.0.launch_token.borrow_mut() = token;
+                        let flow = flow.clone();
+                        spawn_local(async move { flow.launch_and_go_on().await });
                     }
-                });
-            // The listener lives as long as the page.
-            std::mem::forget(handle);
+                    // The parent's origin was learned from its hello just now.
+                    Some(None) => {
+                        flow.0.parent.send("ready", &[]);
+                    }
+                    None => {}
+                }
+            });
+            if let Some(w) = web_sys::window() {
+                let _ = w.add_event_listener_with_callback("message", &on_message);
+            }
         }
 
         /// Tells the parent the content's height whenever it changes (the frame follows it).
         fn watch_height(&self) {
             let parent = self.0.parent.clone();
             let last = std::cell::Cell::new(0i32);
-            let _ = set_interval_with_handle(
-                move || {
-                    let height = content_height();
-                    // Kept as sent only once the parent heard it (its origin may come later).
-                    if height != last.get()
-                        && parent.send("resize", &[("height", Value::Num(f64::from(height)))])
-                    {
-                        last.set(height);
-                    }
-                },
-                Duration::from_millis(200),
-            );
+            let tick = callback(move |_| {
+                let height = content_height();
+                // Kept as sent only once the parent heard it (its origin may come later).
+                if height != last.get()
+                    && parent.send("resize", &[("height", Value::Num(f64::from(height)))])
+                {
+                    last.set(height);
+                }
+            });
+            if let Some(w) = web_sys::window() {
+                let _ = w.set_interval_with_callback_and_timeout_and_arguments_0(&tick, 200);
+            }
         }
 
         fn ended(&self) {
@@ -594,14 +609,14 @@ mod client {
             } else {
                 "This page's session ended (they last a few minutes). Start the connection again from the application."
             };
-            self.0.s.phase.set(Phase::Stopped(words.into()));
+            self.show(Phase::Stopped(words.into()));
         }
 
         pub fn stop(&self, t: Trouble) {
             match t {
                 Trouble::Ended => self.ended(),
                 Trouble::Said(words) | Trouble::Invalid(_, words) => {
-                    self.0.s.phase.set(Phase::Stopped(words))
+                    self.show(Phase::Stopped(words))
                 }
                 // A used or unknown launch token: the parent hears the server's own code (and
                 // embed.js fetches a new session for a used one).
@@ -610,7 +625,7 @@ mod client {
                         "error",
                         &[("code", Value::Str(&code)), ("message", Value::Str(&words))],
                     );
-                    self.0.s.phase.set(Phase::Stopped(words));
+                    self.show(Phase::Stopped(words));
                 }
             }
         }
@@ -624,61 +639,48 @@ mod client {
                 Err(t) => return self.stop(t),
             };
             *self.0.credential.borrow_mut() = text(&launched, "credential");
-            let l = Launched {
-                account_id: text(&launched, "account_id").unwrap_or_default(),
-                external_id: text(&launched, "external_id"),
-                reconnect: flag(&launched, "reconnect"),
-            };
-            let reconnect = l.reconnect;
-            *self.0.launched.borrow_mut() = l;
-            self.refresh(reconnect).await;
-        }
-
-        /// Reads the account and shows its next step: a connected account (not to reconnect)
-        /// is tested; a ready one signs in; one on its own app registration first gets it.
-        async fn refresh(&self, reconnect: bool) {
-            let state = match self.call("GET", "/embed/api/state", None).await {
-                Ok(s) => s,
-                Err(t) => return self.stop(t),
-            };
+            let reconnect = flag(&launched, "reconnect");
+            let state = field(&launched, "state");
+            *self.0.launched.borrow_mut() = launched;
             self.go_on_from(state, reconnect);
         }
 
-        /// Shows the step that follows from this `EmbedState`.
+        /// Shows the step that follows from this `EmbedState`: a connected account (not to
+        /// reconnect) is tested; a ready one signs in; one on its own app registration first
+        /// gets it.
         pub fn go_on_from(&self, state: JsValue, reconnect: bool) {
-            self.0
-                .s
-                .mailbox
-                .set(text(&state, "mailbox").unwrap_or_default());
-            self.0
-                .s
-                .app_name
-                .set(text(&state, "app_name").unwrap_or_default());
-            self.0.s.problem.set(problem_of(&field(&state, "problem")));
+            let mailbox = text(&state, "mailbox").unwrap_or_default();
+            write("embed-mailbox", &mailbox);
+            *self.0.mailbox.borrow_mut() = mailbox;
+            write(
+                "embed-app-name",
+                &text(&state, "app_name").unwrap_or_default(),
+            );
+            self.set_problem(problem_of(&field(&state, "problem")));
             if flag(&state, "needs_app") && !reconnect {
                 self.0
                     .parent
                     .send("step_changed", &[("step", Value::Str("app_details"))]);
-                self.0.s.phase.set(Phase::AppSetup);
-                spawn_local(super::show_app_form(self.clone(), state));
+                self.show(Phase::AppSetup);
+                spawn_local(super::go_on(self.clone(), super::Next::AppForm(state)));
                 return;
             }
             self.0
                 .parent
                 .send("step_changed", &[("step", Value::Str("sign_in"))]);
             if !flag(&state, "ready_to_sign_in") {
-                self.0.s.phase.set(Phase::NotReady);
+                self.show(Phase::NotReady);
             } else if flag(&state, "connected") && !reconnect {
                 self.test();
             } else {
-                self.0.s.phase.set(Phase::SignIn);
+                self.show(Phase::SignIn);
             }
         }
 
         /// The sign-in button: the popup opens now, in the click (so no blocker stops it), and
         /// is sent to its one-time ticket once the server made one.
         pub fn sign_in(&self, admin_consent: bool) {
-            if matches!(self.0.s.phase.get_untracked(), Phase::Waiting(_)) {
+            if matches!(*self.0.phase.borrow(), Phase::Waiting(_)) {
                 return;
             }
             let popup = web_sys::window().and_then(|w| {
@@ -690,14 +692,17 @@ mod client {
                 .ok()
                 .flatten()
             });
-            self.0.s.phase.set(Phase::Waiting(None));
+            self.show(Phase::Waiting(None));
             let flow = self.clone();
-            spawn_local(super::sign_in_and_wait(flow, popup, admin_consent));
+            spawn_local(super::go_on(
+                flow,
+                super::Next::SignIn(popup, admin_consent),
+            ));
         }
 
         /// A signed-in result: the test follows.
         pub fn signed_in(&self) {
-            self.0.s.problem.set(None);
+            self.set_problem(None);
             self.0.parent.send("signed_in", &[]);
             self.test();
         }
@@ -713,62 +718,101 @@ mod client {
                     ],
                 );
             }
-            self.0.s.problem.set(problem);
-            self.0.s.phase.set(Phase::SignIn);
+            self.set_problem(problem);
+            self.show(Phase::SignIn);
         }
 
+        /// Shows the phase: the first step's own elements here, the later views follow the
+        /// signal.
         pub fn show(&self, phase: Phase) {
-            self.0.s.phase.set(phase);
+            reveal("embed-starting", phase == Phase::Starting);
+            reveal("embed-stopped", matches!(phase, Phase::Stopped(_)));
+            if let Phase::Stopped(words) = &phase {
+                say("embed-stopped", words);
+            }
+            reveal("embed-not-ready", phase == Phase::NotReady);
+            reveal("embed-waiting", matches!(phase, Phase::Waiting(_)));
+            let blocked = match &phase {
+                Phase::Waiting(Some(url)) => Some(url.as_str()),
+                _ => None,
+            };
+            if let (Some(url), Some(link)) = (blocked, element("embed-open-sign-in")) {
+                let _ = link.set_attribute("href", url);
+            }
+            reveal("embed-blocked", blocked.is_some());
+            reveal("embed-sign-in-step", phase == Phase::SignIn);
+            for watcher in self.0.watchers.borrow().iter() {
+                watcher(&phase);
+            }
+            *self.0.phase.borrow_mut() = phase;
         }
 
-        /// Runs the connection test and follows it (its code loads now, not with the page).
+        pub fn phase(&self) -> Phase {
+            self.0.phase.borrow().clone()
+        }
+
+        /// Calls `then` with each phase shown from now on.
+        pub fn watch(&self, then: impl Fn(&Phase) + 'static) {
+            self.0.watchers.borrow_mut().push(Box::new(then));
+        }
+
+        pub fn test_view(&self) -> Option<TestView> {
+            *self.0.test_view.borrow()
+        }
+
+        pub fn set_test_view(&self, view: TestView) {
+            *self.0.test_view.borrow_mut() = Some(view);
+        }
+
+        pub fn credential(&self) -> String {
+            self.0.credential.borrow().clone().unwrap_or_default()
+        }
+
+        /// The last sign-in's explanation under the button, or none.
+        pub fn set_problem(&self, problem: Option<Problem>) {
+            reveal("embed-problem", problem.is_some());
+            reveal(
+                "embed-admin-consent",
+                problem.as_ref().is_some_and(|p| p.admin_consent),
+            );
+            if let Some(p) = &problem {
+                say("embed-problem-title", &p.title);
+                say("embed-problem-what", &p.what);
+                say("embed-problem-fix", &p.fix);
+            }
+        }
+
+        /// Runs the connection test and follows it (its code loads now, not with the page);
+        /// that code shows the Testing phase, once the last run's results are cleared.
         pub fn test(&self) {
-            let flow = self.clone();
-            self.0.s.stages.set(Vec::new());
-            self.0.s.diagnosis.set(None);
-            self.0.s.phase.set(Phase::Testing);
             self.0
                 .parent
                 .send("step_changed", &[("step", Value::Str("test"))]);
-            spawn_local(async move {
-                let credential = flow.0.credential.borrow().clone().unwrap_or_default();
-                let outcome = super::follow_test(credential, flow.clone()).await;
-                match outcome {
-                    super::TestEnd::Stopped(t) => flow.stop(t),
-                    super::TestEnd::Done {
-                        ok,
-                        code,
-                        diagnosis,
-                    } => flow.finished(ok, &code, diagnosis),
-                }
-            });
+            spawn_local(super::go_on(self.clone(), super::Next::Test));
         }
 
-        pub fn signals(&self) -> Signals {
-            self.0.s
-        }
-
-        fn finished(&self, ok: bool, code: &str, diagnosis: Option<Diagnosis>) {
-            let Launched {
-                account_id,
-                external_id,
-                ..
-            } = self.0.launched.borrow().clone();
+        /// The test's end: the parent hears it, and a connected hosted page returns to the host.
+        pub fn finished(&self, ok: bool, code: &str, diagnosis: Option<Diagnosis>) {
+            let launched = self.0.launched.borrow().clone();
+            let account_id = text(&launched, "account_id").unwrap_or_default();
+            let external_id = text(&launched, "external_id");
             if !ok {
                 self.0
                     .parent
                     .send("test_failed", &[("code", Value::Str(code))]);
-                self.0.s.diagnosis.set(diagnosis);
-                return self.0.s.phase.set(Phase::Failed);
+                if let Some(v) = self.test_view() {
+                    v.diagnosis.set(diagnosis);
+                }
+                return self.show(Phase::Failed);
             }
-            let who = self.0.s.mailbox.get_untracked();
+            let who = self.0.mailbox.borrow().clone();
             self.0.parent.send("test_passed", &[]);
             let mut fields = vec![("account_id", Value::Str(&account_id))];
             if let Some(e) = &external_id {
                 fields.push(("external_id", Value::Str(e)));
             }
             self.0.parent.send("connected", &fields);
-            self.0.s.phase.set(Phase::Connected(who));
+            self.show(Phase::Connected(who));
             if !framed() {
                 if let Some(back) = &self.0.return_url {
                     let sep = if back.contains('?') { '&' } else { '?' };
@@ -783,56 +827,82 @@ mod client {
     }
 }
 
-/// How a connection test run from the embedded page ended.
+/// What the flow goes on to after its first step.
 #[cfg(feature = "hydrate")]
-#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
-enum TestEnd {
-    /// Why the test could not be followed, as the flow stops for it.
-    Stopped(client::Trouble),
-    Done {
-        ok: bool,
-        code: String,
-        diagnosis: Option<crate::mail_test::Diagnosis>,
-    },
+enum Next {
+    /// The popup (already opened in the click, if not blocked), and whether it asks an
+    /// administrator's consent.
+    SignIn(Option<web_sys::Window>, bool),
+    Test,
+    /// The own app registration's form, with the `EmbedState` that asked for it.
+    AppForm(web_sys::wasm_bindgen::JsValue),
 }
 
-/// Starts the test and follows it until its report: a chunk of its own (the test's view, and it
-/// reads the stages and the report with serde), loaded when the first test starts, after the
-/// sign-in.
+/// Everything after the first step, in one chunk: the sign-in's wait, the connection test and
+/// its view, the own-app form. Loaded at the sign-in click (the person is at Microsoft's page
+/// meanwhile), or when the first step needs one of them. One chunk rather than one each: each
+/// chunk the first step shares code with splits that code into more small files, and their
+/// overhead cost the first load about 2 KB brotli.
 #[cfg(feature = "hydrate")]
 #[lazy]
-async fn follow_test(credential: String, flow: client::Flow) -> TestEnd {
-    let stages = flow.signals().stages;
-    show_results(flow);
+async fn go_on(flow: client::Flow, next: Next) {
+    match next {
+        Next::SignIn(popup, admin_consent) => sign_in_and_wait(flow, popup, admin_consent).await,
+        Next::Test => follow_test(flow).await,
+        Next::AppForm(state) => show_app_form(flow, state),
+    }
+}
+
+/// Runs the test and follows it until its report (read with serde), then ends it as the flow
+/// does; the first test mounts the test's view.
+#[cfg(feature = "hydrate")]
+async fn follow_test(flow: client::Flow) {
+    let view = match flow.test_view() {
+        Some(v) => v,
+        None => {
+            let v = client::TestView {
+                stages: RwSignal::new(Vec::new()),
+                diagnosis: RwSignal::new(None),
+            };
+            flow.set_test_view(v);
+            show_results(&flow, v);
+            v
+        }
+    };
+    // The last run's stages and diagnosis go before "Testing" shows beside them.
+    view.stages.set(Vec::new());
+    view.diagnosis.set(None);
+    flow.show(Phase::Testing);
+    match run_test(&flow.credential(), view.stages).await {
+        Ok(report) => {
+            let code = report
+                .diagnosis
+                .as_ref()
+                .map(|d| d.code.clone())
+                .unwrap_or_default();
+            flow.finished(report.ok, &code, report.diagnosis)
+        }
+        Err(t) => flow.stop(t),
+    }
+}
+
+/// Starts a test and shows its stages as they come: its report, or why it could not be followed.
+#[cfg(feature = "hydrate")]
+async fn run_test(
+    credential: &str,
+    stages: RwSignal<Vec<crate::mail_test::StageEvent>>,
+) -> Result<crate::mail_test::TestReport, client::Trouble> {
     use crate::mail_test::{StageEvent, TestReport};
     use client::{call, Trouble};
 
-    let said = TestEnd::Stopped;
-    let started = match call(Some(&credential), "POST", "/embed/api/tests", None).await {
-        Ok(s) => s,
-        Err(t) => return said(t),
-    };
-    let Some(run) = web_sys::js_sys::Reflect::get(&started, &"run".into())
-        .ok()
-        .and_then(|r| r.as_string())
-    else {
-        return TestEnd::Stopped(Trouble::Said(
-            "Mailkey did not start the test. Reload and try again.".into(),
-        ));
-    };
+    let started = call(Some(credential), "POST", "/embed/api/tests", None).await?;
+    let run = client::text(&started, "run").ok_or_else(|| {
+        Trouble::Said("Mailkey did not start the test. Reload and try again.".into())
+    })?;
     let mut seen = 0usize;
     loop {
-        let progress = match call(
-            Some(&credential),
-            "GET",
-            &format!("/embed/api/tests/{run}?after={seen}"),
-            None,
-        )
-        .await
-        {
-            Ok(p) => p,
-            Err(t) => return said(t),
-        };
+        let path = format!("/embed/api/tests/{run}?after={seen}");
+        let progress = call(Some(credential), "GET", &path, None).await?;
         let json = web_sys::js_sys::JSON::stringify(&progress)
             .ok()
             .and_then(|s| s.as_string())
@@ -843,11 +913,9 @@ async fn follow_test(credential: String, flow: client::Flow) -> TestEnd {
             events: Vec<StageEvent>,
             report: Option<TestReport>,
         }
-        let Ok(p) = serde_json::from_str::<Progress>(&json) else {
-            return TestEnd::Stopped(Trouble::Said(
-                "Mailkey's answer could not be read. Reload and try again.".into(),
-            ));
-        };
+        let p = serde_json::from_str::<Progress>(&json).map_err(|_| {
+            Trouble::Said("Mailkey's answer could not be read. Reload and try again.".into())
+        })?;
         seen += p.events.len();
         stages.update(|all| {
             for e in p.events {
@@ -860,39 +928,30 @@ async fn follow_test(credential: String, flow: client::Flow) -> TestEnd {
         });
         if let Some(report) = p.report {
             stages.set(report.stages.clone());
-            return TestEnd::Done {
-                ok: report.ok,
-                code: report
-                    .diagnosis
-                    .as_ref()
-                    .map(|d| d.code.clone())
-                    .unwrap_or_default(),
-                diagnosis: report.diagnosis,
-            };
+            return Ok(report);
         }
     }
 }
 
-/// The connection test's view (its timeline, its diagnosis, the end), mounted once under the
-/// flow the first time a test starts; it follows the flow's phase from then on.
+/// The flow's phase as a signal, for a view mounted after the first step.
 #[cfg(feature = "hydrate")]
-fn show_results(flow: client::Flow) {
+fn phase_signal(flow: &client::Flow) -> RwSignal<Phase> {
+    let phase = RwSignal::new(flow.phase());
+    flow.watch(move |p| phase.set(p.clone()));
+    phase
+}
+
+/// The connection test's view (its timeline, its diagnosis, the end), mounted once (with the
+/// test's signals) the first time a test starts; it follows the flow's phase from then on.
+#[cfg(feature = "hydrate")]
+fn show_results(flow: &client::Flow, test: client::TestView) {
     use leptos::either::EitherOf3;
-    let client::Signals {
-        phase,
-        stages,
-        diagnosis,
-        results,
-        ..
-    } = flow.signals();
-    let Some(el) = results.get_untracked() else {
+    let client::TestView { stages, diagnosis } = test;
+    let Some(el) = client::element("embed-results") else {
         return;
     };
-    if el.has_attribute("data-mounted") {
-        return;
-    }
-    let _ = el.set_attribute("data-mounted", "");
-    let flow = StoredValue::new_local(flow);
+    let phase = phase_signal(flow);
+    let flow = StoredValue::new_local(flow.clone());
     let view = move || {
         let state = phase.get();
         let shown = matches!(state, Phase::Testing | Phase::Failed | Phase::Connected(_));
@@ -937,10 +996,8 @@ fn show_results(flow: client::Flow) {
 }
 
 /// After the sign-in click (the popup already open): gets the popup's one-time ticket, sends the
-/// popup to it, and waits for the server to say how the sign-in ended. A chunk of its own: the
-/// first load has only the button.
+/// popup to it, and waits for the server to say how the sign-in ended.
 #[cfg(feature = "hydrate")]
-#[lazy]
 async fn sign_in_and_wait(flow: client::Flow, popup: Option<web_sys::Window>, admin_consent: bool) {
     use client::{field, flag, object, problem_of, text, Value};
     let body = object(&[("admin_consent", Value::Bool(admin_consent))]);
@@ -987,25 +1044,22 @@ async fn sign_in_and_wait(flow: client::Flow, popup: Option<web_sys::Window>, ad
 
 /// The own app registration's step: where to register it in Entra (with the redirect URI and
 /// the permissions), and its details as the wizard's Application details step asks for them,
-/// each checked as it is typed by the same rules. A chunk of its own: only an account on its
-/// organisation's own app needs it. Mounted once; it shows while the flow is at this step.
+/// each checked as it is typed by the same rules. Mounted once; it shows while the flow is at
+/// this step.
 #[cfg(feature = "hydrate")]
-#[lazy]
-async fn show_app_form(flow: client::Flow, state: web_sys::wasm_bindgen::JsValue) {
+fn show_app_form(flow: client::Flow, state: web_sys::wasm_bindgen::JsValue) {
     use crate::components::field::{FieldMessage, InputKind};
     use crate::rules::{dates::Day, secret, tenant, Check, Note};
     use client::{field, object, text, Trouble, Value};
 
-    let client::Signals {
-        phase, app_form, ..
-    } = flow.signals();
-    let Some(el) = app_form.get_untracked() else {
+    let Some(el) = client::element("embed-app-form") else {
         return;
     };
     if el.has_attribute("data-mounted") {
         return;
     }
     let _ = el.set_attribute("data-mounted", "");
+    let phase = phase_signal(&flow);
     const FIELDS: [&str; 4] = ["client_id", "client_secret", "tenant", "secret_expires"];
     let redirect_uri = text(&state, "redirect_uri").unwrap_or_default();
     let today = Day(field(&state, "today").as_f64().unwrap_or(0.0) as i64);

@@ -349,16 +349,11 @@ impl ConnectSessions {
     pub async fn sign_in_ticket(
         &self,
         session: &ConnectSessionRecord,
-        admin_consent: bool,
+        purpose: crate::storage::SignInPurpose,
     ) -> Result<(Token, String), StorageError> {
         let ticket = Token::generate();
         self.store
-            .insert_sign_in_ticket(
-                &ticket.hash(),
-                &session.id,
-                admin_consent,
-                TICKET_LIFETIME_SECS,
-            )
+            .insert_sign_in_ticket(&ticket.hash(), &session.id, purpose, TICKET_LIFETIME_SECS)
             .await?;
         let path = format!("/embed/sign-in/{}", ticket.expose());
         Ok((ticket, path))

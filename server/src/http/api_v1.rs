@@ -147,7 +147,7 @@ const DEFAULT_MIN_VALIDITY: u32 = 300;
         (status = 403, description = "Without tokens.issue", body = ErrorBody),
         (status = 404, description = "No such account (or not the caller's)", body = ErrorBody),
         (status = 409, description = "needs_reconnect: the mailbox must sign in again", body = ErrorBody),
-        (status = 503, description = "provider_unavailable or app_refused: retry after Retry-After", body = ErrorBody),
+        (status = 503, description = "provider_unavailable, app_refused or refresh_in_progress (another instance is refreshing it): retry after Retry-After", body = ErrorBody),
     ))]
 async fn access_token(
     State(views): State<TokenViews>,
@@ -233,6 +233,12 @@ fn token_error(e: TokenError) -> HttpError {
             code: "provider_unavailable",
             reason: why.to_string(),
             retry_after_secs: wait(retry_at),
+        },
+        // Not Microsoft: another instance's refresh has not finished; asking again soon works.
+        e @ TokenError::RefreshBusy => HttpError::ProviderUnavailable {
+            code: "refresh_in_progress",
+            reason: e.to_string(),
+            retry_after_secs: 1,
         },
         TokenError::Account(crate::sign_in::SignInError::NotFound) => HttpError::AccountNotFound,
         TokenError::Account(crate::sign_in::SignInError::NotReady(_)) => {

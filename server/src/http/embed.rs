@@ -23,7 +23,7 @@ use mailkey_app::{
         EmbedTestStarted, EmbedTicket,
     },
     mail_test::{StageEvent, TestReport},
-    sign_in::{SignInOutcome, SignInProblem},
+    sign_in::SignInOutcome,
 };
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -90,6 +90,7 @@ pub async fn launch(
                 .account_summary(&s.account_id)
                 .await?
                 .and_then(|a| a.external_id);
+            let account = embed_state(&state, &s).await?;
             tracing::info!(session = %s.id, account = %s.account_id, "connect session opened");
             // `Cache-Control: no-store` comes with every answer (security_headers).
             Ok(Json(EmbedLaunch {
@@ -98,6 +99,7 @@ pub async fn launch(
                 account_id: s.account_id,
                 external_id,
                 reconnect: s.mode == SessionMode::Reconnect,
+                state: account,
             })
             .into_response())
         }
@@ -128,8 +130,6 @@ pub async fn embed_state(
         .load(id)
         .await
         .map_err(super::api_accounts::draft_error)?;
-    let account_state = AccountState::parse(&record.state)
-        .ok_or_else(|| HttpError::Internal(format!("account state {:?}", record.state)))?;
     let app_name = draft.operator_app.clone().unwrap_or_else(|| {
         let own = draft.app.app_name.trim();
         if own.is_empty() {
@@ -149,15 +149,12 @@ pub async fn embed_state(
         account_id: id.clone(),
         name: draft.mailbox.account_name.clone(),
         mailbox: draft.mailbox.email.clone(),
-        state: account_state,
-        connected: record.state == "connected" && record.refresh_token.is_some(),
+        state: record.state,
+        connected: record.state == AccountState::Connected && record.refresh_token.is_some(),
         signed_in_as: record.signed_in_as.clone(),
         ready_to_sign_in: !needs_app
             && draft.saved_step >= mailkey_app::draft::Step::Mailbox.number(),
-        problem: record
-            .connection_problem
-            .as_deref()
-            .and_then(|j| serde_json::from_str::<SignInProblem>(j).ok()),
+        problem: record.problem.clone(),
         app_name,
         needs_app,
         redirect_uri: draft.redirect_uri.clone(),
@@ -236,7 +233,14 @@ pub async fn sign_in_ticket(
     }
     let (ticket, url) = state
         .connect_sessions
-        .sign_in_ticket(&session, body.0.admin_consent)
+        .sign_in_ticket(
+            &session,
+            if body.0.admin_consent {
+                Purpose::AdminConsent
+            } else {
+                Purpose::SignIn
+            },
+        )
         .await?;
     // The frame polls by the ticket's hash: the ticket itself stays out of request paths.
     Ok(Json(EmbedTicket {
@@ -278,14 +282,9 @@ pub async fn popup_start(State(state): State<AppState>, Path(ticket): Path<Strin
              sign-in button again.",
         );
     };
-    let purpose = if used.admin_consent {
-        Purpose::AdminConsent
-    } else {
-        Purpose::SignIn
-    };
     let url = match state
         .sign_in
-        .start(&used.account_id, &browser.hash(), Mode::Popup, purpose)
+        .start(&used.account_id, &browser.hash(), Mode::Popup, used.purpose)
         .await
     {
         Ok(url) => url,
@@ -346,18 +345,18 @@ pub async fn sign_in_result(
             .await?
             .ok_or(HttpError::NotFound)?;
         if let Some(browser) = browser {
-            if let Some((_, _, json)) = state
+            if let Some(latest) = state
                 .store
                 .latest_outcome(&session.account_id, &browser)
                 .await?
             {
-                let outcome = serde_json::from_str::<SignInOutcome>(&json).ok();
+                let outcome = latest.outcome;
                 return Ok(Json(EmbedSignInResult {
                     finished: true,
-                    connected: matches!(outcome, Some(SignInOutcome::Connected { .. })),
-                    consent_granted: matches!(outcome, Some(SignInOutcome::ConsentGranted)),
+                    connected: matches!(outcome, SignInOutcome::Connected { .. }),
+                    consent_granted: matches!(outcome, SignInOutcome::ConsentGranted),
                     problem: match outcome {
-                        Some(SignInOutcome::Failed { problem }) => Some(problem),
+                        SignInOutcome::Failed { problem } => Some(problem),
                         _ => None,
                     },
                 }));
@@ -380,8 +379,8 @@ pub async fn start_test(
     State(state): State<AppState>,
     EmbedCaller(session, credential): EmbedCaller,
 ) -> Result<Response, HttpError> {
-    match tests_live::begin(&state, &session.account_id, credential)? {
-        tests_live::Began::Started(run, _, _) => {
+    match tests_live::begin(&state, &session.account_id, credential).await? {
+        tests_live::Began::Started(run) => {
             Ok((StatusCode::ACCEPTED, Json(EmbedTestStarted { run })).into_response())
         }
         tests_live::Began::Busy => Err(HttpError::TestRunning),
@@ -412,7 +411,7 @@ pub async fn test_progress(
 ) -> Result<Json<Progress>, HttpError> {
     let _slot = state.stream_caps.open(credential)?;
     let (events, report) = tests_live::progress(&state, &run, credential, q.after, LONG_POLL)
-        .await
+        .await?
         .ok_or(HttpError::NotFound)?;
     Ok(Json(Progress { events, report }))
 }

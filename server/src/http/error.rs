@@ -299,6 +299,17 @@ impl HttpError {
                  server log."
                     .into(),
             ),
+            // A row this version cannot read (or a value it cannot write) is not the database
+            // being down: retrying will not help, so it is not a 503.
+            HttpError::Storage(
+                crate::storage::StorageError::Corrupt(_) | crate::storage::StorageError::Encode(_),
+            ) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Mailkey could not read this account's stored data (this version does not \
+                 understand it); the operator can find details in the server log."
+                    .into(),
+            ),
             HttpError::Storage(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "storage_unavailable",
@@ -313,6 +324,7 @@ impl IntoResponse for HttpError {
         let (status, code, message) = self.parts();
         if status.is_server_error() {
             tracing::error!(error = %self, "request failed");
+            eprintln!("DEBUG-ERR {self}");
         }
         let fields = match &self {
             HttpError::InvalidFields(f) => Some(f.clone()),

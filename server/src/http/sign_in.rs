@@ -374,8 +374,10 @@ pub async fn events(
                     return None;
                 }
                 match store.latest_outcome(&id, &session.id_hash).await {
-                    Ok(Some((row, _, _))) if Some(row) != since => {
-                        let event = Event::default().event("finished").data(row.to_string());
+                    Ok(Some(latest)) if Some(latest.row) != since => {
+                        let event = Event::default()
+                            .event("finished")
+                            .data(latest.row.to_string());
                         return Some((Ok::<_, std::convert::Infallible>(event), true));
                     }
                     Ok(_) => {}

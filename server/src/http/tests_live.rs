@@ -3,13 +3,17 @@
 //! `GET /accounts/{id}/tests/{run}/events` streams it as server-sent events: a `stage` event
 //! (JSON `StageEvent`) as each stage starts and ends, then one `report` (JSON `TestReport`, with
 //! the diagnosis) when it is done. A run is watched only by the browser session that started it.
+//!
+//! A run lives in the database (`storage::live_tests`), so it can be watched from any instance:
+//! watchers on the instance driving it wake as each stage is written; those on another look
+//! every quarter second. A run whose instance died ends, for its watchers, as interrupted.
 
 use crate::sync::lock;
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     convert::Infallible,
     sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use axum::{
@@ -27,45 +31,30 @@ use mailkey_app::{
     mail_test::{FolderMapping, StageEvent, TestReport},
 };
 use serde_json::json;
-use tokio::sync::watch;
+use tokio::{sync::watch, time::Instant};
 
 use super::error::HttpError;
-use crate::{auth::OperatorSession, connection_tests::TestError, state::AppState};
+use crate::{
+    auth::OperatorSession,
+    connection_tests::TestError,
+    state::AppState,
+    storage::{now_ms, StorageError},
+};
 
-/// How long a finished run can still be watched.
-const KEEP_FINISHED: Duration = Duration::from_secs(600);
-
-#[derive(Default)]
-pub struct Run {
-    account_id: String,
-    session_hash: [u8; 32],
-    events: Vec<StageEvent>,
-    report: Option<TestReport>,
-    finished_at: Option<Instant>,
-}
-
-/// A run and the signal that it changed.
-type Watched = (Arc<Mutex<Run>>, watch::Receiver<u64>);
+/// How long a run's driver counts as alive after it last said so, and how often it says so: a
+/// run whose instance died stops blocking the account's next test within this.
+const ALIVE_FOR_MS: i64 = 30_000;
+const SAY_ALIVE_EVERY: Duration = Duration::from_secs(10);
+/// How often a watcher looks for news in the database when another instance drives the run.
+const LOOK_EVERY: Duration = Duration::from_millis(250);
 
 #[derive(Clone, Default)]
 pub struct LiveTests {
-    runs: Arc<Mutex<HashMap<String, Watched>>>,
+    /// The runs this instance drives, each with the signal that it changed, so watchers here
+    /// need not wait for their next look.
+    driven: Arc<Mutex<HashMap<String, watch::Receiver<u64>>>>,
     /// Tests started per account (besides the limit per client address on the route).
     per_account: super::limits::PerAccount,
-}
-
-impl LiveTests {
-    /// Whether a test of the account is still going.
-    pub fn is_running(&self, account_id: &str) -> bool {
-        busy(&lock(&self.runs), account_id)
-    }
-}
-
-fn busy(runs: &HashMap<String, Watched>, account_id: &str) -> bool {
-    runs.values().any(|(r, _)| {
-        let r = lock(r);
-        r.account_id == account_id && r.report.is_none()
-    })
 }
 
 impl std::fmt::Debug for LiveTests {
@@ -115,8 +104,8 @@ pub async fn start(
     if state.store.draft(&id).await?.is_none() {
         return Err(HttpError::AccountNotFound);
     }
-    let (key, run, mut changed) = match begin(&state, &id, session.id_hash)? {
-        Began::Started(key, run, rx) => (key, run, rx),
+    let key = match begin(&state, &id, session.id_hash).await? {
+        Began::Started(key) => key,
         Began::Busy if plain_form(&headers) => {
             return Ok(Redirect::to(&back_to(&headers, &id, Some("running"))).into_response())
         }
@@ -133,16 +122,15 @@ pub async fn start(
         Began::Limited(limited) => return Err(limited),
     };
     if plain_form(&headers) {
-        let finished = async {
-            while lock(&run).report.is_none() {
-                if changed.changed().await.is_err() {
-                    break;
-                }
+        let deadline = Instant::now() + PLAIN_FORM_WAIT;
+        let mut watch = Watch::new(&state, &key, session.id_hash, Some(&id));
+        let running = loop {
+            match watch.look(usize::MAX).await? {
+                Some((_, Some(_))) | None => break false,
+                Some(_) if Instant::now() >= deadline => break true,
+                Some(_) => watch.next_change(deadline).await,
             }
         };
-        let running = tokio::time::timeout(PLAIN_FORM_WAIT, finished)
-            .await
-            .is_err();
         return Ok(
             Redirect::to(&back_to(&headers, &id, running.then_some("running"))).into_response(),
         );
@@ -156,9 +144,9 @@ pub async fn start(
 
 /// How asking for a run went.
 pub enum Began {
-    /// Its key, the run, and the signal that it changed.
-    Started(String, Arc<Mutex<Run>>, watch::Receiver<u64>),
-    /// A test of the account is still going.
+    /// Its key.
+    Started(String),
+    /// A test of the account is still going (on any instance).
     Busy,
     /// The account's own budget of tests is spent.
     Limited(HttpError),
@@ -166,30 +154,97 @@ pub enum Began {
 
 /// Starts a run of the account's test for the browser `session_hash` (an operator session or an
 /// embedded wizard's credential), one at a time per account, within the account's budget.
-pub fn begin(state: &AppState, id: &str, session_hash: [u8; 32]) -> Result<Began, HttpError> {
-    let live = &state.live_tests;
-    let mut runs = lock(&live.runs);
-    runs.retain(|_, (r, _)| {
-        lock(r)
-            .finished_at
-            .is_none_or(|t| t.elapsed() < KEEP_FINISHED)
-    });
-    if busy(&runs, id) {
+pub async fn begin(state: &AppState, id: &str, session_hash: [u8; 32]) -> Result<Began, HttpError> {
+    // Asked first so a click on a running test spends none of the budget.
+    if state.store.live_test_running(id).await? {
         return Ok(Began::Busy);
     }
-    if let Err(limited) = live.per_account.check(id) {
+    if let Err(limited) = state.live_tests.per_account.check(id) {
         return Ok(Began::Limited(limited));
     }
     let key = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>());
-    let run = Arc::new(Mutex::new(Run {
-        account_id: id.to_string(),
-        session_hash,
-        ..Run::default()
-    }));
+    if !state
+        .store
+        .begin_live_test(&key, id, &session_hash, now_ms() + ALIVE_FOR_MS)
+        .await?
+    {
+        return Ok(Began::Busy);
+    }
     let (tx, rx) = watch::channel(0u64);
-    runs.insert(key.clone(), (run.clone(), rx.clone()));
-    tokio::spawn(drive(state.clone(), id.to_string(), run.clone(), tx));
-    Ok(Began::Started(key, run, rx))
+    lock(&state.live_tests.driven).insert(key.clone(), rx);
+    tokio::spawn(drive(state.clone(), id.to_string(), key.clone(), tx));
+    Ok(Began::Started(key))
+}
+
+/// What a watcher has seen of a run: its newer stage events and, once done, the report.
+type News = (Vec<StageEvent>, Option<TestReport>);
+
+/// One watcher's view of a run: only the session that started it (and, where the path names
+/// one, of that account) sees it.
+struct Watch {
+    state: AppState,
+    key: String,
+    session_hash: [u8; 32],
+    account_id: Option<String>,
+    /// The driver's signal, while this instance drives the run.
+    changed: Option<watch::Receiver<u64>>,
+}
+
+impl Watch {
+    fn new(state: &AppState, key: &str, session_hash: [u8; 32], account_id: Option<&str>) -> Watch {
+        Watch {
+            changed: lock(&state.live_tests.driven).get(key).cloned(),
+            state: state.clone(),
+            key: key.to_string(),
+            session_hash,
+            account_id: account_id.map(str::to_string),
+        }
+    }
+
+    /// The run's events after its first `after` and its report; `None`: no such run of this
+    /// watcher's. A run whose driver stopped saying it is alive ends as interrupted.
+    async fn look(&self, after: usize) -> Result<Option<News>, StorageError> {
+        let store = &self.state.store;
+        let Some(run) = store.live_test(&self.key).await? else {
+            return Ok(None);
+        };
+        if run.session_hash != self.session_hash
+            || self
+                .account_id
+                .as_ref()
+                .is_some_and(|a| *a != run.account_id)
+        {
+            return Ok(None);
+        }
+        // Read after the run: its events are all written before its report.
+        let events = if after == usize::MAX {
+            Vec::new()
+        } else {
+            store.live_test_events(&self.key, after).await?
+        };
+        let report = run
+            .report
+            .or_else(|| (run.alive_until < now_ms()).then(interrupted));
+        Ok(Some((events, report)))
+    }
+
+    /// Waits until the run may have changed: the driver's signal here, else the next look, and
+    /// never past `deadline`.
+    async fn next_change(&mut self, deadline: Instant) {
+        let look = tokio::time::sleep_until(deadline.min(Instant::now() + LOOK_EVERY));
+        match &mut self.changed {
+            Some(rx) => {
+                tokio::select! {
+                    ended = rx.changed() => if ended.is_err() {
+                        // The driver is done: what is left is in the database.
+                        self.changed = None;
+                    },
+                    () = look => {}
+                }
+            }
+            None => look.await,
+        }
+    }
 }
 
 /// What a run did after its first `after` stage events, waiting up to `wait` for something new:
@@ -200,47 +255,48 @@ pub async fn progress(
     session_hash: [u8; 32],
     after: usize,
     wait: Duration,
-) -> Option<(Vec<StageEvent>, Option<TestReport>)> {
-    let (run, mut changed) = lock(&state.live_tests.runs)
-        .get(key)
-        .cloned()
-        .filter(|(r, _)| lock(r).session_hash == session_hash)?;
-    let look = |run: &Arc<Mutex<Run>>| {
-        let r = lock(run);
-        (
-            r.events.iter().skip(after).cloned().collect::<Vec<_>>(),
-            r.report.clone(),
-        )
-    };
-    let deadline = tokio::time::Instant::now() + wait;
+) -> Result<Option<News>, HttpError> {
+    let deadline = Instant::now() + wait;
+    let mut watch = Watch::new(state, key, session_hash, None);
     loop {
-        let (events, report) = look(&run);
-        if !events.is_empty() || report.is_some() {
-            return Some((events, report));
+        let Some((events, report)) = watch.look(after).await? else {
+            return Ok(None);
+        };
+        if !events.is_empty() || report.is_some() || Instant::now() >= deadline {
+            return Ok(Some((events, report)));
         }
-        match tokio::time::timeout_at(deadline, changed.changed()).await {
-            Ok(Ok(())) => continue,
-            _ => return Some(look(&run)),
-        }
+        watch.next_change(deadline).await;
     }
 }
 
-/// Runs the test, recording each stage and the report for the watchers.
-async fn drive(state: AppState, id: String, run: Arc<Mutex<Run>>, changed: watch::Sender<u64>) {
+/// Runs the test, recording each stage and the report for the watchers on every instance.
+async fn drive(state: AppState, id: String, key: String, changed: watch::Sender<u64>) {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let forward = {
-        let run = run.clone();
-        let changed = changed.clone();
-        async move {
-            while let Some(e) = rx.recv().await {
-                lock(&run).events.push(e);
-                changed.send_modify(|v| *v += 1);
+    let forward = async {
+        let mut seq = 0;
+        while let Some(e) = rx.recv().await {
+            match state.store.add_live_test_event(&key, seq, &e).await {
+                Ok(()) => seq += 1,
+                Err(e) => {
+                    tracing::warn!(account = %id, error = %e, "a test stage could not be recorded for its watchers")
+                }
             }
+            changed.send_modify(|v| *v += 1);
         }
     };
     let started = crate::storage::now();
-    let test = state.connection_tests.run(&id, Some(tx));
-    let (result, ()) = tokio::join!(test, forward);
+    let work = async { tokio::join!(state.connection_tests.run(&id, Some(tx)), forward) };
+    tokio::pin!(work);
+    let (result, ()) = loop {
+        tokio::select! {
+            done = &mut work => break done,
+            () = tokio::time::sleep(SAY_ALIVE_EVERY) => {
+                if let Err(e) = state.store.keep_live_test_alive(&key, now_ms() + ALIVE_FOR_MS).await {
+                    tracing::warn!(account = %id, error = %e, "a running test could not say it is alive");
+                }
+            }
+        }
+    };
     let report = match result {
         Ok((_, report)) => report,
         Err(e) => {
@@ -249,15 +305,17 @@ async fn drive(state: AppState, id: String, run: Arc<Mutex<Run>>, changed: watch
                 tracing::error!(account = %id, error = %e, "connection test could not run");
             }
             // Kept in the history like any run, so the page the admin returns to says why.
-            if matches!(e, TestError::NotReady | TestError::Corrupt(_)) {
-                let json = serde_json::to_string(&report).expect("the report serialises");
+            if matches!(
+                e,
+                TestError::NotReady | TestError::Storage(StorageError::Corrupt(_))
+            ) {
                 if let Err(e) = state
                     .store
                     .insert_test(
                         &id,
                         started,
                         crate::connection_tests::test_failure(&report),
-                        &json,
+                        &report,
                     )
                     .await
                 {
@@ -267,12 +325,11 @@ async fn drive(state: AppState, id: String, run: Arc<Mutex<Run>>, changed: watch
             report
         }
     };
-    {
-        let mut r = lock(&run);
-        r.report = Some(report);
-        r.finished_at = Some(Instant::now());
+    if let Err(e) = state.store.finish_live_test(&key, &report).await {
+        tracing::error!(account = %id, error = %e, "a finished test could not be recorded for its watchers");
     }
     changed.send_modify(|v| *v += 1);
+    lock(&state.live_tests.driven).remove(&key);
 }
 
 /// The report of a run that could not start, in words safe to show (the detail is logged).
@@ -292,18 +349,39 @@ fn not_started(e: &TestError) -> TestReport {
              Mailkey; the operator finds the detail in the server log.",
         ),
     };
+    unfinished(
+        "The test could not start",
+        what,
+        why,
+        "Check the Mailbox step, save it, then test again.",
+        "not_started",
+    )
+}
+
+/// The report of a run whose instance stopped (restarted, or died) before it finished.
+fn interrupted() -> TestReport {
+    unfinished(
+        "The test was interrupted",
+        "The Mailkey server running this test stopped before it finished.",
+        "It was restarted or shut down while the test ran.",
+        "Test again.",
+        "interrupted",
+    )
+}
+
+fn unfinished(title: &str, what: &str, why: &str, fix: &str, code: &str) -> TestReport {
     TestReport {
         ok: false,
         stages: Vec::new(),
         diagnosis: Some(mailkey_app::mail_test::Diagnosis {
-            title: "The test could not start".into(),
+            title: title.into(),
             what: what.into(),
             why: why.into(),
-            fix: "Check the Mailbox step, save it, then test again.".into(),
+            fix: fix.into(),
             step: Some(mailkey_app::draft::Step::Mailbox.number()),
             reply: None,
             field: None,
-            code: "not_started".into(),
+            code: code.into(),
         }),
         also: Vec::new(),
         settings: None,
@@ -321,51 +399,67 @@ pub async fn events(
     let Some(Extension(session)) = session else {
         return Err(HttpError::Unauthorized);
     };
-    let found = lock(&state.live_tests.runs).get(&key).cloned();
-    let Some((run, changed)) = found.filter(|(r, _)| {
-        let r = lock(r);
-        r.account_id == id && r.session_hash == session.id_hash
-    }) else {
+    let watch = Watch::new(&state, &key, session.id_hash, Some(&id));
+    if watch.look(usize::MAX).await?.is_none() {
         return Err(HttpError::NotFound);
-    };
+    }
     // Held while the stream is open: the session's place among its open streams.
     let slot = state.stream_caps.open(session.id_hash)?;
     // Sends what happened since the last look, then waits for more; ends after the report.
-    let stream = futures_util::stream::unfold(
-        (0usize, false, changed),
-        move |(sent, done, mut changed)| {
-            let run = run.clone();
-            let _slot = &slot;
-            async move {
-                if done {
+    struct Streaming {
+        watch: Watch,
+        sent: usize,
+        queued: VecDeque<Event>,
+        done: bool,
+    }
+    let start = Streaming {
+        watch,
+        sent: 0,
+        queued: VecDeque::new(),
+        done: false,
+    };
+    let stream = futures_util::stream::unfold(start, move |mut s| {
+        let _slot = &slot;
+        async move {
+            loop {
+                if let Some(event) = s.queued.pop_front() {
+                    return Some((Ok::<_, Infallible>(event), s));
+                }
+                if s.done {
                     return None;
                 }
-                loop {
-                    let (next, report) = {
-                        let r = lock(&run);
-                        (r.events.get(sent).cloned(), r.report.clone())
-                    };
-                    if let Some(e) = next {
-                        let event = Event::default()
-                            .event("stage")
-                            .json_data(&e)
-                            .unwrap_or_default();
-                        return Some((Ok::<_, Infallible>(event), (sent + 1, false, changed)));
-                    }
-                    if let Some(report) = report {
-                        let event = Event::default()
-                            .event("report")
-                            .json_data(&report)
-                            .unwrap_or_default();
-                        return Some((Ok(event), (sent, true, changed)));
-                    }
-                    if changed.changed().await.is_err() {
+                let (events, report) = match s.watch.look(s.sent).await {
+                    Ok(Some(news)) => news,
+                    Ok(None) => return None,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "a test's events could not be read");
                         return None;
                     }
+                };
+                s.sent += events.len();
+                for e in &events {
+                    s.queued.push_back(
+                        Event::default()
+                            .event("stage")
+                            .json_data(e)
+                            .unwrap_or_default(),
+                    );
+                }
+                if let Some(report) = report {
+                    s.queued.push_back(
+                        Event::default()
+                            .event("report")
+                            .json_data(&report)
+                            .unwrap_or_default(),
+                    );
+                    s.done = true;
+                } else if events.is_empty() {
+                    let far = Instant::now() + Duration::from_secs(3600);
+                    s.watch.next_change(far).await;
                 }
             }
-        },
-    );
+        }
+    });
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response())
@@ -395,9 +489,8 @@ pub async fn history(
         .tests(&id, 20)
         .await?
         .into_iter()
-        .map(|(run, started_at, ok, report)| {
-            let report: serde_json::Value = serde_json::from_str(&report).unwrap_or_default();
-            json!({ "id": run, "started_at": started_at, "ok": ok, "report": report })
+        .map(|run| {
+            json!({ "id": run.id, "started_at": run.started_at, "ok": run.ok, "report": run.report })
         })
         .collect();
     Ok(Json(json!({ "tests": runs })))

@@ -7,7 +7,7 @@
 const ORGANIZATIONS: &str = "organizations";
 
 use mailkey_app::{
-    draft::{AppDetails, AppSource, MailboxSettings, Step},
+    draft::{AppSource, MailboxSettings, Step},
     provider::Provider,
 };
 use oauth2::{
@@ -104,12 +104,6 @@ fn scopes_of(mailbox: &MailboxSettings) -> Vec<String> {
         .collect()
 }
 
-fn parse<T: serde::de::DeserializeOwned>(json: Option<&str>) -> Result<Option<T>, SignInError> {
-    json.map(serde_json::from_str)
-        .transpose()
-        .map_err(|e| SignInError::Corrupt(e.to_string()))
-}
-
 impl AccountApp {
     /// The account's app, if the wizard got far enough to sign in.
     pub fn load(
@@ -117,20 +111,21 @@ impl AccountApp {
         providers: &Providers,
         sealer: &Sealer,
     ) -> Result<AccountApp, SignInError> {
-        let provider = Provider::by_id(&r.provider)
-            .ok_or_else(|| SignInError::Corrupt(format!("unknown provider {}", r.provider)))?;
+        let provider = r.provider;
         let authority = providers
             .authority(provider.id)
             .ok_or(SignInError::ProviderOff(provider.name))?;
-        if r.app_source == AppSource::Operator.as_str() {
+        if r.app_source == AppSource::Operator {
             return Self::load_operator(r, provider, authority, providers);
         }
-        let app: Option<AppDetails> = parse(r.app_settings.as_deref())?;
-        let mailbox: Option<MailboxSettings> = parse(r.mailbox_settings.as_deref())?;
-        let (Some(app), Some(secret)) = (app, r.client_secret.as_deref()) else {
+        let (Some(app), Some(secret)) = (&r.app, r.client_secret.as_deref()) else {
             return Err(SignInError::NotReady(Step::AppDetails));
         };
-        let Some(mailbox) = mailbox.filter(|_| r.saved_step >= Step::Mailbox.number()) else {
+        let Some(mailbox) = r
+            .mailbox
+            .as_ref()
+            .filter(|_| r.saved_step >= Step::Mailbox.number())
+        else {
             return Err(SignInError::NotReady(Step::Mailbox));
         };
         if r.saved_step < Step::RedirectUri.number() {
@@ -165,7 +160,7 @@ impl AccountApp {
             admin_consent_url: format!("{authority}/{tenant}/v2.0/adminconsent"),
             tenant_id: r.tenant_id.clone(),
             mailbox: mailbox.email.trim().to_string(),
-            scopes: scopes_of(&mailbox),
+            scopes: scopes_of(mailbox),
             operator_app_name: None,
         })
     }
@@ -182,8 +177,11 @@ impl AccountApp {
         let operator = providers
             .operator_app(provider.id)
             .ok_or(SignInError::OperatorAppOff(provider.name))?;
-        let mailbox: Option<MailboxSettings> = parse(r.mailbox_settings.as_deref())?;
-        let Some(mailbox) = mailbox.filter(|_| r.saved_step >= Step::Mailbox.number()) else {
+        let Some(mailbox) = r
+            .mailbox
+            .as_ref()
+            .filter(|_| r.saved_step >= Step::Mailbox.number())
+        else {
             return Err(SignInError::NotReady(Step::Mailbox));
         };
         let consent_tenant = r.tenant_id.as_deref().unwrap_or(ORGANIZATIONS);
@@ -197,7 +195,7 @@ impl AccountApp {
             admin_consent_url: format!("{authority}/{consent_tenant}/v2.0/adminconsent"),
             tenant_id: r.tenant_id.clone(),
             mailbox: mailbox.email.trim().to_string(),
-            scopes: scopes_of(&mailbox),
+            scopes: scopes_of(mailbox),
             operator_app_name: Some(operator.name.clone()),
         })
     }

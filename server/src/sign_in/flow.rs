@@ -34,40 +34,8 @@ pub const STATE_LIFETIME_SECS: i64 = 600;
 /// often not at hand within minutes.
 pub const SHARED_LINK_LIFETIME_SECS: i64 = 7 * 86_400;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    /// In a popup: the callback tells the opener and closes.
-    Popup,
-    /// In the same tab: the callback returns to the wizard.
-    Redirect,
-    /// An admin-consent link sent to the organisation's administrator: finished in their
-    /// browser, which gets a page of its own.
-    Shared,
-}
-
-impl Mode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Popup => "popup",
-            Mode::Redirect => "redirect",
-            Mode::Shared => "shared",
-        }
-    }
-
-    fn parse(s: &str) -> Mode {
-        match s {
-            "popup" => Mode::Popup,
-            "shared" => Mode::Shared,
-            _ => Mode::Redirect,
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Purpose {
-    SignIn,
-    AdminConsent,
-}
+// How a sign-in comes back and what it is for: stored with its attempt, so defined there.
+pub use crate::storage::{SignInMode as Mode, SignInPurpose as Purpose};
 
 /// Why a callback's `state` was refused. Nothing was exchanged or stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -343,18 +311,11 @@ impl SignIn {
         username: &str,
     ) -> Result<bool, SignInError> {
         let record = self.store.draft(id).await?.ok_or(SignInError::NotFound)?;
-        let mut mailbox: mailkey_app::draft::MailboxSettings = record
-            .mailbox_settings
-            .as_deref()
-            .map(serde_json::from_str)
-            .transpose()
-            .map_err(|e| SignInError::Corrupt(e.to_string()))?
-            .ok_or(SignInError::NotReady(Step::Mailbox))?;
+        let mut mailbox = record.mailbox.ok_or(SignInError::NotReady(Step::Mailbox))?;
         mailbox.email = username.to_string();
         if mailbox.account_name.trim().is_empty() {
             mailbox.account_name = username.to_string();
         }
-        let json = serde_json::to_string(&mailbox).expect("plain strings serialise");
         Ok(self
             .store
             .adopt_mailbox(
@@ -362,7 +323,7 @@ impl SignIn {
                 attempt.account_epoch,
                 &mailbox.account_name,
                 username,
-                &json,
+                &mailbox,
             )
             .await?)
     }
@@ -395,11 +356,8 @@ impl SignIn {
                 state_hash: &hash,
                 account_id,
                 session_hash,
-                purpose: match purpose {
-                    Purpose::SignIn => "sign_in",
-                    Purpose::AdminConsent => "admin_consent",
-                },
-                mode: mode.as_str(),
+                purpose,
+                mode,
                 sealed_verifier: &sealed,
                 nonce: &nonce,
                 lifetime_secs: if mode == Mode::Shared {
@@ -460,7 +418,7 @@ impl SignIn {
                 return Ok(Finished::Refused(StateRefusal::SharedLinkExpired))
             }
         };
-        let mode = Mode::parse(&attempt.mode);
+        let mode = attempt.mode;
         // Once the state is used, the attempt always gets an outcome, so the wizard (listening
         // for it) and the popup learn how it ended even when Mailkey's side failed.
         let outcome = match self.complete(&attempt, &hash, query).await {
@@ -472,8 +430,7 @@ impl SignIn {
                 }
             }
         };
-        let json = serde_json::to_string(&outcome).expect("the outcome serialises");
-        self.store.finish_attempt(&hash, &json).await?;
+        self.store.finish_attempt(&hash, &outcome).await?;
         // A refused sign-in leaves the account needing attention, with why, until one works; a
         // result discarded because the account changed is no problem of the account's.
         if matches!(outcome, SignInOutcome::ConsentGranted) {
@@ -484,9 +441,8 @@ impl SignIn {
         }
         if let SignInOutcome::Failed { problem } = &outcome {
             if problem.title != ACCOUNT_CHANGED_TITLE {
-                let problem = serde_json::to_string(problem).expect("the problem serialises");
                 self.store
-                    .mark_sign_in_failed(&attempt.account_id, &problem)
+                    .mark_sign_in_failed(&attempt.account_id, problem)
                     .await?;
             }
         }
@@ -533,12 +489,12 @@ impl SignIn {
             );
             // A shared link's answer may come from whoever holds the link: Microsoft's own
             // words are not shown, only what Mailkey says of its code.
-            if attempt.mode == Mode::Shared.as_str() {
+            if attempt.mode == Mode::Shared {
                 problem.detail = None;
             }
             return failed(problem);
         }
-        if attempt.purpose == "admin_consent" {
+        if attempt.purpose == Purpose::AdminConsent {
             let granted = query
                 .get("admin_consent")
                 .is_some_and(|v| v.eq_ignore_ascii_case("true"));
@@ -559,7 +515,7 @@ impl SignIn {
                      new link and have it opened by one of that organisation's administrators.",
                     None,
                 )),
-                (None, _) if attempt.mode == Mode::Shared.as_str() => failed(SignInProblem {
+                (None, _) if attempt.mode == Mode::Shared => failed(SignInProblem {
                     code: None,
                     title: "Consent could not be confirmed".into(),
                     what: "Microsoft's answer reports consent, but Mailkey does not know the \

@@ -5,7 +5,6 @@ use mailkey_app::{
     draft::{AppDetails, AppSource},
     sign_in::SignInProblem,
 };
-use sqlx::Row;
 
 use super::{StorageError, Store};
 
@@ -49,21 +48,86 @@ impl Cursor {
 }
 
 /// What the token endpoint needs of an account besides its token.
-#[derive(Clone, Debug, sqlx::FromRow)]
+#[derive(Clone, Debug)]
 pub struct TokenViewRecord {
     pub organisation_id: String,
     pub email: String,
-    pub mailbox_settings: Option<String>,
+    pub mailbox: Option<mailkey_app::draft::MailboxSettings>,
+}
+
+/// An account as the lists read it.
+#[derive(sqlx::FromRow)]
+struct SummaryRow {
+    id: String,
+    name: String,
+    email: String,
+    state: String,
+    created_at: i64,
+    updated_at: i64,
+    connection_problem: Option<String>,
+    app_settings: Option<String>,
+    app_source: String,
+    organisation_id: String,
+    external_id: Option<String>,
+    organisation_name: String,
+}
+
+impl SummaryRow {
+    fn decode(r: SummaryRow) -> Result<AccountSummary, StorageError> {
+        let id = r.id;
+        let state = AccountState::parse(&r.state)
+            .ok_or_else(|| StorageError::Corrupt(format!("account {id}: state {:?}", r.state)))?;
+        let problem = super::decode::<SignInProblem>(
+            r.connection_problem
+                .as_deref()
+                .filter(|_| state == AccountState::NeedsAttention),
+            || format!("account {id}: connection_problem"),
+        )?
+        .map(|p| p.title);
+        // Only an account's own registration has a secret of its own to expire.
+        let own = AppSource::parse(&r.app_source).ok_or_else(|| {
+            StorageError::Corrupt(format!("account {id}: app_source {:?}", r.app_source))
+        })? == AppSource::Own;
+        let secret_expires =
+            super::decode::<AppDetails>(r.app_settings.as_deref().filter(|_| own), || {
+                format!("account {id}: app_settings")
+            })?
+            .map(|a| a.secret_expires.trim().to_string())
+            .filter(|e| !e.is_empty());
+        Ok(AccountSummary {
+            id,
+            name: r.name,
+            email: r.email,
+            state,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            problem,
+            secret_expires,
+            organisation_id: r.organisation_id,
+            organisation_name: r.organisation_name,
+            external_id: r.external_id,
+        })
+    }
 }
 
 impl Store {
     pub async fn token_view(&self, id: &str) -> Result<Option<TokenViewRecord>, StorageError> {
-        Ok(sqlx::query_as(
-            "SELECT organisation_id, email, mailbox_settings FROM accounts WHERE id = ?",
+        let row: Option<(String, String, Option<String>)> = on_db!(self, pool => sqlx::query_as(
+            "SELECT organisation_id, email, mailbox_settings FROM accounts WHERE id = $1",
         )
         .bind(id)
-        .fetch_optional(&self.pool)
-        .await?)
+        .fetch_optional(pool)
+        .await)?;
+        row.map(|(organisation_id, email, mailbox)| {
+            Ok(TokenViewRecord {
+                mailbox: super::decode(mailbox.as_deref(), || {
+                    format!("account {id}: mailbox_settings")
+                })?,
+                organisation_id,
+                email,
+            })
+        })
+        .transpose()
     }
 
     /// Every account, by name (the portal's and the CLI's list).
@@ -91,68 +155,27 @@ impl Store {
             Some(c) => (Some(c.created_at), Some(c.id.as_str())),
             None => (None, None),
         };
-        let rows = sqlx::query(
+        let rows: Vec<SummaryRow> = on_db!(self, pool => sqlx::query_as(
             "SELECT a.id, a.name, a.email, a.state, a.created_at, a.updated_at, \
                a.connection_problem, a.app_settings, a.app_source, a.organisation_id, \
                a.external_id, COALESCE(o.name, '') AS organisation_name \
              FROM accounts a LEFT JOIN organisations o ON o.id = a.organisation_id \
-             WHERE (? IS NULL OR a.id = ?) AND (? IS NULL OR a.organisation_id = ?) \
-               AND (? IS NULL OR a.state = ?) AND (? IS NULL OR a.external_id = ?) \
-               AND (? IS NULL OR a.created_at > ? OR (a.created_at = ? AND a.id > ?)) \
-             ORDER BY a.created_at, a.id LIMIT ?",
+             WHERE ($1 IS NULL OR a.id = $1) AND ($2 IS NULL OR a.organisation_id = $2) \
+               AND ($3 IS NULL OR a.state = $3) AND ($4 IS NULL OR a.external_id = $4) \
+               AND ($5 IS NULL OR a.created_at > $5 OR (a.created_at = $5 AND a.id > $6)) \
+             ORDER BY a.created_at, a.id LIMIT $7",
         )
         .bind(f.id)
-        .bind(f.id)
-        .bind(f.organisation)
         .bind(f.organisation)
         .bind(f.state.map(AccountState::as_str))
-        .bind(f.state.map(AccountState::as_str))
         .bind(f.external_id)
-        .bind(f.external_id)
-        .bind(after_t)
-        .bind(after_t)
         .bind(after_t)
         .bind(after_id)
-        .bind(f.limit.map_or(-1, i64::from))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|r| {
-                let state: String = r.get("state");
-                let state = AccountState::parse(&state)
-                    .ok_or_else(|| StorageError::Corrupt(format!("account state {state:?}")))?;
-                let problem = r
-                    .get::<Option<String>, _>("connection_problem")
-                    .filter(|_| state == AccountState::NeedsAttention)
-                    .map(|j| serde_json::from_str::<SignInProblem>(&j))
-                    .transpose()
-                    .map_err(|e| StorageError::Corrupt(format!("account problem: {e}")))?
-                    .map(|p| p.title);
-                // Only an account's own registration has a secret of its own to expire.
-                let own = r.get::<String, _>("app_source") == AppSource::Own.as_str();
-                let secret_expires = r
-                    .get::<Option<String>, _>("app_settings")
-                    .filter(|_| own)
-                    .map(|j| serde_json::from_str::<AppDetails>(&j))
-                    .transpose()
-                    .map_err(|e| StorageError::Corrupt(format!("account app settings: {e}")))?
-                    .map(|a| a.secret_expires.trim().to_string())
-                    .filter(|e| !e.is_empty());
-                Ok(AccountSummary {
-                    id: r.get("id"),
-                    name: r.get("name"),
-                    email: r.get("email"),
-                    state,
-                    created_at: r.get("created_at"),
-                    updated_at: r.get("updated_at"),
-                    problem,
-                    secret_expires,
-                    organisation_id: r.get("organisation_id"),
-                    organisation_name: r.get("organisation_name"),
-                    external_id: r.get("external_id"),
-                })
-            })
-            .collect()
+        // No limit: as many as a signed 64-bit count holds (PostgreSQL refuses a negative one).
+        .bind(f.limit.map_or(i64::MAX, i64::from))
+        .fetch_all(pool)
+        .await)?;
+        rows.into_iter().map(SummaryRow::decode).collect()
     }
 
     /// The accounts an operator may mean by `term`: its ID, or its name or e-mail address (either
@@ -177,36 +200,36 @@ impl Store {
     pub async fn mark_sign_in_failed(
         &self,
         account_id: &str,
-        problem_json: &str,
+        problem: &mailkey_app::sign_in::SignInProblem,
     ) -> Result<(), StorageError> {
         let t = super::now();
-        sqlx::query(
-            "UPDATE accounts SET state = 'needs_attention', connection_problem = ?, \
-               attention_since = COALESCE(attention_since, ?), updated_at = ? \
-             WHERE id = ? AND refresh_token IS NULL \
+        on_db!(self, pool => sqlx::query(
+            "UPDATE accounts SET state = 'needs_attention', connection_problem = $1, \
+               attention_since = COALESCE(attention_since, $2), updated_at = $3 \
+             WHERE id = $4 AND refresh_token IS NULL \
                AND state IN ('ready_to_sign_in', 'needs_attention')",
         )
-        .bind(problem_json)
+        .bind(super::encode(problem)?)
         .bind(t)
         .bind(t)
         .bind(account_id)
-        .execute(&self.pool)
-        .await?;
+        .execute(pool)
+        .await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 
     /// A not-yet-connected account's sign-in problem is over (consent was granted): it is
     /// ready to sign in again.
     pub async fn clear_sign_in_problem(&self, account_id: &str) -> Result<(), StorageError> {
-        sqlx::query(
+        on_db!(self, pool => sqlx::query(
             "UPDATE accounts SET state = 'ready_to_sign_in', connection_problem = NULL, \
-               attention_since = NULL, updated_at = ? \
-             WHERE id = ? AND refresh_token IS NULL AND state = 'needs_attention'",
+               attention_since = NULL, updated_at = $1 \
+             WHERE id = $2 AND refresh_token IS NULL AND state = 'needs_attention'",
         )
         .bind(super::now())
         .bind(account_id)
-        .execute(&self.pool)
-        .await?;
+        .execute(pool)
+        .await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 
@@ -215,7 +238,7 @@ impl Store {
     /// Records `account.deleted`.
     pub async fn delete_account(&self, id: &str) -> Result<bool, StorageError> {
         // Reads the accounts (for their events), then deletes: taken for writing at once.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin_write().await?;
         let gone = delete_accounts(&mut tx, Accounts::One(id), true).await? == 1;
         tx.commit().await?;
         Ok(gone)
@@ -223,7 +246,7 @@ impl Store {
 
     /// Forgets a draft whose creation was refused: nobody outside ever heard of it, so no event.
     pub async fn discard_draft(&self, id: &str) -> Result<bool, StorageError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let gone = delete_accounts(&mut tx, Accounts::One(id), false).await? == 1;
         tx.commit().await?;
         Ok(gone)
@@ -240,20 +263,19 @@ pub(super) enum Accounts<'a> {
 /// dependent tables), inside the caller's transaction, recording `account.deleted` for each
 /// when `announce`. How many accounts went.
 pub(super) async fn delete_accounts(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tx: &mut super::Tx,
     which: Accounts<'_>,
     announce: bool,
 ) -> Result<u64, StorageError> {
     let (selected, value) = match which {
-        Accounts::One(id) => ("id = ?", id),
-        Accounts::OfOrganisation(org) => ("organisation_id = ?", org),
+        Accounts::One(id) => ("id = $1", id),
+        Accounts::OfOrganisation(org) => ("organisation_id = $1", org),
     };
     if announce {
-        let ids: Vec<String> =
-            sqlx::query_scalar(&format!("SELECT id FROM accounts WHERE {selected}"))
+        let ids: Vec<String> = on_tx!(tx, c, dialect => sqlx::query_scalar(&format!("SELECT id FROM accounts WHERE {selected}{}", dialect.for_update()))
                 .bind(value)
-                .fetch_all(&mut **tx)
-                .await?;
+                .fetch_all(c)
+                .await)?;
         for id in &ids {
             let event = super::webhooks::NewEvent::about(
                 mailkey_app::webhooks::EventType::AccountDeleted,
@@ -263,18 +285,17 @@ pub(super) async fn delete_accounts(
         }
     }
     for table in ["sign_in_attempts", "connection_tests"] {
-        sqlx::query(&format!(
+        on_tx!(tx, c => sqlx::query(&format!(
             "DELETE FROM {table} WHERE account_id IN (SELECT id FROM accounts WHERE {selected})"
         ))
         .bind(value)
-        .execute(&mut **tx)
-        .await?;
+        .execute(c)
+        .await.map(|r| r.rows_affected()))?;
     }
     Ok(
-        sqlx::query(&format!("DELETE FROM accounts WHERE {selected}"))
+        on_tx!(tx, c => sqlx::query(&format!("DELETE FROM accounts WHERE {selected}"))
             .bind(value)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected(),
+            .execute(c)
+            .await.map(|r| r.rows_affected()))?,
     )
 }

@@ -36,10 +36,10 @@ const COLUMNS: &str = "id, name, read_accounts, write_accounts, issue_tokens, ma
 
 impl Store {
     pub async fn insert_api_key(&self, k: NewApiKey<'_>) -> Result<(), StorageError> {
-        sqlx::query(
+        on_db!(self, pool => sqlx::query(
             "INSERT INTO api_keys (id, name, key_hash, read_accounts, write_accounts, \
              issue_tokens, manage_webhooks, organisation_id, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(k.id)
         .bind(k.name)
@@ -50,8 +50,8 @@ impl Store {
         .bind(k.manage_webhooks)
         .bind(k.organisation_id)
         .bind(now())
-        .execute(&self.pool)
-        .await?;
+        .execute(pool)
+        .await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 
@@ -60,44 +60,51 @@ impl Store {
         &self,
         key_hash: &[u8],
     ) -> Result<Option<ApiKeyRecord>, StorageError> {
-        Ok(sqlx::query_as::<_, ApiKeyRecord>(&format!(
-            "SELECT {COLUMNS} FROM api_keys WHERE key_hash = ?"
+        Ok(
+            on_db!(self, pool => sqlx::query_as::<_, ApiKeyRecord>(&format!(
+            "SELECT {COLUMNS} FROM api_keys WHERE key_hash = $1"
         ))
         .bind(key_hash)
-        .fetch_optional(&self.pool)
-        .await?)
+        .fetch_optional(pool)
+        .await)?,
+        )
     }
 
     pub async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StorageError> {
-        Ok(sqlx::query_as::<_, ApiKeyRecord>(&format!(
+        Ok(
+            on_db!(self, pool => sqlx::query_as::<_, ApiKeyRecord>(&format!(
             "SELECT {COLUMNS} FROM api_keys ORDER BY created_at, id"
         ))
-        .fetch_all(&self.pool)
-        .await?)
+        .fetch_all(pool)
+        .await)?,
+        )
     }
 
     /// Revokes a key: refused from its next request on. False when there is no such key.
     pub async fn revoke_api_key(&self, id: &str) -> Result<bool, StorageError> {
-        let done =
-            sqlx::query("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?")
+        let done = on_db!(self, pool => sqlx::query("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2")
                 .bind(now())
                 .bind(id)
-                .execute(&self.pool)
-                .await?;
-        Ok(done.rows_affected() == 1)
+                .execute(pool)
+                .await.map(|r| r.rows_affected()))?;
+        Ok(done == 1)
     }
 
     /// When keys were last used, gathered in memory and written together.
     pub async fn record_api_key_use(&self, used: &[(String, i64)]) -> Result<(), StorageError> {
-        let mut tx = self.pool.begin().await?;
-        for (id, at) in used {
-            sqlx::query(
-                "UPDATE api_keys SET last_used_at = MAX(COALESCE(last_used_at, 0), ?) WHERE id = ?",
+        // In the keys' order: instances flushing the same keys at once lock them in one order,
+        // so neither waits for a key the other holds while holding one it wants.
+        let mut used = used.to_vec();
+        used.sort_unstable();
+        let mut tx = self.begin().await?;
+        for (id, at) in &used {
+            on_tx!(&mut tx, c => sqlx::query(
+                "UPDATE api_keys SET last_used_at = CASE WHEN COALESCE(last_used_at, 0) > $1 THEN last_used_at ELSE $1 END WHERE id = $2",
             )
             .bind(at)
             .bind(id)
-            .execute(&mut *tx)
-            .await?;
+            .execute(c)
+            .await.map(|r| r.rows_affected()))?;
         }
         tx.commit().await?;
         Ok(())

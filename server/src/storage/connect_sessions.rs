@@ -1,6 +1,6 @@
 //! Connect sessions and the organisations' allowed parent origins, decoded once here.
 
-use super::{now, StorageError, Store};
+use super::{now, SignInPurpose, StorageError, Store};
 
 /// What a connect session lets its browser do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,7 +81,7 @@ pub enum Launch {
 pub struct TicketUse {
     pub session_id: String,
     pub account_id: String,
-    pub admin_consent: bool,
+    pub purpose: SignInPurpose,
 }
 
 impl Store {
@@ -90,12 +90,12 @@ impl Store {
         &self,
         organisation: &str,
     ) -> Result<Vec<String>, StorageError> {
-        Ok(sqlx::query_scalar(
-            "SELECT origin FROM organisation_origins WHERE organisation_id = ? ORDER BY origin",
+        Ok(on_db!(self, pool => sqlx::query_scalar(
+            "SELECT origin FROM organisation_origins WHERE organisation_id = $1 ORDER BY origin",
         )
         .bind(organisation)
-        .fetch_all(&self.pool)
-        .await?)
+        .fetch_all(pool)
+        .await)?)
     }
 
     /// Replaces the organisation's allowed parent origins. Sessions made before keep theirs
@@ -105,19 +105,29 @@ impl Store {
         organisation: &str,
         origins: &[String],
     ) -> Result<(), StorageError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM organisation_origins WHERE organisation_id = ?")
+        // The organisation's row is locked first: two lists saved at once end as one of them,
+        // never merged (PostgreSQL's DELETE would not see the other's new rows and keep them).
+        let mut tx = self.begin_write().await?;
+        let _: Option<String> = on_tx!(&mut tx, c, dialect => sqlx::query_scalar(&format!(
+            "SELECT id FROM organisations WHERE id = $1{}",
+            dialect.for_update()
+        ))
+        .bind(organisation)
+        .fetch_optional(c)
+        .await)?;
+        on_tx!(&mut tx, c => sqlx::query("DELETE FROM organisation_origins WHERE organisation_id = $1")
             .bind(organisation)
-            .execute(&mut *tx)
-            .await?;
+            .execute(c)
+            .await.map(|r| r.rows_affected()))?;
         for o in origins {
-            sqlx::query(
-                "INSERT OR IGNORE INTO organisation_origins (organisation_id, origin) VALUES (?, ?)",
+            on_tx!(&mut tx, c => sqlx::query(
+                "INSERT INTO organisation_origins (organisation_id, origin) VALUES ($1, $2) \
+                 ON CONFLICT DO NOTHING",
             )
             .bind(organisation)
             .bind(o)
-            .execute(&mut *tx)
-            .await?;
+            .execute(c)
+            .await.map(|r| r.rows_affected()))?;
         }
         tx.commit().await?;
         Ok(())
@@ -127,11 +137,11 @@ impl Store {
         &self,
         s: &NewConnectSession<'_>,
     ) -> Result<(), StorageError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
+        let mut tx = self.begin().await?;
+        on_tx!(&mut tx, c => sqlx::query(
             "INSERT INTO connect_sessions (id, organisation_id, account_id, mode, host_name, \
                return_url, launch_hash, created_at, expires_at, api_key_id) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(s.id)
         .bind(s.organisation_id)
@@ -143,16 +153,17 @@ impl Store {
         .bind(now())
         .bind(s.expires_at)
         .bind(s.api_key_id)
-        .execute(&mut *tx)
-        .await?;
+        .execute(c)
+        .await.map(|r| r.rows_affected()))?;
         for o in s.origins {
-            sqlx::query(
-                "INSERT OR IGNORE INTO connect_session_origins (session_id, origin) VALUES (?, ?)",
+            on_tx!(&mut tx, c => sqlx::query(
+                "INSERT INTO connect_session_origins (session_id, origin) VALUES ($1, $2) \
+                 ON CONFLICT DO NOTHING",
             )
             .bind(s.id)
             .bind(o)
-            .execute(&mut *tx)
-            .await?;
+            .execute(c)
+            .await.map(|r| r.rows_affected()))?;
         }
         tx.commit().await?;
         Ok(())
@@ -165,12 +176,12 @@ impl Store {
         let Some(mut s) = found else {
             return Ok(None);
         };
-        s.origins = sqlx::query_scalar(
-            "SELECT origin FROM connect_session_origins WHERE session_id = ? ORDER BY origin",
+        s.origins = on_db!(self, pool => sqlx::query_scalar(
+            "SELECT origin FROM connect_session_origins WHERE session_id = $1 ORDER BY origin",
         )
         .bind(&s.id)
-        .fetch_all(&self.pool)
-        .await?;
+        .fetch_all(pool)
+        .await)?;
         Ok(Some(s))
     }
 
@@ -179,13 +190,13 @@ impl Store {
         &self,
         launch_hash: &[u8],
     ) -> Result<Option<ConnectSessionRecord>, StorageError> {
-        let found = sqlx::query_as::<_, ConnectSessionRecord>(&format!(
+        let found = on_db!(self, pool => sqlx::query_as::<_, ConnectSessionRecord>(&format!(
             "SELECT {SESSION_COLUMNS} FROM connect_sessions s \
-             JOIN organisations o ON o.id = s.organisation_id WHERE s.launch_hash = ?"
+             JOIN organisations o ON o.id = s.organisation_id WHERE s.launch_hash = $1"
         ))
         .bind(launch_hash)
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_optional(pool)
+        .await)?;
         self.with_origins(found).await
     }
 
@@ -194,15 +205,15 @@ impl Store {
         id: &str,
         organisation: Option<&str>,
     ) -> Result<Option<ConnectSessionRecord>, StorageError> {
-        let found = sqlx::query_as::<_, ConnectSessionRecord>(&format!(
+        let found = on_db!(self, pool => sqlx::query_as::<_, ConnectSessionRecord>(&format!(
             "SELECT {SESSION_COLUMNS} FROM connect_sessions s \
              JOIN organisations o ON o.id = s.organisation_id \
-             WHERE s.id = ?1 AND (?2 IS NULL OR s.organisation_id = ?2)"
+             WHERE s.id = $1 AND ($2 IS NULL OR s.organisation_id = $2)"
         ))
         .bind(id)
         .bind(organisation)
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_optional(pool)
+        .await)?;
         self.with_origins(found).await
     }
 
@@ -213,17 +224,17 @@ impl Store {
         credential_hash: &[u8],
     ) -> Result<Launch, StorageError> {
         let t = now();
-        let opened: Option<String> = sqlx::query_scalar(
-            "UPDATE connect_sessions SET launched_at = ?, credential_hash = ? \
-             WHERE launch_hash = ? AND launched_at IS NULL AND revoked_at IS NULL \
-               AND expires_at > ? RETURNING id",
+        let opened: Option<String> = on_db!(self, pool => sqlx::query_scalar(
+            "UPDATE connect_sessions SET launched_at = $1, credential_hash = $2 \
+             WHERE launch_hash = $3 AND launched_at IS NULL AND revoked_at IS NULL \
+               AND expires_at > $4 RETURNING id",
         )
         .bind(t)
         .bind(credential_hash)
         .bind(launch_hash)
         .bind(t)
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_optional(pool)
+        .await)?;
         let record = self.connect_session_by_launch(launch_hash).await?;
         Ok(match (opened, record) {
             (Some(_), Some(r)) => Launch::Opened(r),
@@ -237,27 +248,26 @@ impl Store {
         &self,
         credential_hash: &[u8],
     ) -> Result<Option<ConnectSessionRecord>, StorageError> {
-        let found = sqlx::query_as::<_, ConnectSessionRecord>(&format!(
+        let found = on_db!(self, pool => sqlx::query_as::<_, ConnectSessionRecord>(&format!(
             "SELECT {SESSION_COLUMNS} FROM connect_sessions s \
              JOIN organisations o ON o.id = s.organisation_id \
-             WHERE s.credential_hash = ?"
+             WHERE s.credential_hash = $1"
         ))
         .bind(credential_hash)
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_optional(pool)
+        .await)?;
         self.with_origins(found).await
     }
 
     /// Revokes a session: its launch token and credential stop working. False if none.
     pub async fn revoke_connect_session(&self, id: &str) -> Result<bool, StorageError> {
-        Ok(sqlx::query(
-            "UPDATE connect_sessions SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
+        Ok(on_db!(self, pool => sqlx::query(
+            "UPDATE connect_sessions SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2",
         )
         .bind(now())
         .bind(id)
-        .execute(&self.pool)
-        .await?
-        .rows_affected()
+        .execute(pool)
+        .await.map(|r| r.rows_affected()))?
             == 1)
     }
 
@@ -265,21 +275,21 @@ impl Store {
         &self,
         ticket_hash: &[u8],
         session_id: &str,
-        admin_consent: bool,
+        purpose: SignInPurpose,
         lifetime_secs: i64,
     ) -> Result<(), StorageError> {
         let t = now();
-        sqlx::query(
+        on_db!(self, pool => sqlx::query(
             "INSERT INTO embed_sign_ins (ticket_hash, session_id, purpose, created_at, expires_at) \
-             VALUES (?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(ticket_hash)
         .bind(session_id)
-        .bind(if admin_consent { "admin_consent" } else { "sign_in" })
+        .bind(purpose.as_str())
         .bind(t)
         .bind(t + lifetime_secs)
-        .execute(&self.pool)
-        .await?;
+        .execute(pool)
+        .await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 
@@ -291,30 +301,30 @@ impl Store {
         browser_hash: &[u8],
     ) -> Result<Option<TicketUse>, StorageError> {
         let t = now();
-        let row: Option<(String, String)> = sqlx::query_as(
-            "UPDATE embed_sign_ins SET used_at = ?1, browser_hash = ?2 \
-             WHERE ticket_hash = ?3 AND used_at IS NULL AND expires_at > ?1 \
+        let row: Option<(String, String)> = on_db!(self, pool => sqlx::query_as(
+            "UPDATE embed_sign_ins SET used_at = $1, browser_hash = $2 \
+             WHERE ticket_hash = $3 AND used_at IS NULL AND expires_at > $1 \
                AND session_id IN (SELECT id FROM connect_sessions \
-                 WHERE revoked_at IS NULL AND expires_at > ?1) \
+                 WHERE revoked_at IS NULL AND expires_at > $1) \
              RETURNING session_id, purpose",
         )
         .bind(t)
         .bind(browser_hash)
         .bind(ticket_hash)
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_optional(pool)
+        .await)?;
         let Some((session_id, purpose)) = row else {
             return Ok(None);
         };
-        let account_id: String =
-            sqlx::query_scalar("SELECT account_id FROM connect_sessions WHERE id = ?")
+        let account_id: String = on_db!(self, pool => sqlx::query_scalar("SELECT account_id FROM connect_sessions WHERE id = $1")
                 .bind(&session_id)
-                .fetch_one(&self.pool)
-                .await?;
+                .fetch_one(pool)
+                .await)?;
         Ok(Some(TicketUse {
             session_id,
             account_id,
-            admin_consent: purpose == "admin_consent",
+            purpose: SignInPurpose::try_from(purpose)
+                .map_err(|e| StorageError::Corrupt(format!("embed sign-in ticket: {e}")))?,
         }))
     }
 
@@ -324,37 +334,64 @@ impl Store {
         ticket_hash: &[u8],
         session_id: &str,
     ) -> Result<Option<Option<Vec<u8>>>, StorageError> {
-        Ok(sqlx::query_scalar(
-            "SELECT browser_hash FROM embed_sign_ins WHERE ticket_hash = ? AND session_id = ?",
+        Ok(on_db!(self, pool => sqlx::query_scalar(
+            "SELECT browser_hash FROM embed_sign_ins WHERE ticket_hash = $1 AND session_id = $2",
         )
         .bind(ticket_hash)
         .bind(session_id)
-        .fetch_optional(&self.pool)
-        .await?)
+        .fetch_optional(pool)
+        .await)?)
     }
 
     /// Whether the popup with this browser binding was opened for a session revoked since: its
     /// sign-in must not connect the mailbox.
     pub async fn popup_session_revoked(&self, browser_hash: &[u8]) -> Result<bool, StorageError> {
-        Ok(sqlx::query_scalar(
+        Ok(on_db!(self, pool => sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM embed_sign_ins e \
              JOIN connect_sessions s ON s.id = e.session_id \
-             WHERE e.browser_hash = ? AND s.revoked_at IS NOT NULL)",
+             WHERE e.browser_hash = $1 AND s.revoked_at IS NOT NULL)",
         )
         .bind(browser_hash)
-        .fetch_one(&self.pool)
-        .await?)
+        .fetch_one(pool)
+        .await)?)
     }
 
     /// Forgets connect sessions that ended before `before` (their origins and sign-in tickets go
     /// with them).
     pub async fn prune_connect_sessions(&self, before: i64) -> Result<u64, StorageError> {
         Ok(
-            sqlx::query("DELETE FROM connect_sessions WHERE expires_at < ?")
+            on_db!(self, pool => sqlx::query("DELETE FROM connect_sessions WHERE expires_at < $1")
                 .bind(before)
-                .execute(&self.pool)
-                .await?
-                .rows_affected(),
+                .execute(pool)
+                .await.map(|r| r.rows_affected()))?,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::storage::DEFAULT_ORGANISATION;
+
+    /// Two lists of allowed origins saved at the same moment (two admins, two instances) end
+    /// as one of them: an origin one of them removed never stays allowed by a merge.
+    #[tokio::test]
+    async fn origins_saved_at_once_end_as_one_list_never_merged() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::storage::testing::store(dir.path()).await;
+        let a = vec!["https://a.example".to_string()];
+        let b = vec!["https://b.example".to_string()];
+        for _ in 0..20 {
+            let (x, y) = tokio::join!(
+                store.set_organisation_origins(DEFAULT_ORGANISATION, &a),
+                store.set_organisation_origins(DEFAULT_ORGANISATION, &b)
+            );
+            x.unwrap();
+            y.unwrap();
+            let now = store
+                .organisation_origins(DEFAULT_ORGANISATION)
+                .await
+                .unwrap();
+            assert!(now == a || now == b, "merged: {now:?}");
+        }
     }
 }

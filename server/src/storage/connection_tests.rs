@@ -1,14 +1,24 @@
 //! The history of connection tests.
 
-use sqlx::Row;
-
-use mailkey_app::webhooks::EventType;
+use mailkey_app::{
+    mail_test::{FolderMapping, TestReport},
+    webhooks::EventType,
+};
 
 use super::{
-    now,
+    decode, encode, now,
     webhooks::{record_event, NewEvent},
     StorageError, Store,
 };
+
+/// A kept connection test, its report decoded.
+#[derive(Clone, Debug)]
+pub struct TestRunRecord {
+    pub id: i64,
+    pub started_at: i64,
+    pub ok: bool,
+    pub report: TestReport,
+}
 
 /// Why a test failed, for its `account.connection_test_failed` event.
 pub struct TestFailure<'a> {
@@ -23,20 +33,20 @@ impl Store {
         account_id: &str,
         started_at: i64,
         failure: Option<TestFailure<'_>>,
-        report_json: &str,
+        report: &TestReport,
     ) -> Result<i64, StorageError> {
-        let mut tx = self.pool.begin().await?;
-        let r = sqlx::query(
+        let mut tx = self.begin().await?;
+        let id: i64 = on_tx!(&mut tx, c => sqlx::query_scalar(
             "INSERT INTO connection_tests (account_id, started_at, finished_at, ok, report) \
-             VALUES (?, ?, ?, ?, ?) RETURNING id",
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
         .bind(account_id)
         .bind(started_at)
         .bind(now())
         .bind(failure.is_none())
-        .bind(report_json)
-        .fetch_one(&mut *tx)
-        .await?;
+        .bind(encode(report)?)
+        .fetch_one(c)
+        .await)?;
         if let Some(f) = failure {
             let event = NewEvent {
                 reason_code: Some(f.code),
@@ -46,60 +56,74 @@ impl Store {
             record_event(&mut tx, &event).await?;
         }
         tx.commit().await?;
-        Ok(r.get(0))
+        Ok(id)
     }
 
-    /// The account's latest tests, newest first: (id, started_at, ok, report JSON).
+    /// The account's latest tests, newest first. A run whose report this version cannot read
+    /// is left out (and logged): one old report must not take the history, the folders it
+    /// proposes and the next run's wording with it.
     pub async fn tests(
         &self,
         account_id: &str,
         limit: i64,
-    ) -> Result<Vec<(i64, i64, bool, String)>, StorageError> {
-        let rows = sqlx::query(
-            "SELECT id, started_at, ok, report FROM connection_tests WHERE account_id = ? \
-             ORDER BY id DESC LIMIT ?",
+    ) -> Result<Vec<TestRunRecord>, StorageError> {
+        let rows: Vec<(i64, i64, bool, String)> = on_db!(self, pool => sqlx::query_as(
+            "SELECT id, started_at, ok, report FROM connection_tests WHERE account_id = $1 \
+             ORDER BY id DESC LIMIT $2",
         )
         .bind(account_id)
         .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        .fetch_all(pool)
+        .await)?;
         Ok(rows
             .into_iter()
-            .map(|r| {
-                (
-                    r.get("id"),
-                    r.get("started_at"),
-                    r.get("ok"),
-                    r.get("report"),
-                )
+            .filter_map(|(id, started_at, ok, report)| {
+                match decode(Some(&report), || format!("connection test {id}: report")) {
+                    Ok(Some(report)) => Some(TestRunRecord {
+                        id,
+                        started_at,
+                        ok,
+                        report,
+                    }),
+                    Ok(None) => None,
+                    Err(e) => {
+                        tracing::warn!(account = %account_id, error = %e, "a kept connection test is left out");
+                        None
+                    }
+                }
             })
             .collect())
     }
 }
 
 impl Store {
-    pub async fn folder_mapping(&self, account_id: &str) -> Result<Option<String>, StorageError> {
-        Ok(sqlx::query_scalar::<_, Option<String>>(
-            "SELECT folder_mapping FROM accounts WHERE id = ?",
+    pub async fn folder_mapping(
+        &self,
+        account_id: &str,
+    ) -> Result<Option<FolderMapping>, StorageError> {
+        let json = on_db!(self, pool => sqlx::query_scalar::<_, Option<String>>(
+            "SELECT folder_mapping FROM accounts WHERE id = $1",
         )
         .bind(account_id)
-        .fetch_optional(&self.pool)
-        .await?
-        .flatten())
+        .fetch_optional(pool)
+        .await)?
+        .flatten();
+        decode(json.as_deref(), || {
+            format!("account {account_id}: folder_mapping")
+        })
     }
 
     pub async fn set_folder_mapping(
         &self,
         account_id: &str,
-        mapping_json: &str,
+        mapping: &FolderMapping,
     ) -> Result<bool, StorageError> {
-        let done =
-            sqlx::query("UPDATE accounts SET folder_mapping = ?, updated_at = ? WHERE id = ?")
-                .bind(mapping_json)
+        let done = on_db!(self, pool => sqlx::query("UPDATE accounts SET folder_mapping = $1, updated_at = $2 WHERE id = $3")
+                .bind(encode(mapping)?)
                 .bind(now())
                 .bind(account_id)
-                .execute(&self.pool)
-                .await?;
-        Ok(done.rows_affected() == 1)
+                .execute(pool)
+                .await.map(|r| r.rows_affected()))?;
+        Ok(done == 1)
     }
 }

@@ -1,22 +1,36 @@
-//! Persistence. Callers see [`Store`] and plain Rust types only, never SQL or sqlx types, so a
-//! Postgres backend (for several server instances) can be added beside SQLite without touching
-//! them: its queries would live in modules of their own behind the same methods.
+//! Persistence. Callers see [`Store`] and typed records only, decoded here once: never SQL,
+//! sqlx types, JSON columns or strings standing for enums, and one error for a row this version
+//! cannot read ([`StorageError::Corrupt`]).
+//!
+//! Two databases sit behind it: SQLite in the data directory (one instance, the default) and
+//! PostgreSQL (several instances on one database). Every query is written once, in SQL both
+//! understand (`$1` placeholders, standard functions; [`Dialect`] where they differ), and
+//! [`on_db!`] compiles it once per database, so each gets its own typed implementation (sqlx's
+//! own driver and types, not its `Any` driver).
+
+#[macro_use]
+mod dispatch;
 
 mod accounts;
 mod api_keys;
 mod connect_sessions;
 mod connection_tests;
 mod drafts;
+mod live_tests;
+mod location;
 mod operator;
 mod operator_apps;
 mod organisations;
 mod sign_in;
 mod webhooks;
 
-use std::{path::Path, str::FromStr, time::Duration};
+use std::{path::Path, str::FromStr, sync::Arc, time::Duration};
 
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+use sqlx::{
+    postgres::{PgConnectOptions, PgPool, PgPoolOptions},
+    sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    },
 };
 
 pub use accounts::{AccountFilter, Cursor};
@@ -24,14 +38,19 @@ pub use api_keys::{ApiKeyRecord, NewApiKey};
 pub use connect_sessions::{
     ConnectSessionRecord, Launch, NewConnectSession, SessionMode, TicketUse,
 };
-pub use connection_tests::TestFailure;
+pub use connection_tests::{TestFailure, TestRunRecord};
+use dispatch::Tx;
 pub use drafts::{
     AppSaved, AppUpdate, DraftRecord, Inserted, MailboxSaved, MailboxUpdate, NewDraftRecord,
 };
+pub use location::{DatabaseLocation, LocationError, SecretUrl};
 pub use operator::SessionRecord;
 pub use operator_apps::OperatorAppRecord;
 pub use organisations::{new_organisation_id, Deleted, OrganisationRecord, DEFAULT_ORGANISATION};
-pub use sign_in::{AttemptRecord, Claim, NewAttempt};
+pub use sign_in::{
+    AttemptRecord, Claim, LatestOutcome, NewAttempt, Refreshed, SharedToken, SignInMode,
+    SignInPurpose,
+};
 pub use webhooks::{
     AttemptOutcome, DeliveryRecord, DueDelivery, EndpointRecord, EndpointUpdate, EventRecord,
     NewEndpointRecord, NewEvent, NoticeSubject,
@@ -40,7 +59,8 @@ pub use webhooks::{
 /// The database file inside the data directory.
 pub const DATABASE_FILE: &str = "mailkey.sqlite3";
 
-static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -49,106 +69,253 @@ pub enum StorageError {
         path: String,
         source: std::io::Error,
     },
-    #[error("cannot open the database {path}: {source}")]
-    Open { path: String, source: sqlx::Error },
+    /// `database` never holds a password (see [`DatabaseLocation`]'s display).
+    #[error("cannot open the database {database}: {source}")]
+    Open {
+        database: String,
+        source: sqlx::Error,
+    },
+    #[error(
+        "the database {database} has schema version {found}, newer than this Mailkey knows \
+         (up to {known}): a newer Mailkey wrote it. Run that version (or newer), or restore a \
+         backup taken with this one"
+    )]
+    SchemaNewer {
+        database: String,
+        found: i64,
+        known: i64,
+    },
     #[error("cannot bring the database schema up to date: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database query failed: {0}")]
-    Query(#[from] sqlx::Error),
+    Query(sqlx::Error),
     #[error("the database holds a value this version does not understand: {0}")]
     Corrupt(String),
+    #[error("a value cannot be written to the database: {0}")]
+    Encode(String),
     #[error("the database cannot be reached: {0}")]
     Unavailable(String),
 }
 
-impl Store {
-    /// The `revision` row (migration 0013): moves whenever an answer kept in memory may be stale.
-    pub async fn revision(&self) -> Result<i64, StorageError> {
-        Ok(sqlx::query_scalar("SELECT n FROM revision WHERE id = 1")
-            .fetch_one(&self.pool)
-            .await?)
+impl From<sqlx::Error> for StorageError {
+    /// A column that does not decode (an enum's unknown name, say) is the one unreadable-row
+    /// error, wherever it is read.
+    fn from(e: sqlx::Error) -> StorageError {
+        match e {
+            sqlx::Error::ColumnDecode { .. } => StorageError::Corrupt(e.to_string()),
+            e => StorageError::Query(e),
+        }
     }
+}
+
+/// A JSON column's value as its type: the one place a stored value is read back from JSON.
+/// `what` names the value for the error (the account and the column).
+fn decode<T: serde::de::DeserializeOwned>(
+    text: Option<&str>,
+    what: impl FnOnce() -> String,
+) -> Result<Option<T>, StorageError> {
+    text.map(serde_json::from_str)
+        .transpose()
+        .map_err(|e| StorageError::Corrupt(format!("{}: {e}", what())))
+}
+
+/// A value for a JSON column. Today's stored types are plain data and always serialise; one
+/// that cannot (a map with non-string keys, say) is an error, never a crash mid-write.
+fn encode<T: serde::Serialize>(value: &T) -> Result<String, StorageError> {
+    serde_json::to_string(value).map_err(|e| StorageError::Encode(e.to_string()))
 }
 
 /// The handle every part of the server uses to read and write state.
 #[derive(Clone, Debug)]
 pub struct Store {
+    db: Db,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Db {
+    Sqlite(SqliteDb),
+    Postgres(PgPool),
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct SqliteDb {
     pool: SqlitePool,
     /// The database file (its write-ahead log is beside it).
-    path: std::sync::Arc<std::path::PathBuf>,
-    /// Held, never used: see `open`.
-    _keep_open: std::sync::Arc<std::sync::Mutex<sqlx::SqliteConnection>>,
+    path: Arc<std::path::PathBuf>,
+    /// Held, never used: see `open_sqlite`.
+    _keep_open: Arc<std::sync::Mutex<sqlx::SqliteConnection>>,
 }
 
 impl Store {
-    /// Opens (creating when missing) the database in `data_dir` and applies pending migrations.
+    /// Opens (creating when missing) the SQLite database in `data_dir` and applies pending
+    /// migrations: the default when no `database_url` is set.
     pub async fn open(data_dir: &Path) -> Result<Store, StorageError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| StorageError::DataDir {
-            path: data_dir.display().to_string(),
-            source,
-        })?;
-        restrict_permissions(data_dir);
-        let path = data_dir.join(DATABASE_FILE);
-        let display = path.display().to_string();
-        let options = SqliteConnectOptions::from_str(&format!("sqlite://{display}"))
-            .map_err(|source| StorageError::Open {
-                path: display.clone(),
-                source,
-            })?
-            .create_if_missing(true)
-            // WAL lets `mailkey admin link` write while the server reads.
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            // A deleted account's sealed secrets are overwritten, not left in free pages.
-            .pragma("secure_delete", "on")
-            .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options.clone())
-            .await
-            .map_err(|source| StorageError::Open {
-                path: display,
-                source,
-            })?;
-        MIGRATIONS.run(&pool).await?;
-        // One connection outside the pool stays open for the store's life: SQLite then keeps
-        // its WAL index (`-shm`), whose header tells every commit apart (see
-        // `crate::freshness`); were the last connection to close, the index would be made anew
-        // and could repeat an old header. (Not in the pool, whose `close` would wait for it.)
-        let keep_open = sqlx::ConnectOptions::connect(&options)
-            .await
-            .map_err(|source| StorageError::Open {
-                path: path.display().to_string(),
-                source,
-            })?;
-        Ok(Store {
-            pool,
-            _keep_open: std::sync::Arc::new(std::sync::Mutex::new(keep_open)),
-            path: std::sync::Arc::new(path),
-        })
+        Store::connect(&DatabaseLocation::SqliteIn(data_dir.to_path_buf())).await
+    }
+
+    /// Opens the database at `location` and applies pending migrations.
+    pub async fn connect(location: &DatabaseLocation) -> Result<Store, StorageError> {
+        match location {
+            DatabaseLocation::SqliteIn(dir) => open_sqlite(dir).await,
+            DatabaseLocation::Postgres(options, _) => open_postgres(location, options).await,
+        }
+    }
+
+    /// The `revision` row (migration 0013): moves whenever an answer kept in memory may be stale.
+    pub async fn revision(&self) -> Result<i64, StorageError> {
+        Ok(on_db!(self, pool => {
+            sqlx::query_scalar("SELECT n FROM revision WHERE id = 1")
+                .fetch_one(pool)
+                .await
+        })?)
     }
 
     /// SQLite's WAL index (`-shm`): its header changes with every commit, by any process.
-    pub fn wal_index(&self) -> std::path::PathBuf {
-        let mut shm = self.path.as_os_str().to_owned();
+    /// `None` on PostgreSQL, which has no such file.
+    pub fn wal_index(&self) -> Option<std::path::PathBuf> {
+        let Db::Sqlite(db) = &self.db else {
+            return None;
+        };
+        let mut shm = db.path.as_os_str().to_owned();
         shm.push("-shm");
-        shm.into()
+        Some(shm.into())
     }
 
-    /// The database file.
-    pub fn file(&self) -> &Path {
-        &self.path
+    /// The SQLite database file (`None` on PostgreSQL).
+    pub fn file(&self) -> Option<&Path> {
+        match &self.db {
+            Db::Sqlite(db) => Some(&db.path),
+            Db::Postgres(_) => None,
+        }
     }
 
     /// Answers whether the database responds, for `/readyz`.
     pub async fn ping(&self) -> Result<(), StorageError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        on_db!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(drop))?;
         Ok(())
     }
 
     pub async fn close(&self) {
-        self.pool.close().await;
+        match &self.db {
+            Db::Sqlite(db) => db.pool.close().await,
+            Db::Postgres(pool) => pool.close().await,
+        }
+    }
+
+    async fn begin(&self) -> Result<Tx, StorageError> {
+        Ok(match &self.db {
+            Db::Sqlite(db) => Tx::Sqlite(db.pool.begin().await?),
+            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
+    /// A transaction that reads, then writes what it read. SQLite takes its write lock at once,
+    /// so a commit by another connection in between cannot fail the upgrade
+    /// (SQLITE_BUSY_SNAPSHOT, which no busy timeout waits out); PostgreSQL locks the rows read
+    /// with [`Dialect::for_update`].
+    async fn begin_write(&self) -> Result<Tx, StorageError> {
+        Ok(match &self.db {
+            Db::Sqlite(db) => Tx::Sqlite(db.pool.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+}
+
+async fn open_sqlite(data_dir: &Path) -> Result<Store, StorageError> {
+    std::fs::create_dir_all(data_dir).map_err(|source| StorageError::DataDir {
+        path: data_dir.display().to_string(),
+        source,
+    })?;
+    restrict_permissions(data_dir);
+    let path = data_dir.join(DATABASE_FILE);
+    let display = path.display().to_string();
+    let open_error = |source| StorageError::Open {
+        database: display.clone(),
+        source,
+    };
+    let options = SqliteConnectOptions::from_str(&format!("sqlite://{display}"))
+        .map_err(open_error)?
+        .create_if_missing(true)
+        // WAL lets `mailkey admin link` write while the server reads.
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        // A deleted account's sealed secrets are overwritten, not left in free pages.
+        .pragma("secure_delete", "on")
+        .busy_timeout(Duration::from_secs(5));
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
+        .connect_with(options.clone())
+        .await
+        .map_err(open_error)?;
+    migrate(&SQLITE_MIGRATIONS, &pool, &display).await?;
+    // One connection outside the pool stays open for the store's life: SQLite then keeps its
+    // WAL index (`-shm`), whose header tells every commit apart (see `crate::freshness`); were
+    // the last connection to close, the index would be made anew and could repeat an old
+    // header. (Not in the pool, whose `close` would wait for it.)
+    let keep_open = sqlx::ConnectOptions::connect(&options)
+        .await
+        .map_err(open_error)?;
+    Ok(Store {
+        db: Db::Sqlite(SqliteDb {
+            pool,
+            _keep_open: Arc::new(std::sync::Mutex::new(keep_open)),
+            path: Arc::new(path),
+        }),
+    })
+}
+
+async fn open_postgres(
+    location: &DatabaseLocation,
+    options: &PgConnectOptions,
+) -> Result<Store, StorageError> {
+    let display = location.to_string();
+    // One connection first, for its own error: the pool's would only say it timed out.
+    let first = tokio::time::timeout(
+        Duration::from_secs(10),
+        sqlx::ConnectOptions::connect(options),
+    )
+    .await
+    .map_err(|_| StorageError::Unavailable(format!("{display} did not answer within 10 s: check that PostgreSQL runs there and that no firewall drops the connection")))?
+    .map_err(|source| StorageError::Open {
+        database: format!("{display} (check that PostgreSQL runs and listens there, and the URL's user, password and database)"),
+        source,
+    })?;
+    sqlx::Connection::close(first).await.ok();
+    let pool = PgPoolOptions::new()
+        .max_connections(16)
+        // A database that does not answer is said at start, not after the OS's TCP timeout.
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options.clone())
+        .await
+        .map_err(|source| StorageError::Open {
+            database: display.clone(),
+            source,
+        })?;
+    migrate(&POSTGRES_MIGRATIONS, &pool, &display).await?;
+    Ok(Store {
+        db: Db::Postgres(pool),
+    })
+}
+
+/// Applies pending migrations; a database migrated by a newer Mailkey is refused by name
+/// rather than run with a schema this version does not know.
+async fn migrate<'a, A>(
+    migrator: &sqlx::migrate::Migrator,
+    db: A,
+    display: &str,
+) -> Result<(), StorageError>
+where
+    A: sqlx::Acquire<'a>,
+    <A::Connection as std::ops::Deref>::Target: sqlx::migrate::Migrate,
+{
+    match migrator.run(db).await {
+        Err(sqlx::migrate::MigrateError::VersionMissing(found)) => Err(StorageError::SchemaNewer {
+            database: display.to_owned(),
+            found,
+            known: migrator.iter().map(|m| m.version).max().unwrap_or(0),
+        }),
+        other => Ok(other?),
     }
 }
 
@@ -169,4 +336,113 @@ pub fn now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+/// Milliseconds since the Unix epoch: for leases, which last seconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// For the test suites, which run against both databases: the test command sets
+/// `POSTGRES_TEST_SERVER` to a server of its own for the second run.
+#[doc(hidden)]
+pub mod testing {
+    use super::*;
+
+    /// The variable naming the PostgreSQL server (a URL with a user that may create databases).
+    /// (Not `MAILKEY_…`: Mailkey refuses settings it does not know, and the CLI tests start it.)
+    pub const POSTGRES_VARIABLE: &str = "POSTGRES_TEST_SERVER";
+
+    /// A database of its own for one test: SQLite in `dir`, or a fresh database on the server
+    /// `POSTGRES_TEST_SERVER` names.
+    pub async fn location(dir: &Path) -> DatabaseLocation {
+        let url = postgres_database().await;
+        DatabaseLocation::from_setting(url.as_deref(), dir).expect("a PostgreSQL URL")
+    }
+
+    /// A fresh database's URL when the suites run on PostgreSQL, else `None` (SQLite).
+    pub async fn postgres_database() -> Option<String> {
+        match std::env::var(POSTGRES_VARIABLE) {
+            Ok(server) if !server.is_empty() => Some(fresh_postgres_database(&server).await),
+            _ => None,
+        }
+    }
+
+    /// The URL of a new, empty database on `server`.
+    pub async fn fresh_postgres_database(server: &str) -> String {
+        use rand::RngCore;
+        let mut bytes = [0u8; 8];
+        rand::rng().fill_bytes(&mut bytes);
+        let name = format!(
+            "mailkey_test_{}",
+            bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        );
+        let mut admin: sqlx::PgConnection =
+            sqlx::Connection::connect(server).await.unwrap_or_else(|e| {
+                panic!("{POSTGRES_VARIABLE} names a server that cannot be reached: {e}")
+            });
+        sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .expect("CREATE DATABASE");
+        let _ = sqlx::Connection::close(admin).await;
+        let mut url = url::Url::parse(server).expect("a URL");
+        url.set_path(&name);
+        url.to_string()
+    }
+
+    /// A store on a database of its own (see [`location`]).
+    pub async fn store(dir: &Path) -> Store {
+        Store::connect(&location(dir).await).await.unwrap()
+    }
+
+    impl Store {
+        /// Runs statements as written (several, `;`-separated; no parameters): for a test that
+        /// puts a row into a state the code would never write.
+        pub async fn execute_raw(&self, sql: &str) {
+            on_db!(self, pool => sqlx::raw_sql(sql).execute(pool).await.map(drop)).unwrap();
+        }
+
+        /// The one text value `sql` selects.
+        pub async fn text_raw(&self, sql: &str) -> Option<String> {
+            on_db!(self, pool => sqlx::query_scalar(sql).fetch_one(pool).await).unwrap()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database a newer Mailkey migrated is refused by name at start, not run with a schema
+    /// this version does not know.
+    #[tokio::test]
+    async fn a_schema_newer_than_this_version_is_refused_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = testing::postgres_database().await;
+        let location = DatabaseLocation::from_setting(url.as_deref(), dir.path()).unwrap();
+        let store = Store::connect(&location).await.unwrap();
+        let checksum = match store.db {
+            Db::Sqlite(_) => "X'00'",
+            Db::Postgres(_) => "'\\x00'::bytea",
+        };
+        store
+            .execute_raw(&format!(
+                "INSERT INTO _sqlx_migrations (version, description, success, checksum, \
+                 execution_time) VALUES (9999, 'from a newer Mailkey', TRUE, {checksum}, 0)"
+            ))
+            .await;
+        store.close().await;
+        match Store::connect(&location).await {
+            Err(e @ StorageError::SchemaNewer { found: 9999, .. }) => {
+                let said = e.to_string();
+                assert!(said.contains("newer than this Mailkey knows"), "{said}");
+                assert!(said.contains(&location.to_string()), "{said}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }

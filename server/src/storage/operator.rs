@@ -1,11 +1,9 @@
 //! Setup links and operator sessions. Tokens are stored as SHA-256 hashes only.
 
-use sqlx::Row;
-
 use super::{StorageError, Store};
 
 /// A live operator session.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct SessionRecord {
     pub created_at: i64,
     pub expires_at: i64,
@@ -18,14 +16,14 @@ impl Store {
         now: i64,
         expires_at: i64,
     ) -> Result<(), StorageError> {
-        sqlx::query(
-            "INSERT INTO setup_links (token_hash, created_at, expires_at) VALUES (?, ?, ?)",
+        on_db!(self, pool => sqlx::query(
+            "INSERT INTO setup_links (token_hash, created_at, expires_at) VALUES ($1, $2, $3)",
         )
         .bind(token_hash)
         .bind(now)
         .bind(expires_at)
-        .execute(&self.pool)
-        .await?;
+        .execute(pool)
+        .await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 
@@ -38,28 +36,28 @@ impl Store {
         now: i64,
         session_expires_at: i64,
     ) -> Result<bool, StorageError> {
-        let mut tx = self.pool.begin().await?;
-        let used = sqlx::query(
-            "UPDATE setup_links SET used_at = ? \
-             WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?",
+        let mut tx = self.begin().await?;
+        let used = on_tx!(&mut tx, c => sqlx::query(
+            "UPDATE setup_links SET used_at = $1 \
+             WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $3",
         )
         .bind(now)
         .bind(token_hash)
         .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        if used.rows_affected() != 1 {
+        .execute(c)
+        .await.map(|r| r.rows_affected()))?;
+        if used != 1 {
             tx.rollback().await?;
             return Ok(false);
         }
-        sqlx::query(
-            "INSERT INTO operator_sessions (id_hash, created_at, expires_at) VALUES (?, ?, ?)",
+        on_tx!(&mut tx, c => sqlx::query(
+            "INSERT INTO operator_sessions (id_hash, created_at, expires_at) VALUES ($1, $2, $3)",
         )
         .bind(session_hash)
         .bind(now)
         .bind(session_expires_at)
-        .execute(&mut *tx)
-        .await?;
+        .execute(c)
+        .await.map(|r| r.rows_affected()))?;
         tx.commit().await?;
         Ok(true)
     }
@@ -69,47 +67,42 @@ impl Store {
         session_hash: &[u8],
         now: i64,
     ) -> Result<Option<SessionRecord>, StorageError> {
-        let row = sqlx::query(
-            "SELECT created_at, expires_at FROM operator_sessions WHERE id_hash = ? AND expires_at > ?",
+        Ok(on_db!(self, pool => sqlx::query_as(
+            "SELECT created_at, expires_at FROM operator_sessions WHERE id_hash = $1 AND expires_at > $2",
         )
         .bind(session_hash)
         .bind(now)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|r| SessionRecord {
-            created_at: r.get("created_at"),
-            expires_at: r.get("expires_at"),
-        }))
+        .fetch_optional(pool)
+        .await)?)
     }
 
     pub async fn delete_session(&self, session_hash: &[u8]) -> Result<(), StorageError> {
-        sqlx::query("DELETE FROM operator_sessions WHERE id_hash = ?")
+        on_db!(self, pool => sqlx::query("DELETE FROM operator_sessions WHERE id_hash = $1")
             .bind(session_hash)
-            .execute(&self.pool)
-            .await?;
+            .execute(pool)
+            .await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 
     /// Whether anyone could still use the portal without a new setup link.
     pub async fn has_live_session(&self, now: i64) -> Result<bool, StorageError> {
-        let n: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM operator_sessions WHERE expires_at > ?")
+        let n: i64 = on_db!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM operator_sessions WHERE expires_at > $1")
                 .bind(now)
-                .fetch_one(&self.pool)
-                .await?;
+                .fetch_one(pool)
+                .await)?;
         Ok(n > 0)
     }
 
     /// Drops expired sessions and links, so the tables do not grow without bound.
     pub async fn purge_expired_operator_access(&self, now: i64) -> Result<(), StorageError> {
-        sqlx::query("DELETE FROM operator_sessions WHERE expires_at <= ?")
+        on_db!(self, pool => sqlx::query("DELETE FROM operator_sessions WHERE expires_at <= $1")
             .bind(now)
-            .execute(&self.pool)
-            .await?;
-        sqlx::query("DELETE FROM setup_links WHERE expires_at <= ?")
+            .execute(pool)
+            .await.map(|r| r.rows_affected()))?;
+        on_db!(self, pool => sqlx::query("DELETE FROM setup_links WHERE expires_at <= $1")
             .bind(now)
-            .execute(&self.pool)
-            .await?;
+            .execute(pool)
+            .await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 }

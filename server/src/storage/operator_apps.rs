@@ -1,10 +1,8 @@
 //! The operator's multi-tenant apps saved on the settings page (one per provider).
 
-use sqlx::Row;
-
 use super::{StorageError, Store};
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct OperatorAppRecord {
     pub provider: String,
     pub client_id: String,
@@ -17,32 +15,33 @@ pub struct OperatorAppRecord {
 
 impl Store {
     pub async fn operator_apps(&self) -> Result<Vec<OperatorAppRecord>, StorageError> {
-        let rows = sqlx::query(
+        Ok(on_db!(self, pool => sqlx::query_as(
             "SELECT provider, client_id, sealed_secret, secret_expires, name, publisher, \
              updated_at FROM operator_apps ORDER BY provider",
         )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(OperatorAppRecord {
-                    provider: r.try_get("provider")?,
-                    client_id: r.try_get("client_id")?,
-                    sealed_secret: r.try_get("sealed_secret")?,
-                    secret_expires: r.try_get("secret_expires")?,
-                    name: r.try_get("name")?,
-                    publisher: r.try_get("publisher")?,
-                    updated_at: r.try_get("updated_at")?,
-                })
-            })
-            .collect()
+        .fetch_all(pool)
+        .await)?)
+    }
+
+    /// Which apps are saved, as another instance compares them: each one's provider, client
+    /// ID, sealed secret (a new seal for every save, so two saves in one second differ) and
+    /// expiry.
+    pub async fn operator_app_versions(
+        &self,
+    ) -> Result<Vec<(String, String, Vec<u8>, Option<String>)>, StorageError> {
+        Ok(on_db!(self, pool => sqlx::query_as(
+            "SELECT provider, client_id, sealed_secret, secret_expires FROM operator_apps \
+             ORDER BY provider",
+        )
+        .fetch_all(pool)
+        .await)?)
     }
 
     pub async fn save_operator_app(&self, r: &OperatorAppRecord) -> Result<(), StorageError> {
-        sqlx::query(
+        on_db!(self, pool => sqlx::query(
             "INSERT INTO operator_apps \
              (provider, client_id, sealed_secret, secret_expires, name, publisher, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (provider) DO UPDATE SET client_id = excluded.client_id, \
              sealed_secret = excluded.sealed_secret, secret_expires = excluded.secret_expires, \
              name = excluded.name, publisher = excluded.publisher, \
@@ -55,20 +54,20 @@ impl Store {
         .bind(&r.name)
         .bind(&r.publisher)
         .bind(r.updated_at)
-        .execute(&self.pool)
-        .await?;
+        .execute(pool)
+        .await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 
     /// How many accounts of a provider sign in with the operator's app: changing its client ID
     /// would disconnect them all.
     pub async fn operator_app_accounts(&self, provider: &str) -> Result<i64, StorageError> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM accounts WHERE provider = ? AND app_source = 'operator'",
+        let n: i64 = on_db!(self, pool => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM accounts WHERE provider = $1 AND app_source = 'operator'",
         )
         .bind(provider)
-        .fetch_one(&self.pool)
-        .await?;
+        .fetch_one(pool)
+        .await)?;
         Ok(n)
     }
 }

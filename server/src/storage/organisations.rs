@@ -1,7 +1,5 @@
 //! Organisations: the host's customers, each with the host's own `external_id`.
 
-use sqlx::Row;
-
 use super::{now, StorageError, Store};
 
 /// The organisation existing accounts were moved into.
@@ -52,24 +50,22 @@ impl Store {
         name: &str,
     ) -> Result<(OrganisationRecord, bool), StorageError> {
         let t = now();
-        let created = sqlx::query(
+        let created = on_db!(self, pool => sqlx::query(
             "INSERT INTO organisations (id, external_id, name, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?) ON CONFLICT (external_id) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (external_id) DO NOTHING",
         )
         .bind(id)
         .bind(external_id)
         .bind(name)
         .bind(t)
         .bind(t)
-        .execute(&self.pool)
-        .await?
-        .rows_affected()
+        .execute(pool)
+        .await.map(|r| r.rows_affected()))?
             == 1;
-        let record =
-            sqlx::query_as::<_, OrganisationRecord>(&format!("{SELECT} WHERE o.external_id = ?"))
+        let record = on_db!(self, pool => sqlx::query_as::<_, OrganisationRecord>(&format!("{SELECT} WHERE o.external_id = $1"))
                 .bind(external_id)
-                .fetch_one(&self.pool)
-                .await?;
+                .fetch_one(pool)
+                .await)?;
         Ok((record, created))
     }
 
@@ -78,13 +74,14 @@ impl Store {
         &self,
         only: Option<&str>,
     ) -> Result<Vec<OrganisationRecord>, StorageError> {
-        Ok(sqlx::query_as::<_, OrganisationRecord>(&format!(
-            "{SELECT} WHERE (? IS NULL OR o.id = ?) ORDER BY o.name COLLATE NOCASE, o.id"
+        Ok(
+            on_db!(self, pool => sqlx::query_as::<_, OrganisationRecord>(&format!(
+            "{SELECT} WHERE ($1 IS NULL OR o.id = $1) ORDER BY lower(o.name), o.id"
         ))
         .bind(only)
-        .bind(only)
-        .fetch_all(&self.pool)
-        .await?)
+        .fetch_all(pool)
+        .await)?,
+        )
     }
 
     pub async fn organisation(
@@ -92,14 +89,16 @@ impl Store {
         id: &str,
         only: Option<&str>,
     ) -> Result<Option<OrganisationRecord>, StorageError> {
-        Ok(sqlx::query_as::<_, OrganisationRecord>(&format!(
-            "{SELECT} WHERE o.id = ? AND (? IS NULL OR o.id = ?)"
+        Ok(
+            on_db!(self, pool => sqlx::query_as::<_, OrganisationRecord>(&format!(
+            "{SELECT} WHERE o.id = $1 AND ($2 IS NULL OR o.id = $3)"
         ))
         .bind(id)
         .bind(only)
         .bind(only)
-        .fetch_optional(&self.pool)
-        .await?)
+        .fetch_optional(pool)
+        .await)?,
+        )
     }
 
     pub async fn organisation_by_external_id(
@@ -107,21 +106,21 @@ impl Store {
         external_id: &str,
     ) -> Result<Option<OrganisationRecord>, StorageError> {
         Ok(
-            sqlx::query_as::<_, OrganisationRecord>(&format!("{SELECT} WHERE o.external_id = ?"))
+            on_db!(self, pool => sqlx::query_as::<_, OrganisationRecord>(&format!("{SELECT} WHERE o.external_id = $1"))
                 .bind(external_id)
-                .fetch_optional(&self.pool)
-                .await?,
+                .fetch_optional(pool)
+                .await)?,
         )
     }
 
     pub async fn rename_organisation(&self, id: &str, name: &str) -> Result<bool, StorageError> {
-        let done = sqlx::query("UPDATE organisations SET name = ?, updated_at = ? WHERE id = ?")
+        let done = on_db!(self, pool => sqlx::query("UPDATE organisations SET name = $1, updated_at = $2 WHERE id = $3")
             .bind(name)
             .bind(now())
             .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() == 1)
+            .execute(pool)
+            .await.map(|r| r.rows_affected()))?;
+        Ok(done == 1)
     }
 
     /// Deletes an organisation; with `with_accounts`, its accounts too (their secrets, sign-ins
@@ -131,13 +130,29 @@ impl Store {
         id: &str,
         with_accounts: bool,
     ) -> Result<Deleted, StorageError> {
-        // Counts, then deletes: taken for writing at once.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let accounts: i64 = sqlx::query("SELECT COUNT(*) FROM accounts WHERE organisation_id = ?")
+        // Counts, then deletes: taken for writing at once. On PostgreSQL the organisation and
+        // its keys are locked first, before anything that moves the revision row (the accounts'
+        // delete does): a key revoked meanwhile holds its key and then the revision, so taking
+        // them in that order too leaves no circle to wait in.
+        let mut tx = self.begin_write().await?;
+        let _: Option<String> = on_tx!(&mut tx, c, dialect => sqlx::query_scalar(&format!(
+            "SELECT id FROM organisations WHERE id = $1{}",
+            dialect.for_update()
+        ))
+        .bind(id)
+        .fetch_optional(c)
+        .await)?;
+        let _: Vec<String> = on_tx!(&mut tx, c, dialect => sqlx::query_scalar(&format!(
+            "SELECT id FROM api_keys WHERE organisation_id = $1 ORDER BY id{}",
+            dialect.for_update()
+        ))
+        .bind(id)
+        .fetch_all(c)
+        .await)?;
+        let accounts: i64 = on_tx!(&mut tx, c => sqlx::query_scalar("SELECT COUNT(*) FROM accounts WHERE organisation_id = $1")
             .bind(id)
-            .fetch_one(&mut *tx)
-            .await?
-            .get(0);
+            .fetch_one(c)
+            .await)?;
         if accounts > 0 && !with_accounts {
             return Ok(Deleted::HasAccounts(accounts));
         }
@@ -149,21 +164,20 @@ impl Store {
         .await?;
         // Keys restricted to it can reach nothing any more: they go with it (and the key table
         // refers to the organisation, so they must).
-        sqlx::query("DELETE FROM api_keys WHERE organisation_id = ?")
+        on_tx!(&mut tx, c => sqlx::query("DELETE FROM api_keys WHERE organisation_id = $1")
             .bind(id)
-            .execute(&mut *tx)
-            .await?;
+            .execute(c)
+            .await.map(|r| r.rows_affected()))?;
         // So do webhook endpoints restricted to it, with their deliveries (the accounts'
         // `account.deleted` events still reach the endpoints of every organisation).
-        sqlx::query("DELETE FROM webhook_endpoints WHERE organisation_id = ?")
+        on_tx!(&mut tx, c => sqlx::query("DELETE FROM webhook_endpoints WHERE organisation_id = $1")
             .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        let gone = sqlx::query("DELETE FROM organisations WHERE id = ?")
+            .execute(c)
+            .await.map(|r| r.rows_affected()))?;
+        let gone = on_tx!(&mut tx, c => sqlx::query("DELETE FROM organisations WHERE id = $1")
             .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
+            .execute(c)
+            .await.map(|r| r.rows_affected()))?
             == 1;
         tx.commit().await?;
         Ok(if gone {
@@ -179,14 +193,13 @@ impl Store {
         id: &str,
         only: Option<&str>,
     ) -> Result<bool, StorageError> {
-        Ok(sqlx::query(
-            "SELECT 1 FROM accounts WHERE id = ? AND (? IS NULL OR organisation_id = ?)",
+        Ok(on_db!(self, pool => sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM accounts \
+               WHERE id = $1 AND ($2 IS NULL OR organisation_id = $2))",
         )
         .bind(id)
         .bind(only)
-        .bind(only)
-        .fetch_optional(&self.pool)
-        .await?
-        .is_some())
+        .fetch_one(pool)
+        .await)?)
     }
 }

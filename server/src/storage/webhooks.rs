@@ -4,7 +4,6 @@
 
 use mailkey_app::webhooks::{DeliveryState, EventType};
 use rand::RngCore;
-use sqlx::{Sqlite, Transaction};
 
 use super::{now, StorageError, Store};
 
@@ -27,7 +26,7 @@ pub struct EndpointRecord {
 }
 
 const ENDPOINT_COLUMNS: &str = "id, url, description, organisation_id, all_events, enabled, \
-    disabled_reason IS 'gone' AS gone, created_at, updated_at";
+    COALESCE(disabled_reason = 'gone', FALSE) AS gone, created_at, updated_at";
 
 pub struct NewEndpointRecord<'a> {
     pub id: &'a str,
@@ -166,7 +165,7 @@ fn new_event_id() -> String {
 /// Records `event` and a pending delivery for each endpoint that wants it, inside `tx`.
 /// Returns the event's ID, or `None` when the account it is about does not exist.
 pub(super) async fn record_event(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut super::Tx,
     event: &NewEvent<'_>,
 ) -> Result<Option<String>, StorageError> {
     let event_type = event
@@ -174,14 +173,16 @@ pub(super) async fn record_event(
         .ok_or_else(|| StorageError::Corrupt("an event without a type".into()))?;
     let id = new_event_id();
     let t = now();
+    // With an account: its organisation's and its own names are copied in (`None` inserts
+    // nothing when the account is gone).
     let inserted = match event.account_id {
-        Some(account) => sqlx::query(
+        Some(account) => on_tx!(tx, c => sqlx::query(
             "INSERT INTO webhook_events (id, event_type, occurred_at, organisation_id, \
                organisation_external_id, account_id, account_external_id, account_name, mailbox, \
                reason_code, reason, expires_on, days_left) \
-             SELECT ?, ?, ?, o.id, o.external_id, a.id, a.external_id, a.name, a.email, \
-               ?, ?, ?, ? \
-             FROM accounts a JOIN organisations o ON o.id = a.organisation_id WHERE a.id = ?",
+             SELECT $1, $2, $3, o.id, o.external_id, a.id, a.external_id, a.name, a.email, \
+               $4, $5, $6, $7 \
+             FROM accounts a JOIN organisations o ON o.id = a.organisation_id WHERE a.id = $8",
         )
         .bind(&id)
         .bind(event_type.as_str())
@@ -190,10 +191,13 @@ pub(super) async fn record_event(
         .bind(event.reason)
         .bind(event.expires_on)
         .bind(event.days_left)
-        .bind(account),
-        None => sqlx::query(
+        .bind(account)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?,
+        None => on_tx!(tx, c => sqlx::query(
             "INSERT INTO webhook_events (id, event_type, occurred_at, reason_code, reason, \
-               expires_on, days_left) VALUES (?, ?, ?, ?, ?, ?, ?)",
+               expires_on, days_left) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&id)
         .bind(event_type.as_str())
@@ -201,63 +205,68 @@ pub(super) async fn record_event(
         .bind(event.reason_code)
         .bind(event.reason)
         .bind(event.expires_on)
-        .bind(event.days_left),
-    }
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
+        .bind(event.days_left)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?,
+    };
     if inserted == 0 {
         return Ok(None);
     }
-    sqlx::query(
+    // The endpoints are read with a key-share lock (PostgreSQL): one being deleted meanwhile
+    // is waited for and then passed over, rather than failing this whole change (a sign-in, a
+    // deletion) on the delivery's foreign key.
+    on_tx!(tx, c, dialect => sqlx::query(&format!(
         "INSERT INTO webhook_deliveries (event_id, endpoint_id, state, next_attempt_at, created_at) \
-         SELECT ?1, e.id, 'pending', ?2, ?2 FROM webhook_endpoints e \
-         WHERE CASE WHEN ?4 IS NOT NULL THEN e.id = ?4 ELSE \
-           e.enabled = 1 \
-           AND (e.organisation_id IS NULL OR e.organisation_id IS \
-                (SELECT organisation_id FROM webhook_events WHERE id = ?1)) \
-           AND (e.all_events = 1 OR EXISTS (SELECT 1 FROM webhook_endpoint_events s \
-                WHERE s.endpoint_id = e.id AND s.event_type = ?3)) END",
-    )
+         SELECT $1, e.id, 'pending', $2, $2 FROM webhook_endpoints e \
+         WHERE CASE WHEN $4 IS NOT NULL THEN e.id = $4 ELSE \
+           e.enabled \
+           AND (e.organisation_id IS NULL OR e.organisation_id = \
+                (SELECT organisation_id FROM webhook_events WHERE id = $1)) \
+           AND (e.all_events OR EXISTS (SELECT 1 FROM webhook_endpoint_events s \
+                WHERE s.endpoint_id = e.id AND s.event_type = $3)) END{}",
+        dialect.key_share("e")
+    ))
     .bind(&id)
     .bind(t)
     .bind(event_type.as_str())
     .bind(event.only_endpoint)
-    .execute(&mut **tx)
-    .await?;
+    .execute(c)
+    .await.map(|r| r.rows_affected()))?;
     Ok(Some(id))
 }
 
 async fn set_event_types(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut super::Tx,
     endpoint: &str,
     types: Option<&[EventType]>,
 ) -> Result<(), StorageError> {
-    sqlx::query("DELETE FROM webhook_endpoint_events WHERE endpoint_id = ?")
+    on_tx!(tx, c => sqlx::query("DELETE FROM webhook_endpoint_events WHERE endpoint_id = $1")
         .bind(endpoint)
-        .execute(&mut **tx)
-        .await?;
+        .execute(c)
+        .await.map(|r| r.rows_affected()))?;
     for t in types.unwrap_or_default() {
-        sqlx::query(
-            "INSERT OR IGNORE INTO webhook_endpoint_events (endpoint_id, event_type) VALUES (?, ?)",
+        on_tx!(tx, c => sqlx::query(
+            "INSERT INTO webhook_endpoint_events (endpoint_id, event_type) VALUES ($1, $2) \
+             ON CONFLICT DO NOTHING",
         )
         .bind(endpoint)
         .bind(t.as_str())
-        .execute(&mut **tx)
-        .await?;
+        .execute(c)
+        .await.map(|r| r.rows_affected()))?;
     }
-    sqlx::query("UPDATE webhook_endpoints SET all_events = ? WHERE id = ?")
+    on_tx!(tx, c => sqlx::query("UPDATE webhook_endpoints SET all_events = $1 WHERE id = $2")
         .bind(types.is_none())
         .bind(endpoint)
-        .execute(&mut **tx)
-        .await?;
+        .execute(c)
+        .await.map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 impl Store {
     /// Records an event that no other change comes with (a test event, an expiry notice).
     pub async fn record_event(&self, event: &NewEvent<'_>) -> Result<Option<String>, StorageError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let id = record_event(&mut tx, event).await?;
         tx.commit().await?;
         Ok(id)
@@ -267,11 +276,11 @@ impl Store {
         &self,
         e: &NewEndpointRecord<'_>,
     ) -> Result<(), StorageError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let t = now();
-        sqlx::query(
+        on_tx!(&mut tx, c => sqlx::query(
             "INSERT INTO webhook_endpoints (id, url, description, organisation_id, all_events, \
-               enabled, sealed_secret, created_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?)",
+               enabled, sealed_secret, created_at, updated_at) VALUES ($1, $2, $3, $4, TRUE, $5, $6, $7, $8)",
         )
         .bind(e.id)
         .bind(e.url)
@@ -281,8 +290,8 @@ impl Store {
         .bind(e.sealed_secret)
         .bind(t)
         .bind(t)
-        .execute(&mut *tx)
-        .await?;
+        .execute(c)
+        .await.map(|r| r.rows_affected()))?;
         set_event_types(&mut tx, e.id, e.event_types).await?;
         tx.commit().await?;
         Ok(())
@@ -294,13 +303,13 @@ impl Store {
         &self,
         organisation: Option<&str>,
     ) -> Result<Vec<EndpointRecord>, StorageError> {
-        let mut endpoints = sqlx::query_as::<_, EndpointRecord>(&format!(
+        let mut endpoints = on_db!(self, pool => sqlx::query_as::<_, EndpointRecord>(&format!(
             "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints \
-             WHERE ?1 IS NULL OR organisation_id = ?1 ORDER BY created_at, id"
+             WHERE $1 IS NULL OR organisation_id = $1 ORDER BY created_at, id"
         ))
         .bind(organisation)
-        .fetch_all(&self.pool)
-        .await?;
+        .fetch_all(pool)
+        .await)?;
         for e in &mut endpoints {
             e.event_types = self.event_types_of(&e.id).await?;
         }
@@ -312,14 +321,14 @@ impl Store {
         id: &str,
         organisation: Option<&str>,
     ) -> Result<Option<EndpointRecord>, StorageError> {
-        let found = sqlx::query_as::<_, EndpointRecord>(&format!(
+        let found = on_db!(self, pool => sqlx::query_as::<_, EndpointRecord>(&format!(
             "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints \
-             WHERE id = ?1 AND (?2 IS NULL OR organisation_id = ?2)"
+             WHERE id = $1 AND ($2 IS NULL OR organisation_id = $2)"
         ))
         .bind(id)
         .bind(organisation)
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_optional(pool)
+        .await)?;
         let Some(mut e) = found else {
             return Ok(None);
         };
@@ -328,12 +337,12 @@ impl Store {
     }
 
     async fn event_types_of(&self, endpoint: &str) -> Result<Vec<EventType>, StorageError> {
-        sqlx::query_scalar::<_, String>(
-            "SELECT event_type FROM webhook_endpoint_events WHERE endpoint_id = ? ORDER BY event_type",
+        on_db!(self, pool => sqlx::query_scalar::<_, String>(
+            "SELECT event_type FROM webhook_endpoint_events WHERE endpoint_id = $1 ORDER BY event_type",
         )
         .bind(endpoint)
-        .fetch_all(&self.pool)
-        .await?
+        .fetch_all(pool)
+        .await)?
         .into_iter()
         .map(|s| EventType::try_from(s).map_err(StorageError::Corrupt))
         .collect()
@@ -345,36 +354,34 @@ impl Store {
         id: &str,
         change: &EndpointUpdate<'_>,
     ) -> Result<bool, StorageError> {
-        let mut tx = self.pool.begin().await?;
-        let found = sqlx::query(
-            "UPDATE webhook_endpoints SET url = COALESCE(?, url), \
-               description = COALESCE(?, description), enabled = COALESCE(?, enabled), \
-               disabled_reason = CASE WHEN ? = 1 THEN NULL ELSE disabled_reason END, \
-               updated_at = ? WHERE id = ?",
+        let mut tx = self.begin().await?;
+        let found = on_tx!(&mut tx, c => sqlx::query(
+            "UPDATE webhook_endpoints SET url = COALESCE($1, url), \
+               description = COALESCE($2, description), enabled = COALESCE($3, enabled), \
+               disabled_reason = CASE WHEN $3 THEN NULL ELSE disabled_reason END, \
+               updated_at = $4 WHERE id = $5",
         )
         .bind(change.url)
         .bind(change.description)
         .bind(change.enabled)
-        .bind(change.enabled)
         .bind(now())
         .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
+        .execute(c)
+        .await.map(|r| r.rows_affected()))?
             == 1;
         if found {
             if let Some(types) = change.event_types {
                 set_event_types(&mut tx, id, types).await?;
             }
             if change.enabled == Some(false) {
-                sqlx::query(
+                on_tx!(&mut tx, c => sqlx::query(
                     "UPDATE webhook_deliveries SET state = 'skipped', \
                      last_error = 'not sent: the endpoint was turned off' \
-                     WHERE endpoint_id = ? AND state = 'pending'",
+                     WHERE endpoint_id = $1 AND state = 'pending'",
                 )
                 .bind(id)
-                .execute(&mut *tx)
-                .await?;
+                .execute(c)
+                .await.map(|r| r.rows_affected()))?;
             }
         }
         tx.commit().await?;
@@ -383,12 +390,13 @@ impl Store {
 
     /// Forgets an endpoint with its deliveries. False if there was none.
     pub async fn delete_webhook_endpoint(&self, id: &str) -> Result<bool, StorageError> {
-        Ok(sqlx::query("DELETE FROM webhook_endpoints WHERE id = ?")
+        Ok(
+            on_db!(self, pool => sqlx::query("DELETE FROM webhook_endpoints WHERE id = $1")
             .bind(id)
-            .execute(&self.pool)
-            .await?
-            .rows_affected()
-            == 1)
+            .execute(pool)
+            .await.map(|r| r.rows_affected()))?
+                == 1,
+        )
     }
 
     /// Takes up to `limit` deliveries that are due and not taken by a live worker, for
@@ -399,37 +407,44 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<DueDelivery>, StorageError> {
         let t = now();
-        let mut tx = self.pool.begin().await?;
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "UPDATE webhook_deliveries SET locked_until = ?1 + ?2 WHERE id IN ( \
+        let mut tx = self.begin().await?;
+        // Two instances taking at once must not take one delivery twice. The outer condition
+        // is checked again on a row another transaction just took (PostgreSQL re-reads it
+        // after waiting for its lock; the subquery's answer alone would still name it), and on
+        // PostgreSQL rows being taken are passed over rather than waited for, so instances
+        // share the queue. SQLite runs the statement under its one write lock.
+        let ids: Vec<i64> = on_tx!(&mut tx, c, dialect => sqlx::query_scalar(&format!(
+            "UPDATE webhook_deliveries SET locked_until = $1 + $2 WHERE id IN ( \
                SELECT d.id FROM webhook_deliveries d \
                JOIN webhook_endpoints p ON p.id = d.endpoint_id \
                JOIN webhook_events e ON e.id = d.event_id \
-               WHERE d.state = 'pending' AND d.next_attempt_at <= ?1 \
-               AND (d.locked_until IS NULL OR d.locked_until < ?1) \
-               AND (p.enabled = 1 OR e.event_type = 'webhook.test') \
-               ORDER BY d.next_attempt_at, d.id LIMIT ?3) RETURNING id",
-        )
+               WHERE d.state = 'pending' AND d.next_attempt_at <= $1 \
+               AND (d.locked_until IS NULL OR d.locked_until < $1) \
+               AND (p.enabled OR e.event_type = 'webhook.test') \
+               ORDER BY d.next_attempt_at, d.id LIMIT $3{}) \
+             AND state = 'pending' AND (locked_until IS NULL OR locked_until < $1) RETURNING id",
+            dialect.skip_locked("d")
+        ))
         .bind(t)
         .bind(lease)
         .bind(limit)
-        .fetch_all(&mut *tx)
-        .await?;
+        .fetch_all(c)
+        .await)?;
         let mut due = Vec::with_capacity(ids.len());
         for id in ids {
             due.push(
-                sqlx::query_as::<_, DueDelivery>(
+                on_tx!(&mut tx, c => sqlx::query_as::<_, DueDelivery>(
                     "SELECT d.id AS delivery_id, d.endpoint_id, p.url, p.sealed_secret, d.attempts, \
                        e.id, e.event_type, e.occurred_at, e.organisation_id, \
                        e.organisation_external_id, e.account_id, e.account_external_id, \
                        e.account_name, e.mailbox, e.reason_code, e.reason, e.expires_on, \
                        e.days_left \
                      FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id \
-                     JOIN webhook_endpoints p ON p.id = d.endpoint_id WHERE d.id = ?",
+                     JOIN webhook_endpoints p ON p.id = d.endpoint_id WHERE d.id = $1",
                 )
                 .bind(id)
-                .fetch_one(&mut *tx)
-                .await?,
+                .fetch_one(c)
+                .await)?,
             );
         }
         tx.commit().await?;
@@ -444,7 +459,7 @@ impl Store {
         outcome: AttemptOutcome<'_>,
     ) -> Result<(), StorageError> {
         let t = now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let (state, status, error, next) = match &outcome {
             AttemptOutcome::Delivered { status } => {
                 (DeliveryState::Delivered, Some(*status), None, None)
@@ -470,12 +485,25 @@ impl Store {
                 None,
             ),
         };
-        sqlx::query(
-            "UPDATE webhook_deliveries SET state = ?, attempts = attempts + 1, \
-               last_attempt_at = ?, last_status = ?, last_error = ?, \
-               next_attempt_at = COALESCE(?, next_attempt_at), locked_until = NULL, \
-               delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END \
-             WHERE id = ? AND state = 'pending'",
+        // Gone turns the endpoint off before any of its deliveries is touched: every path locks
+        // an endpoint before its deliveries (turning it off, deleting it), so two deliveries
+        // answered 410 together cannot each hold what the other waits for.
+        if matches!(outcome, AttemptOutcome::Gone) {
+            on_tx!(&mut tx, c => sqlx::query(
+                "UPDATE webhook_endpoints SET enabled = FALSE, disabled_reason = 'gone', \
+                 updated_at = $1 WHERE id = $2",
+            )
+            .bind(t)
+            .bind(endpoint)
+            .execute(c)
+            .await.map(|r| r.rows_affected()))?;
+        }
+        on_tx!(&mut tx, c => sqlx::query(
+            "UPDATE webhook_deliveries SET state = $1, attempts = attempts + 1, \
+               last_attempt_at = $2, last_status = $3, last_error = $4, \
+               next_attempt_at = COALESCE($5, next_attempt_at), locked_until = NULL, \
+               delivered_at = CASE WHEN $6 = 'delivered' THEN $7 ELSE delivered_at END \
+             WHERE id = $8 AND state = 'pending'",
         )
         .bind(state.as_str())
         .bind(t)
@@ -485,25 +513,17 @@ impl Store {
         .bind(state.as_str())
         .bind(t)
         .bind(delivery)
-        .execute(&mut *tx)
-        .await?;
+        .execute(c)
+        .await.map(|r| r.rows_affected()))?;
         if matches!(outcome, AttemptOutcome::Gone) {
-            sqlx::query(
-                "UPDATE webhook_endpoints SET enabled = 0, disabled_reason = 'gone', \
-                 updated_at = ? WHERE id = ?",
-            )
-            .bind(t)
-            .bind(endpoint)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
+            on_tx!(&mut tx, c => sqlx::query(
                 "UPDATE webhook_deliveries SET state = 'skipped', locked_until = NULL, \
                  last_error = 'not sent: the endpoint was turned off (410 Gone)' \
-                 WHERE endpoint_id = ? AND state = 'pending'",
+                 WHERE endpoint_id = $1 AND state = 'pending'",
             )
             .bind(endpoint)
-            .execute(&mut *tx)
-            .await?;
+            .execute(c)
+            .await.map(|r| r.rows_affected()))?;
         }
         tx.commit().await?;
         Ok(())
@@ -515,16 +535,16 @@ impl Store {
         endpoint: &str,
         limit: i64,
     ) -> Result<Vec<DeliveryRecord>, StorageError> {
-        Ok(sqlx::query_as::<_, DeliveryRecord>(
+        Ok(on_db!(self, pool => sqlx::query_as::<_, DeliveryRecord>(
             "SELECT d.id, d.event_id, e.event_type, d.state, d.attempts, d.next_attempt_at, \
                d.last_attempt_at, d.last_status, d.last_error, d.delivered_at, d.created_at \
              FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id \
-             WHERE d.endpoint_id = ? ORDER BY d.created_at DESC, d.id DESC LIMIT ?",
+             WHERE d.endpoint_id = $1 ORDER BY d.created_at DESC, d.id DESC LIMIT $2",
         )
         .bind(endpoint)
         .bind(limit)
-        .fetch_all(&self.pool)
-        .await?)
+        .fetch_all(pool)
+        .await)?)
     }
 
     /// Sends an event of `endpoint`'s again, as a new delivery with the same `webhook-id`.
@@ -535,18 +555,18 @@ impl Store {
         delivery: i64,
     ) -> Result<Option<i64>, StorageError> {
         let t = now();
-        Ok(sqlx::query_scalar(
+        Ok(on_db!(self, pool => sqlx::query_scalar(
             "INSERT INTO webhook_deliveries (event_id, endpoint_id, state, next_attempt_at, \
                created_at) \
-             SELECT event_id, endpoint_id, 'pending', ?, ? FROM webhook_deliveries \
-             WHERE id = ? AND endpoint_id = ? RETURNING id",
+             SELECT event_id, endpoint_id, 'pending', $1, $2 FROM webhook_deliveries \
+             WHERE id = $3 AND endpoint_id = $4 RETURNING id",
         )
         .bind(t)
         .bind(t)
         .bind(delivery)
         .bind(endpoint)
-        .fetch_optional(&self.pool)
-        .await?)
+        .fetch_optional(pool)
+        .await)?)
     }
 
     /// How many endpoints an organisation has (`None`: those of every organisation).
@@ -555,31 +575,30 @@ impl Store {
         organisation: Option<&str>,
     ) -> Result<i64, StorageError> {
         Ok(
-            sqlx::query_scalar("SELECT COUNT(*) FROM webhook_endpoints WHERE organisation_id IS ?")
+            on_db!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM webhook_endpoints WHERE organisation_id IS NOT DISTINCT FROM $1")
                 .bind(organisation)
-                .fetch_one(&self.pool)
-                .await?,
+                .fetch_one(pool)
+                .await)?,
         )
     }
 
     /// Forgets finished deliveries made before `before`, and events none refers to any more
     /// (they copy an account's name and mailbox, which are not kept longer than needed).
     pub async fn prune_webhooks(&self, before: i64) -> Result<u64, StorageError> {
-        let mut tx = self.pool.begin().await?;
-        let deliveries = sqlx::query(
-            "DELETE FROM webhook_deliveries WHERE state <> 'pending' AND created_at < ?",
+        let mut tx = self.begin().await?;
+        let deliveries = on_tx!(&mut tx, c => sqlx::query(
+            "DELETE FROM webhook_deliveries WHERE state <> 'pending' AND created_at < $1",
         )
         .bind(before)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        sqlx::query(
-            "DELETE FROM webhook_events WHERE occurred_at < ? AND NOT EXISTS \
+        .execute(c)
+        .await.map(|r| r.rows_affected()))?;
+        on_tx!(&mut tx, c => sqlx::query(
+            "DELETE FROM webhook_events WHERE occurred_at < $1 AND NOT EXISTS \
              (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = webhook_events.id)",
         )
         .bind(before)
-        .execute(&mut *tx)
-        .await?;
+        .execute(c)
+        .await.map(|r| r.rows_affected()))?;
         tx.commit().await?;
         Ok(deliveries)
     }
@@ -594,24 +613,167 @@ impl Store {
         threshold: i64,
         event: &NewEvent<'_>,
     ) -> Result<bool, StorageError> {
-        let mut tx = self.pool.begin().await?;
-        let fresh = sqlx::query(
-            "INSERT OR IGNORE INTO expiry_notices (subject_kind, subject_id, expires_on, \
-               threshold, sent_at) VALUES (?, ?, ?, ?, ?)",
+        let mut tx = self.begin().await?;
+        let fresh = on_tx!(&mut tx, c => sqlx::query(
+            "INSERT INTO expiry_notices (subject_kind, subject_id, expires_on, \
+               threshold, sent_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
         )
         .bind(subject.as_str())
         .bind(subject_id)
         .bind(expires_on)
         .bind(threshold)
         .bind(now())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
+        .execute(c)
+        .await.map(|r| r.rows_affected()))?
             == 1;
         if fresh {
             record_event(&mut tx, event).await?;
         }
         tx.commit().await?;
         Ok(fresh)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    /// Instances taking due deliveries at the same time never take one twice, and between
+    /// them take every one.
+    #[tokio::test]
+    async fn two_instances_taking_deliveries_at_once_take_each_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = super::super::testing::location(dir.path()).await;
+        let a = Store::connect(&location).await.unwrap();
+        let b = Store::connect(&location).await.unwrap();
+        a.insert_webhook_endpoint(&NewEndpointRecord {
+            id: "ep_1",
+            url: "https://erp.example/hooks",
+            description: "",
+            organisation_id: None,
+            event_types: None,
+            enabled: true,
+            sealed_secret: b"sealed",
+        })
+        .await
+        .unwrap();
+        for _ in 0..60 {
+            a.record_event(&NewEvent {
+                event_type: Some(EventType::OperatorAppSecretExpiring),
+                days_left: Some(7),
+                ..NewEvent::default()
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        }
+        let drain = |store: Store| async move {
+            let mut taken = Vec::new();
+            loop {
+                let due = store.take_due_deliveries(600, 3).await.unwrap();
+                if due.is_empty() {
+                    return taken;
+                }
+                taken.extend(due.into_iter().map(|d| d.delivery_id));
+            }
+        };
+        let workers: Vec<_> = [a.clone(), a, b.clone(), b]
+            .into_iter()
+            .map(|s| tokio::spawn(drain(s)))
+            .collect();
+        let mut all = Vec::new();
+        for w in workers {
+            all.extend(w.await.unwrap());
+        }
+        let distinct: HashSet<_> = all.iter().collect();
+        assert_eq!(
+            distinct.len(),
+            all.len(),
+            "a delivery was taken twice: {all:?}"
+        );
+        assert_eq!(all.len(), 60);
+    }
+
+    /// An event recorded while an endpoint it goes to is being deleted is recorded (without a
+    /// delivery to the deleted endpoint), never failed on the delivery's foreign key.
+    #[tokio::test]
+    async fn an_event_recorded_while_its_endpoint_is_deleted_is_still_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = super::super::testing::store(dir.path()).await;
+        for i in 0..40 {
+            let id = format!("ep_{i}");
+            store
+                .insert_webhook_endpoint(&NewEndpointRecord {
+                    id: &id,
+                    url: "https://erp.example/hooks",
+                    description: "",
+                    organisation_id: None,
+                    event_types: None,
+                    enabled: true,
+                    sealed_secret: b"sealed",
+                })
+                .await
+                .unwrap();
+            let event = NewEvent {
+                event_type: Some(EventType::OperatorAppSecretExpiring),
+                ..NewEvent::default()
+            };
+            let (deleted, recorded) = tokio::join!(
+                store.delete_webhook_endpoint(&id),
+                store.record_event(&event)
+            );
+            assert!(deleted.unwrap());
+            recorded.unwrap().unwrap();
+        }
+    }
+
+    /// Many deliveries to one endpoint answered 410 at once (a batch is sent together) all
+    /// finish: each locks the endpoint before its deliveries, so none waits on another in a
+    /// circle (PostgreSQL would abort one as a deadlock).
+    #[tokio::test]
+    async fn a_batch_answered_gone_at_once_finishes_without_a_deadlock() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = super::super::testing::store(dir.path()).await;
+        store
+            .insert_webhook_endpoint(&NewEndpointRecord {
+                id: "ep_1",
+                url: "https://erp.example/hooks",
+                description: "",
+                organisation_id: None,
+                event_types: None,
+                enabled: true,
+                sealed_secret: b"sealed",
+            })
+            .await
+            .unwrap();
+        for _ in 0..12 {
+            store
+                .record_event(&NewEvent {
+                    event_type: Some(EventType::OperatorAppSecretExpiring),
+                    ..NewEvent::default()
+                })
+                .await
+                .unwrap();
+        }
+        let due = store.take_due_deliveries(600, 100).await.unwrap();
+        assert_eq!(due.len(), 12);
+        let finishing: Vec<_> = due
+            .into_iter()
+            .map(|d| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .finish_delivery_attempt(d.delivery_id, "ep_1", AttemptOutcome::Gone)
+                        .await
+                })
+            })
+            .collect();
+        for f in finishing {
+            f.await.unwrap().unwrap();
+        }
+        let endpoint = store.webhook_endpoint("ep_1", None).await.unwrap().unwrap();
+        assert!(endpoint.gone && !endpoint.enabled);
     }
 }
