@@ -14,6 +14,8 @@ use std::{
 
 use url::Url;
 
+use crate::storage::DatabaseLocation;
+
 use crate::secrets::MasterKey;
 
 /// The prefix of every environment variable Mailkey reads.
@@ -52,6 +54,14 @@ pub const SETTINGS: &[Setting] = &[
         help: "Directory for the SQLite database and generated keys; created when missing.",
     },
     Setting {
+        key: "database_url",
+        default: None,
+        example: "postgres://mailkey@db.internal/mailkey (password best given as MAILKEY_DATABASE_URL_FILE)",
+        help: "The database. Unset: SQLite in the data directory (one instance). A postgres:// URL: \
+               PostgreSQL, which several Mailkey instances may share. Migrations are applied at \
+               start.",
+    },
+    Setting {
         key: "site_dir",
         default: Some("target/site"),
         example: "/usr/share/mailkey/site",
@@ -88,6 +98,15 @@ pub const SETTINGS: &[Setting] = &[
                generated once into <data_dir>/sandbox-demo.toml.",
     },
     Setting {
+        key: "sandbox_url",
+        default: None,
+        example: "http://127.0.0.1:4000",
+        help: "A standalone sandbox identity provider (`mailkey sandbox`) to sign in against \
+               instead of one of this instance's own: several instances then share one, as they \
+               share Microsoft. Its multi-tenant app (one-click connect) is read from sandbox_file \
+               when set. Not together with sandbox = true.",
+    },
+    Setting {
         key: "tls_ca_file",
         default: None,
         example: "/etc/mailkey/test-ca.pem",
@@ -121,6 +140,14 @@ pub const SETTINGS: &[Setting] = &[
         example: "30",
         help: "How many days token upkeep keeps retrying an account whose app was refused \
                before it stops keeping that sign-in alive (the account still shows what to fix).",
+    },
+    Setting {
+        key: "refresh_lease_seconds",
+        default: Some("60"),
+        example: "60",
+        help: "How long an instance's claim on refreshing an account lasts before another \
+               instance may take the refresh over (an instance that died mid-refresh is taken \
+               over after this). Longer than Microsoft takes to answer, retries included.",
     },
     Setting {
         key: "api_requests_per_second",
@@ -189,6 +216,8 @@ pub struct Config {
     /// `None` until the listener is bound; then `http://<bound address>` unless configured.
     pub public_url: Option<Url>,
     pub data_dir: PathBuf,
+    /// `database_url`, or SQLite in the data directory.
+    pub database: DatabaseLocation,
     pub site_dir: PathBuf,
     pub log_format: LogFormat,
     pub log_level: String,
@@ -197,6 +226,8 @@ pub struct Config {
     pub microsoft_authority: Url,
     pub sandbox: bool,
     pub sandbox_file: Option<PathBuf>,
+    /// A standalone sandbox's address (`mailkey sandbox`), when this instance uses one.
+    pub sandbox_url: Option<Url>,
     pub tls_ca_file: Option<PathBuf>,
     pub allow_private_hosts: bool,
     /// Host names connection tests may reach besides the provider's.
@@ -205,6 +236,8 @@ pub struct Config {
     pub mail_ports: crate::mail_test::MailPorts,
     /// Days token upkeep retries an account that needs attention.
     pub attention_keep_alive_days: u32,
+    /// How long a refresh lease lasts.
+    pub refresh_lease: std::time::Duration,
     /// The host API's rate limit per key (or client address).
     pub api_requests_per_second: u32,
     /// The operator's own multi-tenant app for Microsoft 365, if configured.
@@ -361,10 +394,17 @@ impl Config {
     }
 
     fn from_layers(layers: &Layers) -> Result<Config, ConfigError> {
-        Ok(Config {
+        let data_dir: PathBuf =
+            parse("data_dir", layers, parse_dir)?.expect("data_dir has a default");
+        let database = match parse("database_url", layers, parse_database_url)? {
+            Some(postgres @ DatabaseLocation::Postgres(..)) => postgres,
+            _ => DatabaseLocation::SqliteIn(data_dir.clone()),
+        };
+        Config {
             listen: parse("listen", layers, parse_listen)?.expect("listen has a default"),
             public_url: parse("public_url", layers, parse_public_url)?,
-            data_dir: parse("data_dir", layers, parse_dir)?.expect("data_dir has a default"),
+            data_dir,
+            database,
             site_dir: parse("site_dir", layers, parse_dir)?.expect("site_dir has a default"),
             log_format: parse("log_format", layers, parse_log_format)?
                 .expect("log_format has a default"),
@@ -375,6 +415,7 @@ impl Config {
                 .expect("microsoft_authority has a default"),
             sandbox: parse("sandbox", layers, parse_bool)?.expect("sandbox has a default"),
             sandbox_file: parse("sandbox_file", layers, parse_dir)?,
+            sandbox_url: parse("sandbox_url", layers, parse_authority)?,
             tls_ca_file: parse("tls_ca_file", layers, parse_dir)?,
             allow_private_hosts: parse("allow_private_hosts", layers, parse_bool)?
                 .expect("allow_private_hosts has a default"),
@@ -382,10 +423,25 @@ impl Config {
             mail_ports: parse("mail_ports", layers, parse_ports)?.unwrap_or_default(),
             attention_keep_alive_days: parse("attention_keep_alive_days", layers, parse_days)?
                 .expect("attention_keep_alive_days has a default"),
+            refresh_lease: parse("refresh_lease_seconds", layers, parse_lease)?
+                .expect("refresh_lease_seconds has a default"),
             api_requests_per_second: parse("api_requests_per_second", layers, parse_rate)?
                 .expect("api_requests_per_second has a default"),
             operator_app: operator_app(layers)?,
-        })
+        }
+        .checked()
+    }
+
+    /// Refuses settings that contradict each other.
+    fn checked(self) -> Result<Config, ConfigError> {
+        if self.sandbox && self.sandbox_url.is_some() {
+            return Err(ConfigError::Incomplete(
+                "sandbox = true and sandbox_url are both set: an instance either serves the \
+                 sandbox identity provider itself or uses a standalone one. Keep one of them"
+                    .into(),
+            ));
+        }
+        Ok(self)
     }
 
     /// The URL users reach Mailkey at, once the listener's real address is known.
@@ -526,6 +582,11 @@ fn parse<T>(
             problem,
             example: s.example,
         })
+}
+
+/// A `postgres://` URL (the message never repeats it: it may hold a password).
+fn parse_database_url(raw: &str) -> Result<DatabaseLocation, String> {
+    DatabaseLocation::from_setting(Some(raw), Path::new("")).map_err(|e| e.to_string())
 }
 
 /// The operator app's settings, checked together: an ID needs a secret and the reverse.
@@ -703,6 +764,16 @@ fn parse_days(raw: &str) -> Result<u32, String> {
     }
 }
 
+fn parse_lease(raw: &str) -> Result<std::time::Duration, String> {
+    match raw.parse::<u64>() {
+        Ok(n) if (5..=3600).contains(&n) => Ok(std::time::Duration::from_secs(n)),
+        _ => Err(format!(
+            "\"{raw}\" is not a number of seconds from 5 to 3600 (Microsoft may take seconds to \
+             answer; too short a lease lets two instances refresh at once)"
+        )),
+    }
+}
+
 fn parse_rate(raw: &str) -> Result<u32, String> {
     match raw.parse::<u32>() {
         Ok(n) if (1..=1_000_000).contains(&n) => Ok(n),
@@ -846,9 +917,9 @@ mod tests {
             err.to_string(),
             format!(
                 "unknown setting `listen_addr` in file {}. Known settings: listen, public_url, \
-                 data_dir, site_dir, master_key, microsoft_authority, sandbox, sandbox_file, \
-                 tls_ca_file, allow_private_hosts, mail_hosts, mail_ports, \
-                 attention_keep_alive_days, api_requests_per_second, operator_app_client_id, \
+                 data_dir, database_url, site_dir, master_key, microsoft_authority, sandbox, sandbox_file, \
+                 sandbox_url, tls_ca_file, allow_private_hosts, mail_hosts, mail_ports, \
+                 attention_keep_alive_days, refresh_lease_seconds, api_requests_per_second, operator_app_client_id, \
                  operator_app_client_secret, operator_app_secret_expires, operator_app_name, \
                  operator_app_publisher, log_format, log_level. Check the spelling (keys use \
                  snake_case, e.g. `public_url`)",
@@ -1056,5 +1127,29 @@ mod tests {
             err.to_string().starts_with("invalid value for `log_level`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn an_own_sandbox_and_a_standalone_one_are_refused_together() {
+        let env = [
+            ("MAILKEY_SANDBOX".to_string(), "true".to_string()),
+            (
+                "MAILKEY_SANDBOX_URL".to_string(),
+                "http://127.0.0.1:4000".to_string(),
+            ),
+        ];
+        let err = Config::load_from(None, &env).unwrap_err().to_string();
+        assert!(err.contains("Keep one of them"), "{err}");
+        let plain = Config::load_from(None, &env[1..]).unwrap();
+        assert_eq!(
+            plain.sandbox_url.unwrap().as_str(),
+            "http://127.0.0.1:4000/"
+        );
+        let remote = [(
+            "MAILKEY_SANDBOX_URL".to_string(),
+            "http://sandbox.example.com".to_string(),
+        )];
+        let err = Config::load_from(None, &remote).unwrap_err().to_string();
+        assert!(err.contains("https://"), "{err}");
     }
 }

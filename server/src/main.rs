@@ -42,6 +42,21 @@ enum Command {
         #[command(subcommand)]
         command: ApiKeyCommand,
     },
+    /// Serve only the sandbox identity provider (a stand-in for Microsoft, for tests and demos),
+    /// on an address of its own, for several Mailkey instances to share: set their sandbox_url
+    /// to its address. Its tenants come from sandbox_file, else a demo generated in data_dir.
+    Sandbox {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:4000", value_name = "ADDR")]
+        listen: std::net::SocketAddr,
+        /// The Mailkey instances' public URL: their apps' redirect URI is
+        /// <URL>/oauth/callback (default: the public_url setting).
+        #[arg(long, value_name = "URL")]
+        mailkey_url: Option<url::Url>,
+        /// This sandbox's own address as the instances reach it (default: http://<ADDR>).
+        #[arg(long, value_name = "URL")]
+        public_url: Option<url::Url>,
+    },
     /// Operator tasks.
     Admin {
         #[command(subcommand)]
@@ -115,6 +130,11 @@ fn main() -> ExitCode {
             Command::Test { account } => test(config, &account).await,
             Command::Accounts => accounts(config).await,
             Command::ApiKey { command } => api_key(config, command).await,
+            Command::Sandbox {
+                listen,
+                mailkey_url,
+                public_url,
+            } => sandbox(config, listen, mailkey_url, public_url).await,
         }
     });
     match result {
@@ -124,6 +144,33 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn sandbox(
+    config: Config,
+    listen: std::net::SocketAddr,
+    mailkey_url: Option<url::Url>,
+    public_url: Option<url::Url>,
+) -> Result<(), String> {
+    telemetry::init(config.log_format, &config.log_level);
+    let mailkey_url = mailkey_url.or(config.public_url).ok_or(
+        "say which Mailkey signs in here: --mailkey-url https://mailkey.example.com (its public \
+         URL; the sandbox's apps accept <URL>/oauth/callback), or set public_url",
+    )?;
+    let options = mailkey::sandbox::StandaloneOptions {
+        public_url,
+        mailkey_url,
+        sandbox_file: config.sandbox_file,
+        data_dir: config.data_dir,
+        site_dir: config.site_dir,
+    };
+    let sandbox = mailkey::sandbox::Standalone::prepare(listen, options)
+        .await
+        .map_err(|e| e.to_string())?;
+    sandbox
+        .run(shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
 }
 
 async fn serve(config: Config) -> Result<(), String> {
@@ -224,7 +271,7 @@ async fn resolve_account(store: &Store, term: &str) -> Result<String, String> {
 }
 
 async fn accounts(config: Config) -> Result<(), String> {
-    let store = Store::open(&config.data_dir)
+    let store = Store::connect(&config.database)
         .await
         .map_err(|e| e.to_string())?;
     let list = store.list_accounts().await.map_err(|e| e.to_string())?;
@@ -247,7 +294,7 @@ async fn accounts(config: Config) -> Result<(), String> {
 
 async fn api_key(config: Config, command: ApiKeyCommand) -> Result<(), String> {
     use mailkey::api_keys::{ApiKeys, Scope};
-    let store = Store::open(&config.data_dir)
+    let store = Store::connect(&config.database)
         .await
         .map_err(|e| e.to_string())?;
     let keys = ApiKeys::new(
@@ -344,7 +391,7 @@ async fn api_key(config: Config, command: ApiKeyCommand) -> Result<(), String> {
 }
 
 async fn admin_link(config: Config) -> Result<(), String> {
-    let store = Store::open(&config.data_dir)
+    let store = Store::connect(&config.database)
         .await
         .map_err(|e| e.to_string())?;
     let public_url = config.public_url_or(config.listen);

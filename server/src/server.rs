@@ -41,7 +41,7 @@ use crate::{
     operator_settings::OperatorSettings,
     portal::Portal,
     providers::Providers,
-    sandbox::{self, Directory, DirectoryError, Sandbox, DEMO_FILE},
+    sandbox::{self, DirectoryError, Sandbox},
     secrets::{KeyOrigin, MasterKey, SealError, Sealer, SecretsError, KEY_FILE},
     sign_in::{OAuthHttp, SignIn},
     state::AppState,
@@ -52,7 +52,7 @@ use crate::{
 
 /// The name cargo-leptos gives the wasm, js and css files (`[[workspace.metadata.leptos]] name`).
 pub const OUTPUT_NAME: &str = "mailkey";
-const PKG_DIR: &str = "pkg";
+pub const PKG_DIR: &str = "pkg";
 /// How long a token request may take, connection included.
 const TOKEN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 /// How long the wizard waits for Microsoft to resolve a tenant domain.
@@ -255,19 +255,36 @@ pub struct Services {
 
 impl Services {
     pub async fn open(config: &Config, public_url: &Url) -> Result<Services, StartError> {
-        let store = Store::open(&config.data_dir).await?;
+        let store = Store::connect(&config.database).await?;
         let sealer = open_secrets(config, &store).await?;
         let sandbox = open_sandbox(config, public_url)?;
+        let sandbox_authority = match (&sandbox, &config.sandbox_url) {
+            (Some(own), _) => Some(own.authority.clone()),
+            (None, Some(url)) => Some(format!(
+                "{}{}",
+                url.as_str().trim_end_matches('/'),
+                sandbox::PREFIX
+            )),
+            (None, None) => None,
+        };
+        // A standalone sandbox's directory is read only for its multi-tenant app (one-click).
+        let remote_directory = match (&sandbox, &config.sandbox_url, &config.sandbox_file) {
+            (None, Some(_), Some(file)) => Some(sandbox::Directory::load(file)?),
+            _ => None,
+        };
+        let sandbox_operator_app = sandbox
+            .as_ref()
+            .map(|s| &*s.directory)
+            .or(remote_directory.as_ref())
+            .and_then(|d| d.multi_tenant_apps.first())
+            .and_then(OperatorApp::from_sandbox);
         let providers = Providers::new(
             config.microsoft_authority.as_str(),
-            sandbox.as_ref().map(|s| s.authority.as_str()),
+            sandbox_authority.as_deref(),
         )
         .with_operator_apps(
             config.operator_app.as_ref().map(OperatorApp::from_config),
-            sandbox
-                .as_ref()
-                .and_then(|s| s.directory.multi_tenant_apps.first())
-                .and_then(OperatorApp::from_sandbox),
+            sandbox_operator_app,
         );
         let operator_settings =
             OperatorSettings::new(store.clone(), sealer.clone(), providers.clone());
@@ -296,6 +313,7 @@ impl Services {
             redirect_uri.clone(),
             config.attention_keep_alive_days,
         );
+        tokens.set_refresh_lease(config.refresh_lease);
         let sign_in = SignIn::new(
             store.clone(),
             sealer,
@@ -476,6 +494,10 @@ impl Server {
         tracing::info!(address = %self.local_addr(), public_url = %self.public_url, "Mailkey is listening");
         let store = self.state.store.clone();
         let upkeep = self.state.tokens.spawn_upkeep();
+        let follow = self
+            .state
+            .operator_settings
+            .spawn_follow(FOLLOW_OPERATOR_APPS_EVERY, self.state.tokens.clone());
         let key_use = self.state.api_keys.spawn_flush();
         let webhooks = self
             .state
@@ -488,6 +510,7 @@ impl Server {
             .await
             .map_err(StartError::Serve)?;
         upkeep.abort();
+        follow.abort();
         key_use.abort();
         // A delivery cut off here is taken again when its lease runs out: at worst the
         // receiver sees it twice, with the same webhook-id.
@@ -501,35 +524,24 @@ impl Server {
     }
 }
 
+/// How soon an operator app saved on another instance is used here.
+const FOLLOW_OPERATOR_APPS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The sandbox identity provider, when turned on: from the sandbox file, else the demo directory.
 fn open_sandbox(config: &Config, public_url: &Url) -> Result<Option<Sandbox>, StartError> {
     if !config.sandbox {
         return Ok(None);
     }
     let base = public_url.as_str().trim_end_matches('/');
-    let redirect_uri = format!("{base}{CALLBACK_PATH}");
-    let (directory, source) = match &config.sandbox_file {
-        Some(path) => (
-            Directory::load(path)?.with_public_url(base),
-            format!("the sandbox file {}", path.display()),
-        ),
-        None => (
-            Directory::demo(&config.data_dir, &redirect_uri)?,
-            format!(
-                "the generated demo ({})",
-                config.data_dir.join(DEMO_FILE).display()
-            ),
-        ),
-    };
-    let authority = format!("{base}{}", sandbox::PREFIX);
+    let sandbox = Sandbox::open(config.sandbox_file.as_deref(), &config.data_dir, base, base)?;
     tracing::warn!(
-        %authority,
-        tenants = directory.tenants.len(),
+        authority = %sandbox.authority,
+        tenants = sandbox.directory.tenants.len(),
         "SANDBOX identity provider is ON: it is not Microsoft and signs in to no real mailbox. \
          For tests and demos only; see {base}{}",
         sandbox::PREFIX
     );
-    Ok(Some(Sandbox::new(directory, authority, source)))
+    Ok(Some(sandbox))
 }
 
 /// Finds the master key (configured, on disk, or new) and proves it opens what is stored; fails
@@ -569,24 +581,38 @@ async fn open_secrets(config: &Config, store: &Store) -> Result<Sealer, StartErr
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    // The handlers are installed now, not when the future is first polled: the server says it
+    // listens (and answers, from the listen backlog) before its accept loop polls this, and a
+    // SIGTERM in between must stop it cleanly rather than kill it.
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (interrupt, terminate) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
+    async move {
+        #[cfg(unix)]
+        {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = wait(interrupt) => {},
+                _ = wait(terminate) => {},
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutting down: finishing requests in flight");
     }
-    tracing::info!("shutting down: finishing requests in flight");
 }

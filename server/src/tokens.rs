@@ -5,6 +5,12 @@
 //! credentials keeps the sign-in and is retried with backoff until the first success connects
 //! the account again; 429 is honoured (`Retry-After`, nothing sent meanwhile); network failures
 //! and 5xx are retried with backoff and leave the account connected.
+//!
+//! Several instances on one database: within a process one caller per account refreshes (its
+//! flight lock); across processes the refreshing instance holds a lease on the account's row
+//! (owner and expiry, taken and let go by single statements, so no connection waits on
+//! Microsoft), and writes its result only if the token generation it read is still current.
+//! The instances that lost wait for the winner's access token, which it stores sealed.
 
 use crate::sync::lock;
 use std::{
@@ -24,10 +30,28 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::{
     providers::Providers,
+    secrets::Aad,
     secrets::Sealer,
     sign_in::{problems, refresh_token_aad, AccountApp, HttpFailure, OAuthHttp, SignInError},
-    storage::{now, DraftRecord, Store},
+    storage::{now, now_ms, DraftRecord, Refreshed, Store},
 };
+
+/// The sealed access token's binding: this account's row, this field.
+fn access_token_aad(id: &str) -> Aad<'_> {
+    Aad {
+        table: "accounts",
+        row: id,
+        field: "access_token",
+    }
+}
+
+/// A name for this process's leases: random, so two instances never share one.
+fn instance_name() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 8];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
 
 /// Refresh tokens unused for this long are refreshed by the upkeep, far inside Microsoft's 90 days.
 pub const KEEP_ALIVE_AFTER_SECS: i64 = 7 * 86_400;
@@ -37,6 +61,13 @@ pub const KEEP_ALIVE_EVERY: Duration = Duration::from_secs(300);
 
 /// Refresh when the cached token has less than this left.
 pub const REFRESH_MARGIN_SECS: i64 = 300;
+/// How long a refresh lease lasts: longer than a refresh with its retries takes. A holder that
+/// died (or stalled past it) lets another instance take over.
+pub const REFRESH_LEASE: Duration = Duration::from_secs(60);
+/// How long past its own lease an instance waits for another's refresh before saying so.
+const LEASE_GRACE: Duration = Duration::from_secs(2);
+/// How often an instance waiting for another's refresh looks for its token.
+const LEASE_POLL: Duration = Duration::from_millis(100);
 /// Attempts for a refresh that fails on the network or with a 5xx.
 const ATTEMPTS: u32 = 3;
 const FIRST_BACKOFF: Duration = Duration::from_millis(400);
@@ -66,6 +97,10 @@ pub enum TokenError {
         why: &'static str,
         retry_at: Option<i64>,
     },
+    /// Another instance holds the account's refresh lease and has not finished within it:
+    /// retryable, and nothing said about the sign-in.
+    #[error("another Mailkey instance is refreshing this account's token and has not finished")]
+    RefreshBusy,
     #[error(transparent)]
     Account(#[from] SignInError),
 }
@@ -92,6 +127,15 @@ fn rate_limit_wait_secs(retry_after: Option<u64>) -> i64 {
         .and_then(|s| i64::try_from(s).ok())
         .unwrap_or(60)
         .clamp(1, 3600)
+}
+
+/// Which token another instance stored will do.
+#[derive(Clone, Copy, Default)]
+struct Want {
+    /// Obtained at this time (ms) or later.
+    obtained_from_ms: i64,
+    /// Valid for at least this long.
+    valid_for_secs: i64,
 }
 
 struct Cached {
@@ -130,6 +174,13 @@ struct Inner {
     attention_keep_alive_secs: i64,
     /// Wakes the upkeep before its next round (a new secret was saved).
     wake: tokio::sync::Notify,
+    /// This process's name on the refresh leases it takes.
+    instance: String,
+    /// [`REFRESH_LEASE`], shorter in tests.
+    lease_ms: AtomicU64,
+    /// Per account, the time (ms) before which no other instance's stored token is taken:
+    /// set by [`TokenKeeper::forget`], so a forgotten token is not read back in.
+    forgotten: Mutex<HashMap<String, i64>>,
 }
 
 impl std::fmt::Debug for TokenKeeper {
@@ -167,6 +218,9 @@ impl TokenKeeper {
                 refreshes: AtomicU64::new(0),
                 attention_keep_alive_secs: i64::from(attention_keep_alive_days) * 86_400,
                 wake: tokio::sync::Notify::new(),
+                instance: instance_name(),
+                lease_ms: AtomicU64::new(REFRESH_LEASE.as_millis() as u64),
+                forgotten: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -206,6 +260,63 @@ impl TokenKeeper {
 
     pub fn forget(&self, account_id: &str) {
         lock(&self.inner.cache).remove(account_id);
+        lock(&self.inner.forgotten).insert(account_id.to_string(), now_ms());
+    }
+
+    /// Sets how long this process's refresh leases last (`refresh_lease_seconds`; tests also
+    /// stall a holder past a short one).
+    pub fn set_refresh_lease(&self, lease: Duration) {
+        self.inner
+            .lease_ms
+            .store(lease.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// The access token another instance's refresh stored, while it is fresh (and not older
+    /// than what this process was told to forget); kept in the cache like one of its own.
+    async fn shared(
+        &self,
+        account_id: &str,
+        want: Want,
+    ) -> Result<Option<AccessToken>, TokenError> {
+        let inner = &self.inner;
+        let Some(shared) = inner
+            .store
+            .shared_token(account_id)
+            .await
+            .map_err(SignInError::from)?
+        else {
+            return Ok(None);
+        };
+        let (Some(sealed), Some(expires_at), Some(obtained_ms)) = (
+            shared.sealed_access_token,
+            shared.access_expires_at,
+            shared.access_obtained_ms,
+        ) else {
+            return Ok(None);
+        };
+        let forgotten = lock(&inner.forgotten).get(account_id).copied().unwrap_or(0);
+        let left = expires_at - now();
+        if obtained_ms < forgotten.max(want.obtained_from_ms)
+            || left <= REFRESH_MARGIN_SECS
+            || left < want.valid_for_secs
+        {
+            return Ok(None);
+        }
+        let token = inner
+            .sealer
+            .open(&sealed, &access_token_aad(account_id))
+            .map_err(|_| SignInError::Seal)?;
+        let token = SecretString::from(token.expose_secret().to_string());
+        lock(&inner.cache).insert(
+            account_id.to_string(),
+            Cached {
+                token: token.clone(),
+                obtained_at: obtained_ms / 1000,
+                expires_at,
+                got: std::time::Instant::now(),
+            },
+        );
+        Ok(Some(AccessToken { token, expires_at }))
     }
 
     fn fresh(&self, account_id: &str) -> Option<AccessToken> {
@@ -250,6 +361,11 @@ impl TokenKeeper {
                 return 0;
             }
         };
+        // Each instance walks the due accounts in an order of its own, and passes over those
+        // another instance is refreshing, so several instances share a round's work rather than
+        // queueing behind each other's leases.
+        let mut due = due;
+        rand::seq::SliceRandom::shuffle(due.as_mut_slice(), &mut rand::rng());
         let mut refreshed = 0;
         for id in due {
             let flight = self.flight(&id);
@@ -272,13 +388,62 @@ impl TokenKeeper {
                     continue;
                 }
             }
-            match self.refresh(&id).await {
-                Ok(_) => refreshed += 1,
+            match self
+                .refresh_unless_held(
+                    &id,
+                    t - max_age_secs,
+                    t - self.inner.attention_keep_alive_secs,
+                )
+                .await
+            {
+                Ok(true) => refreshed += 1,
+                Ok(false) => {}
                 // Refusals are recorded on the account by `refresh`; the rest is retried next round.
                 Err(e) => tracing::warn!(account = %id, error = %e, "token upkeep: refresh failed"),
             }
         }
         refreshed
+    }
+
+    /// The upkeep's refresh: `Ok(false)` when another instance holds the account's lease (it
+    /// is refreshing it now; one that died is taken over at a later round, once its lease ran
+    /// out) or refreshed it since the round began (`still_due`'s thresholds).
+    async fn refresh_unless_held(
+        &self,
+        account_id: &str,
+        refreshed_before: i64,
+        attention_before: i64,
+    ) -> Result<bool, TokenError> {
+        let inner = &self.inner;
+        let lease = inner.lease_ms.load(Ordering::Relaxed) as i64;
+        let t = now_ms();
+        let taken = inner
+            .store
+            .take_refresh_lease(account_id, &inner.instance, t, t + lease)
+            .await
+            .map_err(SignInError::from)?;
+        if !taken {
+            return Ok(false);
+        }
+        // Another instance may have finished it between the round's look and this lease.
+        match inner
+            .store
+            .still_due(account_id, refreshed_before, attention_before)
+            .await
+        {
+            Ok(true) => {}
+            done_or_unreadable => {
+                self.let_go(account_id).await;
+                return done_or_unreadable
+                    .map(|_| false)
+                    .map_err(|e| SignInError::from(e).into());
+            }
+        }
+        let result = self.refresh_holding_lease(account_id).await;
+        if result.is_err() {
+            self.let_go(account_id).await;
+        }
+        result.map(|_| true)
     }
 
     /// Runs [`TokenKeeper::keep_alive`] every [`KEEP_ALIVE_EVERY`] until the process stops.
@@ -317,6 +482,10 @@ impl TokenKeeper {
         force_refresh: bool,
     ) -> Result<AccessToken, TokenError> {
         let asked = std::time::Instant::now();
+        let want = Want {
+            obtained_from_ms: if force_refresh { now_ms() } else { 0 },
+            valid_for_secs: min_validity_secs,
+        };
         let usable = |keeper: &TokenKeeper| {
             let cache = lock(&keeper.inner.cache);
             let c = cache.get(account_id)?;
@@ -336,7 +505,7 @@ impl TokenKeeper {
         if let Some(t) = usable(self) {
             return Ok(t);
         }
-        self.refresh(account_id).await
+        self.refresh_unless_shared(account_id, want).await
     }
 
     /// A valid access token for the account, refreshing it if needed.
@@ -390,9 +559,19 @@ impl TokenKeeper {
                 .sealer
                 .seal(new.secret(), &refresh_token_aad(account_id))
         });
+        let sealed_access = inner.sealer.seal(
+            answer.access_token().secret(),
+            &access_token_aad(account_id),
+        );
+        let refreshed = Refreshed {
+            sealed_refresh_token: sealed.as_deref(),
+            sealed_access_token: &sealed_access,
+            access_expires_at: now().saturating_add(lifetime_secs(answer.expires_in())),
+            lease_owner: &inner.instance,
+        };
         let current = inner
             .store
-            .record_refresh(account_id, read.refresh_generation, sealed.as_deref())
+            .record_refresh(account_id, read.refresh_generation, refreshed)
             .await
             .map_err(SignInError::from)?;
         if current {
@@ -422,10 +601,70 @@ impl TokenKeeper {
         }
     }
 
-    /// A refresh, under the account's flight lock. A refusal that only says another process
+    /// A refresh, under the account's flight lock: by this instance when it gets the account's
+    /// lease, else the token the holder stores. A holder that does not finish within its lease
+    /// is taken over; waiting longer than that is [`TokenError::RefreshBusy`].
+    async fn refresh(&self, account_id: &str) -> Result<AccessToken, TokenError> {
+        self.refresh_unless_shared(account_id, Want::default())
+            .await
+    }
+
+    /// [`TokenKeeper::refresh`], taking another instance's stored token only if it is what
+    /// the caller wants: a forced refresh one newer than the call, the upkeep one that really
+    /// used the refresh token, a caller with a minimum validity one valid that long.
+    async fn refresh_unless_shared(
+        &self,
+        account_id: &str,
+        want: Want,
+    ) -> Result<AccessToken, TokenError> {
+        let inner = &self.inner;
+        let lease = Duration::from_millis(inner.lease_ms.load(Ordering::Relaxed));
+        let give_up = std::time::Instant::now() + lease + LEASE_GRACE;
+        loop {
+            if let Some(token) = self.shared(account_id, want).await? {
+                return Ok(token);
+            }
+            let t = now_ms();
+            let taken = inner
+                .store
+                .take_refresh_lease(account_id, &inner.instance, t, t + lease.as_millis() as i64)
+                .await
+                .map_err(SignInError::from)?;
+            if taken {
+                // The holder before may have stored its token just before letting go.
+                if let Some(token) = self.shared(account_id, want).await? {
+                    self.let_go(account_id).await;
+                    return Ok(token);
+                }
+                let result = self.refresh_holding_lease(account_id).await;
+                if result.is_err() {
+                    self.let_go(account_id).await;
+                }
+                return result;
+            }
+            if std::time::Instant::now() >= give_up {
+                return Err(TokenError::RefreshBusy);
+            }
+            tokio::time::sleep(LEASE_POLL).await;
+        }
+    }
+
+    /// Lets go of this instance's lease; one left behind ends by the clock.
+    async fn let_go(&self, account_id: &str) {
+        let inner = &self.inner;
+        if let Err(e) = inner
+            .store
+            .release_refresh_lease(account_id, &inner.instance)
+            .await
+        {
+            tracing::warn!(account = %account_id, error = %e, "could not let go of the refresh lease; it ends by itself");
+        }
+    }
+
+    /// The refresh itself, with the lease held. A refusal that only says another process
     /// rotated the refresh token first (the generation moved) re-reads the account and goes on
     /// with the newer token, once.
-    async fn refresh(&self, account_id: &str) -> Result<AccessToken, TokenError> {
+    async fn refresh_holding_lease(&self, account_id: &str) -> Result<AccessToken, TokenError> {
         for _ in 0..2 {
             match self.refresh_once(account_id).await? {
                 Some(token) => return Ok(token),
@@ -453,12 +692,8 @@ impl TokenKeeper {
         if let Some(retry_at) = record.refresh_retry_at.filter(|&at| at > t) {
             // Nothing is sent during a wait: the refused app keeps its explanation, and a
             // throttled one its still-valid token if one is cached.
-            if record.state == AccountState::NeedsAttention.as_str() {
-                if let Some(problem) = record
-                    .connection_problem
-                    .as_deref()
-                    .and_then(|j| serde_json::from_str::<SignInProblem>(j).ok())
-                {
+            if record.state == AccountState::NeedsAttention {
+                if let Some(problem) = record.problem.clone() {
                     return Err(TokenError::AppRefused { problem, retry_at });
                 }
             }
@@ -534,7 +769,6 @@ impl TokenKeeper {
                         e.error_description().map(String::as_str),
                         &cx,
                     );
-                    let json = serde_json::to_string(&problem).expect("the problem serialises");
                     let for_good = *e.error() == BasicErrorResponseType::InvalidGrant;
                     let retry_at = now() + app_refusal_backoff_secs(record.refresh_failures);
                     // Only if this refresh token is still the account's: when another process
@@ -542,7 +776,7 @@ impl TokenKeeper {
                     let current = if for_good {
                         inner
                             .store
-                            .mark_sign_in_refused(account_id, generation, &json, &problem.title)
+                            .mark_sign_in_refused(account_id, generation, &problem)
                             .await
                     } else {
                         inner
@@ -551,8 +785,7 @@ impl TokenKeeper {
                                 account_id,
                                 generation,
                                 record.refresh_failures,
-                                &json,
-                                &problem.title,
+                                &problem,
                                 retry_at,
                             )
                             .await

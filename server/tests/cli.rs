@@ -95,11 +95,18 @@ struct Running {
 
 impl Running {
     fn start(data_dir: &std::path::Path) -> Running {
-        let mut child = mailkey()
-            .arg("serve")
-            .env("MAILKEY_LISTEN", "127.0.0.1:0")
-            .env("MAILKEY_DATA_DIR", data_dir)
-            .env("MAILKEY_SITE_DIR", data_dir.join("no-site"))
+        Running::of(
+            mailkey()
+                .arg("serve")
+                .env("MAILKEY_LISTEN", "127.0.0.1:0")
+                .env("MAILKEY_DATA_DIR", data_dir)
+                .env("MAILKEY_SITE_DIR", data_dir.join("no-site")),
+        )
+    }
+
+    /// `cmd` started, its JSON log read as it comes.
+    fn of(cmd: &mut Command) -> Running {
+        let mut child = cmd
             .env("MAILKEY_LOG_FORMAT", "json")
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
@@ -297,4 +304,92 @@ fn sigterm_stops_the_server_cleanly() {
         stopped |= line.contains("Mailkey stopped");
     }
     assert!(stopped, "the server logged its clean stop");
+}
+
+/// A database that cannot be reached is named at start (never its password), and nothing runs.
+#[test]
+fn an_unreachable_database_is_said_by_name_without_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens on port 1 of loopback.
+    let out = output_within(
+        mailkey()
+            .arg("accounts")
+            .env("MAILKEY_DATA_DIR", dir.path())
+            .env(
+                "MAILKEY_DATABASE_URL",
+                "postgres://mailkey:pa55-w0rd@127.0.0.1:1/mailkey",
+            ),
+        60,
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("cannot open the database postgres://mailkey@127.0.0.1:1/mailkey"),
+        "{err}"
+    );
+    assert!(!err.contains("pa55-w0rd"), "{err}");
+
+    // A URL that is not PostgreSQL's is refused with the fix, and also never repeated.
+    let out = output_within(
+        mailkey()
+            .arg("accounts")
+            .env("MAILKEY_DATA_DIR", dir.path())
+            .env("MAILKEY_DATABASE_URL", "mysql://root:pa55-w0rd@db/mailkey"),
+        30,
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("database_url must start with postgres://"),
+        "{err}"
+    );
+    assert!(!err.contains("pa55-w0rd"), "{err}");
+}
+
+#[test]
+fn the_standalone_sandbox_serves_the_identity_provider_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    // Which Mailkey signs in there must be said: its apps accept only that redirect URI.
+    let out = output_within(
+        mailkey()
+            .args(["sandbox", "--listen", "127.0.0.1:0"])
+            .env("MAILKEY_DATA_DIR", dir.path()),
+        20,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--mailkey-url"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let sandbox = Running::of(
+        mailkey()
+            .args(["sandbox", "--listen", "127.0.0.1:0"])
+            .args(["--mailkey-url", "https://mailkey.example.com"])
+            .env("MAILKEY_DATA_DIR", dir.path())
+            .env("MAILKEY_SITE_DIR", dir.path().join("no-site")),
+    );
+    let listening = sandbox.wait_for_message("sandbox identity provider is listening");
+    let base = format!("http://{}", listening["address"].as_str().unwrap());
+    let demo = std::fs::read_to_string(dir.path().join("sandbox-demo.toml")).unwrap();
+    assert!(
+        demo.contains("https://mailkey.example.com/oauth/callback"),
+        "{demo}"
+    );
+    let (status, doc) = get(&format!(
+        "{base}/sandbox/demo.mailkey.test/v2.0/.well-known/openid-configuration"
+    ));
+    assert_eq!(status, 200, "{doc}");
+    let doc: serde_json::Value = serde_json::from_str(&doc).unwrap();
+    assert!(
+        doc["token_endpoint"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{base}/sandbox/")),
+        "{doc}"
+    );
+    // Nothing of Mailkey's own is served there.
+    assert_eq!(get(&format!("{base}/api/v1/accounts")).0, 404);
+    assert_eq!(get(&format!("{base}/healthz")).0, 200);
 }

@@ -112,6 +112,17 @@ async fn revoke(s: &TestServer, k: &str, session: &Value) {
     assert_eq!(status, StatusCode::OK, "{answer}");
 }
 
+/// The session's account, as the host API answers it.
+async fn account_of(s: &TestServer, k: &str, session: &Value) -> Value {
+    let path = format!(
+        "/api/v1/accounts/{}",
+        session["account_id"].as_str().unwrap()
+    );
+    let (status, account) = send(s, Method::GET, k, &path, None).await;
+    assert_eq!(status, StatusCode::OK, "{account}");
+    account
+}
+
 /// The page's first step: the launch token for its credential.
 async fn open(s: &TestServer, session: &Value) -> String {
     let (status, opened) = embed(
@@ -200,6 +211,7 @@ async fn a_session_is_framed_only_by_its_origins_used_once_and_signs_in_through_
     assert_eq!(state["mailbox"], MAILBOX);
     assert_eq!(state["ready_to_sign_in"], true);
     assert_eq!(state["connected"], false);
+    assert_eq!(opened["state"], state, "the launch answers the same state");
     let (status, e) = embed(
         &s,
         Method::GET,
@@ -234,7 +246,7 @@ async fn a_session_is_framed_only_by_its_origins_used_once_and_signs_in_through_
         "{cookie}"
     );
     let to_microsoft = location(&popup);
-    let back = authorize(&s, &to_microsoft, MAILBOX, "accept").await;
+    let back = authorize(&to_microsoft, MAILBOX, "accept").await;
     // Without the popup's cookie (another window, another browser) the callback is refused.
     let stranger = TestServer::client().get(&back).send().await.unwrap();
     assert_eq!(stranger.status(), 400);
@@ -267,7 +279,7 @@ async fn a_session_is_framed_only_by_its_origins_used_once_and_signs_in_through_
 
     // Expired: the credential stops, and the page says so in the admin's words.
     let db = support::contoso::db(&s).await;
-    sqlx::query("UPDATE connect_sessions SET expires_at = ? WHERE id = ?")
+    sqlx::query("UPDATE connect_sessions SET expires_at = $1 WHERE id = $2")
         .bind(mailkey::storage::now() - 1)
         .bind(session["id"].as_str().unwrap())
         .execute(&db)
@@ -282,7 +294,7 @@ async fn a_session_is_framed_only_by_its_origins_used_once_and_signs_in_through_
         .await
         .unwrap();
     assert!(expired.text().await.unwrap().contains("has expired"));
-    sqlx::query("UPDATE connect_sessions SET expires_at = ? WHERE id = ?")
+    sqlx::query("UPDATE connect_sessions SET expires_at = $1 WHERE id = $2")
         .bind(mailkey::storage::now() + 600)
         .bind(session["id"].as_str().unwrap())
         .execute(&db)
@@ -464,7 +476,7 @@ async fn admin_consent_works_from_the_frame() {
 
     // Fabrikam lets only administrators consent: the user's sign-in says so, with the way out.
     let refused = popup(&s, &credential, false, async |url| {
-        authorize(&s, &url, "orders@fabrikam.test", "return").await
+        authorize(&url, "orders@fabrikam.test", "return").await
     })
     .await;
     assert_eq!(refused["finished"], true, "{refused}");
@@ -474,13 +486,13 @@ async fn admin_consent_works_from_the_frame() {
     // the frame: Microsoft refuses to be framed), and the frame hears it was granted.
     let granted = popup(&s, &credential, true, async |url| {
         assert!(url.contains("/v2.0/adminconsent?"), "{url}");
-        support::portal::admin_consent(&s, &url, "admin@fabrikam.test", "accept").await
+        support::portal::admin_consent(&url, "admin@fabrikam.test", "accept").await
     })
     .await;
     assert_eq!(granted["consent_granted"], true, "{granted}");
     // Then the user signs in, without a consent page, and the account is connected.
     let connected = popup(&s, &credential, false, async |url| {
-        authorize(&s, &url, "orders@fabrikam.test", "accept").await
+        authorize(&url, "orders@fabrikam.test", "accept").await
     })
     .await;
     assert_eq!(connected["connected"], true, "{connected}");
@@ -507,7 +519,7 @@ async fn a_revoked_session_stops_its_sign_in_in_flight() {
         .unwrap();
     assert_eq!(start.status(), 303);
     let cookie = start.headers()["set-cookie"].to_str().unwrap().to_string();
-    let back = authorize(&s, &location(&start), MAILBOX, "accept").await;
+    let back = authorize(&location(&start), MAILBOX, "accept").await;
 
     // The host withdraws the session while the person is at Microsoft's page.
     revoke(&s, &k, &session).await;
@@ -521,7 +533,7 @@ async fn a_revoked_session_stops_its_sign_in_in_flight() {
     assert!(done.text().await.unwrap().contains("stored nothing"));
     let db = support::contoso::db(&s).await;
     let (state, refresh_token): (String, Option<Vec<u8>>) =
-        sqlx::query_as("SELECT state, refresh_token FROM accounts WHERE id = ?")
+        sqlx::query_as("SELECT state, refresh_token FROM accounts WHERE id = $1")
             .bind(session["account_id"].as_str().unwrap())
             .fetch_one(&db)
             .await
@@ -602,21 +614,11 @@ async fn an_own_app_account_is_set_up_in_the_frame_with_the_wizards_checks() {
     assert_eq!(saved["state"]["ready_to_sign_in"], true, "{saved}");
     assert_eq!(saved["state"]["app_name"], "your organisation's app");
     let result = popup(&s, &credential, false, async |to| {
-        authorize(&s, &to, MAILBOX, "accept").await
+        authorize(&to, MAILBOX, "accept").await
     })
     .await;
     assert_eq!(result["connected"], true, "{result}");
-    let (_, account) = send(
-        &s,
-        Method::GET,
-        &k,
-        &format!(
-            "/api/v1/accounts/{}",
-            session["account_id"].as_str().unwrap()
-        ),
-        None,
-    )
-    .await;
+    let account = account_of(&s, &k, &session).await;
     assert_eq!(account["app"]["client_id"], multi_tenant::SINGLE_TENANT_APP);
     assert_eq!(account["tenant_id"], multi_tenant::CONTOSO, "{account}");
     // The secret is never answered back.
@@ -658,17 +660,7 @@ async fn an_own_app_account_is_set_up_in_the_frame_with_the_wizards_checks() {
     )
     .await;
     assert_eq!(status, StatusCode::CONFLICT);
-    let (_, account) = send(
-        &s,
-        Method::GET,
-        &k,
-        &format!(
-            "/api/v1/accounts/{}",
-            session["account_id"].as_str().unwrap()
-        ),
-        None,
-    )
-    .await;
+    let account = account_of(&s, &k, &session).await;
     assert_eq!(account["app"]["client_id"], multi_tenant::SINGLE_TENANT_APP);
 }
 

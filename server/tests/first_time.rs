@@ -18,11 +18,11 @@ fn in_days(n: i64) -> String {
     Day(Day::today().0 + n).iso()
 }
 
-async fn save_app(op: &Operator<'_>, id: &str, secret: &str, expires: &str) -> (StatusCode, Value) {
+async fn save_app(op: &Operator, id: &str, secret: &str, expires: &str) -> (StatusCode, Value) {
     let res = TestServer::client()
-        .post(op.s.url("/_fn/accounts/app"))
+        .post(op.url("/_fn/accounts/app"))
         .header("cookie", &op.cookie)
-        .header("origin", &op.s.base)
+        .header("origin", &op.origin)
         .header("accept", "application/json")
         .form(&[
             ("id", id),

@@ -26,7 +26,7 @@ const NEW_SECRET: &str = "Nw82Q~Zy7Xw6Vu5Ts4Rq3Po2Nm1Lk0Ji9Hg8Fe7D";
 const NEW_SECRET_ID: &str = "e1d2c3b4-a5f6-4789-9abc-def012345678";
 
 async fn column(s: &TestServer, id: &str, sql: &str) -> Option<i64> {
-    sqlx::query_scalar(&format!("SELECT {sql} FROM accounts WHERE id = ?"))
+    sqlx::query_scalar(&format!("SELECT {sql} FROM accounts WHERE id = $1"))
         .bind(id)
         .fetch_one(&db(s).await)
         .await
@@ -35,7 +35,7 @@ async fn column(s: &TestServer, id: &str, sql: &str) -> Option<i64> {
 
 /// The account is back to "ready to sign in": no refresh token kept, no token handed out.
 /// Returns its connection as the page reads it.
-async fn signed_out(s: &TestServer, op: &Operator<'_>, id: &str) -> Value {
+async fn signed_out(s: &TestServer, op: &Operator, id: &str) -> Value {
     let c = op.connection(id).await;
     assert_eq!(c["state"], "ready_to_sign_in", "{c}");
     assert_eq!(
@@ -50,7 +50,7 @@ async fn signed_out(s: &TestServer, op: &Operator<'_>, id: &str) -> Value {
 }
 
 /// Saves the app step again with a new client secret (what an admin does after a rotation).
-async fn save_secret(op: &Operator<'_>, id: &str, secret: &str) -> Value {
+async fn save_secret(op: &Operator, id: &str, secret: &str) -> Value {
     op.call(
         "accounts/app",
         &[
@@ -115,7 +115,7 @@ async fn a_refused_app_keeps_the_sign_in_backs_off_and_recovers_on_the_first_ref
     );
 
     // Once the backoff is over the upkeep retries by itself; still refused, it waits longer.
-    sqlx::query("UPDATE accounts SET refresh_retry_at = 1 WHERE id = ?")
+    sqlx::query("UPDATE accounts SET refresh_retry_at = 1 WHERE id = $1")
         .bind(&id)
         .execute(&db(s).await)
         .await
@@ -150,7 +150,7 @@ async fn an_operator_apps_refusal_is_the_operators_to_fix_and_ends_with_a_saved_
     let op = Operator::new(&s).await;
     let id = op.operator_account("invoices@contoso.test").await;
     let url = op.start(&id, "sign-in?mode=redirect").await;
-    let back = authorize(&s, &url, "invoices@contoso.test", "accept").await;
+    let back = authorize(&url, "invoices@contoso.test", "accept").await;
     assert_eq!(op.get(&back).await.status(), 303);
     assert_eq!(op.connection(&id).await["state"], "connected");
 
@@ -230,7 +230,7 @@ async fn a_429_is_waited_out_without_further_requests_and_the_account_stays_conn
 
     // After the wait, the next caller refreshes.
     sandbox.grants.set_throttle(None);
-    sqlx::query("UPDATE accounts SET refresh_retry_at = 1 WHERE id = ?")
+    sqlx::query("UPDATE accounts SET refresh_retry_at = 1 WHERE id = $1")
         .bind(&id)
         .execute(&db(s).await)
         .await
@@ -284,7 +284,7 @@ async fn a_sign_in_whose_mailbox_changed_meanwhile_is_discarded() {
     let op = Operator::new(s).await;
     let id = op.account(CLIENT_ID, SECRET, MAILBOX).await;
     let url = op.start(&id, "sign-in?mode=redirect").await;
-    let back = authorize(s, &url, MAILBOX, "accept").await;
+    let back = authorize(&url, MAILBOX, "accept").await;
 
     // The callback waits on Microsoft's token endpoint while the address is changed.
     sandbox
@@ -542,7 +542,7 @@ async fn a_deleted_account_is_forgotten_with_its_secrets_and_history() {
         "sign_in_attempts WHERE account_id",
         "connection_tests WHERE account_id",
     ] {
-        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table} = ?"))
+        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table} = $1"))
             .bind(&id)
             .fetch_one(&pool)
             .await
@@ -572,7 +572,7 @@ async fn accounts_needing_attention_for_too_long_are_no_longer_kept_alive() {
     // Refused 31 days ago, backoff over: past the 30 days of attention_keep_alive_days.
     sqlx::query(
         "UPDATE accounts SET refresh_retry_at = 1, attention_since = attention_since - 31 * 86400 \
-         WHERE id = ?",
+         WHERE id = $1",
     )
     .bind(&id)
     .execute(&pool)
@@ -604,7 +604,7 @@ async fn accounts_needing_attention_for_too_long_are_no_longer_kept_alive() {
     assert!(s.state.tokens.access_token(&id).await.is_err());
     sqlx::query(
         "UPDATE accounts SET refresh_retry_at = 1, attention_since = attention_since - 31 * 86400 \
-         WHERE id = ?",
+         WHERE id = $1",
     )
     .bind(&id)
     .execute(&pool)
@@ -614,7 +614,7 @@ async fn accounts_needing_attention_for_too_long_are_no_longer_kept_alive() {
     assert_eq!(s.state.tokens.keep_alive(3600).await, 0);
     assert_eq!(s.state.tokens.refreshes_sent(), sent);
     // Within the limit it is retried.
-    sqlx::query("UPDATE accounts SET attention_since = attention_since + 30 * 86400 WHERE id = ?")
+    sqlx::query("UPDATE accounts SET attention_since = attention_since + 30 * 86400 WHERE id = $1")
         .bind(&id)
         .execute(&pool)
         .await
@@ -673,7 +673,7 @@ async fn connection_tests_are_limited_per_account() {
         let op = &op;
         async move {
             for _ in 0..200 {
-                let running = s.state.live_tests.is_running(&id);
+                let running = s.state.store.live_test_running(&id).await.unwrap();
                 if !running {
                     break;
                 }

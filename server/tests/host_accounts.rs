@@ -100,7 +100,7 @@ async fn a_host_creates_an_account_for_its_customer_and_gets_tokens_once_it_sign
     let op = Operator::new(&s).await;
     let url = op.start(&id, "sign-in?mode=redirect").await;
     assert_eq!(query(&url)["client_id"], OPERATOR_APP);
-    let back = authorize(&s, &url, "invoices@contoso.test", "accept").await;
+    let back = authorize(&url, "invoices@contoso.test", "accept").await;
     assert_eq!(op.get(&back).await.status(), 303);
     let (status, _, t) = post_token(&s, Some(&k), &id, "").await;
     assert_eq!(status, StatusCode::OK, "{t}");
@@ -380,7 +380,8 @@ async fn the_portal_puts_an_account_in_the_organisation_picked_or_a_new_one() {
         .unwrap()
         .unwrap();
     assert_eq!(
-        record.app_source, "operator",
+        record.app_source,
+        mailkey_app::draft::AppSource::Operator,
         "Use <app> is the one-click path"
     );
 

@@ -137,14 +137,14 @@ async fn keys_are_checked_scoped_and_revoked_and_never_say_whether_one_existed()
 
     // When a key was last used is written in a batch, not on the request's path.
     let pool = db(s).await;
-    let last: Option<i64> = sqlx::query_scalar("SELECT last_used_at FROM api_keys WHERE id = ?")
+    let last: Option<i64> = sqlx::query_scalar("SELECT last_used_at FROM api_keys WHERE id = $1")
         .bind(&issuer_id)
         .fetch_one(&pool)
         .await
         .unwrap();
     assert_eq!(last, None, "no write per request");
     s.state.api_keys.flush().await;
-    let last: Option<i64> = sqlx::query_scalar("SELECT last_used_at FROM api_keys WHERE id = ?")
+    let last: Option<i64> = sqlx::query_scalar("SELECT last_used_at FROM api_keys WHERE id = $1")
         .bind(&issuer_id)
         .fetch_one(&pool)
         .await
@@ -605,7 +605,7 @@ async fn a_change_made_elsewhere_counts_on_the_next_request_though_answers_are_r
     let elsewhere = db(s).await;
 
     // The account moves to another organisation: the restricted key no longer sees it.
-    sqlx::query("UPDATE accounts SET organisation_id = ? WHERE id = ?")
+    sqlx::query("UPDATE accounts SET organisation_id = $1 WHERE id = $2")
         .bind(&org)
         .bind(&id)
         .execute(&elsewhere)

@@ -124,10 +124,14 @@ async fn tokens_are_stored_only_as_hashes() {
         .unwrap()
         .1
         .to_string();
+    // The database at rest: its SQLite file and write-ahead log byte for byte (read once the
+    // server stopped), or PostgreSQL's dump.
+    let mut bytes = if s.database_url.starts_with("postgres") {
+        support::contoso::db_bytes(&s)
+    } else {
+        Vec::new()
+    };
     let data = s.stop().await;
-
-    // The database and its write-ahead log, byte for byte.
-    let mut bytes = Vec::new();
     for entry in std::fs::read_dir(data.path()).unwrap() {
         let path = entry.unwrap().path();
         if path

@@ -49,7 +49,7 @@ async fn an_operator_app_account_connects_in_one_sign_in_and_records_its_tenant(
         "any work account, never common"
     );
     assert_eq!(query(&url)["client_id"], OPERATOR_APP);
-    let back = authorize(&s, &url, "invoices@contoso.test", "accept").await;
+    let back = authorize(&url, "invoices@contoso.test", "accept").await;
     assert_eq!(op.get(&back).await.status(), 303);
 
     let connection = op.connection(&id).await;
@@ -61,7 +61,7 @@ async fn an_operator_app_account_connects_in_one_sign_in_and_records_its_tenant(
         Some(CONTOSO),
         "the token's tid"
     );
-    assert_eq!(record.app_source, "operator");
+    assert_eq!(record.app_source, mailkey_app::draft::AppSource::Operator);
     assert!(record.client_secret.is_none(), "no secret per account");
 
     // Upkeep runs on the operator's secret, through organizations too.
@@ -80,7 +80,7 @@ async fn a_tenant_that_requires_admin_consent_is_told_so() {
     let op = Operator::new(&s).await;
     let id = op.operator_account("orders@fabrikam.test").await;
     let url = op.start(&id, "sign-in?mode=redirect").await;
-    let back = authorize(&s, &url, "orders@fabrikam.test", "return").await;
+    let back = authorize(&url, "orders@fabrikam.test", "return").await;
     assert_eq!(op.get(&back).await.status(), 303);
     let connection = op.connection(&id).await;
     let problem = &connection["last_outcome"]["problem"];
@@ -95,7 +95,7 @@ async fn a_tenant_that_requires_admin_consent_is_told_so() {
     );
     let page = TestServer::client().get(&url).send().await.unwrap();
     assert!(page.text().await.unwrap().contains("admin@fabrikam.test"));
-    let back = admin_consent(&s, &url, "admin@fabrikam.test", "accept").await;
+    let back = admin_consent(&url, "admin@fabrikam.test", "accept").await;
     assert!(back.contains("admin_consent=True"), "{back}");
     assert_eq!(op.get(&back).await.status(), 303);
     assert_eq!(
@@ -105,7 +105,7 @@ async fn a_tenant_that_requires_admin_consent_is_told_so() {
 
     // The user signs in again, without a consent page, and the account is connected.
     let url = op.start(&id, "sign-in?mode=redirect").await;
-    let back = authorize(&s, &url, "orders@fabrikam.test", "accept").await;
+    let back = authorize(&url, "orders@fabrikam.test", "accept").await;
     assert_eq!(op.get(&back).await.status(), 303);
     assert_eq!(op.connection(&id).await["state"], "connected");
     let record = s.state.store.draft(&id).await.unwrap().unwrap();
@@ -171,11 +171,11 @@ async fn page_at(url: &str) -> String {
 }
 
 /// "Get a link for your administrator": the page that shows it, and the link in it.
-async fn link_for_administrator(op: &Operator<'_>, id: &str) -> String {
+async fn link_for_administrator(op: &Operator, id: &str) -> String {
     let res = TestServer::client()
-        .post(op.s.url(&format!("/accounts/{id}/admin-consent-link")))
+        .post(op.url(&format!("/accounts/{id}/admin-consent-link")))
         .header("cookie", &op.cookie)
-        .header("origin", &op.s.base)
+        .header("origin", &op.origin)
         .send()
         .await
         .unwrap();
@@ -222,7 +222,7 @@ async fn the_link_for_the_administrator_works_in_their_browser_once() {
     assert_eq!(refused.status(), 403);
 
     // The administrator, in another browser: Microsoft's page, Accept, back to Mailkey.
-    let back = admin_consent(&s, &link, "admin@fabrikam.test", "accept").await;
+    let back = admin_consent(&link, "admin@fabrikam.test", "accept").await;
     let res = TestServer::client().get(&back).send().await.unwrap();
     assert_eq!(res.status(), 200);
     let page = res.text().await.unwrap();
@@ -249,7 +249,7 @@ async fn the_link_for_the_administrator_works_in_their_browser_once() {
 
     // The user signs in again, without a consent page, and is connected.
     let url = op.start(&id, "sign-in?mode=redirect").await;
-    let back = authorize(&s, &url, "orders@fabrikam.test", "accept").await;
+    let back = authorize(&url, "orders@fabrikam.test", "accept").await;
     assert_eq!(op.get(&back).await.status(), 303);
     assert_eq!(op.connection(&id).await["state"], "connected");
 }
@@ -261,7 +261,7 @@ async fn an_administrator_who_declines_is_told_how_to_retry() {
     let op = Operator::new(&s).await;
     let id = op.operator_account("orders@fabrikam.test").await;
     let link = link_for_administrator(&op, &id).await;
-    let back = admin_consent(&s, &link, "admin@fabrikam.test", "decline").await;
+    let back = admin_consent(&link, "admin@fabrikam.test", "decline").await;
     let page = page_at(&back).await;
     assert!(page.contains("Consent not granted"), "{page}");
     assert!(
@@ -285,7 +285,7 @@ async fn a_personal_microsoft_account_is_warned_and_refused() {
     );
 
     let url = op.start(&id, "sign-in?mode=redirect").await;
-    let back = authorize(&s, &url, "someone@outlook.test", "accept").await;
+    let back = authorize(&url, "someone@outlook.test", "accept").await;
     assert_eq!(op.get(&back).await.status(), 303);
     let connection = op.connection(&id).await;
     assert_ne!(connection["state"], "connected");
@@ -398,7 +398,7 @@ async fn nothing_is_typed_before_the_sign_in_and_the_mailbox_is_the_account_that
     let id = op.operator_draft().await;
     let url = op.start(&id, "sign-in?mode=redirect").await;
     assert!(!query(&url).contains_key("login_hint"), "{url}");
-    let back = authorize(&s, &url, "invoices@contoso.test", "accept").await;
+    let back = authorize(&url, "invoices@contoso.test", "accept").await;
     assert_eq!(op.get(&back).await.status(), 303);
     let c = op.connection(&id).await;
     assert_eq!(c["state"], "connected", "{c}");

@@ -16,11 +16,11 @@ use support::{
 const SANDBOX: &str = MICROSOFT_365_SANDBOX.id;
 
 /// Posts the settings form the way the page's island does (JSON back, 422 when refused).
-async fn save(op: &Operator<'_>, fields: &[(&str, &str)]) -> (u16, Value) {
+async fn save(op: &Operator, fields: &[(&str, &str)]) -> (u16, Value) {
     let res = TestServer::client()
-        .post(op.s.url("/_fn/settings/operator-app"))
+        .post(op.url("/_fn/settings/operator-app"))
         .header("cookie", &op.cookie)
-        .header("origin", &op.s.base)
+        .header("origin", &op.origin)
         .header("accept", "application/json")
         .form(fields)
         .send()
@@ -49,11 +49,13 @@ fn app_fields<'a>(secret: &'a str, expires: &'a str) -> Vec<(&'a str, &'a str)> 
 async fn reopen(
     data: &std::path::Path,
     files: &std::path::Path,
+    database: &[(String, String)],
 ) -> Result<mailkey::server::Services, mailkey::server::StartError> {
-    let env = vec![
+    let mut env = vec![
         ("MAILKEY_LISTEN".to_string(), "127.0.0.1:0".to_string()),
         ("MAILKEY_DATA_DIR".to_string(), data.display().to_string()),
     ];
+    env.extend_from_slice(database);
     let mut config = mailkey::config::Config::load_from(None, &env).unwrap();
     config.sandbox = true;
     config.sandbox_file = Some(files.join("sandbox.toml"));
@@ -61,10 +63,10 @@ async fn reopen(
     mailkey::server::Services::open(&config, &url).await
 }
 
-async fn connect(s: &TestServer, op: &Operator<'_>, email: &str) -> String {
+async fn connect(op: &Operator, email: &str) -> String {
     let id = op.operator_account(email).await;
     let url = op.start(&id, "sign-in?mode=redirect").await;
-    let back = authorize(s, &url, email, "accept").await;
+    let back = authorize(&url, email, "accept").await;
     assert_eq!(op.get(&back).await.status(), 303);
     assert_eq!(op.connection(&id).await["state"], "connected");
     id
@@ -77,8 +79,8 @@ async fn rotating_the_operator_secret_keeps_every_account_refreshing() {
     // The app starts on the old secret, as before a rotation.
     let (status, body) = save(&op, &app_fields(OLD_SECRET, "2099-06-30")).await;
     assert_eq!(status, 200, "{body}");
-    let contoso = connect(&s, &op, "invoices@contoso.test").await;
-    let fabrikam_admin = connect(&s, &op, "admin@fabrikam.test").await;
+    let contoso = connect(&op, "invoices@contoso.test").await;
+    let fabrikam_admin = connect(&op, "admin@fabrikam.test").await;
 
     // Rotation: the new secret is saved on the page, then the old one is deleted in Entra.
     let (status, body) = save(&op, &app_fields(NEW_SECRET, "2099-12-31")).await;
@@ -110,6 +112,53 @@ async fn rotating_the_operator_secret_keeps_every_account_refreshing() {
     assert_eq!(connection["problem"]["code"], 7000215, "{connection}");
 }
 
+/// Several instances on one database: a secret rotated on one instance's settings page is
+/// used by another without its restart.
+#[tokio::test]
+async fn a_secret_saved_on_one_instance_is_used_by_another_without_a_restart() {
+    let (s, _files) = start().await;
+    let op = Operator::new(&s).await;
+    let (status, body) = save(&op, &app_fields(OLD_SECRET, "2099-06-30")).await;
+    assert_eq!(status, 200, "{body}");
+    let id = connect(&op, "invoices@contoso.test").await;
+    let public_url = url::Url::parse(&s.base).unwrap();
+    let other = mailkey::server::Services::open(&s.config, &public_url)
+        .await
+        .unwrap();
+    let follow = other
+        .operator_settings
+        .spawn_follow(std::time::Duration::from_millis(50), other.tokens.clone());
+
+    // Rotated on the first instance: the new secret saved, the old one deleted in Entra.
+    let (status, body) = save(&op, &app_fields(NEW_SECRET, "2099-12-31")).await;
+    assert_eq!(status, 200, "{body}");
+    s.state
+        .sandbox
+        .as_ref()
+        .unwrap()
+        .grants
+        .remove_secret(OLD_SECRET_ID);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while other
+        .wizard
+        .providers()
+        .operator_app(SANDBOX)
+        .is_none_or(|a| a.secret.expose_secret() != NEW_SECRET)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the other instance took the new secret"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    other
+        .tokens
+        .access_token(&id)
+        .await
+        .unwrap_or_else(|e| panic!("the other instance refreshes with the new secret: {e}"));
+    follow.abort();
+}
+
 #[tokio::test]
 async fn the_secret_is_write_only_sealed_and_survives_a_restart() {
     let (s, files) = start().await;
@@ -136,20 +185,16 @@ async fn the_secret_is_write_only_sealed_and_survives_a_restart() {
     let page = op.get("/settings").await.text().await.unwrap();
     assert!(page.contains("Acme ERP") && !page.contains(NEW_SECRET));
 
+    let database = support::database_setting(&s.database_url);
+    let at_rest = support::contoso::db_bytes(&s);
     let data = s.stop().await;
-    let db = std::fs::read(data.path().join("mailkey.sqlite3")).unwrap();
-    let wal = std::fs::read(data.path().join("mailkey.sqlite3-wal")).unwrap_or_default();
-    for bytes in [&db, &wal] {
-        assert!(
-            !bytes
-                .windows(NEW_SECRET.len())
-                .any(|w| w == NEW_SECRET.as_bytes()),
-            "the secret is stored sealed"
-        );
-    }
+    assert!(
+        !support::contoso::contains(&at_rest, NEW_SECRET),
+        "the secret is stored sealed"
+    );
 
     // A restart on the same data directory uses the saved app, not the sandbox file's.
-    let services = reopen(data.path(), files.path()).await.unwrap();
+    let services = reopen(data.path(), files.path(), &database).await.unwrap();
     let app = services.wizard.providers().operator_app(SANDBOX).unwrap();
     assert_eq!(app.secret.expose_secret(), NEW_SECRET);
     assert_eq!(app.secret_expires.as_deref(), Some("2099-12-31"));
@@ -159,7 +204,7 @@ async fn the_secret_is_write_only_sealed_and_survives_a_restart() {
 async fn bad_values_are_refused_by_name_and_change_nothing() {
     let (s, _files) = start().await;
     let op = Operator::new(&s).await;
-    connect(&s, &op, "invoices@contoso.test").await;
+    connect(&op, "invoices@contoso.test").await;
 
     let (status, body) = save(
         &op,
@@ -220,10 +265,11 @@ async fn a_secret_near_its_expiry_is_announced_on_every_page() {
 async fn the_master_key_guards_operator_accounts_too() {
     let (s, files) = start().await;
     let op = Operator::new(&s).await;
-    connect(&s, &op, "invoices@contoso.test").await;
+    connect(&op, "invoices@contoso.test").await;
+    let database = support::database_setting(&s.database_url);
     let data = s.stop().await;
     std::fs::remove_file(data.path().join("master.key")).unwrap();
-    let Err(err) = reopen(data.path(), files.path()).await else {
+    let Err(err) = reopen(data.path(), files.path(), &database).await else {
         panic!("a lost master key must stop the start");
     };
     assert!(

@@ -447,7 +447,7 @@ async fn a_multi_tenant_app_serves_every_tenant_through_organizations() {
         page.contains("orders@fabrikam.test"),
         "every tenant's users are offered"
     );
-    let back = authorize(&s, &url, "invoices@contoso.test", "accept").await;
+    let back = authorize(&url, "invoices@contoso.test", "accept").await;
     let code = query(&back)["code"].clone();
     let redeem = |secret: &'static str, code: String| {
         let callback = callback.clone();
@@ -505,7 +505,7 @@ async fn a_multi_tenant_app_serves_every_tenant_through_organizations() {
     // Fabrikam requires admin consent: the user is sent back with 65001, an admin grants it
     // for the organisation, and the user then signs in without a consent page.
     let url = organizations_authorize(&s, OPERATOR_APP, "orders@fabrikam.test");
-    let back = authorize(&s, &url, "orders@fabrikam.test", "return").await;
+    let back = authorize(&url, "orders@fabrikam.test", "return").await;
     let q = query(&back);
     assert_eq!(q["error"], "consent_required");
     assert!(q["error_description"].starts_with("AADSTS65001"), "{back}");
@@ -524,7 +524,7 @@ async fn a_multi_tenant_app_serves_every_tenant_through_organizations() {
         .unwrap();
     assert_eq!(granted.status(), 303);
     assert_eq!(query(&location(&granted))["admin_consent"], "True");
-    let back = authorize(&s, &url, "orders@fabrikam.test", "accept").await;
+    let back = authorize(&url, "orders@fabrikam.test", "accept").await;
     let (status, answer) = redeem(OLD_SECRET, query(&back)["code"].clone()).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(id_claims(&answer)["tid"], FABRIKAM);

@@ -47,7 +47,7 @@ async fn the_mailbox_signs_in_and_only_sealed_tokens_are_kept() {
     assert_ne!(again["state"], q["state"]);
     assert_ne!(again["code_challenge"], q["code_challenge"]);
 
-    let back = authorize(s, &url, MAILBOX, "accept").await;
+    let back = authorize(&url, MAILBOX, "accept").await;
     assert!(
         back.starts_with(&format!("{}/oauth/callback?code=", s.base)),
         "{back}"
@@ -152,7 +152,7 @@ async fn replayed_foreign_and_expired_states_are_refused_and_change_nothing() {
 
     // Another browser (another operator session) brings back this browser's code and state.
     let url = op.start(&id, "sign-in?mode=redirect").await;
-    let back = authorize(s, &url, MAILBOX, "accept").await;
+    let back = authorize(&url, MAILBOX, "accept").await;
     let intruder = Operator::new(s).await;
     let res = intruder.get(&back).await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
@@ -185,7 +185,7 @@ async fn replayed_foreign_and_expired_states_are_refused_and_change_nothing() {
 
     // A state older than ten minutes.
     let url = op.start(&id, "sign-in?mode=redirect").await;
-    let back = authorize(s, &url, MAILBOX, "accept").await;
+    let back = authorize(&url, MAILBOX, "accept").await;
     let pool = db(s).await;
     sqlx::query("UPDATE sign_in_attempts SET expires_at = expires_at - 601 WHERE used_at IS NULL")
         .execute(&pool)
@@ -325,7 +325,7 @@ async fn missing_consent_offers_admin_consent_then_the_sign_in_works() {
         url.contains(&format!("/sandbox/{TENANT_ID}/v2.0/adminconsent?")),
         "{url}"
     );
-    let back = admin_consent(s, &url, "admin@contoso.test", "accept").await;
+    let back = admin_consent(&url, "admin@contoso.test", "accept").await;
     assert!(back.contains("admin_consent=True"), "{back}");
     assert_eq!(op.get(&back).await.status(), 303);
     assert_eq!(
@@ -363,7 +363,7 @@ async fn refreshes_rotate_and_collapse_into_one() {
     let sandbox = s.state.sandbox.clone().unwrap();
     let generation = || async {
         let pool = db(s).await;
-        let g: i64 = sqlx::query_scalar("SELECT refresh_generation FROM accounts WHERE id = ?")
+        let g: i64 = sqlx::query_scalar("SELECT refresh_generation FROM accounts WHERE id = $1")
             .bind(&id)
             .fetch_one(&pool)
             .await
@@ -411,7 +411,7 @@ async fn refreshes_rotate_and_collapse_into_one() {
         0,
         "refreshed just now"
     );
-    sqlx::query("UPDATE accounts SET refreshed_at = refreshed_at - 8 * 86400 WHERE id = ?")
+    sqlx::query("UPDATE accounts SET refreshed_at = refreshed_at - 8 * 86400 WHERE id = $1")
         .bind(&id)
         .execute(&db(s).await)
         .await
@@ -507,16 +507,12 @@ async fn network_failures_and_5xx_are_retried_and_leave_the_account_connected() 
     let down_url = format!("http://{}/token", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, down).await.unwrap() });
     let pool = db(s).await;
-    sqlx::query(
-        "UPDATE accounts SET app_settings = json_set(app_settings, '$.custom_endpoints', json('true'), \
-         '$.authorize_url', ?, '$.token_url', ?) WHERE id = ?",
-    )
-    .bind(&down_url)
-    .bind(&down_url)
-    .bind(&id)
-    .execute(&pool)
-    .await
-    .unwrap();
+    edit_app_settings(&pool, &id, |app| {
+        app["custom_endpoints"] = true.into();
+        app["authorize_url"] = down_url.clone().into();
+        app["token_url"] = down_url.clone().into();
+    })
+    .await;
 
     s.state.tokens.forget(&id);
     let err = s.state.tokens.access_token(&id).await.err().unwrap();
@@ -534,14 +530,7 @@ async fn network_failures_and_5xx_are_retried_and_leave_the_account_connected() 
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         format!("http://{}/token", l.local_addr().unwrap())
     };
-    sqlx::query(
-        "UPDATE accounts SET app_settings = json_set(app_settings, '$.token_url', ?) WHERE id = ?",
-    )
-    .bind(&closed)
-    .bind(&id)
-    .execute(&pool)
-    .await
-    .unwrap();
+    edit_app_settings(&pool, &id, |app| app["token_url"] = closed.clone().into()).await;
     let err = s.state.tokens.access_token(&id).await.err().unwrap();
     assert!(
         matches!(err, mailkey::tokens::TokenError::Unavailable { .. }),
@@ -600,4 +589,25 @@ async fn a_new_mailbox_address_ends_the_old_mailboxs_sign_in() {
         s.state.tokens.access_token(&id).await,
         Err(mailkey::tokens::TokenError::NotSignedIn)
     ));
+}
+
+/// Changes the account's stored app settings (JSON) as no API would.
+async fn edit_app_settings(
+    pool: &sqlx::AnyPool,
+    id: &str,
+    edit: impl FnOnce(&mut serde_json::Value),
+) {
+    let text: String = sqlx::query_scalar("SELECT app_settings FROM accounts WHERE id = $1")
+        .bind(id)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let mut app: serde_json::Value = serde_json::from_str(&text).unwrap();
+    edit(&mut app);
+    sqlx::query("UPDATE accounts SET app_settings = $1 WHERE id = $2")
+        .bind(app.to_string())
+        .bind(id)
+        .execute(pool)
+        .await
+        .unwrap();
 }

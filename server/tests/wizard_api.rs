@@ -303,7 +303,11 @@ async fn the_client_secret_is_write_only_and_never_stored_in_plaintext() {
     }
 }
 
-async fn start_with_key(dir: &std::path::Path, key: Option<&str>) -> Result<Server, String> {
+async fn start_with_key(
+    dir: &std::path::Path,
+    database: &[(String, String)],
+    key: Option<&str>,
+) -> Result<Server, String> {
     let mut env = vec![
         ("MAILKEY_LISTEN".to_string(), "127.0.0.1:0".to_string()),
         ("MAILKEY_DATA_DIR".to_string(), dir.display().to_string()),
@@ -312,6 +316,7 @@ async fn start_with_key(dir: &std::path::Path, key: Option<&str>) -> Result<Serv
             dir.join("no-site").display().to_string(),
         ),
     ];
+    env.extend_from_slice(database);
     if let Some(k) = key {
         env.push(("MAILKEY_MASTER_KEY".to_string(), k.to_string()));
     }
@@ -325,12 +330,16 @@ async fn start_fails_closed_when_the_master_key_is_missing_or_wrong() {
     let op = Operator::new(&s).await;
     let id = op.create().await;
     assert_eq!(op.call("accounts/app", &app_form(&id, &[])).await.0, 200);
+    let database = support::database_setting(&s.database_url);
     let dir = s.stop().await;
     let key_file = dir.path().join("master.key");
     let key = std::fs::read_to_string(&key_file).unwrap();
 
     let other = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
-    let err = start_with_key(dir.path(), Some(other)).await.err().unwrap();
+    let err = start_with_key(dir.path(), &database, Some(other))
+        .await
+        .err()
+        .unwrap();
     assert!(
         err.contains("is not the one the stored secrets were encrypted with"),
         "{err}"
@@ -338,7 +347,10 @@ async fn start_fails_closed_when_the_master_key_is_missing_or_wrong() {
     assert!(!err.contains(other));
 
     std::fs::remove_file(&key_file).unwrap();
-    let err = start_with_key(dir.path(), None).await.err().unwrap();
+    let err = start_with_key(dir.path(), &database, None)
+        .await
+        .err()
+        .unwrap();
     assert!(
         err.contains("the database holds encrypted secrets but no master key"),
         "{err}"
@@ -346,7 +358,9 @@ async fn start_fails_closed_when_the_master_key_is_missing_or_wrong() {
     assert!(!key_file.exists(), "no new key may be invented");
 
     // The right key, given through the environment, opens it again.
-    assert!(start_with_key(dir.path(), Some(key.trim())).await.is_ok());
+    assert!(start_with_key(dir.path(), &database, Some(key.trim()))
+        .await
+        .is_ok());
 }
 
 /// A stand-in for login.microsoftonline.com: knows contoso.com, refuses other domains as

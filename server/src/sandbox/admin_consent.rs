@@ -10,12 +10,12 @@ use axum::{
     Form,
 };
 
+use super::SandboxState;
 use super::{
     page::{error_page, esc, render},
     protocol::{find_app, find_multi_tenant_app, is_organizations, Refusal, ORGANIZATIONS},
     Sandbox,
 };
-use crate::state::AppState;
 
 type Params = HashMap<String, String>;
 
@@ -34,7 +34,7 @@ fn back(redirect_uri: &str, pairs: &[(&str, &str)]) -> Response {
 }
 
 pub async fn show(
-    State(state): State<AppState>,
+    State(state): State<SandboxState>,
     Path(tenant): Path<String>,
     Query(p): Query<Params>,
 ) -> Response {
@@ -42,14 +42,14 @@ pub async fn show(
 }
 
 pub async fn decide(
-    State(state): State<AppState>,
+    State(state): State<SandboxState>,
     Path(tenant): Path<String>,
     Form(p): Form<Params>,
 ) -> Response {
     respond(state, tenant, p, true).await
 }
 
-async fn respond(state: AppState, tenant: String, p: Params, posted: bool) -> Response {
+async fn respond(state: SandboxState, tenant: String, p: Params, posted: bool) -> Response {
     let Some(sandbox) = state.sandbox.as_ref() else {
         return StatusCode::NOT_FOUND.into_response();
     };

@@ -14,6 +14,7 @@ use axum::{
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use sha2::{Digest, Sha256};
 
+use super::SandboxState;
 use super::{
     directory::{App, MultiTenantApp, Tenant, User},
     grants::Session,
@@ -24,7 +25,6 @@ use super::{
     },
     Sandbox,
 };
-use crate::state::AppState;
 
 /// The request parameters the page carries from step to step.
 const CARRIED: [&str; 11] = [
@@ -175,7 +175,7 @@ fn hidden(p: &Params) -> String {
 }
 
 pub async fn show(
-    State(state): State<AppState>,
+    State(state): State<SandboxState>,
     Path(tenant): Path<String>,
     axum::extract::Query(p): axum::extract::Query<Params>,
 ) -> Response {
@@ -368,7 +368,7 @@ fn admin_approval_page(
 }
 
 pub async fn decide(
-    State(state): State<AppState>,
+    State(state): State<SandboxState>,
     Path(tenant): Path<String>,
     Form(p): Form<Params>,
 ) -> Response {

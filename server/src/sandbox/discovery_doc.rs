@@ -9,10 +9,10 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::state::AppState;
+use super::SandboxState;
 
 pub async fn openid_configuration(
-    State(state): State<AppState>,
+    State(state): State<SandboxState>,
     Path(tenant): Path<String>,
 ) -> Response {
     let Some(sandbox) = state.sandbox.as_ref() else {

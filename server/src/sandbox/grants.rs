@@ -110,6 +110,9 @@ struct State {
     throttle: Option<u64>,
     /// The token endpoint waits this long before answering (a slow Microsoft, for races).
     token_delay: Option<std::time::Duration>,
+    /// A refresh is decided at once (its refresh token rotated) and answered this much later,
+    /// so a test can stop the instance waiting for the answer.
+    refresh_answer_delay: Option<std::time::Duration>,
 }
 
 impl std::fmt::Debug for Grants {
@@ -201,6 +204,14 @@ impl Grants {
 
     pub fn token_delay(&self) -> Option<std::time::Duration> {
         self.lock().token_delay
+    }
+
+    pub fn set_refresh_answer_delay(&self, delay: Option<std::time::Duration>) {
+        self.lock().refresh_answer_delay = delay;
+    }
+
+    pub fn refresh_answer_delay(&self) -> Option<std::time::Duration> {
+        self.lock().refresh_answer_delay
     }
 
     pub fn is_secret_removed(&self, secret_id: &str) -> bool {

@@ -14,10 +14,10 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::state::AppState;
+use super::SandboxState;
 
 pub async fn introspect(
-    State(state): State<AppState>,
+    State(state): State<SandboxState>,
     Path(tenant): Path<String>,
     Form(p): Form<HashMap<String, String>>,
 ) -> Response {

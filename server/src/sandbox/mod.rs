@@ -15,12 +15,14 @@ mod introspect;
 mod jwt;
 mod page;
 mod protocol;
+mod standalone;
 mod start_page;
 mod token;
 
 use std::sync::Arc;
 
 use axum::{
+    extract::FromRef,
     routing::{get, post},
     Router,
 };
@@ -28,6 +30,7 @@ use axum::{
 pub use directory::{Directory, DirectoryError, MultiTenantApp, DEMO_FILE};
 pub use grants::{AddedSecret, Grants, IdTokenFault, RefreshUse, Session};
 pub use protocol::parse_scopes;
+pub use standalone::{Bound, Standalone, StandaloneError, StandaloneOptions};
 
 use crate::state::AppState;
 
@@ -46,6 +49,35 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
+    /// The sandbox of the directory in `file` (its `{public_url}` standing for `mailkey_url`),
+    /// else the demo directory kept in `data_dir`, whose apps accept Mailkey's callback. Its
+    /// authority is `{own_url}/sandbox`: Mailkey's own URL when it serves the sandbox itself,
+    /// the standalone sandbox's otherwise.
+    pub fn open(
+        file: Option<&std::path::Path>,
+        data_dir: &std::path::Path,
+        mailkey_url: &str,
+        own_url: &str,
+    ) -> Result<Sandbox, DirectoryError> {
+        let mailkey = mailkey_url.trim_end_matches('/');
+        let redirect_uri = format!("{mailkey}{}", crate::wizard::CALLBACK_PATH);
+        let (directory, source) = match file {
+            Some(path) => (
+                Directory::load(path)?.with_public_url(mailkey),
+                format!("the sandbox file {}", path.display()),
+            ),
+            None => (
+                Directory::demo(data_dir, &redirect_uri)?,
+                format!(
+                    "the generated demo ({})",
+                    data_dir.join(DEMO_FILE).display()
+                ),
+            ),
+        };
+        let authority = format!("{}{PREFIX}", own_url.trim_end_matches('/'));
+        Ok(Sandbox::new(directory, authority, source))
+    }
+
     pub fn new(directory: Directory, authority: String, source: String) -> Sandbox {
         let consented = directory.tenants.iter().flat_map(|t| {
             t.apps
@@ -63,7 +95,29 @@ impl Sandbox {
     }
 }
 
-pub fn routes() -> Router<AppState> {
+/// What the sandbox's handlers need: the sandbox itself (`None` while it is off, when they
+/// answer 404) and the stylesheet its pages use. Mailkey's own state provides it, and so does
+/// the standalone sandbox (`mailkey sandbox`), which has nothing else.
+#[derive(Clone)]
+pub struct SandboxState {
+    pub sandbox: Option<Sandbox>,
+    pub css_href: Arc<str>,
+}
+
+impl FromRef<AppState> for SandboxState {
+    fn from_ref(s: &AppState) -> SandboxState {
+        SandboxState {
+            sandbox: s.sandbox.clone(),
+            css_href: s.css_href.clone(),
+        }
+    }
+}
+
+pub fn routes<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    SandboxState: FromRef<S>,
+{
     let tenant = format!("{PREFIX}/{{tenant}}");
     Router::new()
         .route(PREFIX, get(start_page::show))

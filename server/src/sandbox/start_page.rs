@@ -8,9 +8,9 @@ use axum::{
 };
 
 use super::page::{esc, render};
-use crate::state::AppState;
+use super::SandboxState;
 
-pub async fn show(State(state): State<AppState>) -> Response {
+pub async fn show(State(state): State<SandboxState>) -> Response {
     let Some(sandbox) = state.sandbox.as_ref() else {
         return StatusCode::NOT_FOUND.into_response();
     };

@@ -14,6 +14,7 @@ use mailkey_app::rules::dates::Day;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use super::SandboxState;
 use super::{
     authorize::pkce_matches,
     directory::{App, Tenant},
@@ -22,7 +23,7 @@ use super::{
     protocol::{find_app, find_multi_tenant_app, is_organizations, parse_scopes, Refusal},
     RefreshUse, Sandbox,
 };
-use crate::{state::AppState, storage::now};
+use crate::storage::now;
 
 type Params = HashMap<String, String>;
 
@@ -113,7 +114,7 @@ fn check_secret(app: &App, grants: &Grants, presented: Option<&str>) -> Result<(
 }
 
 pub async fn token(
-    State(state): State<AppState>,
+    State(state): State<SandboxState>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
     Form(p): Form<Params>,
@@ -140,7 +141,13 @@ pub async fn token(
             .insert(header::RETRY_AFTER, header::HeaderValue::from(wait));
         return res;
     }
-    match answer(sandbox, &tenant, &headers, &p) {
+    let answered = answer(sandbox, &tenant, &headers, &p);
+    if let Some(late) = sandbox.grants.refresh_answer_delay() {
+        if param(&p, "grant_type") == "refresh_token" {
+            tokio::time::sleep(late).await;
+        }
+    }
+    match answered {
         Ok(body) => {
             let mut res = Json(body).into_response();
             res.headers_mut()

@@ -105,18 +105,32 @@ pub async fn start_with(t: Tenant, adjust: impl FnOnce(&mut mailkey::config::Con
     Env { server, files }
 }
 
-/// The server's SQLite file, for what no API shows (or lets a test change).
-pub async fn db(s: &TestServer) -> sqlx::SqlitePool {
-    sqlx::SqlitePool::connect(&format!(
-        "sqlite://{}",
-        s.data_dir.path().join("mailkey.sqlite3").display()
-    ))
-    .await
-    .unwrap()
+/// The server's database (SQLite or PostgreSQL), for what no API shows (or lets a test
+/// change). SQL as both understand it: `$1` placeholders.
+pub async fn db(s: &TestServer) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    sqlx::AnyPool::connect(&s.database_url).await.unwrap()
 }
 
+/// Everything the database holds, as bytes at rest: SQLite's file and its log, or, on
+/// PostgreSQL, a dump with every binary value also as the bytes it holds (pg_dump writes them
+/// in hex), so a secret stored in clear shows in either column type.
 pub fn db_bytes(s: &TestServer) -> Vec<u8> {
     let mut all = Vec::new();
+    if s.database_url.starts_with("postgres") {
+        let dump = std::process::Command::new(pg_dump())
+            .args(["--data-only", "--dbname", &s.database_url])
+            .output()
+            .unwrap();
+        assert!(
+            dump.status.success() && contains(&dump.stdout, "COPY public.accounts"),
+            "pg_dump: {}",
+            String::from_utf8_lossy(&dump.stderr)
+        );
+        all.extend(unhex_bytea(&dump.stdout));
+        all.extend(dump.stdout);
+        return all;
+    }
     for name in ["mailkey.sqlite3", "mailkey.sqlite3-wal"] {
         if let Ok(b) = std::fs::read(s.data_dir.path().join(name)) {
             all.extend(b);
@@ -125,12 +139,37 @@ pub fn db_bytes(s: &TestServer) -> Vec<u8> {
     all
 }
 
+/// Debian's pg_dump of the newest PostgreSQL installed.
+fn pg_dump() -> std::path::PathBuf {
+    let mut versions: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL's programs (the test command installs them)")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .collect();
+    versions.sort();
+    let v = versions.last().expect("a PostgreSQL version");
+    format!("/usr/lib/postgresql/{v}/bin/pg_dump").into()
+}
+
+/// The bytes of every `\x…` hex run in a dump.
+fn unhex_bytea(dump: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(dump);
+    let mut out = Vec::new();
+    for run in text.split("\\x").skip(1) {
+        let hex: String = run.chars().take_while(|c| c.is_ascii_hexdigit()).collect();
+        out.extend(
+            (0..hex.len() / 2).filter_map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()),
+        );
+        out.push(b'\n');
+    }
+    out
+}
+
 pub fn contains(hay: &[u8], needle: &str) -> bool {
     hay.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
 
 /// A finished account whose mailbox signed in and accepted.
-pub async fn connected(op: &Operator<'_>) -> String {
+pub async fn connected(op: &Operator) -> String {
     let id = op.account(CLIENT_ID, SECRET, MAILBOX).await;
     assert_eq!(
         outcome(op, &id, MAILBOX, "accept").await["kind"],
@@ -140,9 +179,9 @@ pub async fn connected(op: &Operator<'_>) -> String {
 }
 
 /// Signs in and returns the problem Mailkey shows, if the sign-in failed.
-pub async fn outcome(op: &Operator<'_>, id: &str, user: &str, decision: &str) -> Value {
+pub async fn outcome(op: &Operator, id: &str, user: &str, decision: &str) -> Value {
     let url = op.start(id, "sign-in?mode=redirect").await;
-    let back = authorize(op.s, &url, user, decision).await;
+    let back = authorize(&url, user, decision).await;
     assert_eq!(op.get(&back).await.status(), 303);
     op.connection(id).await["last_outcome"].clone()
 }

@@ -47,6 +47,17 @@ pub async fn get_api(s: &TestServer, bearer: &str, path: &str) -> (StatusCode, V
     send(s, Method::GET, bearer, path, None).await
 }
 
+/// `GET` on the instance at `base` (another process, say).
+pub async fn get_api_at(base: &str, bearer: &str, path: &str) -> (StatusCode, Value) {
+    let res = TestServer::client()
+        .get(format!("{base}{path}"))
+        .header("authorization", format!("Bearer {bearer}"))
+        .send()
+        .await
+        .unwrap();
+    (res.status(), res.json().await.unwrap_or(Value::Null))
+}
+
 pub async fn send(
     s: &TestServer,
     method: Method,

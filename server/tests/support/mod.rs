@@ -7,12 +7,23 @@ pub mod host;
 pub mod mail_servers;
 pub mod multi_tenant;
 pub mod portal;
+pub mod processes;
 pub mod webhooks;
 
 use std::net::SocketAddr;
 
 use mailkey::{config::Config, Server};
 use tokio::sync::oneshot;
+
+/// The setting that points a restarted server (or the CLI) at a test server's database: none
+/// for SQLite (it is in the data directory), `MAILKEY_DATABASE_URL` for PostgreSQL.
+pub fn database_setting(url: &str) -> Vec<(String, String)> {
+    if url.starts_with("postgres") {
+        vec![("MAILKEY_DATABASE_URL".to_string(), url.to_string())]
+    } else {
+        Vec::new()
+    }
+}
 
 pub struct TestServer {
     pub base: String,
@@ -22,6 +33,8 @@ pub struct TestServer {
     pub state: mailkey::state::AppState,
     /// The settings it runs with (public URL not set: it is the bound address).
     pub config: Config,
+    /// Its database as a URL (`sqlite://…` or `postgres://…`), for a test's own look at it.
+    pub database_url: String,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -45,6 +58,11 @@ impl TestServer {
             ),
         ];
         let mut config = Config::load_from(None, &env).unwrap();
+        // The second run of the suites is on PostgreSQL: each server a database of its own.
+        let postgres = mailkey::storage::testing::postgres_database().await;
+        config.database =
+            mailkey::storage::DatabaseLocation::from_setting(postgres.as_deref(), data_dir.path())
+                .unwrap();
         adjust(&mut config);
         Self::start_in(data_dir, config).await
     }
@@ -65,7 +83,14 @@ impl TestServer {
                 .await
                 .unwrap();
         });
+        let database_url = match &config.database {
+            mailkey::storage::DatabaseLocation::Postgres(_, url) => url.expose().to_owned(),
+            mailkey::storage::DatabaseLocation::SqliteIn(dir) => {
+                format!("sqlite://{}", dir.join("mailkey.sqlite3").display())
+            }
+        };
         TestServer {
+            database_url,
             base: format!("http://{addr}"),
             addr,
             data_dir,
@@ -75,6 +100,14 @@ impl TestServer {
             stop: Some(tx),
             task: Some(task),
         }
+    }
+
+    /// Another instance on this one's database and master key, on a port of its own: as a
+    /// second process behind the same load balancer would be.
+    pub async fn another_instance(&self) -> TestServer {
+        let mut config = self.config.clone();
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap(), config).await
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -10,8 +10,12 @@ use super::TestServer;
 pub const SCOPES: &str = "https://outlook.office.com/IMAP.AccessAsUser.All https://outlook.office.com/SMTP.Send offline_access openid email profile";
 
 /// A signed-in operator calling the portal's server functions and pages as the browser does.
-pub struct Operator<'a> {
-    pub s: &'a TestServer,
+pub struct Operator {
+    /// Where requests go: the instance this operator's browser reaches.
+    pub base: String,
+    /// The page's origin the browser names: Mailkey's public URL (behind a load balancer, not
+    /// the instance's own address).
+    pub origin: String,
     pub cookie: String,
 }
 
@@ -27,19 +31,24 @@ pub fn query(url: &str) -> HashMap<String, String> {
         .collect()
 }
 
-impl Operator<'_> {
-    pub async fn new(s: &TestServer) -> Operator<'_> {
+impl Operator {
+    pub async fn new(s: &TestServer) -> Operator {
         Operator {
             cookie: s.sign_in().await,
-            s,
+            base: s.base.clone(),
+            origin: s.base.clone(),
         }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
     }
 
     pub async fn call(&self, endpoint: &str, form: &[(&str, &str)]) -> Value {
         let res = TestServer::client()
-            .post(self.s.url(&format!("/_fn/{endpoint}")))
+            .post(self.url(&format!("/_fn/{endpoint}")))
             .header("cookie", &self.cookie)
-            .header("origin", &self.s.base)
+            .header("origin", &self.origin)
             .header("accept", "application/json")
             .form(form)
             .send()
@@ -154,7 +163,7 @@ impl Operator<'_> {
         let url = if path_or_url.starts_with("http") {
             path_or_url.to_string()
         } else {
-            self.s.url(path_or_url)
+            self.url(path_or_url)
         };
         TestServer::client()
             .get(url)
@@ -176,23 +185,24 @@ impl Operator<'_> {
     }
 }
 
-/// Microsoft's side: the sign-in page, picking `user`, and the consent decision when asked.
-/// Returns the address the sandbox sends the browser back to.
+/// Where a form on the sandbox's page at `page_url` posts: the page's own origin and path (the
+/// sandbox may be Mailkey's own or a standalone one), and that origin.
+fn form_target(page_url: &str) -> (String, String) {
+    let url = url::Url::parse(page_url).unwrap();
+    let origin = url.origin().ascii_serialization();
+    (format!("{origin}{}", url.path()), origin)
+}
+
 /// An administrator on the sandbox's admin-consent page of `consent_url`: picks `admin`, then
 /// `accept` or `decline`. Returns where the sandbox sends the browser back.
-pub async fn admin_consent(
-    s: &TestServer,
-    consent_url: &str,
-    admin: &str,
-    decision: &str,
-) -> String {
-    let path = url::Url::parse(consent_url).unwrap().path().to_string();
+pub async fn admin_consent(consent_url: &str, admin: &str, decision: &str) -> String {
+    let (target, origin) = form_target(consent_url);
     let mut form = query(consent_url);
     form.insert("username".into(), admin.into());
     form.insert("decision".into(), decision.into());
     let res = TestServer::client()
-        .post(s.url(&path))
-        .header("origin", &s.base)
+        .post(target)
+        .header("origin", origin)
         .form(&form)
         .send()
         .await
@@ -201,23 +211,25 @@ pub async fn admin_consent(
     location(&res)
 }
 
-pub async fn authorize(s: &TestServer, authorize_url: &str, user: &str, decision: &str) -> String {
+/// Microsoft's side: the sign-in page, picking `user`, and the consent decision when asked.
+/// Returns the address the sandbox sends the browser back to.
+pub async fn authorize(authorize_url: &str, user: &str, decision: &str) -> String {
     let page = TestServer::client()
         .get(authorize_url)
         .send()
         .await
         .unwrap();
     assert_eq!(page.status(), 200, "{}", page.text().await.unwrap());
-    let path = url::Url::parse(authorize_url).unwrap().path().to_string();
+    let (target, origin) = form_target(authorize_url);
     let mut form = query(authorize_url);
     form.insert("username".into(), user.into());
     form.insert("step".into(), "account".into());
     let post = |form: HashMap<String, String>| {
-        let path = path.clone();
+        let (target, origin) = (target.clone(), origin.clone());
         async move {
             TestServer::client()
-                .post(s.url(&path))
-                .header("origin", &s.base)
+                .post(target)
+                .header("origin", origin)
                 .form(&form)
                 .send()
                 .await
