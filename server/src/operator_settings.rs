@@ -86,7 +86,10 @@ impl OperatorSettings {
     ) -> tokio::task::JoinHandle<()> {
         let settings = self.clone();
         tokio::spawn(async move {
-            let mut seen = settings.store.operator_app_versions().await.ok();
+            // Nothing seen yet: the first look applies what is saved. Taking the versions as
+            // "seen" when the task first runs would skip a save that landed between start-up's
+            // load and that first run (a test saw it on a loaded machine).
+            let mut seen = None;
             loop {
                 tokio::time::sleep(every).await;
                 let now = match settings.store.operator_app_versions().await {
