@@ -59,41 +59,13 @@ pub const TESTS_PER_ACCOUNT: Limit = Limit {
     every: Duration::from_secs(60),
 };
 
-/// A limit of connection tests per account (by its ID), checked where the account is known.
-#[derive(Clone)]
-pub struct PerAccount(
-    Arc<
-        governor::RateLimiter<
-            String,
-            governor::state::keyed::HashMapStateStore<String>,
-            governor::clock::DefaultClock,
-        >,
-    >,
-);
-
-impl PerAccount {
-    pub fn new(limit: &Limit) -> PerAccount {
-        let quota = governor::Quota::with_period(limit.every)
-            .expect("the period is non-zero")
-            .allow_burst(std::num::NonZeroU32::new(limit.burst).expect("the burst is non-zero"));
-        PerAccount(Arc::new(governor::RateLimiter::hashmap(quota)))
-    }
-
-    /// Spends one for `account`, or says how long to wait.
-    pub fn check(&self, account: &str) -> Result<(), HttpError> {
-        use governor::clock::Clock;
-        self.0.check_key(&account.to_string()).map_err(|not_until| {
-            let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
-            HttpError::TestsLimited {
-                retry_after_secs: wait.as_secs().max(1),
-            }
-        })
-    }
-}
-
-impl Default for PerAccount {
-    fn default() -> PerAccount {
-        PerAccount::new(&TESTS_PER_ACCOUNT)
+impl Limit {
+    /// This limit as a budget kept in the database (shared by every instance).
+    pub fn as_budget(&self) -> crate::storage::TestBudget {
+        crate::storage::TestBudget {
+            burst: self.burst,
+            every_ms: i64::try_from(self.every.as_millis()).unwrap_or(i64::MAX),
+        }
     }
 }
 

@@ -53,8 +53,6 @@ pub struct LiveTests {
     /// The runs this instance drives, each with the signal that it changed, so watchers here
     /// need not wait for their next look.
     driven: Arc<Mutex<HashMap<String, watch::Receiver<u64>>>>,
-    /// Tests started per account (besides the limit per client address on the route).
-    per_account: super::limits::PerAccount,
 }
 
 impl std::fmt::Debug for LiveTests {
@@ -159,8 +157,13 @@ pub async fn begin(state: &AppState, id: &str, session_hash: [u8; 32]) -> Result
     if state.store.live_test_running(id).await? {
         return Ok(Began::Busy);
     }
-    if let Err(limited) = state.live_tests.per_account.check(id) {
-        return Ok(Began::Limited(limited));
+    // The account's budget (besides the limit per client address on the route), in the
+    // database: tests started on every instance spend from it.
+    let budget = super::limits::TESTS_PER_ACCOUNT.as_budget();
+    if let Some(wait_ms) = state.store.spend_test_budget(id, budget).await? {
+        return Ok(Began::Limited(HttpError::TestsLimited {
+            retry_after_secs: u64::try_from((wait_ms + 999) / 1000).unwrap_or(1).max(1),
+        }));
     }
     let key = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>());
     if !state

@@ -21,6 +21,14 @@ impl Dialect {
         }
     }
 
+    /// The larger of two values (SQLite's two-argument `MAX`).
+    pub(super) fn greatest(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "MAX",
+            Dialect::Postgres => "GREATEST",
+        }
+    }
+
     /// Locks the rows a read-then-write transaction read. SQLite has no row locks: its
     /// [`Store::begin_write`] holds the database's write lock from the start instead.
     pub(super) fn for_update(self) -> &'static str {

@@ -38,7 +38,51 @@ struct EventRow {
     detail: Option<String>,
 }
 
+/// A budget of connection tests: `burst` at once, then one more every `every_ms`.
+#[derive(Clone, Copy, Debug)]
+pub struct TestBudget {
+    pub burst: u32,
+    pub every_ms: i64,
+}
+
 impl Store {
+    /// Spends one of the account's connection tests: `None` when spent, else how many
+    /// milliseconds until one is back. The budget is kept on the account's row (GCRA: the time
+    /// the next test would be on schedule), spent by one conditional statement, so every
+    /// instance spends from it and two spending together cannot both take the last one. An
+    /// account that does not exist has nothing to spend: `None` (its caller says 404).
+    pub async fn spend_test_budget(
+        &self,
+        account_id: &str,
+        budget: TestBudget,
+    ) -> Result<Option<i64>, StorageError> {
+        let t = now_ms();
+        // How far ahead of schedule a test may be: the burst less the one being taken.
+        let slack = i64::from(budget.burst.saturating_sub(1)) * budget.every_ms;
+        let spent: u64 = on_db!(self, pool, dialect => sqlx::query(&format!(
+            "UPDATE accounts SET tests_due_at = {}(COALESCE(tests_due_at, 0), $1) + $2 \
+             WHERE id = $3 AND COALESCE(tests_due_at, 0) <= $1 + $4",
+            dialect.greatest()
+        ))
+        .bind(t)
+        .bind(budget.every_ms)
+        .bind(account_id)
+        .bind(slack)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        if spent == 1 {
+            return Ok(None);
+        }
+        let due: Option<Option<i64>> = on_db!(self, pool => sqlx::query_scalar(
+            "SELECT tests_due_at FROM accounts WHERE id = $1",
+        )
+        .bind(account_id)
+        .fetch_optional(pool)
+        .await)?;
+        Ok(due.flatten().map(|due| (due - slack - t).max(1)))
+    }
+
     /// Starts a run of the account's test unless one is still going (a finished report not
     /// yet written and a driver alive): `false` then. Drops runs finished long ago, and runs
     /// whose driver died as long ago, on the way.
@@ -217,5 +261,56 @@ impl Store {
         .bind(now_ms())
         .fetch_one(pool)
         .await)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use mailkey_app::{draft::AppSource, provider::MICROSOFT_365};
+
+    use super::*;
+    use crate::storage::{NewDraftRecord, DEFAULT_ORGANISATION};
+
+    const BUDGET: TestBudget = TestBudget {
+        burst: 5,
+        every_ms: 60_000,
+    };
+
+    /// Two instances (two pools on one database) spending an account's tests at once take
+    /// five between them, then both are told how long until the next one; another account's
+    /// budget is its own.
+    #[tokio::test]
+    async fn an_accounts_test_budget_is_one_for_every_instance() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = crate::storage::testing::location(dir.path()).await;
+        let a = Store::connect(&location).await.unwrap();
+        let b = Store::connect(&location).await.unwrap();
+        for id in ["acc1", "acc2"] {
+            a.insert_draft(&NewDraftRecord {
+                id,
+                provider: MICROSOFT_365.id,
+                app_source: AppSource::Own,
+                organisation_id: DEFAULT_ORGANISATION,
+                external_id: None,
+            })
+            .await
+            .unwrap();
+        }
+        let spends: Vec<_> = (0..12)
+            .map(|i| {
+                let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+                tokio::spawn(async move { store.spend_test_budget("acc1", BUDGET).await })
+            })
+            .collect();
+        let mut waits = Vec::new();
+        for s in spends {
+            waits.push(s.await.unwrap().unwrap());
+        }
+        assert_eq!(waits.iter().filter(|w| w.is_none()).count(), 5, "{waits:?}");
+        for wait in waits.into_iter().flatten() {
+            assert!((1..=60_000).contains(&wait), "{wait}");
+        }
+        assert_eq!(b.spend_test_budget("acc2", BUDGET).await.unwrap(), None);
+        assert_eq!(b.spend_test_budget("nosuch", BUDGET).await.unwrap(), None);
     }
 }

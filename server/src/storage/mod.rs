@@ -43,6 +43,7 @@ use dispatch::Tx;
 pub use drafts::{
     AppSaved, AppUpdate, DraftRecord, Inserted, MailboxSaved, MailboxUpdate, NewDraftRecord,
 };
+pub use live_tests::TestBudget;
 pub use location::{DatabaseLocation, LocationError, SecretUrl};
 pub use operator::SessionRecord;
 pub use operator_apps::OperatorAppRecord;
