@@ -567,17 +567,29 @@ async fn open_secrets(config: &Config, store: &Store) -> Result<Sealer, StartErr
     }
     let sealer = Sealer::new(key);
     match Wizard::verify_key(store, &sealer).await {
-        Ok(()) => Ok(sealer),
-        Err(StartupKeyError::Storage(e)) => Err(e.into()),
+        Ok(()) => {}
+        Err(StartupKeyError::Storage(e)) => return Err(e.into()),
         Err(StartupKeyError::Seal(SealError::WrongKey(stored))) => {
-            Err(StartError::Secrets(SecretsError::WrongKey {
+            return Err(StartError::Secrets(SecretsError::WrongKey {
                 given: sealer.key_id_hex(),
                 stored,
                 path: key_path,
             }))
         }
-        Err(StartupKeyError::Seal(_)) => Err(StartError::Secrets(SecretsError::Tampered)),
+        Err(StartupKeyError::Seal(_)) => return Err(StartError::Secrets(SecretsError::Tampered)),
     }
+    // The database names the key its instances use (the first one to start wrote it, once its
+    // key opened what was stored): another key here would seal values they cannot open, even
+    // before anything is stored.
+    let recorded = store.agree_master_key(&sealer.key_id_hex()).await?;
+    if recorded != sealer.key_id_hex() {
+        return Err(StartError::Secrets(SecretsError::NotTheDatabasesKey {
+            given: sealer.key_id_hex(),
+            recorded,
+            path: key_path,
+        }));
+    }
+    Ok(sealer)
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

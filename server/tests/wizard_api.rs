@@ -363,6 +363,52 @@ async fn start_fails_closed_when_the_master_key_is_missing_or_wrong() {
         .is_ok());
 }
 
+/// Instances on one database hold one master key, even before anything is sealed: the first to
+/// start records its key's ID, and another with a different key refuses to start, naming both
+/// IDs and never a key.
+#[tokio::test]
+async fn a_second_instance_with_another_master_key_refuses_to_start() {
+    let first_dir = tempfile::tempdir().unwrap();
+    let database = match mailkey::storage::testing::postgres_database().await {
+        Some(url) => vec![("MAILKEY_DATABASE_URL".to_string(), url)],
+        None => Vec::new(),
+    };
+    let first = start_with_key(first_dir.path(), &database, None)
+        .await
+        .unwrap();
+    let first_key = std::fs::read_to_string(first_dir.path().join("master.key")).unwrap();
+    // Another instance: SQLite's file is in the first one's data directory; on PostgreSQL its
+    // own directory would do, and there it generates a key of its own.
+    let other = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    let err = start_with_key(first_dir.path(), &database, Some(other))
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        err.contains("is not the one the other instances on this database use"),
+        "{err}"
+    );
+    assert!(
+        !err.contains(other) && !err.contains(first_key.trim()),
+        "{err}"
+    );
+    if !database.is_empty() {
+        let own_dir = tempfile::tempdir().unwrap();
+        let err = start_with_key(own_dir.path(), &database, None)
+            .await
+            .err()
+            .unwrap();
+        assert!(err.contains("MAILKEY_MASTER_KEY_FILE"), "{err}");
+    }
+    // The same key, given to the second instance, is taken.
+    assert!(
+        start_with_key(first_dir.path(), &database, Some(first_key.trim()))
+            .await
+            .is_ok()
+    );
+    drop(first);
+}
+
 /// A stand-in for login.microsoftonline.com: knows contoso.com, refuses other domains as
 /// Microsoft does, and is slow for slow.example.
 async fn fake_authority() -> String {

@@ -26,6 +26,17 @@ pub enum SecretsError {
         stored: String,
         path: String,
     },
+    #[error(
+        "this instance's master key (id {given}) is not the one the other instances on this \
+         database use (id {recorded}): values sealed here could not be opened there. Give every \
+         instance the same key: set MAILKEY_MASTER_KEY_FILE to the first instance's key file \
+         (its <data_dir>/master.key) on all of them, or replace {path} with it."
+    )]
+    NotTheDatabasesKey {
+        given: String,
+        recorded: String,
+        path: String,
+    },
     #[error("the master key file {path} cannot be used: {problem}")]
     KeyFile { path: String, problem: String },
     #[error(

@@ -10,6 +10,23 @@ pub struct SessionRecord {
 }
 
 impl Store {
+    /// Records `key_id` as the master key of every instance on this database unless one is
+    /// recorded already; answers the one recorded (the caller refuses to start on another).
+    pub async fn agree_master_key(&self, key_id: &str) -> Result<String, StorageError> {
+        on_db!(self, pool => sqlx::query(
+            "INSERT INTO master_key (id, key_id) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(key_id)
+        .execute(pool)
+        .await
+        .map(drop))?;
+        Ok(on_db!(self, pool => sqlx::query_scalar(
+            "SELECT key_id FROM master_key WHERE id = 1",
+        )
+        .fetch_one(pool)
+        .await)?)
+    }
+
     pub async fn insert_setup_link(
         &self,
         token_hash: &[u8],
