@@ -232,3 +232,66 @@ async fn a_key_revoked_on_one_process_is_refused_by_the_other_at_its_next_reques
     let (status, body) = support::host::get_api_at(&b.base, &secret, "/api/v1/accounts").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
 }
+
+#[tokio::test]
+async fn a_connect_session_minted_on_one_process_opens_on_the_other_once() {
+    let d = Deployment::start().await;
+    let key = key(&d.setup.server, &Scope::ALL).await;
+    let (a, b) = (d.spawn("A").await, d.spawn("B").await);
+    let parent = "https://erp.example.com";
+    let client = reqwest::Client::new();
+    let res = client
+        .put(a.url("/api/v1/organisations/org_default/allowed-origins"))
+        .bearer_auth(&key)
+        .json(&json!({ "origins": [parent] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = client
+        .post(a.url("/api/v1/connect-sessions"))
+        .bearer_auth(&key)
+        .json(&json!({
+            "organisation_id": "org_default",
+            "account": {"external_id": "invoices", "email": MAILBOX, "app": "own", "provider": "microsoft365-sandbox"},
+            "allowed_origins": [parent],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let session: Value = res.json().await.unwrap();
+    let launch = session["launch_token"].as_str().unwrap();
+
+    // B shows the page, framed by the session's origin, and exchanges the token.
+    let page = client
+        .get(b.url(&format!("/embed/{launch}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK, "B:\n{}", b.log());
+    let csp = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains(&format!("frame-ancestors {parent}")), "{csp}");
+    let exchange = |p: &Process| {
+        client
+            .post(p.url("/embed/session"))
+            .header("origin", d.public_url())
+            .json(&json!({ "launch_token": launch }))
+            .send()
+    };
+    let opened = exchange(&b).await.unwrap();
+    assert_eq!(opened.status(), StatusCode::OK);
+    let opened: Value = opened.json().await.unwrap();
+    let credential = opened["credential"].as_str().unwrap();
+    // Used once, whichever process is asked again; the credential works on either.
+    let again = exchange(&a).await.unwrap();
+    assert_eq!(again.status(), StatusCode::GONE);
+    let state = client
+        .get(a.url("/embed/api/state"))
+        .header("origin", d.public_url())
+        .bearer_auth(credential)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(state.status(), StatusCode::OK, "A:\n{}", a.log());
+}
