@@ -169,30 +169,6 @@ async fn a_lease_nobody_finishes_is_its_own_retryable_answer() {
     assert!(c["problem"].is_null(), "{c}");
 }
 
-/// Reads a server-sent event stream until its `report`, noting when each event arrived.
-async fn read_until_report(mut stream: reqwest::Response) -> Vec<(std::time::Instant, String)> {
-    let mut text = String::new();
-    let mut events = Vec::new();
-    let read = async {
-        while let Some(chunk) = stream.chunk().await.unwrap() {
-            text.push_str(&String::from_utf8_lossy(&chunk));
-            while let Some(end) = text.find("\n\n") {
-                let event: String = text.drain(..end + 2).collect();
-                if event.starts_with("event:") {
-                    events.push((std::time::Instant::now(), event.clone()));
-                }
-                if event.starts_with("event: report") {
-                    return;
-                }
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(30), read)
-        .await
-        .expect("the run ends");
-    events
-}
-
 /// A connection test started on one instance is watched live from another (stage by stage as
 /// the first instance runs it, not all at the end), only by the session that started it; and
 /// while it runs, the other instance refuses a second test of the account.
@@ -242,7 +218,7 @@ async fn a_test_started_on_one_instance_is_watched_live_from_another() {
         .unwrap();
     assert_eq!(stream.status(), StatusCode::OK);
     assert_eq!(stream.headers()["content-type"], "text/event-stream");
-    let events = read_until_report(stream).await;
+    let events = support::read_until_report(stream).await;
     let (first_at, first) = events.first().unwrap();
     assert!(first.contains("\"stage\":\"token\""), "{first}");
     let (report_at, report) = events.last().unwrap();

@@ -295,3 +295,54 @@ async fn a_connect_session_minted_on_one_process_opens_on_the_other_once() {
         .unwrap();
     assert_eq!(state.status(), StatusCode::OK, "A:\n{}", a.log());
 }
+
+/// A connection test started on process A is watched live from process B: stage by stage as A
+/// runs it (the first stage while A still waits for the token), ending with the report A kept;
+/// meanwhile B refuses a second test of the account.
+#[tokio::test]
+async fn a_test_started_on_one_process_is_watched_live_from_the_other() {
+    let d = Deployment::start().await;
+    let id = connected(&Operator::new(&d.setup.server).await).await;
+    let (a, b) = (d.spawn("A").await, d.spawn("B").await);
+    let (on_a, on_b) = (operator_on(&d, &a).await, operator_on(&d, &b).await);
+    // The test's first stage (the token) takes a while, so B looks while A runs it.
+    expire_access_token(&d, &id).await;
+    d.sandbox
+        .grants
+        .set_token_delay(Some(Duration::from_millis(1500)));
+    let start_on = |op: &Operator| {
+        reqwest::Client::new()
+            .post(op.url(&format!("/accounts/{id}/tests")))
+            .header("cookie", &op.cookie)
+            .header("origin", &op.origin)
+            .send()
+    };
+    let res = start_on(&on_a).await.unwrap();
+    assert_eq!(res.status(), StatusCode::ACCEPTED, "A:\n{}", a.log());
+    let started: Value = res.json().await.unwrap();
+    let events = started["events"].as_str().unwrap().to_string();
+    assert_eq!(
+        start_on(&on_b).await.unwrap().status(),
+        StatusCode::CONFLICT,
+        "one test at a time, on either process"
+    );
+    let stream = reqwest::Client::new()
+        .get(b.url(&events))
+        .header("cookie", &on_a.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    let seen = support::read_until_report(stream).await;
+    d.sandbox.grants.set_token_delay(None);
+    let (first_at, first) = seen.first().unwrap();
+    assert!(first.contains("\"stage\":\"token\""), "{first}");
+    let (report_at, report) = seen.last().unwrap();
+    assert!(report.starts_with("event: report"), "{report}");
+    assert!(
+        report_at.duration_since(*first_at) >= Duration::from_millis(1000),
+        "the first stage came while A still waited for the token: {seen:?}"
+    );
+    let kept = d.setup.server.state.store.tests(&id, 1).await.unwrap();
+    assert_eq!(kept.len(), 1, "A kept the run's report");
+}

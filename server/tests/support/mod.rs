@@ -142,3 +142,27 @@ impl TestServer {
         self.data_dir
     }
 }
+
+/// Reads a server-sent event stream until its `report`, noting when each event arrived.
+pub async fn read_until_report(mut stream: reqwest::Response) -> Vec<(std::time::Instant, String)> {
+    let mut text = String::new();
+    let mut events = Vec::new();
+    let read = async {
+        while let Some(chunk) = stream.chunk().await.unwrap() {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = text.find("\n\n") {
+                let event: String = text.drain(..end + 2).collect();
+                if event.starts_with("event:") {
+                    events.push((std::time::Instant::now(), event.clone()));
+                }
+                if event.starts_with("event: report") {
+                    return;
+                }
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), read)
+        .await
+        .expect("the run ends");
+    events
+}
