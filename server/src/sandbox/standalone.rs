@@ -5,11 +5,7 @@
 
 use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc};
 
-use axum::{
-    extract::{Request, State},
-    response::IntoResponse,
-    routing::get,
-};
+use axum::{extract::Request, response::IntoResponse, routing::get};
 use tokio::net::TcpListener;
 use url::Url;
 
@@ -164,7 +160,7 @@ impl Standalone {
         let router = routes::<SandboxState>()
             .route("/", get(|| async { axum::response::Redirect::to(PREFIX) }))
             .route("/healthz", get(|| async { "ok" }))
-            .fallback(move |State(_): State<SandboxState>, req: Request| {
+            .fallback(move |req: Request| {
                 let assets = assets.clone();
                 async move {
                     assets

@@ -49,13 +49,7 @@ pub async fn get_api(s: &TestServer, bearer: &str, path: &str) -> (StatusCode, V
 
 /// `GET` on the instance at `base` (another process, say).
 pub async fn get_api_at(base: &str, bearer: &str, path: &str) -> (StatusCode, Value) {
-    let res = TestServer::client()
-        .get(format!("{base}{path}"))
-        .header("authorization", format!("Bearer {bearer}"))
-        .send()
-        .await
-        .unwrap();
-    (res.status(), res.json().await.unwrap_or(Value::Null))
+    send_at(base, Method::GET, bearer, path, None).await
 }
 
 pub async fn send(
@@ -65,8 +59,18 @@ pub async fn send(
     path: &str,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
+    send_at(&s.base, method, bearer, path, body).await
+}
+
+async fn send_at(
+    base: &str,
+    method: Method,
+    bearer: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
     let mut req = TestServer::client()
-        .request(method, s.url(path))
+        .request(method, format!("{base}{path}"))
         .header("authorization", format!("Bearer {bearer}"));
     if let Some(b) = body {
         req = req.json(&b);
