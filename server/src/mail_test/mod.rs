@@ -234,7 +234,7 @@ impl MailTester {
             }
         };
         // Stages never reached, in order, so the timeline shows the whole test.
-        for id in ALL_STAGES {
+        for id in StageId::ALL {
             if !stages.iter().any(|s| s.stage == id) {
                 stages.push(StageEvent {
                     stage: id,
@@ -244,7 +244,7 @@ impl MailTester {
                 });
             }
         }
-        stages.sort_by_key(|s| ALL_STAGES.iter().position(|id| *id == s.stage));
+        stages.sort_by_key(|s| StageId::ALL.iter().position(|id| *id == s.stage));
         let proposed_mapping = ok.then(|| FolderMapping::propose(&folders));
         TestReport {
             ok,
@@ -456,19 +456,3 @@ impl Failed {
         Failed { first, other: None }
     }
 }
-
-const ALL_STAGES: [StageId; 13] = [
-    StageId::Token,
-    StageId::SmtpResolve,
-    StageId::SmtpConnect,
-    StageId::SmtpTls,
-    StageId::SmtpAuth,
-    StageId::SmtpSend,
-    StageId::ImapResolve,
-    StageId::ImapConnect,
-    StageId::ImapTls,
-    StageId::ImapAuth,
-    StageId::ImapSelect,
-    StageId::ImapReceive,
-    StageId::ImapFolders,
-];
