@@ -178,6 +178,10 @@ pub fn app(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(
             state.operator_access.clone(),
             session::resolve,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.token_views.freshness().clone(),
+            crate::http::settle::after_writes,
         ));
 
     let fallback = leptos_axum::file_and_error_handler_with_context(context, shell);
@@ -506,9 +510,11 @@ impl Server {
                 store: store.clone(),
             });
         let api_keys = self.state.api_keys.clone();
+        let listening = self.state.token_views.freshness().listen();
         crate::http::serve::serve(self.listener, app(self.state), shutdown)
             .await
             .map_err(StartError::Serve)?;
+        listening.stop().await;
         upkeep.abort();
         follow.abort();
         key_use.abort();

@@ -45,8 +45,9 @@ fn access_token_aad(id: &str) -> Aad<'_> {
     }
 }
 
-/// A name for this process's leases: random, so two instances never share one.
-fn instance_name() -> String {
+/// A name for this process (its leases, its revision listener): random, so two instances never
+/// share one.
+pub(crate) fn instance_name() -> String {
     use rand::RngCore;
     let mut bytes = [0u8; 8];
     rand::rng().fill_bytes(&mut bytes);

@@ -204,6 +204,9 @@ async fn access_token(
         header::CACHE_CONTROL,
         axum::http::HeaderValue::from_static("no-store"),
     );
+    // A refresh changes only the account's tokens, which no instance keeps in memory unread.
+    res.extensions_mut()
+        .insert(super::settle::ChangedNothingKept);
     Ok(res)
 }
 

@@ -17,6 +17,7 @@ pub mod origin;
 pub mod security_headers;
 pub mod serve;
 pub mod session;
+pub mod settle;
 pub mod setup;
 pub mod sign_in;
 pub mod tests_live;

@@ -21,6 +21,7 @@ mod location;
 mod operator;
 mod operator_apps;
 mod organisations;
+mod revision;
 mod sign_in;
 mod webhooks;
 
@@ -48,6 +49,7 @@ pub use location::{DatabaseLocation, LocationError, SecretUrl};
 pub use operator::SessionRecord;
 pub use operator_apps::OperatorAppRecord;
 pub use organisations::{new_organisation_id, Deleted, OrganisationRecord, DEFAULT_ORGANISATION};
+pub use revision::{Heard, RevisionFeed};
 pub use sign_in::{
     AttemptRecord, Claim, LatestOutcome, NewAttempt, Refreshed, SharedToken, SignInMode,
     SignInPurpose,
@@ -180,6 +182,11 @@ impl Store {
         let mut shm = db.path.as_os_str().to_owned();
         shm.push("-shm");
         Some(shm.into())
+    }
+
+    /// Whether this is PostgreSQL, where several instances may share the database.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.db, Db::Postgres(_))
     }
 
     /// The SQLite database file (`None` on PostgreSQL).

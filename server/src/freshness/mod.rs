@@ -1,19 +1,29 @@
 //! Whether answers kept in memory are still current: the database's `revision` (migration 0013)
 //! moves whenever a key is revoked or an account changes in a way the host API depends on.
 //!
-//! A commit becomes visible to other connections, in any process, when its writer updates the
+//! On SQLite, a commit becomes visible to other connections, in any process, when its writer updates the
 //! header of SQLite's WAL index (the `-shm` file beside the database: a change counter, the
 //! last valid frame, the log's salts). While that header is byte for byte what it was before
 //! the last reading, nothing was committed since, and the reading stands: a request compares
 //! 48 bytes (one small file read, no database round trip) instead of asking the database.
+//!
+//! On PostgreSQL the instance hears the revision move instead (see [`listener`]): while nothing
+//! was heard since the last reading, and the instance is sure it would have heard, the reading
+//! stands.
 //!
 //! Otherwise the request needs a reading taken after it arrived (so a revocation committed
 //! before it counts), but not one of its own: requests that arrive while a reading is under way
 //! wait for the next one, which serves them all. Under load one small read serves a batch of
 //! requests; alone, a request costs one read.
 
+mod listener;
+
 use crate::sync::lock;
 use std::sync::{Arc, Mutex};
+
+pub use listener::Listening;
+
+use std::time::Duration;
 
 use tokio::sync::watch;
 
@@ -33,6 +43,8 @@ struct Inner {
     readings: std::sync::atomic::AtomicU64,
     /// The last finished reading: its number, and the revision (`None`: it failed).
     done: watch::Sender<(u64, Option<i64>)>,
+    /// What this instance's listener heard (PostgreSQL).
+    hearing: Arc<listener::Hearing>,
 }
 
 /// Readings are numbered; at most one is under way, taken by one task while requests want one.
@@ -65,14 +77,53 @@ impl Freshness {
                 done: watch::Sender::new((0, None)),
                 quiet: Mutex::new(None),
                 readings: Default::default(),
+                hearing: Default::default(),
             }),
+        }
+    }
+
+    /// Starts hearing the revision move, so that requests need not read it (PostgreSQL; on
+    /// SQLite it does nothing). Stop it with [`Listening::stop`] when the server stops.
+    pub fn listen(&self) -> Listening {
+        Listening::start(self.inner.store.clone(), self.inner.hearing.clone())
+    }
+
+    /// Waits until every instance listening on the database has taken in the current revision
+    /// (or its lease ran out): after a write that may have moved it, so that nothing is answered
+    /// from a stale memory once the write is answered. Nothing to wait for on SQLite, where
+    /// each request sees every commit.
+    pub async fn settle(&self) {
+        let store = &self.inner.store;
+        if !store.is_postgres() {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + listener::LEASE + Duration::from_secs(1);
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match store.listeners_behind().await {
+                Ok(0) => return,
+                Ok(behind) if tokio::time::Instant::now() >= deadline => {
+                    tracing::warn!(
+                        behind,
+                        "instances have not taken in a change within their lease"
+                    );
+                    return;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot tell whether every instance has taken in a change");
+                    return;
+                }
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(50));
         }
     }
 
     /// The revision as of now: the last reading while nothing was committed since, else a
     /// reading that started after this call.
     pub async fn current(&self) -> Result<i64, StorageError> {
-        let now = Signature::of(&self.inner.store);
+        let now = Signature::of(&self.inner);
         if let (Some(now), Some((then, revision))) = (&now, *lock(&self.inner.quiet)) {
             if *now == then {
                 return Ok(revision);
@@ -137,7 +188,7 @@ async fn read_while_wanted(mut guard: Leader) {
             runs.next - 1
         };
         // Taken before the reading: a commit made visible after it changes the header.
-        let before = Signature::of(&inner.store);
+        let before = Signature::of(&inner);
         inner
             .readings
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -173,24 +224,32 @@ impl Drop for Leader {
     }
 }
 
-/// What every commit changes: the WAL index header (the first of its two copies), and which
-/// file holds it.
+/// What every commit changes, as this instance can see it without asking the database.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Signature {
-    file: (u64, u64),
-    header: [u8; 48],
+enum Signature {
+    /// SQLite: the WAL index header (the first of its two copies), and which file holds it.
+    WalIndex { file: (u64, u64), header: [u8; 48] },
+    /// PostgreSQL: how many times the listener heard the revision move (or lost its connection).
+    Heard(u64),
 }
 
 impl Signature {
-    /// `None` when the index cannot be read (the database is not in WAL mode, say) or there is
-    /// none (PostgreSQL): then every request asks the database.
-    fn of(store: &Store) -> Option<Signature> {
+    /// `None` when nothing can be relied on (SQLite not in WAL mode, say, or a PostgreSQL
+    /// listener not yet or no longer sure it hears): then every request asks the database.
+    fn of(inner: &Inner) -> Option<Signature> {
+        match inner.store.wal_index() {
+            Some(shm) => Signature::wal_index(&shm),
+            None => inner.hearing.signature().map(Signature::Heard),
+        }
+    }
+
+    fn wal_index(shm: &std::path::Path) -> Option<Signature> {
         use std::os::unix::fs::{FileExt, MetadataExt};
-        let shm = std::fs::File::open(store.wal_index()?).ok()?;
+        let shm = std::fs::File::open(shm).ok()?;
         let meta = shm.metadata().ok()?;
         let mut header = [0u8; 48];
         shm.read_exact_at(&mut header, 0).ok()?;
-        Some(Signature {
+        Some(Signature::WalIndex {
             file: (meta.dev(), meta.ino()),
             header,
         })
@@ -310,6 +369,131 @@ mod tests {
             f.readings() < 200,
             "{} readings for 200 calls",
             f.readings()
+        );
+    }
+
+    /// Another instance on the same PostgreSQL database: its own pool and its own memory.
+    async fn postgres_pair() -> Option<(Store, Store)> {
+        let url = crate::storage::testing::postgres_database().await?;
+        let dir = tempfile::tempdir().unwrap();
+        let location = crate::storage::DatabaseLocation::from_setting(Some(&url), dir.path())
+            .expect("a PostgreSQL URL");
+        let a = Store::connect(&location).await.unwrap();
+        let b = Store::connect(&location).await.unwrap();
+        Some((a, b))
+    }
+
+    /// Calls `current` until a call needs no reading: the listener is then trusted.
+    async fn until_heard(f: &Freshness) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            f.current().await.unwrap();
+            let before = f.readings();
+            f.current().await.unwrap();
+            if f.readings() == before {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the listener never came to be trusted"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// PostgreSQL: requests do not read the revision while the listener hears nothing move,
+    /// and a revocation settled by the instance that wrote it is seen by the other's very next
+    /// call.
+    #[tokio::test]
+    async fn on_postgres_a_reading_stands_until_a_move_is_heard_and_writers_wait_for_it() {
+        let Some((a, b)) = postgres_pair().await else {
+            return;
+        };
+        let on_b = Freshness::new(b.clone());
+        let listening = on_b.listen();
+        until_heard(&on_b).await;
+        let start = on_b.current().await.unwrap();
+        let before = on_b.readings();
+        for _ in 0..200 {
+            assert_eq!(on_b.current().await.unwrap(), start);
+        }
+        assert_eq!(
+            on_b.readings(),
+            before,
+            "nothing moved: no database round trip"
+        );
+
+        let on_a = Freshness::new(a.clone());
+        let keys = crate::api_keys::ApiKeys::new(a.clone(), on_a.clone());
+        let (key, _) = keys
+            .create("Host", &[crate::api_keys::Scope::IssueTokens])
+            .await
+            .unwrap();
+        for round in 1..=20 {
+            // Creating a key moves nothing; revoking (or restoring) it does.
+            a.execute_raw(&format!(
+                "UPDATE api_keys SET revoked_at = {} WHERE id = '{}'",
+                if round % 2 == 1 { "1" } else { "NULL" },
+                key.id
+            ))
+            .await;
+            on_a.settle().await;
+            let now = a.revision().await.unwrap();
+            assert_eq!(
+                on_b.current().await.unwrap(),
+                now,
+                "round {round}: the write was answered, so the other instance has it"
+            );
+        }
+        listening.stop().await;
+        assert_eq!(
+            a.text_raw("SELECT count(*)::text FROM revision_listeners")
+                .await
+                .as_deref(),
+            Some("0"),
+            "a stopped instance is not waited for"
+        );
+    }
+
+    /// PostgreSQL: an instance that stopped answering (a listener row whose lease runs, never
+    /// acknowledging) holds a write's answer until its lease runs out, and no longer; one whose
+    /// listening connection is gone (its process died) does not hold it at all.
+    #[tokio::test]
+    async fn on_postgres_a_silent_instance_is_waited_for_until_its_lease_ends() {
+        let Some((a, _)) = postgres_pair().await else {
+            return;
+        };
+        // One alive (its connection is one of this pool's, which stays open) but silent; one
+        // whose connection is gone (no server process has that ID), as after SIGKILL.
+        a.execute_raw(
+            "INSERT INTO revision_listeners (instance, seen, expires_at, backend) VALUES \
+             ('stalled', 0, clock_timestamp() + interval '2 seconds', pg_backend_pid()), \
+             ('killed', 0, clock_timestamp() + interval '1 hour', -1)",
+        )
+        .await;
+        let on_a = Freshness::new(a.clone());
+        let keys = crate::api_keys::ApiKeys::new(a.clone(), on_a.clone());
+        let (key, _) = keys
+            .create("Host", &[crate::api_keys::Scope::IssueTokens])
+            .await
+            .unwrap();
+        keys.revoke(&key.id).await.unwrap();
+        let began = std::time::Instant::now();
+        on_a.settle().await;
+        let waited = began.elapsed();
+        assert!(
+            waited >= std::time::Duration::from_millis(1500),
+            "answered after {waited:?}, before the silent instance's lease ran out"
+        );
+        assert!(
+            waited < std::time::Duration::from_secs(5),
+            "waited {waited:?}, past the lease"
+        );
+        let began = std::time::Instant::now();
+        on_a.settle().await;
+        assert!(
+            began.elapsed() < std::time::Duration::from_millis(500),
+            "nobody left to wait for"
         );
     }
 }
