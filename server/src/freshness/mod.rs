@@ -45,6 +45,8 @@ struct Inner {
     done: watch::Sender<(u64, Option<i64>)>,
     /// What this instance's listener heard (PostgreSQL).
     hearing: Arc<listener::Hearing>,
+    /// SQLite's WAL index, once opened.
+    wal_index: std::sync::OnceLock<std::fs::File>,
 }
 
 /// Readings are numbered; at most one is under way, taken by one task while requests want one.
@@ -78,6 +80,7 @@ impl Freshness {
                 quiet: Mutex::new(None),
                 readings: Default::default(),
                 hearing: Default::default(),
+                wal_index: Default::default(),
             }),
         }
     }
@@ -227,8 +230,8 @@ impl Drop for Leader {
 /// What every commit changes, as this instance can see it without asking the database.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Signature {
-    /// SQLite: the WAL index header (the first of its two copies), and which file holds it.
-    WalIndex { file: (u64, u64), header: [u8; 48] },
+    /// SQLite: the WAL index header (the first of its two copies).
+    WalIndex([u8; 48]),
     /// PostgreSQL: how many times the listener heard the revision move (or lost its connection).
     Heard(u64),
 }
@@ -237,22 +240,26 @@ impl Signature {
     /// `None` when nothing can be relied on (SQLite not in WAL mode, say, or a PostgreSQL
     /// listener not yet or no longer sure it hears): then every request asks the database.
     fn of(inner: &Inner) -> Option<Signature> {
-        match inner.store.wal_index() {
-            Some(shm) => Signature::wal_index(&shm),
-            None => inner.hearing.signature().map(Signature::Heard),
+        if inner.store.is_postgres() {
+            return inner.hearing.signature().map(Signature::Heard);
         }
-    }
-
-    fn wal_index(shm: &std::path::Path) -> Option<Signature> {
-        use std::os::unix::fs::{FileExt, MetadataExt};
-        let shm = std::fs::File::open(shm).ok()?;
-        let meta = shm.metadata().ok()?;
+        use std::os::unix::fs::FileExt;
         let mut header = [0u8; 48];
-        shm.read_exact_at(&mut header, 0).ok()?;
-        Some(Signature::WalIndex {
-            file: (meta.dev(), meta.ino()),
-            header,
-        })
+        inner.wal_index()?.read_exact_at(&mut header, 0).ok()?;
+        Some(Signature::WalIndex(header))
+    }
+}
+
+impl Inner {
+    /// The WAL index, opened once: a read is then one system call. The file is never replaced
+    /// while the store lives: SQLite keeps it as long as a connection is open, and the store
+    /// holds one open for its whole life.
+    fn wal_index(&self) -> Option<&std::fs::File> {
+        if let Some(file) = self.wal_index.get() {
+            return Some(file);
+        }
+        let file = std::fs::File::open(self.store.wal_index()?).ok()?;
+        Some(self.wal_index.get_or_init(|| file))
     }
 }
 
