@@ -138,7 +138,7 @@ pub enum KeyError {
 
 #[derive(Clone)]
 pub struct ApiKeys {
-    store: Store,
+    store: std::sync::Arc<dyn crate::storage::ApiKeyStore>,
     freshness: Freshness,
     /// Key ID → when it was last used, not yet written.
     used: Arc<Mutex<HashMap<String, i64>>>,
@@ -169,7 +169,7 @@ fn well_formed(presented: &str) -> bool {
 impl ApiKeys {
     pub fn new(store: Store, freshness: Freshness) -> ApiKeys {
         ApiKeys {
-            store,
+            store: store.backend(),
             freshness,
             used: Arc::default(),
             valid: Arc::default(),

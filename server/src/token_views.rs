@@ -26,7 +26,7 @@ pub struct TokenView {
 
 #[derive(Clone)]
 pub struct TokenViews {
-    store: Store,
+    store: std::sync::Arc<dyn crate::storage::AccountStore>,
     freshness: Freshness,
     cache: Arc<Mutex<AtRevision<String, Option<Arc<TokenView>>>>>,
 }
@@ -40,7 +40,7 @@ impl std::fmt::Debug for TokenViews {
 impl TokenViews {
     pub fn new(store: Store, freshness: Freshness) -> TokenViews {
         TokenViews {
-            store,
+            store: store.backend(),
             freshness,
             cache: Arc::default(),
         }

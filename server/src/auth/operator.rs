@@ -25,7 +25,7 @@ pub struct OperatorSession {
 
 #[derive(Clone, Debug)]
 pub struct OperatorAccess {
-    store: Store,
+    store: std::sync::Arc<dyn crate::storage::OperatorSessionStore>,
     /// Shared: the session check clones this on every request.
     public_url: std::sync::Arc<Url>,
 }
@@ -33,7 +33,7 @@ pub struct OperatorAccess {
 impl OperatorAccess {
     pub fn new(store: Store, public_url: Url) -> OperatorAccess {
         OperatorAccess {
-            store,
+            store: store.backend(),
             public_url: std::sync::Arc::new(public_url),
         }
     }

@@ -115,7 +115,7 @@ impl Refusal {
 
 #[derive(Clone)]
 pub struct ConnectSessions {
-    store: Store,
+    store: std::sync::Arc<dyn crate::storage::ConnectSessionStore>,
     public_url: Url,
     allow_http: bool,
 }
@@ -123,7 +123,7 @@ pub struct ConnectSessions {
 impl ConnectSessions {
     pub fn new(store: Store, public_url: Url, allow_http: bool) -> ConnectSessions {
         ConnectSessions {
-            store,
+            store: store.backend(),
             public_url,
             allow_http,
         }

@@ -6,7 +6,7 @@ use mailkey_app::{
     sign_in::SignInProblem,
 };
 
-use super::{StorageError, Store};
+use super::StorageError;
 
 /// Which accounts a list shows: each `None` is "any".
 #[derive(Clone, Debug, Default)]
@@ -110,146 +110,177 @@ impl SummaryRow {
     }
 }
 
-impl Store {
-    pub async fn token_view(&self, id: &str) -> Result<Option<TokenViewRecord>, StorageError> {
-        let row: Option<(String, String, Option<String>)> = on_db!(self, pool => sqlx::query_as(
-            "SELECT organisation_id, email, mailbox_settings FROM accounts WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(pool)
-        .await)?;
-        row.map(|(organisation_id, email, mailbox)| {
-            Ok(TokenViewRecord {
-                mailbox: super::decode(mailbox.as_deref(), || {
-                    format!("account {id}: mailbox_settings")
-                })?,
-                organisation_id,
-                email,
-            })
-        })
-        .transpose()
-    }
+/// Accounts as the host and the portal list them, and their deletion.
+#[async_trait::async_trait]
+pub trait AccountStore: Send + Sync + std::fmt::Debug {
+    async fn token_view(&self, id: &str) -> Result<Option<TokenViewRecord>, StorageError>;
 
     /// Every account, by name (the portal's and the CLI's list).
-    pub async fn list_accounts(&self) -> Result<Vec<AccountSummary>, StorageError> {
-        let mut all = self.accounts_where(&AccountFilter::default()).await?;
-        all.sort_by_cached_key(|a| (a.name.to_lowercase(), a.id.clone()));
-        Ok(all)
-    }
+    async fn list_accounts(&self) -> Result<Vec<AccountSummary>, StorageError>;
 
-    pub async fn account_summary(&self, id: &str) -> Result<Option<AccountSummary>, StorageError> {
-        let f = AccountFilter {
-            id: Some(id),
-            ..AccountFilter::default()
-        };
-        Ok(self.accounts_where(&f).await?.pop())
-    }
+    async fn account_summary(&self, id: &str) -> Result<Option<AccountSummary>, StorageError>;
 
     /// The accounts a filter selects (an organisation, a state, the host's external ID), in
     /// creation order.
-    pub async fn accounts_where(
+    async fn accounts_where(
         &self,
         f: &AccountFilter<'_>,
-    ) -> Result<Vec<AccountSummary>, StorageError> {
-        let (after_t, after_id) = match &f.after {
-            Some(c) => (Some(c.created_at), Some(c.id.as_str())),
-            None => (None, None),
-        };
-        let rows: Vec<SummaryRow> = on_db!(self, pool => sqlx::query_as(
-            "SELECT a.id, a.name, a.email, a.state, a.created_at, a.updated_at, \
-               a.connection_problem, a.app_settings, a.app_source, a.organisation_id, \
-               a.external_id, COALESCE(o.name, '') AS organisation_name \
-             FROM accounts a LEFT JOIN organisations o ON o.id = a.organisation_id \
-             WHERE ($1 IS NULL OR a.id = $1) AND ($2 IS NULL OR a.organisation_id = $2) \
-               AND ($3 IS NULL OR a.state = $3) AND ($4 IS NULL OR a.external_id = $4) \
-               AND ($5 IS NULL OR a.created_at > $5 OR (a.created_at = $5 AND a.id > $6)) \
-             ORDER BY a.created_at, a.id LIMIT $7",
-        )
-        .bind(f.id)
-        .bind(f.organisation)
-        .bind(f.state.map(AccountState::as_str))
-        .bind(f.external_id)
-        .bind(after_t)
-        .bind(after_id)
-        // No limit: as many as a signed 64-bit count holds (PostgreSQL refuses a negative one).
-        .bind(f.limit.map_or(i64::MAX, i64::from))
-        .fetch_all(pool)
-        .await)?;
-        rows.into_iter().map(SummaryRow::decode).collect()
-    }
+    ) -> Result<Vec<AccountSummary>, StorageError>;
 
     /// The accounts an operator may mean by `term`: its ID, or its name or e-mail address (either
     /// case-insensitive). Several for a name two accounts share.
-    pub async fn accounts_matching(&self, term: &str) -> Result<Vec<AccountSummary>, StorageError> {
-        let term = term.trim();
-        Ok(self
-            .list_accounts()
-            .await?
-            .into_iter()
-            .filter(|a| {
-                a.id == term
-                    || a.name.eq_ignore_ascii_case(term)
-                    || a.email.eq_ignore_ascii_case(term)
-            })
-            .collect())
-    }
+    async fn accounts_matching(&self, term: &str) -> Result<Vec<AccountSummary>, StorageError>;
 
     /// A sign-in that failed for an account not connected yet: it needs attention, and says why,
     /// in the list and on its page, until a sign-in works. A connected account's sign-in still
     /// works, so a failed new attempt does not change its state.
-    pub async fn mark_sign_in_failed(
+    async fn mark_sign_in_failed(
         &self,
         account_id: &str,
         problem: &mailkey_app::sign_in::SignInProblem,
-    ) -> Result<(), StorageError> {
-        let t = super::now();
-        on_db!(self, pool => sqlx::query(
-            "UPDATE accounts SET state = 'needs_attention', connection_problem = $1, \
-               attention_since = COALESCE(attention_since, $2), updated_at = $3 \
-             WHERE id = $4 AND refresh_token IS NULL \
-               AND state IN ('ready_to_sign_in', 'needs_attention')",
-        )
-        .bind(super::encode(problem)?)
-        .bind(t)
-        .bind(t)
-        .bind(account_id)
-        .execute(pool)
-        .await.map(|r| r.rows_affected()))?;
-        Ok(())
-    }
+    ) -> Result<(), StorageError>;
 
     /// A not-yet-connected account's sign-in problem is over (consent was granted): it is
     /// ready to sign in again.
-    pub async fn clear_sign_in_problem(&self, account_id: &str) -> Result<(), StorageError> {
-        on_db!(self, pool => sqlx::query(
-            "UPDATE accounts SET state = 'ready_to_sign_in', connection_problem = NULL, \
-               attention_since = NULL, updated_at = $1 \
-             WHERE id = $2 AND refresh_token IS NULL AND state = 'needs_attention'",
-        )
-        .bind(super::now())
-        .bind(account_id)
-        .execute(pool)
-        .await.map(|r| r.rows_affected()))?;
-        Ok(())
-    }
+    async fn clear_sign_in_problem(&self, account_id: &str) -> Result<(), StorageError>;
 
     /// Forgets an account for good: its row (the sealed client secret and refresh token with
     /// it), its sign-in attempts and its connection-test history. False if there was none.
     /// Records `account.deleted`.
-    pub async fn delete_account(&self, id: &str) -> Result<bool, StorageError> {
-        // Reads the accounts (for their events), then deletes: taken for writing at once.
-        let mut tx = self.begin_write().await?;
-        let gone = delete_accounts(&mut tx, Accounts::One(id), true).await? == 1;
-        tx.commit().await?;
-        Ok(gone)
-    }
+    async fn delete_account(&self, id: &str) -> Result<bool, StorageError>;
 
     /// Forgets a draft whose creation was refused: nobody outside ever heard of it, so no event.
-    pub async fn discard_draft(&self, id: &str) -> Result<bool, StorageError> {
-        let mut tx = self.begin().await?;
-        let gone = delete_accounts(&mut tx, Accounts::One(id), false).await? == 1;
-        tx.commit().await?;
-        Ok(gone)
+    async fn discard_draft(&self, id: &str) -> Result<bool, StorageError>;
+}
+
+per_database! {
+    impl AccountStore {
+        async fn token_view(&self, id: &str) -> Result<Option<TokenViewRecord>, StorageError> {
+            let row: Option<(String, String, Option<String>)> = on_db!(self, pool => sqlx::query_as(
+                "SELECT organisation_id, email, mailbox_settings FROM accounts WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(pool)
+            .await)?;
+            row.map(|(organisation_id, email, mailbox)| {
+                Ok(TokenViewRecord {
+                    mailbox: super::decode(mailbox.as_deref(), || {
+                        format!("account {id}: mailbox_settings")
+                    })?,
+                    organisation_id,
+                    email,
+                })
+            })
+            .transpose()
+        }
+
+        async fn list_accounts(&self) -> Result<Vec<AccountSummary>, StorageError> {
+            let mut all = self.accounts_where(&AccountFilter::default()).await?;
+            all.sort_by_cached_key(|a| (a.name.to_lowercase(), a.id.clone()));
+            Ok(all)
+        }
+
+        async fn account_summary(&self, id: &str) -> Result<Option<AccountSummary>, StorageError> {
+            let f = AccountFilter {
+                id: Some(id),
+                ..AccountFilter::default()
+            };
+            Ok(self.accounts_where(&f).await?.pop())
+        }
+
+        async fn accounts_where(
+            &self,
+            f: &AccountFilter<'_>,
+        ) -> Result<Vec<AccountSummary>, StorageError> {
+            let (after_t, after_id) = match &f.after {
+                Some(c) => (Some(c.created_at), Some(c.id.as_str())),
+                None => (None, None),
+            };
+            let rows: Vec<SummaryRow> = on_db!(self, pool => sqlx::query_as(
+                "SELECT a.id, a.name, a.email, a.state, a.created_at, a.updated_at, \
+                   a.connection_problem, a.app_settings, a.app_source, a.organisation_id, \
+                   a.external_id, COALESCE(o.name, '') AS organisation_name \
+                 FROM accounts a LEFT JOIN organisations o ON o.id = a.organisation_id \
+                 WHERE ($1 IS NULL OR a.id = $1) AND ($2 IS NULL OR a.organisation_id = $2) \
+                   AND ($3 IS NULL OR a.state = $3) AND ($4 IS NULL OR a.external_id = $4) \
+                   AND ($5 IS NULL OR a.created_at > $5 OR (a.created_at = $5 AND a.id > $6)) \
+                 ORDER BY a.created_at, a.id LIMIT $7",
+            )
+            .bind(f.id)
+            .bind(f.organisation)
+            .bind(f.state.map(AccountState::as_str))
+            .bind(f.external_id)
+            .bind(after_t)
+            .bind(after_id)
+            // No limit: as many as a signed 64-bit count holds (PostgreSQL refuses a negative one).
+            .bind(f.limit.map_or(i64::MAX, i64::from))
+            .fetch_all(pool)
+            .await)?;
+            rows.into_iter().map(SummaryRow::decode).collect()
+        }
+
+        async fn accounts_matching(&self, term: &str) -> Result<Vec<AccountSummary>, StorageError> {
+            let term = term.trim();
+            Ok(self
+                .list_accounts()
+                .await?
+                .into_iter()
+                .filter(|a| {
+                    a.id == term
+                        || a.name.eq_ignore_ascii_case(term)
+                        || a.email.eq_ignore_ascii_case(term)
+                })
+                .collect())
+        }
+
+        async fn mark_sign_in_failed(
+            &self,
+            account_id: &str,
+            problem: &mailkey_app::sign_in::SignInProblem,
+        ) -> Result<(), StorageError> {
+            let t = super::now();
+            on_db!(self, pool => sqlx::query(
+                "UPDATE accounts SET state = 'needs_attention', connection_problem = $1, \
+                   attention_since = COALESCE(attention_since, $2), updated_at = $3 \
+                 WHERE id = $4 AND refresh_token IS NULL \
+                   AND state IN ('ready_to_sign_in', 'needs_attention')",
+            )
+            .bind(super::encode(problem)?)
+            .bind(t)
+            .bind(t)
+            .bind(account_id)
+            .execute(pool)
+            .await.map(|r| r.rows_affected()))?;
+            Ok(())
+        }
+
+        async fn clear_sign_in_problem(&self, account_id: &str) -> Result<(), StorageError> {
+            on_db!(self, pool => sqlx::query(
+                "UPDATE accounts SET state = 'ready_to_sign_in', connection_problem = NULL, \
+                   attention_since = NULL, updated_at = $1 \
+                 WHERE id = $2 AND refresh_token IS NULL AND state = 'needs_attention'",
+            )
+            .bind(super::now())
+            .bind(account_id)
+            .execute(pool)
+            .await.map(|r| r.rows_affected()))?;
+            Ok(())
+        }
+
+        async fn delete_account(&self, id: &str) -> Result<bool, StorageError> {
+            // Reads the accounts (for their events), then deletes: taken for writing at once.
+            let mut tx = self.begin_write().await?;
+            let gone = delete_accounts(&mut tx, Accounts::One(id), true).await? == 1;
+            tx.commit().await?;
+            Ok(gone)
+        }
+
+        async fn discard_draft(&self, id: &str) -> Result<bool, StorageError> {
+            let mut tx = self.begin().await?;
+            let gone = delete_accounts(&mut tx, Accounts::One(id), false).await? == 1;
+            tx.commit().await?;
+            Ok(gone)
+        }
     }
 }
 

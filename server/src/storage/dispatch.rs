@@ -1,5 +1,6 @@
-//! One body of code per query, compiled once per database: [`on_db!`] and [`on_tx!`] hand it
-//! the concrete pool or connection, so each database gets sqlx's own driver and types.
+//! One body of code per query, compiled once per database: [`per_database!`] implements an
+//! area's trait for each database from one body, and [`on_db!`] and [`on_tx!`] hand that body
+//! the concrete pool or connection.
 
 use sqlx::{Postgres, Sqlite, Transaction};
 
@@ -30,7 +31,7 @@ impl Dialect {
     }
 
     /// Locks the rows a read-then-write transaction read. SQLite has no row locks: its
-    /// [`Store::begin_write`] holds the database's write lock from the start instead.
+    /// `begin_write` holds the database's write lock from the start instead.
     pub(super) fn for_update(self) -> &'static str {
         match self {
             Dialect::Sqlite => "",
@@ -60,27 +61,34 @@ impl Dialect {
     }
 }
 
+/// Implements an area's trait for both databases from one body (`impl Trait { … }`), and
+/// helper methods both need (`impl { … }`): each copy is compiled against its own database's
+/// pool, so each gets sqlx's own driver and types.
+macro_rules! per_database {
+    (impl $trait:ident { $($body:tt)* } $(impl { $($helpers:tt)* })?) => {
+        #[async_trait::async_trait]
+        impl $trait for $crate::storage::SqliteStore { $($body)* }
+        #[async_trait::async_trait]
+        impl $trait for $crate::storage::PgStore { $($body)* }
+        $(
+            impl $crate::storage::SqliteStore { $($helpers)* }
+            impl $crate::storage::PgStore { $($helpers)* }
+        )?
+    };
+}
+
 /// Runs `$body` with `$pool` bound to the database's own pool (and `$dialect`, when named, to
-/// its [`Dialect`]): the body is compiled once per database.
+/// its [`Dialect`]), inside a [`per_database!`] body.
 macro_rules! on_db {
     ($store:expr, $pool:ident => $body:expr) => {
         on_db!($store, $pool, _dialect => $body)
     };
-    ($store:expr, $pool:ident, $dialect:ident => $body:expr) => {
-        match &$store.db {
-            $crate::storage::Db::Sqlite(db) => {
-                let $pool = &db.pool;
-                #[allow(unused_variables)]
-                let $dialect = $crate::storage::dispatch::Dialect::Sqlite;
-                $body
-            }
-            $crate::storage::Db::Postgres($pool) => {
-                #[allow(unused_variables)]
-                let $dialect = $crate::storage::dispatch::Dialect::Postgres;
-                $body
-            }
-        }
-    };
+    ($store:expr, $pool:ident, $dialect:ident => $body:expr) => {{
+        let $pool = $store.pool();
+        #[allow(unused_variables)]
+        let $dialect = $store.dialect();
+        $body
+    }};
 }
 
 /// [`on_db!`] inside a transaction: `$conn` is the transaction's connection.

@@ -7,7 +7,7 @@ use mailkey_app::{
     sign_in::SignInProblem,
 };
 
-use super::{decode, encode, now, StorageError, Store};
+use super::{decode, encode, now, StorageError};
 
 /// An account as stored, decoded here once: its steps' values, its app's source and its state
 /// are typed, and a row that does not decode is one error ([`StorageError::Corrupt`], naming
@@ -169,332 +169,394 @@ async fn lock_account(tx: &mut super::Tx, id: &str) -> Result<(), StorageError> 
     Ok(())
 }
 
-impl Store {
+/// An account's row as the wizard writes it: its app registration and mailbox settings.
+#[async_trait::async_trait]
+pub trait DraftStore: Send + Sync + std::fmt::Debug {
     /// A new draft in an organisation. With the host's `external_id`, an account that already
     /// has it there is kept and answered instead (`false`): creating is idempotent on it.
-    pub async fn insert_draft(&self, d: &NewDraftRecord<'_>) -> Result<Inserted, StorageError> {
-        let t = now();
-        let done = on_db!(self, pool => sqlx::query(
-            "INSERT INTO accounts (id, name, email, state, provider, app_source, organisation_id, \
-             external_id, created_at, updated_at) VALUES ($1, '', '', 'draft', $2, $3, $4, $5, $6, $7) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(d.id)
-        .bind(d.provider)
-        .bind(d.app_source.as_str())
-        .bind(d.organisation_id)
-        .bind(d.external_id)
-        .bind(t)
-        .bind(t)
-        .execute(pool)
-        .await.map(|r| r.rows_affected()))?;
-        if done == 1 {
-            return Ok(Inserted::New(d.id.to_string()));
-        }
-        let existing: Option<String> = on_db!(self, pool => sqlx::query_scalar(
-            "SELECT id FROM accounts WHERE organisation_id = $1 AND external_id = $2",
-        )
-        .bind(d.organisation_id)
-        .bind(d.external_id)
-        .fetch_optional(pool)
-        .await)?;
-        existing
-            .map(Inserted::Existing)
-            .ok_or_else(|| StorageError::Corrupt(format!("account {} not inserted", d.id)))
-    }
+    async fn insert_draft(&self, d: &NewDraftRecord<'_>) -> Result<Inserted, StorageError>;
 
     /// Fills in the name and address a host gave at creation, before the mailbox step is saved
     /// (the wizard shows them there).
-    pub async fn prefill_mailbox(
-        &self,
-        id: &str,
-        m: MailboxUpdate<'_>,
-    ) -> Result<bool, StorageError> {
-        let done = on_db!(self, pool => sqlx::query(
-            "UPDATE accounts SET name = $1, email = $2, mailbox_settings = $3, updated_at = $4 \
-             WHERE id = $5 AND mailbox_settings IS NULL",
-        )
-        .bind(m.name)
-        .bind(m.email)
-        .bind(encode(m.mailbox)?)
-        .bind(now())
-        .bind(id)
-        .execute(pool)
-        .await.map(|r| r.rows_affected()))?;
-        Ok(done == 1)
-    }
+    async fn prefill_mailbox(&self, id: &str, m: MailboxUpdate<'_>) -> Result<bool, StorageError>;
 
-    pub async fn draft(&self, id: &str) -> Result<Option<DraftRecord>, StorageError> {
-        let row: Option<DraftRow> = on_db!(self, pool => sqlx::query_as(
-            "SELECT id, saved_step, app_settings, tenant_id, client_secret, client_secret_set_at, \
-             mailbox_settings, provider, app_source, state, refresh_token, refresh_generation, signed_in_as, \
-             signed_in_at, connection_problem, refresh_failures, refresh_retry_at, identity_epoch, \
-             (SELECT name FROM organisations o WHERE o.id = accounts.organisation_id) AS organisation \
-             FROM accounts WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(pool)
-        .await)?;
-        row.map(DraftRecord::try_from).transpose()
-    }
+    async fn draft(&self, id: &str) -> Result<Option<DraftRecord>, StorageError>;
 
     /// Records that `step` was completed; the saved step never goes backwards.
-    pub async fn mark_step(&self, id: &str, step: u8) -> Result<bool, StorageError> {
-        let done = on_db!(self, pool => sqlx::query(
-            "UPDATE accounts SET saved_step = CASE WHEN saved_step > $1 THEN saved_step ELSE $1 END, updated_at = $2 WHERE id = $3",
-        )
-        .bind(i64::from(step))
-        .bind(now())
-        .bind(id)
-        .execute(pool)
-        .await.map(|r| r.rows_affected()))?;
-        Ok(done == 1)
-    }
+    async fn mark_step(&self, id: &str, step: u8) -> Result<bool, StorageError>;
 
     /// Saves the app step. A new client secret clears the refresh backoff (the next refresh
     /// tries it at once); a new client ID, tenant or endpoints ends the connection, since the
     /// refresh token belongs to the old app.
     /// The preset mailbox of an account whose mailbox is the account that signs in (no
     /// address yet): the step counts as saved and the account is ready to sign in.
-    pub async fn set_default_mailbox(
+    async fn set_default_mailbox(
         &self,
         id: &str,
         step: u8,
         mailbox: &MailboxSettings,
-    ) -> Result<bool, StorageError> {
-        let done = on_db!(self, pool => sqlx::query(
-            "UPDATE accounts SET mailbox_settings = $1, saved_step = CASE WHEN saved_step > $2 THEN saved_step ELSE $2 END, \
-               state = CASE WHEN state = 'draft' THEN 'ready_to_sign_in' ELSE state END, \
-               updated_at = $3 \
-             WHERE id = $4 AND mailbox_settings IS NULL",
-        )
-        .bind(encode(mailbox)?)
-        .bind(i64::from(step))
-        .bind(now())
-        .bind(id)
-        .execute(pool)
-        .await.map(|r| r.rows_affected()))?;
-        Ok(done == 1)
-    }
+    ) -> Result<bool, StorageError>;
 
     /// The mailbox learnt at its first sign-in (an account that named none): the address, and
     /// the name when none was given. Only if the account is still what the sign-in was for.
-    pub async fn adopt_mailbox(
+    async fn adopt_mailbox(
         &self,
         id: &str,
         account_epoch: i64,
         name: &str,
         email: &str,
         mailbox: &MailboxSettings,
-    ) -> Result<bool, StorageError> {
-        let done = on_db!(self, pool => sqlx::query(
-            "UPDATE accounts SET email = $1, name = CASE WHEN name = '' THEN $2 ELSE name END, \
-               mailbox_settings = $3, updated_at = $4 \
-             WHERE id = $5 AND identity_epoch = $6 AND email = ''",
-        )
-        .bind(email)
-        .bind(name)
-        .bind(encode(mailbox)?)
-        .bind(now())
-        .bind(id)
-        .bind(account_epoch)
-        .execute(pool)
-        .await.map(|r| r.rows_affected()))?;
-        Ok(done == 1)
-    }
+    ) -> Result<bool, StorageError>;
 
-    pub async fn update_app(
+    async fn update_app(
         &self,
         id: &str,
         step: u8,
         update: AppUpdate<'_>,
-    ) -> Result<AppSaved, StorageError> {
-        let t = now();
-        let mut tx = self.begin_write().await?;
-        lock_account(&mut tx, id).await?;
-        let disconnected = update.identity_changed
-            && on_tx!(&mut tx, c => sqlx::query(
+    ) -> Result<AppSaved, StorageError>;
+
+    /// The tenant of an account on the operator's app, discovered from its mailbox's domain
+    /// before any sign-in (`None`: not known until the sign-in's ID token says).
+    async fn set_operator_tenant(
+        &self,
+        id: &str,
+        tenant_id: Option<&str>,
+    ) -> Result<(), StorageError>;
+
+    /// The tenant of an own app registration whose tenant was left empty, found from the
+    /// mailbox's domain (no sign-in can have happened without one).
+    async fn set_discovered_tenant(&self, id: &str, tenant_id: &str) -> Result<(), StorageError>;
+
+    /// Saves the mailbox step. A new address ends the connection: the refresh token belongs to
+    /// the old mailbox, so it is dropped and the account must sign in again. Returns whether
+    /// the account exists and whether it was disconnected.
+    async fn update_mailbox(
+        &self,
+        id: &str,
+        step: u8,
+        update: MailboxUpdate<'_>,
+    ) -> Result<MailboxSaved, StorageError>;
+
+    /// Other accounts using this address (case-insensitive), as (id, name).
+    async fn accounts_with_email(
+        &self,
+        email: &str,
+        except_id: &str,
+    ) -> Result<Vec<(String, String)>, StorageError>;
+
+    /// One stored ciphertext and its row, to prove at start that the master key fits.
+    async fn any_sealed_secret(&self) -> Result<Option<(String, Vec<u8>)>, StorageError>;
+
+    /// Any stored refresh token and its account: an account on the operator's app has no secret
+    /// of its own, so this may be all that the master key protects.
+    async fn any_refresh_token(&self) -> Result<Option<(String, Vec<u8>)>, StorageError>;
+}
+
+per_database! {
+    impl DraftStore {
+        async fn insert_draft(&self, d: &NewDraftRecord<'_>) -> Result<Inserted, StorageError> {
+            let t = now();
+            let done = on_db!(self, pool => sqlx::query(
+                "INSERT INTO accounts (id, name, email, state, provider, app_source, organisation_id, \
+                 external_id, created_at, updated_at) VALUES ($1, '', '', 'draft', $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(d.id)
+            .bind(d.provider)
+            .bind(d.app_source.as_str())
+            .bind(d.organisation_id)
+            .bind(d.external_id)
+            .bind(t)
+            .bind(t)
+            .execute(pool)
+            .await.map(|r| r.rows_affected()))?;
+            if done == 1 {
+                return Ok(Inserted::New(d.id.to_string()));
+            }
+            let existing: Option<String> = on_db!(self, pool => sqlx::query_scalar(
+                "SELECT id FROM accounts WHERE organisation_id = $1 AND external_id = $2",
+            )
+            .bind(d.organisation_id)
+            .bind(d.external_id)
+            .fetch_optional(pool)
+            .await)?;
+            existing
+                .map(Inserted::Existing)
+                .ok_or_else(|| StorageError::Corrupt(format!("account {} not inserted", d.id)))
+        }
+
+        async fn prefill_mailbox(
+            &self,
+            id: &str,
+            m: MailboxUpdate<'_>,
+        ) -> Result<bool, StorageError> {
+            let done = on_db!(self, pool => sqlx::query(
+                "UPDATE accounts SET name = $1, email = $2, mailbox_settings = $3, updated_at = $4 \
+                 WHERE id = $5 AND mailbox_settings IS NULL",
+            )
+            .bind(m.name)
+            .bind(m.email)
+            .bind(encode(m.mailbox)?)
+            .bind(now())
+            .bind(id)
+            .execute(pool)
+            .await.map(|r| r.rows_affected()))?;
+            Ok(done == 1)
+        }
+
+        async fn draft(&self, id: &str) -> Result<Option<DraftRecord>, StorageError> {
+            let row: Option<DraftRow> = on_db!(self, pool => sqlx::query_as(
+                "SELECT id, saved_step, app_settings, tenant_id, client_secret, client_secret_set_at, \
+                 mailbox_settings, provider, app_source, state, refresh_token, refresh_generation, signed_in_as, \
+                 signed_in_at, connection_problem, refresh_failures, refresh_retry_at, identity_epoch, \
+                 (SELECT name FROM organisations o WHERE o.id = accounts.organisation_id) AS organisation \
+                 FROM accounts WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(pool)
+            .await)?;
+            row.map(DraftRecord::try_from).transpose()
+        }
+
+        async fn mark_step(&self, id: &str, step: u8) -> Result<bool, StorageError> {
+            let done = on_db!(self, pool => sqlx::query(
+                "UPDATE accounts SET saved_step = CASE WHEN saved_step > $1 THEN saved_step ELSE $1 END, updated_at = $2 WHERE id = $3",
+            )
+            .bind(i64::from(step))
+            .bind(now())
+            .bind(id)
+            .execute(pool)
+            .await.map(|r| r.rows_affected()))?;
+            Ok(done == 1)
+        }
+
+        async fn set_default_mailbox(
+            &self,
+            id: &str,
+            step: u8,
+            mailbox: &MailboxSettings,
+        ) -> Result<bool, StorageError> {
+            let done = on_db!(self, pool => sqlx::query(
+                "UPDATE accounts SET mailbox_settings = $1, saved_step = CASE WHEN saved_step > $2 THEN saved_step ELSE $2 END, \
+                   state = CASE WHEN state = 'draft' THEN 'ready_to_sign_in' ELSE state END, \
+                   updated_at = $3 \
+                 WHERE id = $4 AND mailbox_settings IS NULL",
+            )
+            .bind(encode(mailbox)?)
+            .bind(i64::from(step))
+            .bind(now())
+            .bind(id)
+            .execute(pool)
+            .await.map(|r| r.rows_affected()))?;
+            Ok(done == 1)
+        }
+
+        async fn adopt_mailbox(
+            &self,
+            id: &str,
+            account_epoch: i64,
+            name: &str,
+            email: &str,
+            mailbox: &MailboxSettings,
+        ) -> Result<bool, StorageError> {
+            let done = on_db!(self, pool => sqlx::query(
+                "UPDATE accounts SET email = $1, name = CASE WHEN name = '' THEN $2 ELSE name END, \
+                   mailbox_settings = $3, updated_at = $4 \
+                 WHERE id = $5 AND identity_epoch = $6 AND email = ''",
+            )
+            .bind(email)
+            .bind(name)
+            .bind(encode(mailbox)?)
+            .bind(now())
+            .bind(id)
+            .bind(account_epoch)
+            .execute(pool)
+            .await.map(|r| r.rows_affected()))?;
+            Ok(done == 1)
+        }
+
+        async fn update_app(
+            &self,
+            id: &str,
+            step: u8,
+            update: AppUpdate<'_>,
+        ) -> Result<AppSaved, StorageError> {
+            let t = now();
+            let mut tx = self.begin_write().await?;
+            lock_account(&mut tx, id).await?;
+            let disconnected = update.identity_changed
+                && on_tx!(&mut tx, c => sqlx::query(
+                    "UPDATE accounts SET refresh_token = NULL, refresh_generation = refresh_generation + 1, \
+                   access_token = NULL, access_expires_at = NULL, \
+                       signed_in_as = NULL, signed_in_at = NULL, refreshed_at = NULL, \
+                       connection_problem = NULL, attention_since = NULL, refresh_failures = 0, \
+                       refresh_retry_at = NULL, state = 'ready_to_sign_in', updated_at = $1 \
+                     WHERE id = $2 AND (refresh_token IS NOT NULL OR state IN ('connected', 'needs_attention'))",
+                )
+                .bind(t)
+                .bind(id)
+                .execute(c)
+                .await.map(|r| r.rows_affected()))?
+                    == 1;
+            if disconnected {
+                disconnected_event(&mut tx, id, "app_changed", "The account's app registration changed: the mailbox must sign in again with the new app.").await?;
+            }
+            let new_secret = update.client_secret.is_some();
+            let done = on_tx!(&mut tx, c => sqlx::query(
+                "UPDATE accounts SET app_settings = $1, tenant_id = $2, \
+                   client_secret = COALESCE($3, client_secret), \
+                   client_secret_set_at = CASE WHEN $4 IS NULL THEN client_secret_set_at ELSE $5 END, \
+                   refresh_retry_at = CASE WHEN $6 THEN NULL ELSE refresh_retry_at END, \
+                   refresh_failures = CASE WHEN $7 THEN 0 ELSE refresh_failures END, \
+                   attention_since = CASE WHEN $8 AND attention_since IS NOT NULL THEN $9 \
+                     ELSE attention_since END, \
+                   identity_epoch = identity_epoch + $10, \
+                   saved_step = CASE WHEN saved_step > $11 THEN saved_step ELSE $11 END, updated_at = $12 \
+                 WHERE id = $13",
+            )
+            .bind(encode(update.app)?)
+            .bind(update.tenant_id)
+            .bind(update.client_secret.as_deref())
+            .bind(update.client_secret.as_deref())
+            .bind(t)
+            .bind(new_secret)
+            .bind(new_secret)
+            .bind(new_secret)
+            .bind(t)
+            .bind(i64::from(update.identity_changed))
+            .bind(i64::from(step))
+            .bind(t)
+            .bind(id)
+            .execute(c)
+            .await.map(|r| r.rows_affected()))?;
+            tx.commit().await?;
+            Ok(AppSaved {
+                found: done == 1,
+                disconnected,
+            })
+        }
+
+        async fn set_operator_tenant(
+            &self,
+            id: &str,
+            tenant_id: Option<&str>,
+        ) -> Result<(), StorageError> {
+            on_db!(self, pool => sqlx::query(
+                "UPDATE accounts SET tenant_id = $1, updated_at = $2 \
+                 WHERE id = $3 AND app_source = 'operator'",
+            )
+            .bind(tenant_id)
+            .bind(now())
+            .bind(id)
+            .execute(pool)
+            .await.map(|r| r.rows_affected()))?;
+            Ok(())
+        }
+
+        async fn set_discovered_tenant(
+            &self,
+            id: &str,
+            tenant_id: &str,
+        ) -> Result<(), StorageError> {
+            on_db!(self, pool => sqlx::query(
+                "UPDATE accounts SET tenant_id = $1, updated_at = $2 WHERE id = $3 AND tenant_id IS NULL",
+            )
+            .bind(tenant_id)
+            .bind(now())
+            .bind(id)
+            .execute(pool)
+            .await.map(|r| r.rows_affected()))?;
+            Ok(())
+        }
+
+        async fn update_mailbox(
+            &self,
+            id: &str,
+            step: u8,
+            update: MailboxUpdate<'_>,
+        ) -> Result<MailboxSaved, StorageError> {
+            let mut tx = self.begin_write().await?;
+            lock_account(&mut tx, id).await?;
+            let t = now();
+            let disconnected = on_tx!(&mut tx, c => sqlx::query(
                 "UPDATE accounts SET refresh_token = NULL, refresh_generation = refresh_generation + 1, \
-               access_token = NULL, access_expires_at = NULL, \
+                   access_token = NULL, access_expires_at = NULL, \
                    signed_in_as = NULL, signed_in_at = NULL, refreshed_at = NULL, \
                    connection_problem = NULL, attention_since = NULL, refresh_failures = 0, \
                    refresh_retry_at = NULL, state = 'ready_to_sign_in', updated_at = $1 \
-                 WHERE id = $2 AND (refresh_token IS NOT NULL OR state IN ('connected', 'needs_attention'))",
+                 WHERE id = $2 AND lower(email) <> lower($3) \
+                   AND (refresh_token IS NOT NULL OR state IN ('connected', 'needs_attention'))",
             )
+            .bind(t)
+            .bind(id)
+            .bind(update.email)
+            .execute(c)
+            .await.map(|r| r.rows_affected()))?
+                == 1;
+            if disconnected {
+                disconnected_event(
+                    &mut tx,
+                    id,
+                    "mailbox_changed",
+                    "The account's mailbox address changed: the new mailbox must sign in.",
+                )
+                .await?;
+            }
+            // The epoch is bumped with the old address still in the row: an address change means
+            // a sign-in started before it is for another mailbox.
+            let found = on_tx!(&mut tx, c => sqlx::query(
+                "UPDATE accounts SET name = $1, email = $2, mailbox_settings = $3, \
+                   identity_epoch = identity_epoch + CASE WHEN lower(email) <> lower($4) THEN 1 ELSE 0 END, \
+                   saved_step = CASE WHEN saved_step > $5 THEN saved_step ELSE $5 END, updated_at = $6, \
+                   state = CASE WHEN state = 'draft' THEN 'ready_to_sign_in' ELSE state END \
+                 WHERE id = $7",
+            )
+            .bind(update.name)
+            .bind(update.email)
+            .bind(encode(update.mailbox)?)
+            .bind(update.email)
+            .bind(i64::from(step))
             .bind(t)
             .bind(id)
             .execute(c)
             .await.map(|r| r.rows_affected()))?
                 == 1;
-        if disconnected {
-            disconnected_event(&mut tx, id, "app_changed", "The account's app registration changed: the mailbox must sign in again with the new app.").await?;
+            tx.commit().await?;
+            Ok(MailboxSaved {
+                found,
+                disconnected,
+            })
         }
-        let new_secret = update.client_secret.is_some();
-        let done = on_tx!(&mut tx, c => sqlx::query(
-            "UPDATE accounts SET app_settings = $1, tenant_id = $2, \
-               client_secret = COALESCE($3, client_secret), \
-               client_secret_set_at = CASE WHEN $4 IS NULL THEN client_secret_set_at ELSE $5 END, \
-               refresh_retry_at = CASE WHEN $6 THEN NULL ELSE refresh_retry_at END, \
-               refresh_failures = CASE WHEN $7 THEN 0 ELSE refresh_failures END, \
-               attention_since = CASE WHEN $8 AND attention_since IS NOT NULL THEN $9 \
-                 ELSE attention_since END, \
-               identity_epoch = identity_epoch + $10, \
-               saved_step = CASE WHEN saved_step > $11 THEN saved_step ELSE $11 END, updated_at = $12 \
-             WHERE id = $13",
-        )
-        .bind(encode(update.app)?)
-        .bind(update.tenant_id)
-        .bind(update.client_secret.as_deref())
-        .bind(update.client_secret.as_deref())
-        .bind(t)
-        .bind(new_secret)
-        .bind(new_secret)
-        .bind(new_secret)
-        .bind(t)
-        .bind(i64::from(update.identity_changed))
-        .bind(i64::from(step))
-        .bind(t)
-        .bind(id)
-        .execute(c)
-        .await.map(|r| r.rows_affected()))?;
-        tx.commit().await?;
-        Ok(AppSaved {
-            found: done == 1,
-            disconnected,
-        })
-    }
 
-    /// The tenant of an account on the operator's app, discovered from its mailbox's domain
-    /// before any sign-in (`None`: not known until the sign-in's ID token says).
-    pub async fn set_operator_tenant(
-        &self,
-        id: &str,
-        tenant_id: Option<&str>,
-    ) -> Result<(), StorageError> {
-        on_db!(self, pool => sqlx::query(
-            "UPDATE accounts SET tenant_id = $1, updated_at = $2 \
-             WHERE id = $3 AND app_source = 'operator'",
-        )
-        .bind(tenant_id)
-        .bind(now())
-        .bind(id)
-        .execute(pool)
-        .await.map(|r| r.rows_affected()))?;
-        Ok(())
-    }
-
-    /// The tenant of an own app registration whose tenant was left empty, found from the
-    /// mailbox's domain (no sign-in can have happened without one).
-    pub async fn set_discovered_tenant(
-        &self,
-        id: &str,
-        tenant_id: &str,
-    ) -> Result<(), StorageError> {
-        on_db!(self, pool => sqlx::query(
-            "UPDATE accounts SET tenant_id = $1, updated_at = $2 WHERE id = $3 AND tenant_id IS NULL",
-        )
-        .bind(tenant_id)
-        .bind(now())
-        .bind(id)
-        .execute(pool)
-        .await.map(|r| r.rows_affected()))?;
-        Ok(())
-    }
-
-    /// Saves the mailbox step. A new address ends the connection: the refresh token belongs to
-    /// the old mailbox, so it is dropped and the account must sign in again. Returns whether
-    /// the account exists and whether it was disconnected.
-    pub async fn update_mailbox(
-        &self,
-        id: &str,
-        step: u8,
-        update: MailboxUpdate<'_>,
-    ) -> Result<MailboxSaved, StorageError> {
-        let mut tx = self.begin_write().await?;
-        lock_account(&mut tx, id).await?;
-        let t = now();
-        let disconnected = on_tx!(&mut tx, c => sqlx::query(
-            "UPDATE accounts SET refresh_token = NULL, refresh_generation = refresh_generation + 1, \
-               access_token = NULL, access_expires_at = NULL, \
-               signed_in_as = NULL, signed_in_at = NULL, refreshed_at = NULL, \
-               connection_problem = NULL, attention_since = NULL, refresh_failures = 0, \
-               refresh_retry_at = NULL, state = 'ready_to_sign_in', updated_at = $1 \
-             WHERE id = $2 AND lower(email) <> lower($3) \
-               AND (refresh_token IS NOT NULL OR state IN ('connected', 'needs_attention'))",
-        )
-        .bind(t)
-        .bind(id)
-        .bind(update.email)
-        .execute(c)
-        .await.map(|r| r.rows_affected()))?
-            == 1;
-        if disconnected {
-            disconnected_event(
-                &mut tx,
-                id,
-                "mailbox_changed",
-                "The account's mailbox address changed: the new mailbox must sign in.",
+        async fn accounts_with_email(
+            &self,
+            email: &str,
+            except_id: &str,
+        ) -> Result<Vec<(String, String)>, StorageError> {
+            Ok(on_db!(self, pool => sqlx::query_as(
+                "SELECT id, name FROM accounts WHERE lower(email) = lower($1) AND id <> $2 ORDER BY name",
             )
-            .await?;
+            .bind(email)
+            .bind(except_id)
+            .fetch_all(pool)
+            .await)?)
         }
-        // The epoch is bumped with the old address still in the row: an address change means
-        // a sign-in started before it is for another mailbox.
-        let found = on_tx!(&mut tx, c => sqlx::query(
-            "UPDATE accounts SET name = $1, email = $2, mailbox_settings = $3, \
-               identity_epoch = identity_epoch + CASE WHEN lower(email) <> lower($4) THEN 1 ELSE 0 END, \
-               saved_step = CASE WHEN saved_step > $5 THEN saved_step ELSE $5 END, updated_at = $6, \
-               state = CASE WHEN state = 'draft' THEN 'ready_to_sign_in' ELSE state END \
-             WHERE id = $7",
-        )
-        .bind(update.name)
-        .bind(update.email)
-        .bind(encode(update.mailbox)?)
-        .bind(update.email)
-        .bind(i64::from(step))
-        .bind(t)
-        .bind(id)
-        .execute(c)
-        .await.map(|r| r.rows_affected()))?
-            == 1;
-        tx.commit().await?;
-        Ok(MailboxSaved {
-            found,
-            disconnected,
-        })
-    }
 
-    /// Other accounts using this address (case-insensitive), as (id, name).
-    pub async fn accounts_with_email(
-        &self,
-        email: &str,
-        except_id: &str,
-    ) -> Result<Vec<(String, String)>, StorageError> {
-        Ok(on_db!(self, pool => sqlx::query_as(
-            "SELECT id, name FROM accounts WHERE lower(email) = lower($1) AND id <> $2 ORDER BY name",
-        )
-        .bind(email)
-        .bind(except_id)
-        .fetch_all(pool)
-        .await)?)
-    }
+        async fn any_sealed_secret(&self) -> Result<Option<(String, Vec<u8>)>, StorageError> {
+            Ok(on_db!(self, pool => sqlx::query_as(
+                "SELECT id, client_secret FROM accounts WHERE client_secret IS NOT NULL LIMIT 1",
+            )
+            .fetch_optional(pool)
+            .await)?)
+        }
 
-    /// One stored ciphertext and its row, to prove at start that the master key fits.
-    pub async fn any_sealed_secret(&self) -> Result<Option<(String, Vec<u8>)>, StorageError> {
-        Ok(on_db!(self, pool => sqlx::query_as(
-            "SELECT id, client_secret FROM accounts WHERE client_secret IS NOT NULL LIMIT 1",
-        )
-        .fetch_optional(pool)
-        .await)?)
-    }
-
-    /// Any stored refresh token and its account: an account on the operator's app has no secret
-    /// of its own, so this may be all that the master key protects.
-    pub async fn any_refresh_token(&self) -> Result<Option<(String, Vec<u8>)>, StorageError> {
-        Ok(on_db!(self, pool => sqlx::query_as(
-            "SELECT id, refresh_token FROM accounts WHERE refresh_token IS NOT NULL LIMIT 1",
-        )
-        .fetch_optional(pool)
-        .await)?)
+        async fn any_refresh_token(&self) -> Result<Option<(String, Vec<u8>)>, StorageError> {
+            Ok(on_db!(self, pool => sqlx::query_as(
+                "SELECT id, refresh_token FROM accounts WHERE refresh_token IS NOT NULL LIMIT 1",
+            )
+            .fetch_optional(pool)
+            .await)?)
+        }
     }
 }
 
@@ -522,6 +584,7 @@ pub(crate) mod tests {
     use mailkey_app::{draft::Step, provider::MICROSOFT_365};
 
     use super::*;
+    use crate::storage::Store;
     use crate::storage::DEFAULT_ORGANISATION;
 
     pub(crate) async fn store_with_account(dir: &tempfile::TempDir) -> Store {

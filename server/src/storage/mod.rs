@@ -2,11 +2,18 @@
 //! sqlx types, JSON columns or strings standing for enums, and one error for a row this version
 //! cannot read ([`StorageError::Corrupt`]).
 //!
-//! Two databases sit behind it: SQLite in the data directory (one instance, the default) and
-//! PostgreSQL (several instances on one database). Every query is written once, in SQL both
-//! understand (`$1` placeholders, standard functions; [`Dialect`] where they differ), and
-//! [`on_db!`] compiles it once per database, so each gets its own typed implementation (sqlx's
-//! own driver and types, not its `Any` driver).
+//! Storage is reached through one narrow interface per area ([`AccountStore`], [`DraftStore`],
+//! [`SignInStore`], [`ApiKeyStore`], [`OperatorSessionStore`], [`ConnectSessionStore`],
+//! [`TestHistoryStore`], [`LiveTestStore`], [`OperatorAppStore`], [`OrganisationStore`],
+//! [`WebhookOutbox`], [`RevisionStore`]), each implemented once per database:
+//! [`SqliteStore`] in the data directory (one instance, the default) and [`PgStore`] (several
+//! instances on one database). A service that needs one area holds just that
+//! (`Arc<dyn ApiKeyStore>`); [`Store`] is the whole database.
+//!
+//! Every query is written once, in SQL both understand (`$1` placeholders, standard functions;
+//! [`Dialect`] where they differ), and [`per_database!`] compiles it into each database's
+//! implementation, with sqlx's own driver and types (not its `Any` driver). What truly differs
+//! is written once per database by hand ([`Database`], [`RevisionStore`]).
 
 #[macro_use]
 mod dispatch;
@@ -34,29 +41,32 @@ use sqlx::{
     },
 };
 
-pub use accounts::{AccountFilter, Cursor};
-pub use api_keys::{ApiKeyRecord, NewApiKey};
+pub use accounts::{AccountFilter, AccountStore, Cursor};
+pub use api_keys::{ApiKeyRecord, ApiKeyStore, NewApiKey};
 pub use connect_sessions::{
-    ConnectSessionRecord, Launch, NewConnectSession, SessionMode, TicketUse,
+    ConnectSessionRecord, ConnectSessionStore, Launch, NewConnectSession, SessionMode, TicketUse,
 };
-pub use connection_tests::{TestFailure, TestRunRecord};
-use dispatch::Tx;
+pub use connection_tests::{TestFailure, TestHistoryStore, TestRunRecord};
+use dispatch::{Dialect, Tx};
 pub use drafts::{
-    AppSaved, AppUpdate, DraftRecord, Inserted, MailboxSaved, MailboxUpdate, NewDraftRecord,
+    AppSaved, AppUpdate, DraftRecord, DraftStore, Inserted, MailboxSaved, MailboxUpdate,
+    NewDraftRecord,
 };
-pub use live_tests::TestBudget;
+pub use live_tests::{LiveTestStore, TestBudget};
 pub use location::{DatabaseLocation, LocationError, SecretUrl};
-pub use operator::SessionRecord;
-pub use operator_apps::OperatorAppRecord;
-pub use organisations::{new_organisation_id, Deleted, OrganisationRecord, DEFAULT_ORGANISATION};
-pub use revision::{Heard, RevisionFeed};
+pub use operator::{OperatorSessionStore, SessionRecord};
+pub use operator_apps::{OperatorAppRecord, OperatorAppStore};
+pub use organisations::{
+    new_organisation_id, Deleted, OrganisationRecord, OrganisationStore, DEFAULT_ORGANISATION,
+};
+pub use revision::{Heard, RevisionFeed, RevisionStore};
 pub use sign_in::{
     AttemptRecord, Claim, LatestOutcome, NewAttempt, Refreshed, SharedToken, SignInMode,
-    SignInPurpose,
+    SignInPurpose, SignInStore,
 };
 pub use webhooks::{
     AttemptOutcome, DeliveryRecord, DueDelivery, EndpointRecord, EndpointUpdate, EventRecord,
-    NewEndpointRecord, NewEvent, NoticeSubject,
+    NewEndpointRecord, NewEvent, NoticeSubject, WebhookOutbox,
 };
 
 /// The database file inside the data directory.
@@ -128,25 +138,103 @@ fn encode<T: serde::Serialize>(value: &T) -> Result<String, StorageError> {
     serde_json::to_string(value).map_err(|e| StorageError::Encode(e.to_string()))
 }
 
-/// The handle every part of the server uses to read and write state.
-#[derive(Clone, Debug)]
-pub struct Store {
-    db: Db,
+/// The handle every part of the server uses to read and write state: one of the two databases,
+/// reached through the area interfaces it implements ([`AccountStore`], [`SignInStore`], …;
+/// a caller imports the ones it uses). A service that needs one area only can hold just that
+/// (`Arc<dyn AccountStore>`, say, through [`Store::backend`]).
+#[derive(Clone)]
+pub struct Store(Arc<dyn Backend>);
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
 }
 
-#[derive(Clone, Debug)]
-pub(crate) enum Db {
-    Sqlite(SqliteDb),
-    Postgres(PgPool),
+impl std::ops::Deref for Store {
+    type Target = dyn Backend;
+
+    fn deref(&self) -> &(dyn Backend + 'static) {
+        &*self.0
+    }
 }
 
+/// Every area's interface: what one database implements.
+pub trait Backend:
+    Database
+    + AccountStore
+    + DraftStore
+    + SignInStore
+    + ApiKeyStore
+    + OperatorSessionStore
+    + ConnectSessionStore
+    + TestHistoryStore
+    + LiveTestStore
+    + OperatorAppStore
+    + OrganisationStore
+    + WebhookOutbox
+    + RevisionStore
+    + testing::RawSql
+    + std::fmt::Debug
+{
+}
+
+impl<T> Backend for T where
+    T: Database
+        + AccountStore
+        + DraftStore
+        + SignInStore
+        + ApiKeyStore
+        + OperatorSessionStore
+        + ConnectSessionStore
+        + TestHistoryStore
+        + LiveTestStore
+        + OperatorAppStore
+        + OrganisationStore
+        + WebhookOutbox
+        + RevisionStore
+        + testing::RawSql
+        + std::fmt::Debug
+{
+}
+
+/// What the two databases do differently beyond their SQL: written once for each.
+#[async_trait::async_trait]
+pub trait Database: Send + Sync + std::fmt::Debug {
+    /// Whether this is PostgreSQL, where several instances may share the database.
+    fn is_postgres(&self) -> bool;
+
+    /// SQLite's WAL index (`-shm`): its header changes with every commit, by any process.
+    /// `None` on PostgreSQL, which has no such file.
+    fn wal_index(&self) -> Option<std::path::PathBuf>;
+
+    /// The SQLite database file (`None` on PostgreSQL).
+    fn file(&self) -> Option<&Path>;
+
+    /// The `revision` row (migration 0013): moves whenever an answer kept in memory may be
+    /// stale.
+    async fn revision(&self) -> Result<i64, StorageError>;
+
+    /// Answers whether the database responds, for `/readyz`.
+    async fn ping(&self) -> Result<(), StorageError>;
+
+    async fn close(&self);
+}
+
+/// SQLite in the data directory: one instance (the default).
 #[derive(Clone, Debug)]
-pub(crate) struct SqliteDb {
+pub struct SqliteStore {
     pool: SqlitePool,
     /// The database file (its write-ahead log is beside it).
     path: Arc<std::path::PathBuf>,
     /// Held, never used: see `open_sqlite`.
     _keep_open: Arc<std::sync::Mutex<sqlx::SqliteConnection>>,
+}
+
+/// PostgreSQL: several instances on one database.
+#[derive(Clone, Debug)]
+pub struct PgStore {
+    pool: PgPool,
 }
 
 impl Store {
@@ -164,68 +252,112 @@ impl Store {
         }
     }
 
-    /// The `revision` row (migration 0013): moves whenever an answer kept in memory may be stale.
-    pub async fn revision(&self) -> Result<i64, StorageError> {
-        Ok(on_db!(self, pool => {
-            sqlx::query_scalar("SELECT n FROM revision WHERE id = 1")
-                .fetch_one(pool)
-                .await
-        })?)
+    /// The database behind the handle, to hold one area of it (`Arc<dyn AccountStore>`).
+    pub fn backend(&self) -> Arc<dyn Backend> {
+        self.0.clone()
+    }
+}
+
+impl SqliteStore {
+    fn pool(&self) -> &SqlitePool {
+        &self.pool
     }
 
-    /// SQLite's WAL index (`-shm`): its header changes with every commit, by any process.
-    /// `None` on PostgreSQL, which has no such file.
-    pub fn wal_index(&self) -> Option<std::path::PathBuf> {
-        let Db::Sqlite(db) = &self.db else {
-            return None;
-        };
-        let mut shm = db.path.as_os_str().to_owned();
-        shm.push("-shm");
-        Some(shm.into())
-    }
-
-    /// Whether this is PostgreSQL, where several instances may share the database.
-    pub fn is_postgres(&self) -> bool {
-        matches!(self.db, Db::Postgres(_))
-    }
-
-    /// The SQLite database file (`None` on PostgreSQL).
-    pub fn file(&self) -> Option<&Path> {
-        match &self.db {
-            Db::Sqlite(db) => Some(&db.path),
-            Db::Postgres(_) => None,
-        }
-    }
-
-    /// Answers whether the database responds, for `/readyz`.
-    pub async fn ping(&self) -> Result<(), StorageError> {
-        on_db!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(drop))?;
-        Ok(())
-    }
-
-    pub async fn close(&self) {
-        match &self.db {
-            Db::Sqlite(db) => db.pool.close().await,
-            Db::Postgres(pool) => pool.close().await,
-        }
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
     }
 
     async fn begin(&self) -> Result<Tx, StorageError> {
-        Ok(match &self.db {
-            Db::Sqlite(db) => Tx::Sqlite(db.pool.begin().await?),
-            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
-        })
+        Ok(Tx::Sqlite(self.pool.begin().await?))
     }
 
     /// A transaction that reads, then writes what it read. SQLite takes its write lock at once,
     /// so a commit by another connection in between cannot fail the upgrade
-    /// (SQLITE_BUSY_SNAPSHOT, which no busy timeout waits out); PostgreSQL locks the rows read
-    /// with [`Dialect::for_update`].
+    /// (SQLITE_BUSY_SNAPSHOT, which no busy timeout waits out).
     async fn begin_write(&self) -> Result<Tx, StorageError> {
-        Ok(match &self.db {
-            Db::Sqlite(db) => Tx::Sqlite(db.pool.begin_with("BEGIN IMMEDIATE").await?),
-            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
-        })
+        Ok(Tx::Sqlite(self.pool.begin_with("BEGIN IMMEDIATE").await?))
+    }
+}
+
+impl PgStore {
+    fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    async fn begin(&self) -> Result<Tx, StorageError> {
+        Ok(Tx::Postgres(self.pool.begin().await?))
+    }
+
+    /// A transaction that reads, then writes what it read: it locks the rows read with
+    /// [`Dialect::for_update`].
+    async fn begin_write(&self) -> Result<Tx, StorageError> {
+        self.begin().await
+    }
+}
+
+#[async_trait::async_trait]
+impl Database for SqliteStore {
+    fn is_postgres(&self) -> bool {
+        false
+    }
+
+    fn wal_index(&self) -> Option<std::path::PathBuf> {
+        let mut shm = self.path.as_os_str().to_owned();
+        shm.push("-shm");
+        Some(shm.into())
+    }
+
+    fn file(&self) -> Option<&Path> {
+        Some(&self.path)
+    }
+
+    async fn revision(&self) -> Result<i64, StorageError> {
+        Ok(sqlx::query_scalar("SELECT n FROM revision WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn ping(&self) -> Result<(), StorageError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await
+    }
+}
+
+#[async_trait::async_trait]
+impl Database for PgStore {
+    fn is_postgres(&self) -> bool {
+        true
+    }
+
+    fn wal_index(&self) -> Option<std::path::PathBuf> {
+        None
+    }
+
+    fn file(&self) -> Option<&Path> {
+        None
+    }
+
+    async fn revision(&self) -> Result<i64, StorageError> {
+        Ok(sqlx::query_scalar("SELECT n FROM revision WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn ping(&self) -> Result<(), StorageError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await
     }
 }
 
@@ -264,13 +396,11 @@ async fn open_sqlite(data_dir: &Path) -> Result<Store, StorageError> {
     let keep_open = sqlx::ConnectOptions::connect(&options)
         .await
         .map_err(open_error)?;
-    Ok(Store {
-        db: Db::Sqlite(SqliteDb {
-            pool,
-            _keep_open: Arc::new(std::sync::Mutex::new(keep_open)),
-            path: Arc::new(path),
-        }),
-    })
+    Ok(Store(Arc::new(SqliteStore {
+        pool,
+        _keep_open: Arc::new(std::sync::Mutex::new(keep_open)),
+        path: Arc::new(path),
+    })))
 }
 
 async fn open_postgres(
@@ -301,9 +431,7 @@ async fn open_postgres(
             source,
         })?;
     migrate(&POSTGRES_MIGRATIONS, &pool, &display).await?;
-    Ok(Store {
-        db: Db::Postgres(pool),
-    })
+    Ok(Store(Arc::new(PgStore { pool })))
 }
 
 /// Applies pending migrations; a database migrated by a newer Mailkey is refused by name
@@ -407,16 +535,26 @@ pub mod testing {
         Store::connect(&location(dir).await).await.unwrap()
     }
 
-    impl Store {
+    /// SQL as written, for tests.
+    #[async_trait::async_trait]
+    pub trait RawSql: Send + Sync {
         /// Runs statements as written (several, `;`-separated; no parameters): for a test that
         /// puts a row into a state the code would never write.
-        pub async fn execute_raw(&self, sql: &str) {
-            on_db!(self, pool => sqlx::raw_sql(sql).execute(pool).await.map(drop)).unwrap();
-        }
+        async fn execute_raw(&self, sql: &str);
 
         /// The one text value `sql` selects.
-        pub async fn text_raw(&self, sql: &str) -> Option<String> {
-            on_db!(self, pool => sqlx::query_scalar(sql).fetch_one(pool).await).unwrap()
+        async fn text_raw(&self, sql: &str) -> Option<String>;
+    }
+
+    per_database! {
+        impl RawSql {
+            async fn execute_raw(&self, sql: &str) {
+                on_db!(self, pool => sqlx::raw_sql(sql).execute(pool).await.map(drop)).unwrap();
+            }
+
+            async fn text_raw(&self, sql: &str) -> Option<String> {
+                on_db!(self, pool => sqlx::query_scalar(sql).fetch_one(pool).await).unwrap()
+            }
         }
     }
 }
@@ -433,9 +571,10 @@ mod tests {
         let url = testing::postgres_database().await;
         let location = DatabaseLocation::from_setting(url.as_deref(), dir.path()).unwrap();
         let store = Store::connect(&location).await.unwrap();
-        let checksum = match store.db {
-            Db::Sqlite(_) => "X'00'",
-            Db::Postgres(_) => "'\\x00'::bytea",
+        let checksum = if store.is_postgres() {
+            "'\\x00'::bytea"
+        } else {
+            "X'00'"
         };
         store
             .execute_raw(&format!(

@@ -1,6 +1,6 @@
 //! Organisations: the host's customers, each with the host's own `external_id`.
 
-use super::{now, StorageError, Store};
+use super::{now, StorageError};
 
 /// The organisation existing accounts were moved into.
 pub const DEFAULT_ORGANISATION: &str = "org_default";
@@ -41,165 +41,204 @@ pub fn new_organisation_id() -> String {
     )
 }
 
-impl Store {
+/// The host's organisations, which own accounts and keys.
+#[async_trait::async_trait]
+pub trait OrganisationStore: Send + Sync + std::fmt::Debug {
     /// Creates the organisation, or returns the one with this `external_id` (false: it existed).
-    pub async fn create_organisation(
+    async fn create_organisation(
         &self,
         id: &str,
         external_id: &str,
         name: &str,
-    ) -> Result<(OrganisationRecord, bool), StorageError> {
-        let t = now();
-        let created = on_db!(self, pool => sqlx::query(
-            "INSERT INTO organisations (id, external_id, name, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (external_id) DO NOTHING",
-        )
-        .bind(id)
-        .bind(external_id)
-        .bind(name)
-        .bind(t)
-        .bind(t)
-        .execute(pool)
-        .await.map(|r| r.rows_affected()))?
-            == 1;
-        let record = on_db!(self, pool => sqlx::query_as::<_, OrganisationRecord>(&format!("{SELECT} WHERE o.external_id = $1"))
-                .bind(external_id)
-                .fetch_one(pool)
-                .await)?;
-        Ok((record, created))
-    }
+    ) -> Result<(OrganisationRecord, bool), StorageError>;
 
     /// Organisations visible to a caller restricted to `only` (every one when `None`).
-    pub async fn organisations(
+    async fn organisations(
         &self,
         only: Option<&str>,
-    ) -> Result<Vec<OrganisationRecord>, StorageError> {
-        Ok(
-            on_db!(self, pool => sqlx::query_as::<_, OrganisationRecord>(&format!(
-            "{SELECT} WHERE ($1 IS NULL OR o.id = $1) ORDER BY lower(o.name), o.id"
-        ))
-        .bind(only)
-        .fetch_all(pool)
-        .await)?,
-        )
-    }
+    ) -> Result<Vec<OrganisationRecord>, StorageError>;
 
-    pub async fn organisation(
+    async fn organisation(
         &self,
         id: &str,
         only: Option<&str>,
-    ) -> Result<Option<OrganisationRecord>, StorageError> {
-        Ok(
-            on_db!(self, pool => sqlx::query_as::<_, OrganisationRecord>(&format!(
-            "{SELECT} WHERE o.id = $1 AND ($2 IS NULL OR o.id = $3)"
-        ))
-        .bind(id)
-        .bind(only)
-        .bind(only)
-        .fetch_optional(pool)
-        .await)?,
-        )
-    }
+    ) -> Result<Option<OrganisationRecord>, StorageError>;
 
-    pub async fn organisation_by_external_id(
+    async fn organisation_by_external_id(
         &self,
         external_id: &str,
-    ) -> Result<Option<OrganisationRecord>, StorageError> {
-        Ok(
-            on_db!(self, pool => sqlx::query_as::<_, OrganisationRecord>(&format!("{SELECT} WHERE o.external_id = $1"))
-                .bind(external_id)
-                .fetch_optional(pool)
-                .await)?,
-        )
-    }
+    ) -> Result<Option<OrganisationRecord>, StorageError>;
 
-    pub async fn rename_organisation(&self, id: &str, name: &str) -> Result<bool, StorageError> {
-        let done = on_db!(self, pool => sqlx::query("UPDATE organisations SET name = $1, updated_at = $2 WHERE id = $3")
-            .bind(name)
-            .bind(now())
-            .bind(id)
-            .execute(pool)
-            .await.map(|r| r.rows_affected()))?;
-        Ok(done == 1)
-    }
+    async fn rename_organisation(&self, id: &str, name: &str) -> Result<bool, StorageError>;
 
     /// Deletes an organisation; with `with_accounts`, its accounts too (their secrets, sign-ins
     /// and history), else only when it has none.
-    pub async fn delete_organisation(
+    async fn delete_organisation(
         &self,
         id: &str,
         with_accounts: bool,
-    ) -> Result<Deleted, StorageError> {
-        // Counts, then deletes: taken for writing at once. On PostgreSQL the organisation and
-        // its keys are locked first, before anything that moves the revision row (the accounts'
-        // delete does): a key revoked meanwhile holds its key and then the revision, so taking
-        // them in that order too leaves no circle to wait in.
-        let mut tx = self.begin_write().await?;
-        let _: Option<String> = on_tx!(&mut tx, c, dialect => sqlx::query_scalar(&format!(
-            "SELECT id FROM organisations WHERE id = $1{}",
-            dialect.for_update()
-        ))
-        .bind(id)
-        .fetch_optional(c)
-        .await)?;
-        let _: Vec<String> = on_tx!(&mut tx, c, dialect => sqlx::query_scalar(&format!(
-            "SELECT id FROM api_keys WHERE organisation_id = $1 ORDER BY id{}",
-            dialect.for_update()
-        ))
-        .bind(id)
-        .fetch_all(c)
-        .await)?;
-        let accounts: i64 = on_tx!(&mut tx, c => sqlx::query_scalar("SELECT COUNT(*) FROM accounts WHERE organisation_id = $1")
-            .bind(id)
-            .fetch_one(c)
-            .await)?;
-        if accounts > 0 && !with_accounts {
-            return Ok(Deleted::HasAccounts(accounts));
-        }
-        super::accounts::delete_accounts(
-            &mut tx,
-            super::accounts::Accounts::OfOrganisation(id),
-            true,
-        )
-        .await?;
-        // Keys restricted to it can reach nothing any more: they go with it (and the key table
-        // refers to the organisation, so they must).
-        on_tx!(&mut tx, c => sqlx::query("DELETE FROM api_keys WHERE organisation_id = $1")
-            .bind(id)
-            .execute(c)
-            .await.map(|r| r.rows_affected()))?;
-        // So do webhook endpoints restricted to it, with their deliveries (the accounts'
-        // `account.deleted` events still reach the endpoints of every organisation).
-        on_tx!(&mut tx, c => sqlx::query("DELETE FROM webhook_endpoints WHERE organisation_id = $1")
-            .bind(id)
-            .execute(c)
-            .await.map(|r| r.rows_affected()))?;
-        let gone = on_tx!(&mut tx, c => sqlx::query("DELETE FROM organisations WHERE id = $1")
-            .bind(id)
-            .execute(c)
-            .await.map(|r| r.rows_affected()))?
-            == 1;
-        tx.commit().await?;
-        Ok(if gone {
-            Deleted::Gone { accounts }
-        } else {
-            Deleted::NotFound
-        })
-    }
+    ) -> Result<Deleted, StorageError>;
 
     /// Whether the account exists and a caller restricted to `only` may see it.
-    pub async fn account_visible(
-        &self,
-        id: &str,
-        only: Option<&str>,
-    ) -> Result<bool, StorageError> {
-        Ok(on_db!(self, pool => sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM accounts \
-               WHERE id = $1 AND ($2 IS NULL OR organisation_id = $2))",
-        )
-        .bind(id)
-        .bind(only)
-        .fetch_one(pool)
-        .await)?)
+    async fn account_visible(&self, id: &str, only: Option<&str>) -> Result<bool, StorageError>;
+}
+
+per_database! {
+    impl OrganisationStore {
+        async fn create_organisation(
+            &self,
+            id: &str,
+            external_id: &str,
+            name: &str,
+        ) -> Result<(OrganisationRecord, bool), StorageError> {
+            let t = now();
+            let created = on_db!(self, pool => sqlx::query(
+                "INSERT INTO organisations (id, external_id, name, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (external_id) DO NOTHING",
+            )
+            .bind(id)
+            .bind(external_id)
+            .bind(name)
+            .bind(t)
+            .bind(t)
+            .execute(pool)
+            .await.map(|r| r.rows_affected()))?
+                == 1;
+            let record = on_db!(self, pool => sqlx::query_as::<_, OrganisationRecord>(&format!("{SELECT} WHERE o.external_id = $1"))
+                    .bind(external_id)
+                    .fetch_one(pool)
+                    .await)?;
+            Ok((record, created))
+        }
+
+        async fn organisations(
+            &self,
+            only: Option<&str>,
+        ) -> Result<Vec<OrganisationRecord>, StorageError> {
+            Ok(
+                on_db!(self, pool => sqlx::query_as::<_, OrganisationRecord>(&format!(
+                "{SELECT} WHERE ($1 IS NULL OR o.id = $1) ORDER BY lower(o.name), o.id"
+            ))
+            .bind(only)
+            .fetch_all(pool)
+            .await)?,
+            )
+        }
+
+        async fn organisation(
+            &self,
+            id: &str,
+            only: Option<&str>,
+        ) -> Result<Option<OrganisationRecord>, StorageError> {
+            Ok(
+                on_db!(self, pool => sqlx::query_as::<_, OrganisationRecord>(&format!(
+                "{SELECT} WHERE o.id = $1 AND ($2 IS NULL OR o.id = $3)"
+            ))
+            .bind(id)
+            .bind(only)
+            .bind(only)
+            .fetch_optional(pool)
+            .await)?,
+            )
+        }
+
+        async fn organisation_by_external_id(
+            &self,
+            external_id: &str,
+        ) -> Result<Option<OrganisationRecord>, StorageError> {
+            Ok(
+                on_db!(self, pool => sqlx::query_as::<_, OrganisationRecord>(&format!("{SELECT} WHERE o.external_id = $1"))
+                    .bind(external_id)
+                    .fetch_optional(pool)
+                    .await)?,
+            )
+        }
+
+        async fn rename_organisation(&self, id: &str, name: &str) -> Result<bool, StorageError> {
+            let done = on_db!(self, pool => sqlx::query("UPDATE organisations SET name = $1, updated_at = $2 WHERE id = $3")
+                .bind(name)
+                .bind(now())
+                .bind(id)
+                .execute(pool)
+                .await.map(|r| r.rows_affected()))?;
+            Ok(done == 1)
+        }
+
+        async fn delete_organisation(
+            &self,
+            id: &str,
+            with_accounts: bool,
+        ) -> Result<Deleted, StorageError> {
+            // Counts, then deletes: taken for writing at once. On PostgreSQL the organisation and
+            // its keys are locked first, before anything that moves the revision row (the accounts'
+            // delete does): a key revoked meanwhile holds its key and then the revision, so taking
+            // them in that order too leaves no circle to wait in.
+            let mut tx = self.begin_write().await?;
+            let _: Option<String> = on_tx!(&mut tx, c, dialect => sqlx::query_scalar(&format!(
+                "SELECT id FROM organisations WHERE id = $1{}",
+                dialect.for_update()
+            ))
+            .bind(id)
+            .fetch_optional(c)
+            .await)?;
+            let _: Vec<String> = on_tx!(&mut tx, c, dialect => sqlx::query_scalar(&format!(
+                "SELECT id FROM api_keys WHERE organisation_id = $1 ORDER BY id{}",
+                dialect.for_update()
+            ))
+            .bind(id)
+            .fetch_all(c)
+            .await)?;
+            let accounts: i64 = on_tx!(&mut tx, c => sqlx::query_scalar("SELECT COUNT(*) FROM accounts WHERE organisation_id = $1")
+                .bind(id)
+                .fetch_one(c)
+                .await)?;
+            if accounts > 0 && !with_accounts {
+                return Ok(Deleted::HasAccounts(accounts));
+            }
+            super::accounts::delete_accounts(
+                &mut tx,
+                super::accounts::Accounts::OfOrganisation(id),
+                true,
+            )
+            .await?;
+            // Keys restricted to it can reach nothing any more: they go with it (and the key table
+            // refers to the organisation, so they must).
+            on_tx!(&mut tx, c => sqlx::query("DELETE FROM api_keys WHERE organisation_id = $1")
+                .bind(id)
+                .execute(c)
+                .await.map(|r| r.rows_affected()))?;
+            // So do webhook endpoints restricted to it, with their deliveries (the accounts'
+            // `account.deleted` events still reach the endpoints of every organisation).
+            on_tx!(&mut tx, c => sqlx::query("DELETE FROM webhook_endpoints WHERE organisation_id = $1")
+                .bind(id)
+                .execute(c)
+                .await.map(|r| r.rows_affected()))?;
+            let gone = on_tx!(&mut tx, c => sqlx::query("DELETE FROM organisations WHERE id = $1")
+                .bind(id)
+                .execute(c)
+                .await.map(|r| r.rows_affected()))?
+                == 1;
+            tx.commit().await?;
+            Ok(if gone {
+                Deleted::Gone { accounts }
+            } else {
+                Deleted::NotFound
+            })
+        }
+
+        async fn account_visible(
+            &self,
+            id: &str,
+            only: Option<&str>,
+        ) -> Result<bool, StorageError> {
+            Ok(on_db!(self, pool => sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM accounts \
+                   WHERE id = $1 AND ($2 IS NULL OR organisation_id = $2))",
+            )
+            .bind(id)
+            .bind(only)
+            .fetch_one(pool)
+            .await)?)
+        }
     }
 }

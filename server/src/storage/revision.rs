@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use sqlx::postgres::PgListener;
 
-use super::{Db, StorageError, Store};
+use super::{PgStore, SqliteStore, StorageError};
 
 /// The channel the revision's trigger notifies, with the new revision as payload; heartbeats
 /// travel on it too, so that hearing one proves every revision committed before it was heard.
@@ -70,14 +70,81 @@ fn parse(payload: &str) -> Option<Heard> {
     payload.parse().ok().map(Heard::Revision)
 }
 
-impl Store {
+/// How instances hear the revision move: PostgreSQL's listeners (migration 0021). SQLite
+/// has none; its WAL index tells every process of every commit.
+#[async_trait::async_trait]
+pub trait RevisionStore: Send + Sync + std::fmt::Debug {
     /// A connection listening for the revision to move; `None` on SQLite.
-    pub async fn revision_feed(&self) -> Result<Option<RevisionFeed>, StorageError> {
-        let Db::Postgres(pool) = &self.db else {
-            return Ok(None);
-        };
+    async fn revision_feed(&self) -> Result<Option<RevisionFeed>, StorageError>;
+
+    /// Records that `instance`, listening on the connection `backend` serves (see
+    /// [`RevisionFeed::backend`]), has taken in revision `seen` and may answer from memory for
+    /// `lease` more, then sends its heartbeat `beat`: one transaction, so the heartbeat is heard
+    /// after every revision committed before it.
+    async fn renew_listener(
+        &self,
+        instance: &str,
+        backend: i32,
+        seen: i64,
+        lease: Duration,
+        beat: u64,
+    ) -> Result<(), StorageError>;
+
+    /// Records that `instance` has taken in revision `seen` (its lease unchanged).
+    async fn acknowledge_revision(&self, instance: &str, seen: i64) -> Result<(), StorageError>;
+
+    /// How many listeners have not yet taken in the current revision while they may still
+    /// answer from memory: their lease runs and their listening connection is open (a process
+    /// that died has its connections closed by the kernel, and is not waited for).
+    async fn listeners_behind(&self) -> Result<i64, StorageError>;
+
+    /// Forgets a listener that stops: writers no longer wait for it.
+    async fn remove_listener(&self, instance: &str) -> Result<(), StorageError>;
+
+    /// Listeners whose lease ran out long ago (instances that died) are forgotten.
+    async fn forget_stale_listeners(&self) -> Result<(), StorageError>;
+}
+
+/// One process per file, or several that all see the WAL index: nobody to tell.
+#[async_trait::async_trait]
+impl RevisionStore for SqliteStore {
+    async fn revision_feed(&self) -> Result<Option<RevisionFeed>, StorageError> {
+        Ok(None)
+    }
+
+    async fn renew_listener(
+        &self,
+        _instance: &str,
+        _backend: i32,
+        _seen: i64,
+        _lease: Duration,
+        _beat: u64,
+    ) -> Result<(), StorageError> {
+        Ok(())
+    }
+
+    async fn acknowledge_revision(&self, _instance: &str, _seen: i64) -> Result<(), StorageError> {
+        Ok(())
+    }
+
+    async fn listeners_behind(&self) -> Result<i64, StorageError> {
+        Ok(0)
+    }
+
+    async fn remove_listener(&self, _instance: &str) -> Result<(), StorageError> {
+        Ok(())
+    }
+
+    async fn forget_stale_listeners(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl RevisionStore for PgStore {
+    async fn revision_feed(&self) -> Result<Option<RevisionFeed>, StorageError> {
         // Its own connection (not one of the pool's), which ends when the pool is closed.
-        let mut listener = PgListener::connect_with(pool).await?;
+        let mut listener = PgListener::connect_with(&self.pool).await?;
         listener.listen(CHANNEL).await?;
         let backend = sqlx::query_scalar("SELECT pg_backend_pid()")
             .fetch_one(&mut listener)
@@ -85,11 +152,7 @@ impl Store {
         Ok(Some(RevisionFeed { listener, backend }))
     }
 
-    /// Records that `instance`, listening on the connection `backend` serves (see
-    /// [`RevisionFeed::backend`]), has taken in revision `seen` and may answer from memory for
-    /// `lease` more, then sends its heartbeat `beat`: one transaction, so the heartbeat is heard
-    /// after every revision committed before it.
-    pub async fn renew_listener(
+    async fn renew_listener(
         &self,
         instance: &str,
         backend: i32,
@@ -97,10 +160,7 @@ impl Store {
         lease: Duration,
         beat: u64,
     ) -> Result<(), StorageError> {
-        let Db::Postgres(pool) = &self.db else {
-            return Ok(());
-        };
-        let mut tx = pool.begin().await?;
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO revision_listeners (instance, seen, expires_at, backend) \
              VALUES ($1, $2, clock_timestamp() + make_interval(secs => $3), $4) \
@@ -123,61 +183,40 @@ impl Store {
         Ok(())
     }
 
-    /// Records that `instance` has taken in revision `seen` (its lease unchanged).
-    pub async fn acknowledge_revision(
-        &self,
-        instance: &str,
-        seen: i64,
-    ) -> Result<(), StorageError> {
-        let Db::Postgres(pool) = &self.db else {
-            return Ok(());
-        };
+    async fn acknowledge_revision(&self, instance: &str, seen: i64) -> Result<(), StorageError> {
         sqlx::query("UPDATE revision_listeners SET seen = GREATEST(seen, $2) WHERE instance = $1")
             .bind(instance)
             .bind(seen)
-            .execute(pool)
+            .execute(&self.pool)
             .await?;
         Ok(())
     }
 
-    /// How many listeners have not yet taken in the current revision while they may still
-    /// answer from memory: their lease runs and their listening connection is open (a process
-    /// that died has its connections closed by the kernel, and is not waited for). 0 on SQLite.
-    pub async fn listeners_behind(&self) -> Result<i64, StorageError> {
-        let Db::Postgres(pool) = &self.db else {
-            return Ok(0);
-        };
+    async fn listeners_behind(&self) -> Result<i64, StorageError> {
         Ok(sqlx::query_scalar(
             "SELECT count(*) FROM revision_listeners \
              WHERE seen < (SELECT n FROM revision WHERE id = 1) \
                AND expires_at > clock_timestamp() \
                AND backend IN (SELECT pid FROM pg_stat_activity)",
         )
-        .fetch_one(pool)
+        .fetch_one(&self.pool)
         .await?)
     }
 
-    /// Forgets a listener that stops: writers no longer wait for it.
-    pub async fn remove_listener(&self, instance: &str) -> Result<(), StorageError> {
-        let Db::Postgres(pool) = &self.db else {
-            return Ok(());
-        };
+    async fn remove_listener(&self, instance: &str) -> Result<(), StorageError> {
         sqlx::query("DELETE FROM revision_listeners WHERE instance = $1")
             .bind(instance)
-            .execute(pool)
+            .execute(&self.pool)
             .await?;
         Ok(())
     }
 
-    /// Listeners whose lease ran out long ago (instances that died) are forgotten.
-    pub async fn forget_stale_listeners(&self) -> Result<(), StorageError> {
-        let Db::Postgres(pool) = &self.db else {
-            return Ok(());
-        };
+    async fn forget_stale_listeners(&self) -> Result<(), StorageError> {
         sqlx::query(
-            "DELETE FROM revision_listeners WHERE expires_at < clock_timestamp() - interval '1 hour'",
+            "DELETE FROM revision_listeners \
+             WHERE expires_at < clock_timestamp() - interval '1 hour'",
         )
-        .execute(pool)
+        .execute(&self.pool)
         .await?;
         Ok(())
     }

@@ -5,7 +5,7 @@
 use mailkey_app::webhooks::{DeliveryState, EventType};
 use rand::RngCore;
 
-use super::{now, StorageError, Store};
+use super::{now, StorageError};
 
 /// A stored endpoint, never its secret.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -263,374 +263,440 @@ async fn set_event_types(
     Ok(())
 }
 
-impl Store {
+/// Webhook endpoints, the events recorded for them and their deliveries (the outbox).
+#[async_trait::async_trait]
+pub trait WebhookOutbox: Send + Sync + std::fmt::Debug {
     /// Records an event that no other change comes with (a test event, an expiry notice).
-    pub async fn record_event(&self, event: &NewEvent<'_>) -> Result<Option<String>, StorageError> {
-        let mut tx = self.begin().await?;
-        let id = record_event(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(id)
-    }
+    async fn record_event(&self, event: &NewEvent<'_>) -> Result<Option<String>, StorageError>;
 
-    pub async fn insert_webhook_endpoint(
-        &self,
-        e: &NewEndpointRecord<'_>,
-    ) -> Result<(), StorageError> {
-        let mut tx = self.begin().await?;
-        let t = now();
-        on_tx!(&mut tx, c => sqlx::query(
-            "INSERT INTO webhook_endpoints (id, url, description, organisation_id, all_events, \
-               enabled, sealed_secret, created_at, updated_at) VALUES ($1, $2, $3, $4, TRUE, $5, $6, $7, $8)",
-        )
-        .bind(e.id)
-        .bind(e.url)
-        .bind(e.description)
-        .bind(e.organisation_id)
-        .bind(e.enabled)
-        .bind(e.sealed_secret)
-        .bind(t)
-        .bind(t)
-        .execute(c)
-        .await.map(|r| r.rows_affected()))?;
-        set_event_types(&mut tx, e.id, e.event_types).await?;
-        tx.commit().await?;
-        Ok(())
-    }
+    async fn insert_webhook_endpoint(&self, e: &NewEndpointRecord<'_>) -> Result<(), StorageError>;
 
     /// The endpoints, of one organisation when `organisation` is given (a restricted key sees
     /// only its own).
-    pub async fn webhook_endpoints(
+    async fn webhook_endpoints(
         &self,
         organisation: Option<&str>,
-    ) -> Result<Vec<EndpointRecord>, StorageError> {
-        let mut endpoints = on_db!(self, pool => sqlx::query_as::<_, EndpointRecord>(&format!(
-            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints \
-             WHERE $1 IS NULL OR organisation_id = $1 ORDER BY created_at, id"
-        ))
-        .bind(organisation)
-        .fetch_all(pool)
-        .await)?;
-        for e in &mut endpoints {
-            e.event_types = self.event_types_of(&e.id).await?;
-        }
-        Ok(endpoints)
-    }
+    ) -> Result<Vec<EndpointRecord>, StorageError>;
 
-    pub async fn webhook_endpoint(
+    async fn webhook_endpoint(
         &self,
         id: &str,
         organisation: Option<&str>,
-    ) -> Result<Option<EndpointRecord>, StorageError> {
-        let found = on_db!(self, pool => sqlx::query_as::<_, EndpointRecord>(&format!(
-            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints \
-             WHERE id = $1 AND ($2 IS NULL OR organisation_id = $2)"
-        ))
-        .bind(id)
-        .bind(organisation)
-        .fetch_optional(pool)
-        .await)?;
-        let Some(mut e) = found else {
-            return Ok(None);
-        };
-        e.event_types = self.event_types_of(&e.id).await?;
-        Ok(Some(e))
-    }
-
-    async fn event_types_of(&self, endpoint: &str) -> Result<Vec<EventType>, StorageError> {
-        on_db!(self, pool => sqlx::query_scalar::<_, String>(
-            "SELECT event_type FROM webhook_endpoint_events WHERE endpoint_id = $1 ORDER BY event_type",
-        )
-        .bind(endpoint)
-        .fetch_all(pool)
-        .await)?
-        .into_iter()
-        .map(|s| EventType::try_from(s).map_err(StorageError::Corrupt))
-        .collect()
-    }
+    ) -> Result<Option<EndpointRecord>, StorageError>;
 
     /// Applies `change`; enabling clears the reason Mailkey turned it off. False if none.
-    pub async fn update_webhook_endpoint(
+    async fn update_webhook_endpoint(
         &self,
         id: &str,
         change: &EndpointUpdate<'_>,
-    ) -> Result<bool, StorageError> {
-        let mut tx = self.begin().await?;
-        let found = on_tx!(&mut tx, c => sqlx::query(
-            "UPDATE webhook_endpoints SET url = COALESCE($1, url), \
-               description = COALESCE($2, description), enabled = COALESCE($3, enabled), \
-               disabled_reason = CASE WHEN $3 THEN NULL ELSE disabled_reason END, \
-               updated_at = $4 WHERE id = $5",
-        )
-        .bind(change.url)
-        .bind(change.description)
-        .bind(change.enabled)
-        .bind(now())
-        .bind(id)
-        .execute(c)
-        .await.map(|r| r.rows_affected()))?
-            == 1;
-        if found {
-            if let Some(types) = change.event_types {
-                set_event_types(&mut tx, id, types).await?;
-            }
-            if change.enabled == Some(false) {
-                on_tx!(&mut tx, c => sqlx::query(
-                    "UPDATE webhook_deliveries SET state = 'skipped', \
-                     last_error = 'not sent: the endpoint was turned off' \
-                     WHERE endpoint_id = $1 AND state = 'pending'",
-                )
-                .bind(id)
-                .execute(c)
-                .await.map(|r| r.rows_affected()))?;
-            }
-        }
-        tx.commit().await?;
-        Ok(found)
-    }
+    ) -> Result<bool, StorageError>;
 
     /// Forgets an endpoint with its deliveries. False if there was none.
-    pub async fn delete_webhook_endpoint(&self, id: &str) -> Result<bool, StorageError> {
-        Ok(
-            on_db!(self, pool => sqlx::query("DELETE FROM webhook_endpoints WHERE id = $1")
-            .bind(id)
-            .execute(pool)
-            .await.map(|r| r.rows_affected()))?
-                == 1,
-        )
-    }
+    async fn delete_webhook_endpoint(&self, id: &str) -> Result<bool, StorageError>;
 
     /// Takes up to `limit` deliveries that are due and not taken by a live worker, for
     /// `lease` seconds.
-    pub async fn take_due_deliveries(
+    async fn take_due_deliveries(
         &self,
         lease: i64,
         limit: i64,
-    ) -> Result<Vec<DueDelivery>, StorageError> {
-        let t = now();
-        let mut tx = self.begin().await?;
-        // Two instances taking at once must not take one delivery twice. The outer condition
-        // is checked again on a row another transaction just took (PostgreSQL re-reads it
-        // after waiting for its lock; the subquery's answer alone would still name it), and on
-        // PostgreSQL rows being taken are passed over rather than waited for, so instances
-        // share the queue. SQLite runs the statement under its one write lock.
-        let ids: Vec<i64> = on_tx!(&mut tx, c, dialect => sqlx::query_scalar(&format!(
-            "UPDATE webhook_deliveries SET locked_until = $1 + $2 WHERE id IN ( \
-               SELECT d.id FROM webhook_deliveries d \
-               JOIN webhook_endpoints p ON p.id = d.endpoint_id \
-               JOIN webhook_events e ON e.id = d.event_id \
-               WHERE d.state = 'pending' AND d.next_attempt_at <= $1 \
-               AND (d.locked_until IS NULL OR d.locked_until < $1) \
-               AND (p.enabled OR e.event_type = 'webhook.test') \
-               ORDER BY d.next_attempt_at, d.id LIMIT $3{}) \
-             AND state = 'pending' AND (locked_until IS NULL OR locked_until < $1) RETURNING id",
-            dialect.skip_locked("d")
-        ))
-        .bind(t)
-        .bind(lease)
-        .bind(limit)
-        .fetch_all(c)
-        .await)?;
-        let mut due = Vec::with_capacity(ids.len());
-        for id in ids {
-            due.push(
-                on_tx!(&mut tx, c => sqlx::query_as::<_, DueDelivery>(
-                    "SELECT d.id AS delivery_id, d.endpoint_id, p.url, p.sealed_secret, d.attempts, \
-                       e.id, e.event_type, e.occurred_at, e.organisation_id, \
-                       e.organisation_external_id, e.account_id, e.account_external_id, \
-                       e.account_name, e.mailbox, e.reason_code, e.reason, e.expires_on, \
-                       e.days_left \
-                     FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id \
-                     JOIN webhook_endpoints p ON p.id = d.endpoint_id WHERE d.id = $1",
-                )
-                .bind(id)
-                .fetch_one(c)
-                .await)?,
-            );
-        }
-        tx.commit().await?;
-        Ok(due)
-    }
+    ) -> Result<Vec<DueDelivery>, StorageError>;
 
     /// Records how an attempt of `delivery` to `endpoint` ended, and lets go of it.
-    pub async fn finish_delivery_attempt(
+    async fn finish_delivery_attempt(
         &self,
         delivery: i64,
         endpoint: &str,
         outcome: AttemptOutcome<'_>,
-    ) -> Result<(), StorageError> {
-        let t = now();
-        let mut tx = self.begin().await?;
-        let (state, status, error, next) = match &outcome {
-            AttemptOutcome::Delivered { status } => {
-                (DeliveryState::Delivered, Some(*status), None, None)
-            }
-            AttemptOutcome::Failed {
-                status,
-                error,
-                retry_at,
-            } => (
-                if retry_at.is_some() {
-                    DeliveryState::Pending
-                } else {
-                    DeliveryState::Failed
-                },
-                *status,
-                Some(*error),
-                *retry_at,
-            ),
-            AttemptOutcome::Gone => (
-                DeliveryState::Failed,
-                Some(410),
-                Some("the receiver answered 410 Gone: the endpoint was turned off"),
-                None,
-            ),
-        };
-        // Gone turns the endpoint off before any of its deliveries is touched: every path locks
-        // an endpoint before its deliveries (turning it off, deleting it), so two deliveries
-        // answered 410 together cannot each hold what the other waits for.
-        if matches!(outcome, AttemptOutcome::Gone) {
-            on_tx!(&mut tx, c => sqlx::query(
-                "UPDATE webhook_endpoints SET enabled = FALSE, disabled_reason = 'gone', \
-                 updated_at = $1 WHERE id = $2",
-            )
-            .bind(t)
-            .bind(endpoint)
-            .execute(c)
-            .await.map(|r| r.rows_affected()))?;
-        }
-        on_tx!(&mut tx, c => sqlx::query(
-            "UPDATE webhook_deliveries SET state = $1, attempts = attempts + 1, \
-               last_attempt_at = $2, last_status = $3, last_error = $4, \
-               next_attempt_at = COALESCE($5, next_attempt_at), locked_until = NULL, \
-               delivered_at = CASE WHEN $6 = 'delivered' THEN $7 ELSE delivered_at END \
-             WHERE id = $8 AND state = 'pending'",
-        )
-        .bind(state.as_str())
-        .bind(t)
-        .bind(status.map(i64::from))
-        .bind(error)
-        .bind(next)
-        .bind(state.as_str())
-        .bind(t)
-        .bind(delivery)
-        .execute(c)
-        .await.map(|r| r.rows_affected()))?;
-        if matches!(outcome, AttemptOutcome::Gone) {
-            on_tx!(&mut tx, c => sqlx::query(
-                "UPDATE webhook_deliveries SET state = 'skipped', locked_until = NULL, \
-                 last_error = 'not sent: the endpoint was turned off (410 Gone)' \
-                 WHERE endpoint_id = $1 AND state = 'pending'",
-            )
-            .bind(endpoint)
-            .execute(c)
-            .await.map(|r| r.rows_affected()))?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
+    ) -> Result<(), StorageError>;
 
     /// An endpoint's latest deliveries, newest first.
-    pub async fn deliveries_of(
+    async fn deliveries_of(
         &self,
         endpoint: &str,
         limit: i64,
-    ) -> Result<Vec<DeliveryRecord>, StorageError> {
-        Ok(on_db!(self, pool => sqlx::query_as::<_, DeliveryRecord>(
-            "SELECT d.id, d.event_id, e.event_type, d.state, d.attempts, d.next_attempt_at, \
-               d.last_attempt_at, d.last_status, d.last_error, d.delivered_at, d.created_at \
-             FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id \
-             WHERE d.endpoint_id = $1 ORDER BY d.created_at DESC, d.id DESC LIMIT $2",
-        )
-        .bind(endpoint)
-        .bind(limit)
-        .fetch_all(pool)
-        .await)?)
-    }
+    ) -> Result<Vec<DeliveryRecord>, StorageError>;
 
     /// Sends an event of `endpoint`'s again, as a new delivery with the same `webhook-id`.
     /// `None` when the endpoint has no such delivery.
-    pub async fn redeliver(
-        &self,
-        endpoint: &str,
-        delivery: i64,
-    ) -> Result<Option<i64>, StorageError> {
-        let t = now();
-        Ok(on_db!(self, pool => sqlx::query_scalar(
-            "INSERT INTO webhook_deliveries (event_id, endpoint_id, state, next_attempt_at, \
-               created_at) \
-             SELECT event_id, endpoint_id, 'pending', $1, $2 FROM webhook_deliveries \
-             WHERE id = $3 AND endpoint_id = $4 RETURNING id",
-        )
-        .bind(t)
-        .bind(t)
-        .bind(delivery)
-        .bind(endpoint)
-        .fetch_optional(pool)
-        .await)?)
-    }
+    async fn redeliver(&self, endpoint: &str, delivery: i64) -> Result<Option<i64>, StorageError>;
 
     /// How many endpoints an organisation has (`None`: those of every organisation).
-    pub async fn webhook_endpoint_count(
-        &self,
-        organisation: Option<&str>,
-    ) -> Result<i64, StorageError> {
-        Ok(
-            on_db!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM webhook_endpoints WHERE organisation_id IS NOT DISTINCT FROM $1")
-                .bind(organisation)
-                .fetch_one(pool)
-                .await)?,
-        )
-    }
+    async fn webhook_endpoint_count(&self, organisation: Option<&str>)
+        -> Result<i64, StorageError>;
 
     /// Forgets finished deliveries made before `before`, and events none refers to any more
     /// (they copy an account's name and mailbox, which are not kept longer than needed).
-    pub async fn prune_webhooks(&self, before: i64) -> Result<u64, StorageError> {
-        let mut tx = self.begin().await?;
-        let deliveries = on_tx!(&mut tx, c => sqlx::query(
-            "DELETE FROM webhook_deliveries WHERE state <> 'pending' AND created_at < $1",
-        )
-        .bind(before)
-        .execute(c)
-        .await.map(|r| r.rows_affected()))?;
-        on_tx!(&mut tx, c => sqlx::query(
-            "DELETE FROM webhook_events WHERE occurred_at < $1 AND NOT EXISTS \
-             (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = webhook_events.id)",
-        )
-        .bind(before)
-        .execute(c)
-        .await.map(|r| r.rows_affected()))?;
-        tx.commit().await?;
-        Ok(deliveries)
-    }
+    async fn prune_webhooks(&self, before: i64) -> Result<u64, StorageError>;
 
     /// Records that the notice for `threshold` days before `expires_on` of a subject is sent,
     /// with its event, once: false if it was already.
-    pub async fn record_expiry_notice(
+    async fn record_expiry_notice(
         &self,
         subject: NoticeSubject,
         subject_id: &str,
         expires_on: &str,
         threshold: i64,
         event: &NewEvent<'_>,
-    ) -> Result<bool, StorageError> {
-        let mut tx = self.begin().await?;
-        let fresh = on_tx!(&mut tx, c => sqlx::query(
-            "INSERT INTO expiry_notices (subject_kind, subject_id, expires_on, \
-               threshold, sent_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-        )
-        .bind(subject.as_str())
-        .bind(subject_id)
-        .bind(expires_on)
-        .bind(threshold)
-        .bind(now())
-        .execute(c)
-        .await.map(|r| r.rows_affected()))?
-            == 1;
-        if fresh {
-            record_event(&mut tx, event).await?;
+    ) -> Result<bool, StorageError>;
+}
+
+per_database! {
+    impl WebhookOutbox {
+        async fn record_event(&self, event: &NewEvent<'_>) -> Result<Option<String>, StorageError> {
+            let mut tx = self.begin().await?;
+            let id = record_event(&mut tx, event).await?;
+            tx.commit().await?;
+            Ok(id)
         }
-        tx.commit().await?;
-        Ok(fresh)
+
+        async fn insert_webhook_endpoint(
+            &self,
+            e: &NewEndpointRecord<'_>,
+        ) -> Result<(), StorageError> {
+            let mut tx = self.begin().await?;
+            let t = now();
+            on_tx!(&mut tx, c => sqlx::query(
+                "INSERT INTO webhook_endpoints (id, url, description, organisation_id, all_events, \
+                   enabled, sealed_secret, created_at, updated_at) VALUES ($1, $2, $3, $4, TRUE, $5, $6, $7, $8)",
+            )
+            .bind(e.id)
+            .bind(e.url)
+            .bind(e.description)
+            .bind(e.organisation_id)
+            .bind(e.enabled)
+            .bind(e.sealed_secret)
+            .bind(t)
+            .bind(t)
+            .execute(c)
+            .await.map(|r| r.rows_affected()))?;
+            set_event_types(&mut tx, e.id, e.event_types).await?;
+            tx.commit().await?;
+            Ok(())
+        }
+
+        async fn webhook_endpoints(
+            &self,
+            organisation: Option<&str>,
+        ) -> Result<Vec<EndpointRecord>, StorageError> {
+            let mut endpoints = on_db!(self, pool => sqlx::query_as::<_, EndpointRecord>(&format!(
+                "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints \
+                 WHERE $1 IS NULL OR organisation_id = $1 ORDER BY created_at, id"
+            ))
+            .bind(organisation)
+            .fetch_all(pool)
+            .await)?;
+            for e in &mut endpoints {
+                e.event_types = self.event_types_of(&e.id).await?;
+            }
+            Ok(endpoints)
+        }
+
+        async fn webhook_endpoint(
+            &self,
+            id: &str,
+            organisation: Option<&str>,
+        ) -> Result<Option<EndpointRecord>, StorageError> {
+            let found = on_db!(self, pool => sqlx::query_as::<_, EndpointRecord>(&format!(
+                "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints \
+                 WHERE id = $1 AND ($2 IS NULL OR organisation_id = $2)"
+            ))
+            .bind(id)
+            .bind(organisation)
+            .fetch_optional(pool)
+            .await)?;
+            let Some(mut e) = found else {
+                return Ok(None);
+            };
+            e.event_types = self.event_types_of(&e.id).await?;
+            Ok(Some(e))
+        }
+
+        async fn update_webhook_endpoint(
+            &self,
+            id: &str,
+            change: &EndpointUpdate<'_>,
+        ) -> Result<bool, StorageError> {
+            let mut tx = self.begin().await?;
+            let found = on_tx!(&mut tx, c => sqlx::query(
+                "UPDATE webhook_endpoints SET url = COALESCE($1, url), \
+                   description = COALESCE($2, description), enabled = COALESCE($3, enabled), \
+                   disabled_reason = CASE WHEN $3 THEN NULL ELSE disabled_reason END, \
+                   updated_at = $4 WHERE id = $5",
+            )
+            .bind(change.url)
+            .bind(change.description)
+            .bind(change.enabled)
+            .bind(now())
+            .bind(id)
+            .execute(c)
+            .await.map(|r| r.rows_affected()))?
+                == 1;
+            if found {
+                if let Some(types) = change.event_types {
+                    set_event_types(&mut tx, id, types).await?;
+                }
+                if change.enabled == Some(false) {
+                    on_tx!(&mut tx, c => sqlx::query(
+                        "UPDATE webhook_deliveries SET state = 'skipped', \
+                         last_error = 'not sent: the endpoint was turned off' \
+                         WHERE endpoint_id = $1 AND state = 'pending'",
+                    )
+                    .bind(id)
+                    .execute(c)
+                    .await.map(|r| r.rows_affected()))?;
+                }
+            }
+            tx.commit().await?;
+            Ok(found)
+        }
+
+        async fn delete_webhook_endpoint(&self, id: &str) -> Result<bool, StorageError> {
+            Ok(
+                on_db!(self, pool => sqlx::query("DELETE FROM webhook_endpoints WHERE id = $1")
+                .bind(id)
+                .execute(pool)
+                .await.map(|r| r.rows_affected()))?
+                    == 1,
+            )
+        }
+
+        async fn take_due_deliveries(
+            &self,
+            lease: i64,
+            limit: i64,
+        ) -> Result<Vec<DueDelivery>, StorageError> {
+            let t = now();
+            let mut tx = self.begin().await?;
+            // Two instances taking at once must not take one delivery twice. The outer condition
+            // is checked again on a row another transaction just took (PostgreSQL re-reads it
+            // after waiting for its lock; the subquery's answer alone would still name it), and on
+            // PostgreSQL rows being taken are passed over rather than waited for, so instances
+            // share the queue. SQLite runs the statement under its one write lock.
+            let ids: Vec<i64> = on_tx!(&mut tx, c, dialect => sqlx::query_scalar(&format!(
+                "UPDATE webhook_deliveries SET locked_until = $1 + $2 WHERE id IN ( \
+                   SELECT d.id FROM webhook_deliveries d \
+                   JOIN webhook_endpoints p ON p.id = d.endpoint_id \
+                   JOIN webhook_events e ON e.id = d.event_id \
+                   WHERE d.state = 'pending' AND d.next_attempt_at <= $1 \
+                   AND (d.locked_until IS NULL OR d.locked_until < $1) \
+                   AND (p.enabled OR e.event_type = 'webhook.test') \
+                   ORDER BY d.next_attempt_at, d.id LIMIT $3{}) \
+                 AND state = 'pending' AND (locked_until IS NULL OR locked_until < $1) RETURNING id",
+                dialect.skip_locked("d")
+            ))
+            .bind(t)
+            .bind(lease)
+            .bind(limit)
+            .fetch_all(c)
+            .await)?;
+            let mut due = Vec::with_capacity(ids.len());
+            for id in ids {
+                due.push(
+                    on_tx!(&mut tx, c => sqlx::query_as::<_, DueDelivery>(
+                        "SELECT d.id AS delivery_id, d.endpoint_id, p.url, p.sealed_secret, d.attempts, \
+                           e.id, e.event_type, e.occurred_at, e.organisation_id, \
+                           e.organisation_external_id, e.account_id, e.account_external_id, \
+                           e.account_name, e.mailbox, e.reason_code, e.reason, e.expires_on, \
+                           e.days_left \
+                         FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id \
+                         JOIN webhook_endpoints p ON p.id = d.endpoint_id WHERE d.id = $1",
+                    )
+                    .bind(id)
+                    .fetch_one(c)
+                    .await)?,
+                );
+            }
+            tx.commit().await?;
+            Ok(due)
+        }
+
+        async fn finish_delivery_attempt(
+            &self,
+            delivery: i64,
+            endpoint: &str,
+            outcome: AttemptOutcome<'_>,
+        ) -> Result<(), StorageError> {
+            let t = now();
+            let mut tx = self.begin().await?;
+            let (state, status, error, next) = match &outcome {
+                AttemptOutcome::Delivered { status } => {
+                    (DeliveryState::Delivered, Some(*status), None, None)
+                }
+                AttemptOutcome::Failed {
+                    status,
+                    error,
+                    retry_at,
+                } => (
+                    if retry_at.is_some() {
+                        DeliveryState::Pending
+                    } else {
+                        DeliveryState::Failed
+                    },
+                    *status,
+                    Some(*error),
+                    *retry_at,
+                ),
+                AttemptOutcome::Gone => (
+                    DeliveryState::Failed,
+                    Some(410),
+                    Some("the receiver answered 410 Gone: the endpoint was turned off"),
+                    None,
+                ),
+            };
+            // Gone turns the endpoint off before any of its deliveries is touched: every path locks
+            // an endpoint before its deliveries (turning it off, deleting it), so two deliveries
+            // answered 410 together cannot each hold what the other waits for.
+            if matches!(outcome, AttemptOutcome::Gone) {
+                on_tx!(&mut tx, c => sqlx::query(
+                    "UPDATE webhook_endpoints SET enabled = FALSE, disabled_reason = 'gone', \
+                     updated_at = $1 WHERE id = $2",
+                )
+                .bind(t)
+                .bind(endpoint)
+                .execute(c)
+                .await.map(|r| r.rows_affected()))?;
+            }
+            on_tx!(&mut tx, c => sqlx::query(
+                "UPDATE webhook_deliveries SET state = $1, attempts = attempts + 1, \
+                   last_attempt_at = $2, last_status = $3, last_error = $4, \
+                   next_attempt_at = COALESCE($5, next_attempt_at), locked_until = NULL, \
+                   delivered_at = CASE WHEN $6 = 'delivered' THEN $7 ELSE delivered_at END \
+                 WHERE id = $8 AND state = 'pending'",
+            )
+            .bind(state.as_str())
+            .bind(t)
+            .bind(status.map(i64::from))
+            .bind(error)
+            .bind(next)
+            .bind(state.as_str())
+            .bind(t)
+            .bind(delivery)
+            .execute(c)
+            .await.map(|r| r.rows_affected()))?;
+            if matches!(outcome, AttemptOutcome::Gone) {
+                on_tx!(&mut tx, c => sqlx::query(
+                    "UPDATE webhook_deliveries SET state = 'skipped', locked_until = NULL, \
+                     last_error = 'not sent: the endpoint was turned off (410 Gone)' \
+                     WHERE endpoint_id = $1 AND state = 'pending'",
+                )
+                .bind(endpoint)
+                .execute(c)
+                .await.map(|r| r.rows_affected()))?;
+            }
+            tx.commit().await?;
+            Ok(())
+        }
+
+        async fn deliveries_of(
+            &self,
+            endpoint: &str,
+            limit: i64,
+        ) -> Result<Vec<DeliveryRecord>, StorageError> {
+            Ok(on_db!(self, pool => sqlx::query_as::<_, DeliveryRecord>(
+                "SELECT d.id, d.event_id, e.event_type, d.state, d.attempts, d.next_attempt_at, \
+                   d.last_attempt_at, d.last_status, d.last_error, d.delivered_at, d.created_at \
+                 FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id \
+                 WHERE d.endpoint_id = $1 ORDER BY d.created_at DESC, d.id DESC LIMIT $2",
+            )
+            .bind(endpoint)
+            .bind(limit)
+            .fetch_all(pool)
+            .await)?)
+        }
+
+        async fn redeliver(
+            &self,
+            endpoint: &str,
+            delivery: i64,
+        ) -> Result<Option<i64>, StorageError> {
+            let t = now();
+            Ok(on_db!(self, pool => sqlx::query_scalar(
+                "INSERT INTO webhook_deliveries (event_id, endpoint_id, state, next_attempt_at, \
+                   created_at) \
+                 SELECT event_id, endpoint_id, 'pending', $1, $2 FROM webhook_deliveries \
+                 WHERE id = $3 AND endpoint_id = $4 RETURNING id",
+            )
+            .bind(t)
+            .bind(t)
+            .bind(delivery)
+            .bind(endpoint)
+            .fetch_optional(pool)
+            .await)?)
+        }
+
+        async fn webhook_endpoint_count(
+            &self,
+            organisation: Option<&str>,
+        ) -> Result<i64, StorageError> {
+            Ok(
+                on_db!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM webhook_endpoints WHERE organisation_id IS NOT DISTINCT FROM $1")
+                    .bind(organisation)
+                    .fetch_one(pool)
+                    .await)?,
+            )
+        }
+
+        async fn prune_webhooks(&self, before: i64) -> Result<u64, StorageError> {
+            let mut tx = self.begin().await?;
+            let deliveries = on_tx!(&mut tx, c => sqlx::query(
+                "DELETE FROM webhook_deliveries WHERE state <> 'pending' AND created_at < $1",
+            )
+            .bind(before)
+            .execute(c)
+            .await.map(|r| r.rows_affected()))?;
+            on_tx!(&mut tx, c => sqlx::query(
+                "DELETE FROM webhook_events WHERE occurred_at < $1 AND NOT EXISTS \
+                 (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = webhook_events.id)",
+            )
+            .bind(before)
+            .execute(c)
+            .await.map(|r| r.rows_affected()))?;
+            tx.commit().await?;
+            Ok(deliveries)
+        }
+
+        async fn record_expiry_notice(
+            &self,
+            subject: NoticeSubject,
+            subject_id: &str,
+            expires_on: &str,
+            threshold: i64,
+            event: &NewEvent<'_>,
+        ) -> Result<bool, StorageError> {
+            let mut tx = self.begin().await?;
+            let fresh = on_tx!(&mut tx, c => sqlx::query(
+                "INSERT INTO expiry_notices (subject_kind, subject_id, expires_on, \
+                   threshold, sent_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            )
+            .bind(subject.as_str())
+            .bind(subject_id)
+            .bind(expires_on)
+            .bind(threshold)
+            .bind(now())
+            .execute(c)
+            .await.map(|r| r.rows_affected()))?
+                == 1;
+            if fresh {
+                record_event(&mut tx, event).await?;
+            }
+            tx.commit().await?;
+            Ok(fresh)
+        }
+    }
+
+    impl {
+        async fn event_types_of(&self, endpoint: &str) -> Result<Vec<EventType>, StorageError> {
+            on_db!(self, pool => sqlx::query_scalar::<_, String>(
+                "SELECT event_type FROM webhook_endpoint_events WHERE endpoint_id = $1 ORDER BY event_type",
+            )
+            .bind(endpoint)
+            .fetch_all(pool)
+            .await)?
+            .into_iter()
+            .map(|s| EventType::try_from(s).map_err(StorageError::Corrupt))
+            .collect()
+        }
     }
 }
 
@@ -639,6 +705,7 @@ mod tests {
     use std::collections::HashSet;
 
     use super::*;
+    use crate::storage::Store;
 
     /// Instances taking due deliveries at the same time never take one twice, and between
     /// them take every one.
