@@ -157,6 +157,31 @@ pub const SETTINGS: &[Setting] = &[
                /api/v1, and twice as many at once; more get 429 with Retry-After.",
     },
     Setting {
+        key: "shutdown_grace_seconds",
+        default: Some("0"),
+        example: "15",
+        help: "At a stop signal (SIGTERM, Ctrl-C), how long the instance goes on serving while \
+               /readyz answers 503 \"draining\", so a load balancer takes it out first. Then it \
+               stops accepting, lets running requests finish (up to 10 s) and connection tests \
+               (up to 25 s; those still running are recorded as interrupted).",
+    },
+    Setting {
+        key: "metrics_listen",
+        default: None,
+        example: "127.0.0.1:9464",
+        help: "An address of its own that serves only Prometheus metrics, at /metrics. Keep it \
+               private (a loopback or internal address): it asks no token unless metrics_token \
+               is set. Unset: no separate address.",
+    },
+    Setting {
+        key: "metrics_token",
+        default: None,
+        example: "(32 or more random characters, best given as MAILKEY_METRICS_TOKEN_FILE: `openssl rand -hex 32`)",
+        help: "Serves Prometheus metrics at /metrics on the main address, to requests with \
+               `Authorization: Bearer <token>`, and asks the same token on metrics_listen. \
+               Unset: the main address has no /metrics.",
+    },
+    Setting {
         key: "operator_app_client_id",
         default: None,
         example: "8f3c2a9e-1b4d-4c6e-9a7f-2d5b8e1c0a93",
@@ -242,6 +267,12 @@ pub struct Config {
     pub api_requests_per_second: u32,
     /// The operator's own multi-tenant app for Microsoft 365, if configured.
     pub operator_app: Option<OperatorAppConfig>,
+    /// How long the instance serves on, draining, after a stop signal.
+    pub shutdown_grace: std::time::Duration,
+    /// An address of its own for /metrics.
+    pub metrics_listen: Option<SocketAddr>,
+    /// The bearer token /metrics asks for (on the main address, /metrics exists only with one).
+    pub metrics_token: Option<secrecy::SecretString>,
 }
 
 /// The operator's multi-tenant app, as configured (its secret never printed).
@@ -428,6 +459,10 @@ impl Config {
             api_requests_per_second: parse("api_requests_per_second", layers, parse_rate)?
                 .expect("api_requests_per_second has a default"),
             operator_app: operator_app(layers)?,
+            shutdown_grace: parse("shutdown_grace_seconds", layers, parse_grace)?
+                .expect("shutdown_grace_seconds has a default"),
+            metrics_listen: parse("metrics_listen", layers, parse_listen)?,
+            metrics_token: parse("metrics_token", layers, parse_metrics_token)?.map(Into::into),
         }
         .checked()
     }
@@ -647,6 +682,26 @@ fn parse_label(raw: &str) -> Result<String, String> {
     Ok(raw.to_string())
 }
 
+/// A bearer token for /metrics: long enough not to be guessed, and sendable in a header. The
+/// message never repeats it.
+fn parse_metrics_token(raw: &str) -> Result<String, String> {
+    let length = raw.chars().count();
+    if length < 32 {
+        return Err(format!(
+            "the token has {length} characters; use at least 32 random ones (for example the \
+             output of `openssl rand -hex 32`)"
+        ));
+    }
+    if length > 512 || !raw.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(
+            "the token must be at most 512 characters, letters, digits and punctuation without \
+             spaces (for example the output of `openssl rand -hex 32`)"
+                .into(),
+        );
+    }
+    Ok(raw.to_string())
+}
+
 fn parse_listen(raw: &str) -> Result<SocketAddr, String> {
     if raw.is_empty() {
         return Err("it is empty; give an IP address and a port".into());
@@ -770,6 +825,16 @@ fn parse_lease(raw: &str) -> Result<std::time::Duration, String> {
         _ => Err(format!(
             "\"{raw}\" is not a number of seconds from 5 to 3600 (Microsoft may take seconds to \
              answer; too short a lease lets two instances refresh at once)"
+        )),
+    }
+}
+
+fn parse_grace(raw: &str) -> Result<std::time::Duration, String> {
+    match raw.parse::<u64>() {
+        Ok(n) if n <= 300 => Ok(std::time::Duration::from_secs(n)),
+        _ => Err(format!(
+            "\"{raw}\" is not a number of seconds from 0 to 300 (a load balancer's health check \
+             interval times its failure threshold is enough)"
         )),
     }
 }
@@ -919,7 +984,8 @@ mod tests {
                 "unknown setting `listen_addr` in file {}. Known settings: listen, public_url, \
                  data_dir, database_url, site_dir, master_key, microsoft_authority, sandbox, sandbox_file, \
                  sandbox_url, tls_ca_file, allow_private_hosts, mail_hosts, mail_ports, \
-                 attention_keep_alive_days, refresh_lease_seconds, api_requests_per_second, operator_app_client_id, \
+                 attention_keep_alive_days, refresh_lease_seconds, api_requests_per_second, shutdown_grace_seconds, metrics_listen, \
+                 metrics_token, operator_app_client_id, \
                  operator_app_client_secret, operator_app_secret_expires, operator_app_name, \
                  operator_app_publisher, log_format, log_level. Check the spelling (keys use \
                  snake_case, e.g. `public_url`)",

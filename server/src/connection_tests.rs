@@ -121,6 +121,7 @@ impl ConnectionTests {
             .insert_test(account_id, started, test_failure(&report), &report)
             .await?;
         tracing::info!(account = %account_id, ok = report.ok, run, "connection test finished");
+        crate::metrics::connection_tested(&report);
         Ok((run, report))
     }
 }

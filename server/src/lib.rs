@@ -10,6 +10,7 @@ pub mod discovery;
 pub mod freshness;
 pub mod http;
 pub mod mail_test;
+pub mod metrics;
 pub mod operator_app;
 pub mod operator_settings;
 mod portal;

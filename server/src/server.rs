@@ -185,7 +185,7 @@ pub fn app(state: AppState) -> Router {
         ));
 
     let fallback = leptos_axum::file_and_error_handler_with_context(context, shell);
-    Router::new()
+    let mut routes = Router::new()
         .merge(with_session)
         .route(
             SETUP_PATH,
@@ -193,7 +193,15 @@ pub fn app(state: AppState) -> Router {
         )
         .merge(sandbox::routes())
         .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
+        .route("/readyz", get(health::readyz));
+    // On the main address only behind its token.
+    if let Some(access) = state.metrics.clone() {
+        routes = routes.route(
+            "/metrics",
+            get(crate::http::metrics::scrape).with_state(access),
+        );
+    }
+    routes
         .fallback(move |State(s): State<AppState>, req: Request| async move {
             match s.assets.respond(req.method(), req.uri().path(), req.headers()) {
                 Some(res) => res,
@@ -346,6 +354,10 @@ pub struct Server {
     listener: TcpListener,
     state: AppState,
     public_url: Url,
+    /// `metrics_listen`'s listener, and who may scrape there.
+    metrics_listener: Option<(TcpListener, crate::http::metrics::MetricsAccess)>,
+    /// How long it serves on, draining, after the stop signal.
+    shutdown_grace: std::time::Duration,
 }
 
 impl Server {
@@ -362,6 +374,14 @@ impl Server {
             addr: config.listen,
             source,
         })?;
+        let metrics_listener = match config.metrics_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Bind { addr, source })?,
+            ),
+            None => None,
+        };
         let public_url = config.public_url_or(bound);
         for w in config.warnings(&public_url) {
             tracing::warn!("{w}");
@@ -417,7 +437,17 @@ impl Server {
             public_url.clone(),
             config.allow_private_hosts,
         );
+        let scrape = crate::metrics::Scrape::new(services.store.clone());
+        let metrics_token = config.metrics_token.clone().map(Arc::new);
+        let metrics_access = |token| crate::http::metrics::MetricsAccess {
+            scrape: scrape.clone(),
+            token,
+        };
+        let metrics_listener =
+            metrics_listener.map(|listener| (listener, metrics_access(metrics_token.clone())));
         let state = AppState::new(crate::state::Shared {
+            metrics: metrics_token.map(|token| metrics_access(Some(token))),
+            readiness: Default::default(),
             css_href: manifest.css_href(PKG_DIR, OUTPUT_NAME).into(),
             leptos_options,
             operator_access: OperatorAccess::new(services.store.clone(), public_url.clone()),
@@ -445,6 +475,8 @@ impl Server {
             listener,
             state,
             public_url,
+            metrics_listener,
+            shutdown_grace: config.shutdown_grace,
         })
     }
 
@@ -457,6 +489,13 @@ impl Server {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// `metrics_listen`'s bound address, when set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|(listener, _)| listener.local_addr().ok())
     }
 
     pub fn public_url(&self) -> &Url {
@@ -511,10 +550,42 @@ impl Server {
             });
         let api_keys = self.state.api_keys.clone();
         let listening = self.state.token_views.freshness().listen();
+        let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+        let metrics = self.metrics_listener.map(|(listener, access)| {
+            tracing::info!(address = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "metrics are served at /metrics");
+            tokio::spawn(crate::http::serve::serve(
+                listener,
+                crate::http::metrics::own_address(access),
+                async move {
+                    let _ = metrics_stopped.await;
+                },
+            ))
+        });
+        let readiness = self.state.readiness.clone();
+        let live_tests = self.state.live_tests.clone();
+        let grace = self.shutdown_grace;
+        let shutdown = async move {
+            shutdown.await;
+            readiness.start_draining();
+            if !grace.is_zero() {
+                tracing::info!(
+                    grace_secs = grace.as_secs(),
+                    "stopping: /readyz answers 503 while this instance still serves"
+                );
+                tokio::time::sleep(grace).await;
+            }
+        };
         crate::http::serve::serve(self.listener, app(self.state), shutdown)
             .await
             .map_err(StartError::Serve)?;
+        live_tests
+            .finish_or_interrupt(&store, TESTS_AT_SHUTDOWN)
+            .await;
         listening.stop().await;
+        let _ = stop_metrics.send(());
+        if let Some(task) = metrics {
+            let _ = task.await;
+        }
         upkeep.abort();
         follow.abort();
         key_use.abort();
@@ -529,6 +600,10 @@ impl Server {
         Ok(())
     }
 }
+
+/// How long connection tests running at shutdown may take to finish before they are recorded
+/// as interrupted (a test's own stages time out well within it).
+const TESTS_AT_SHUTDOWN: std::time::Duration = std::time::Duration::from_secs(25);
 
 /// How soon an operator app saved on another instance is used here.
 const FOLLOW_OPERATOR_APPS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);

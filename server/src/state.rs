@@ -63,11 +63,16 @@ parts! {
     api_keys: crate::api_keys::ApiKeys,
     token_views: crate::token_views::TokenViews,
     origin_policy: OriginPolicy,
+    readiness: crate::http::health::Readiness,
     security_headers: SecurityHeaders,
     assets: Arc<StaticAssets>,
 }
 
 pub struct Shared {
+    /// `/metrics` on the main address, when `metrics_token` is set.
+    pub metrics: Option<crate::http::metrics::MetricsAccess>,
+    /// Whether the instance is stopping (`/readyz`).
+    pub readiness: crate::http::health::Readiness,
     pub leptos_options: LeptosOptions,
     pub store: Store,
     pub wizard: Wizard,

@@ -29,6 +29,7 @@ use oauth2::{
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::{
+    metrics::RefreshOutcome,
     providers::Providers,
     secrets::Aad,
     secrets::Sealer,
@@ -644,6 +645,7 @@ impl TokenKeeper {
                 return result;
             }
             if std::time::Instant::now() >= give_up {
+                crate::metrics::refreshed(RefreshOutcome::LeaseTimeout);
                 return Err(TokenError::RefreshBusy);
             }
             tokio::time::sleep(LEASE_POLL).await;
@@ -744,11 +746,19 @@ impl TokenKeeper {
                 continue;
             }
             return match answer {
-                Ok(a) => self.keep(&record, &a).await.map(Some),
+                Ok(a) => {
+                    crate::metrics::refreshed(if a.refresh_token().is_some() {
+                        RefreshOutcome::Rotated
+                    } else {
+                        RefreshOutcome::Fresh
+                    });
+                    self.keep(&record, &a).await.map(Some)
+                }
                 Err(RequestTokenError::Request(e))
                     if e.retry_after().is_some()
                         || matches!(e, HttpFailure::RateLimited { .. }) =>
                 {
+                    crate::metrics::refreshed(RefreshOutcome::ProviderUnavailable);
                     let retry_at = now() + rate_limit_wait_secs(e.retry_after());
                     inner
                         .store
@@ -795,6 +805,11 @@ impl TokenKeeper {
                     if !current {
                         return Ok(None);
                     }
+                    crate::metrics::refreshed(if for_good {
+                        RefreshOutcome::NeedsReconnect
+                    } else {
+                        RefreshOutcome::AppRefused
+                    });
                     self.forget(account_id);
                     tracing::warn!(
                         account = %account_id,
@@ -810,12 +825,14 @@ impl TokenKeeper {
                     })
                 }
                 Err(RequestTokenError::ServerResponse(_)) | Err(RequestTokenError::Request(_)) => {
+                    crate::metrics::refreshed(RefreshOutcome::ProviderUnavailable);
                     tracing::warn!(account = %account_id, "refresh failed; the account stays connected");
                     Err(TokenError::unavailable(
                         "the token endpoint cannot be reached or is failing",
                     ))
                 }
                 Err(e) => {
+                    crate::metrics::refreshed(RefreshOutcome::ProviderUnavailable);
                     tracing::warn!(account = %account_id, error = %e, "refresh answer unreadable");
                     Err(TokenError::unavailable(
                         "the token endpoint's answer is not a token response",

@@ -306,6 +306,61 @@ fn sigterm_stops_the_server_cleanly() {
     assert!(stopped, "the server logged its clean stop");
 }
 
+/// At a stop signal the instance first says it is draining (`/readyz` 503) while it still
+/// serves, for `shutdown_grace_seconds`, so a load balancer takes it out before it stops
+/// accepting; then it stops cleanly.
+#[test]
+fn at_a_stop_signal_readyz_says_draining_while_the_instance_still_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Running::of(
+        mailkey()
+            .arg("serve")
+            .env("MAILKEY_LISTEN", "127.0.0.1:0")
+            .env("MAILKEY_DATA_DIR", dir.path())
+            .env("MAILKEY_SITE_DIR", dir.path().join("no-site"))
+            .env("MAILKEY_SHUTDOWN_GRACE_SECONDS", "4"),
+    );
+    let addr = server.wait_for("address")["address"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(get(&format!("http://{addr}/readyz")).0, 200);
+    let signalled = Instant::now();
+    let status = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (status, body) = loop {
+        let (status, body) = get(&format!("http://{addr}/readyz"));
+        if status != 200 || signalled.elapsed() > Duration::from_secs(2) {
+            break (status, body);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("draining"), "{body}");
+    assert_eq!(
+        get(&format!("http://{addr}/healthz")).0,
+        200,
+        "still serving while draining"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let exit = loop {
+        if let Some(exit) = server.child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "server did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "exit status {exit:?}");
+    assert!(
+        signalled.elapsed() >= Duration::from_millis(3500),
+        "stopped after {:?}, before its grace",
+        signalled.elapsed()
+    );
+}
+
 /// A database that cannot be reached is named at start (never its password), and nothing runs.
 #[test]
 fn an_unreachable_database_is_said_by_name_without_its_password() {

@@ -511,8 +511,22 @@ async fn a_signed_in_account_is_tested_in_the_portal_and_from_the_terminal() {
     let smtp_port = env.mail.smtp_port.to_string();
     let imap_port = env.mail.imaps_port.to_string();
 
+    // Counted for the metrics (the process's counters: compared before and after).
+    let scrape = mailkey::metrics::Scrape::new(s.state.store.clone());
+    let passed = |text: &str| {
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(
+                    "mailkey_connection_tests_total{outcome=\"passed\",failed_stage=\"none\"} ",
+                )
+            })
+            .map_or(0.0, |v| v.parse::<f64>().unwrap())
+    };
+    let before = passed(&scrape.render().await);
     let (run, report) = s.state.connection_tests.run(&id, None).await.unwrap();
     assert!(report.ok, "{report:#?}");
+    let counted = scrape.render().await;
+    assert_eq!(passed(&counted) - before, 1.0, "{counted}");
     let history = s.state.store.tests(&id, 10).await.unwrap();
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].id, run);

@@ -189,6 +189,19 @@ async fn a_receiver_answering_410_turns_its_endpoint_off() {
     );
     receiver.set_secret(created["secret"].as_str().unwrap());
     receiver.start(410);
+    // Counted for the metrics (the process's counters: compared before and after).
+    let scrape = mailkey::metrics::Scrape::new(s.state.store.clone());
+    async fn gone(scrape: &mailkey::metrics::Scrape) -> f64 {
+        scrape
+            .render()
+            .await
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("mailkey_webhook_delivery_attempts_total{outcome=\"gone\"} ")
+            })
+            .map_or(0.0, |v| v.parse().unwrap())
+    }
+    let before = gone(&scrape).await;
     send(
         s,
         Method::POST,
@@ -212,6 +225,8 @@ async fn a_receiver_answering_410_turns_its_endpoint_off() {
     }
     assert_eq!(shown["enabled"], false, "{shown}");
     assert_eq!(shown["disabled_reason"], "gone");
+    let after = gone(&scrape).await;
+    assert_eq!(after - before, 1.0, "one attempt, answered 410");
     let (_, list) = get_api(
         s,
         &k,

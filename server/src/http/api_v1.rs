@@ -156,6 +156,7 @@ async fn access_token(
     Path(id): Path<String>,
     body: Body<AccessTokenRequest>,
 ) -> Result<Response, HttpError> {
+    let began = std::time::Instant::now();
     let ask = body.0;
     let min_validity = ask.min_validity.unwrap_or(DEFAULT_MIN_VALIDITY);
     if min_validity > MAX_MIN_VALIDITY {
@@ -190,6 +191,7 @@ async fn access_token(
             reason: "the account's mailbox settings are not complete".into(),
         })?;
     tracing::info!(account = %id, caller = %allowed.caller.label(), expires_at = token.expires_at, "access token handed out");
+    crate::metrics::token_handed_out(began.elapsed());
     let answer = AccessTokenAnswer {
         access_token: secrecy::ExposeSecret::expose_secret(&token.token).to_string(),
         token_type: "Bearer".into(),

@@ -13,6 +13,7 @@ pub mod error;
 pub mod health;
 pub mod html;
 pub mod limits;
+pub mod metrics;
 pub mod origin;
 pub mod security_headers;
 pub mod serve;

@@ -55,6 +55,31 @@ pub struct LiveTests {
     driven: Arc<Mutex<HashMap<String, watch::Receiver<u64>>>>,
 }
 
+impl LiveTests {
+    /// At shutdown: lets the runs this instance drives finish within `within`, then records
+    /// those still running as interrupted, so their watchers (here or on another instance) are
+    /// told at once rather than when the run's word that it is alive runs out.
+    pub async fn finish_or_interrupt(&self, store: &crate::storage::Store, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let running: Vec<String> = lock(&self.driven).keys().cloned().collect();
+            if running.is_empty() {
+                return;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                for key in running {
+                    tracing::warn!(run = %key, "a connection test was still running at shutdown: recorded as interrupted");
+                    if let Err(e) = store.finish_live_test(&key, &interrupted()).await {
+                        tracing::error!(run = %key, error = %e, "an interrupted test could not be recorded; its watchers learn of it when its word that it is alive runs out");
+                    }
+                }
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
 impl std::fmt::Debug for LiveTests {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LiveTests").finish_non_exhaustive()

@@ -65,8 +65,8 @@ pub use sign_in::{
     SignInPurpose, SignInStore,
 };
 pub use webhooks::{
-    AttemptOutcome, DeliveryRecord, DueDelivery, EndpointRecord, EndpointUpdate, EventRecord,
-    NewEndpointRecord, NewEvent, NoticeSubject, WebhookOutbox,
+    AttemptOutcome, Backlog, DeliveryRecord, DueDelivery, EndpointRecord, EndpointUpdate,
+    EventRecord, NewEndpointRecord, NewEvent, NoticeSubject, WebhookOutbox,
 };
 
 /// The database file inside the data directory.

@@ -104,6 +104,13 @@ pub struct DueDelivery {
     pub event: EventRecord,
 }
 
+/// The deliveries waiting: how many, and when the oldest was made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct Backlog {
+    pub pending: i64,
+    pub oldest_created_at: Option<i64>,
+}
+
 /// One delivery as the portal and the API list it.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct DeliveryRecord {
@@ -328,6 +335,9 @@ pub trait WebhookOutbox: Send + Sync + std::fmt::Debug {
     /// Forgets finished deliveries made before `before`, and events none refers to any more
     /// (they copy an account's name and mailbox, which are not kept longer than needed).
     async fn prune_webhooks(&self, before: i64) -> Result<u64, StorageError>;
+
+    /// The deliveries still waiting to be sent or retried, for the metrics.
+    async fn delivery_backlog(&self) -> Result<Backlog, StorageError>;
 
     /// Records that the notice for `threshold` days before `expires_on` of a subject is sent,
     /// with its event, once: false if it was already.
@@ -635,6 +645,15 @@ per_database! {
                     .fetch_one(pool)
                     .await)?,
             )
+        }
+
+        async fn delivery_backlog(&self) -> Result<Backlog, StorageError> {
+            Ok(on_db!(self, pool => sqlx::query_as(
+                "SELECT count(*) AS pending, min(created_at) AS oldest_created_at \
+                 FROM webhook_deliveries WHERE state = 'pending'",
+            )
+            .fetch_one(pool)
+            .await)?)
         }
 
         async fn prune_webhooks(&self, before: i64) -> Result<u64, StorageError> {

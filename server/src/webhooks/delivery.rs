@@ -125,6 +125,15 @@ impl Worker {
             },
         };
         let given_up = matches!(outcome, AttemptOutcome::Failed { retry_at: None, .. });
+        crate::metrics::webhook_attempted(
+            match outcome {
+                AttemptOutcome::Delivered { .. } => "delivered",
+                AttemptOutcome::Gone => "gone",
+                AttemptOutcome::Failed { .. } if given_up => "given_up",
+                AttemptOutcome::Failed { .. } => "failed",
+            },
+            d.event.occurred_at,
+        );
         tracing::info!(
             delivery = d.delivery_id,
             endpoint = %d.endpoint_id,

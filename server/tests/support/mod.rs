@@ -28,6 +28,8 @@ pub fn database_setting(url: &str) -> Vec<(String, String)> {
 pub struct TestServer {
     pub base: String,
     pub addr: SocketAddr,
+    /// `metrics_listen`'s address, when set.
+    pub metrics_addr: Option<SocketAddr>,
     pub data_dir: tempfile::TempDir,
     pub access: mailkey::auth::OperatorAccess,
     pub state: mailkey::state::AppState,
@@ -72,6 +74,7 @@ impl TestServer {
         let server = Server::prepare(&config).await.unwrap();
         let kept = config.clone();
         let addr = server.local_addr();
+        let metrics_addr = server.metrics_addr();
         let access = server.operator_access().clone();
         let state = server.state().clone();
         let (tx, rx) = oneshot::channel();
@@ -93,6 +96,7 @@ impl TestServer {
             database_url,
             base: format!("http://{addr}"),
             addr,
+            metrics_addr,
             data_dir,
             access,
             state,
