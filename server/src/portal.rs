@@ -140,6 +140,10 @@ fn portal_error(e: DraftError) -> PortalError {
             tracing::error!(error = %e, "storage failed in the wizard");
             PortalError::storage_unavailable()
         }
+        DraftError::NoOrganisation => {
+            set_status(404);
+            PortalError::NotFound
+        }
         DraftError::ProviderOff(name) => PortalError::Server(format!(
             "This account uses {name}, which this Mailkey no longer offers. The operator can turn \
              it back on (for the sandbox: sandbox = true)."

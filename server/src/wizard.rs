@@ -42,6 +42,9 @@ pub enum DraftError {
     Storage(#[from] StorageError),
     #[error("this account uses {0}, which this Mailkey no longer offers (is the sandbox off?)")]
     ProviderOff(&'static str),
+    /// The account's organisation was deleted while the account was being made.
+    #[error("the organisation does not exist (any more)")]
+    NoOrganisation,
 }
 
 /// What saving a step returns: the warnings to show (errors never get this far) and where to go.
@@ -231,6 +234,7 @@ impl Wizard {
             })
             .await?;
         let id = match inserted {
+            Inserted::NoOrganisation => return Err(DraftError::NoOrganisation),
             Inserted::New(id) => id,
             Inserted::Existing(id) => {
                 return Ok(Created {

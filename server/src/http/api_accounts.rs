@@ -372,6 +372,7 @@ pub async fn delete(
 pub fn draft_error(e: DraftError) -> HttpError {
     match e {
         DraftError::NotFound => HttpError::AccountNotFound,
+        DraftError::NoOrganisation => HttpError::OrganisationNotFound,
         DraftError::Invalid(f) => HttpError::from(&f),
         DraftError::Storage(e) => e.into(),
         other => HttpError::Internal(other.to_string()),

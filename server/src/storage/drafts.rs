@@ -145,6 +145,9 @@ pub enum Inserted {
     New(String),
     /// An account with the same external ID was there already: its ID.
     Existing(String),
+    /// The organisation does not exist (any more): deleted, on this instance or another, while
+    /// the account was being made.
+    NoOrganisation,
 }
 
 /// A change to the mailbox step; name and e-mail are also columns, for the list.
@@ -256,11 +259,17 @@ per_database! {
     impl DraftStore {
         async fn insert_draft(&self, d: &NewDraftRecord<'_>) -> Result<Inserted, StorageError> {
             let t = now();
-            let done = on_db!(self, pool => sqlx::query(
+            // Only into an organisation that exists: on PostgreSQL its row is share-locked, so
+            // an organisation being deleted on another instance is waited for and then left
+            // out, rather than left with an account nobody can reach.
+            let done = on_db!(self, pool, dialect => sqlx::query(&format!(
                 "INSERT INTO accounts (id, name, email, state, provider, app_source, organisation_id, \
-                 external_id, created_at, updated_at) VALUES ($1, '', '', 'draft', $2, $3, $4, $5, $6, $7) \
+                 external_id, created_at, updated_at) \
+                 SELECT $1, '', '', 'draft', $2, $3, o.id, $5, $6, $7 FROM organisations o \
+                 WHERE o.id = $4{} \
                  ON CONFLICT DO NOTHING",
-            )
+                dialect.key_share("o")
+            ))
             .bind(d.id)
             .bind(d.provider)
             .bind(d.app_source.as_str())
@@ -280,9 +289,19 @@ per_database! {
             .bind(d.external_id)
             .fetch_optional(pool)
             .await)?;
-            existing
-                .map(Inserted::Existing)
-                .ok_or_else(|| StorageError::Corrupt(format!("account {} not inserted", d.id)))
+            if let Some(id) = existing {
+                return Ok(Inserted::Existing(id));
+            }
+            let organisation: Option<String> = on_db!(self, pool => sqlx::query_scalar(
+                "SELECT id FROM organisations WHERE id = $1",
+            )
+            .bind(d.organisation_id)
+            .fetch_optional(pool)
+            .await)?;
+            match organisation {
+                None => Ok(Inserted::NoOrganisation),
+                Some(_) => Err(StorageError::Corrupt(format!("account {} not inserted", d.id))),
+            }
         }
 
         async fn prefill_mailbox(

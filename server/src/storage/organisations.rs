@@ -242,3 +242,71 @@ per_database! {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::storage::{testing, DatabaseLocation, Inserted, NewDraftRecord, Store};
+
+    fn draft<'a>(id: &'a str, organisation_id: &'a str) -> NewDraftRecord<'a> {
+        NewDraftRecord {
+            id,
+            provider: "microsoft365",
+            app_source: mailkey_app::draft::AppSource::Own,
+            organisation_id,
+            external_id: None,
+        }
+    }
+
+    /// An account is never made in an organisation that does not exist, nor in one deleted on
+    /// another instance while the account is being made (PostgreSQL: the insert waits for the
+    /// delete, then leaves the account out).
+    #[tokio::test]
+    async fn no_account_is_made_in_an_organisation_that_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = testing::location(dir.path()).await;
+        let a = Store::connect(&location).await.unwrap();
+        assert!(matches!(
+            a.insert_draft(&draft("acc0", "org_never")).await.unwrap(),
+            Inserted::NoOrganisation
+        ));
+        let (org, _) = a
+            .create_organisation("org_gone", "ext-gone", "Gone Ltd")
+            .await
+            .unwrap();
+        let DatabaseLocation::Postgres(..) = location else {
+            return;
+        };
+        // Another instance deletes the organisation; its transaction is still open when this
+        // one makes an account in it.
+        let b = Store::connect(&location).await.unwrap();
+        let url = match &location {
+            DatabaseLocation::Postgres(_, url) => url.expose().to_owned(),
+            _ => unreachable!(),
+        };
+        let mut other: sqlx::PgConnection = sqlx::Connection::connect(&url).await.unwrap();
+        sqlx::query("BEGIN").execute(&mut other).await.unwrap();
+        sqlx::query("SELECT id FROM organisations WHERE id = $1 FOR UPDATE")
+            .bind(&org.id)
+            .execute(&mut other)
+            .await
+            .unwrap();
+        sqlx::query("DELETE FROM organisations WHERE id = $1")
+            .bind(&org.id)
+            .execute(&mut other)
+            .await
+            .unwrap();
+        let org_id = org.id.clone();
+        let insert =
+            tokio::spawn(async move { b.insert_draft(&draft("acc1", &org_id)).await.unwrap() });
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(!insert.is_finished(), "the insert waits for the delete");
+        sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+        assert!(matches!(insert.await.unwrap(), Inserted::NoOrganisation));
+        assert_eq!(
+            a.text_raw("SELECT count(*)::text FROM accounts")
+                .await
+                .as_deref(),
+            Some("0")
+        );
+    }
+}
