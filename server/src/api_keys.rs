@@ -273,9 +273,12 @@ impl ApiKeys {
         Ok(self.store.api_keys().await?)
     }
 
+    /// Revokes a key, and returns once every instance has taken it in: from then on the key
+    /// is refused everywhere (see [`Freshness::settle`]).
     pub async fn revoke(&self, id: &str) -> Result<bool, KeyError> {
         let done = self.store.revoke_api_key(id).await?;
         if done {
+            self.freshness.settle().await;
             tracing::info!(key = %id, "API key revoked");
         }
         Ok(done)

@@ -157,6 +157,13 @@ pub const SETTINGS: &[Setting] = &[
                /api/v1, and twice as many at once; more get 429 with Retry-After.",
     },
     Setting {
+        key: "audit_retention_days",
+        default: Some("400"),
+        example: "400",
+        help: "How many days the audit trail keeps its lines (who changed what, who was handed \
+               which token); older ones are forgotten hourly.",
+    },
+    Setting {
         key: "shutdown_grace_seconds",
         default: Some("0"),
         example: "15",
@@ -267,6 +274,8 @@ pub struct Config {
     pub api_requests_per_second: u32,
     /// The operator's own multi-tenant app for Microsoft 365, if configured.
     pub operator_app: Option<OperatorAppConfig>,
+    /// How many days the audit trail keeps its lines.
+    pub audit_retention_days: u32,
     /// How long the instance serves on, draining, after a stop signal.
     pub shutdown_grace: std::time::Duration,
     /// An address of its own for /metrics.
@@ -459,6 +468,8 @@ impl Config {
             api_requests_per_second: parse("api_requests_per_second", layers, parse_rate)?
                 .expect("api_requests_per_second has a default"),
             operator_app: operator_app(layers)?,
+            audit_retention_days: parse("audit_retention_days", layers, parse_retention)?
+                .expect("audit_retention_days has a default"),
             shutdown_grace: parse("shutdown_grace_seconds", layers, parse_grace)?
                 .expect("shutdown_grace_seconds has a default"),
             metrics_listen: parse("metrics_listen", layers, parse_listen)?,
@@ -829,6 +840,13 @@ fn parse_lease(raw: &str) -> Result<std::time::Duration, String> {
     }
 }
 
+fn parse_retention(raw: &str) -> Result<u32, String> {
+    match raw.parse::<u32>() {
+        Ok(n) if (1..=3650).contains(&n) => Ok(n),
+        _ => Err(format!("\"{raw}\" is not a number of days from 1 to 3650")),
+    }
+}
+
 fn parse_grace(raw: &str) -> Result<std::time::Duration, String> {
     match raw.parse::<u64>() {
         Ok(n) if n <= 300 => Ok(std::time::Duration::from_secs(n)),
@@ -984,7 +1002,7 @@ mod tests {
                 "unknown setting `listen_addr` in file {}. Known settings: listen, public_url, \
                  data_dir, database_url, site_dir, master_key, microsoft_authority, sandbox, sandbox_file, \
                  sandbox_url, tls_ca_file, allow_private_hosts, mail_hosts, mail_ports, \
-                 attention_keep_alive_days, refresh_lease_seconds, api_requests_per_second, shutdown_grace_seconds, metrics_listen, \
+                 attention_keep_alive_days, refresh_lease_seconds, api_requests_per_second, audit_retention_days, shutdown_grace_seconds, metrics_listen, \
                  metrics_token, operator_app_client_id, \
                  operator_app_client_secret, operator_app_secret_expires, operator_app_name, \
                  operator_app_publisher, log_format, log_level. Check the spelling (keys use \

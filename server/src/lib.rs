@@ -2,6 +2,7 @@
 //! server-rendered portal pages with their server functions.
 
 pub mod api_keys;
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod connect;

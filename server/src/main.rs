@@ -297,8 +297,11 @@ async fn api_key(config: Config, command: ApiKeyCommand) -> Result<(), String> {
     let store = Store::connect(&config.database)
         .await
         .map_err(|e| e.to_string())?;
-    let freshness = mailkey::freshness::Freshness::new(store.clone());
-    let keys = ApiKeys::new(store.clone(), freshness.clone());
+    // A revocation returns once running instances have taken it in.
+    let keys = ApiKeys::new(
+        store.clone(),
+        mailkey::freshness::Freshness::new(store.clone()),
+    );
     match command {
         ApiKeyCommand::Create {
             name,
@@ -382,8 +385,6 @@ async fn api_key(config: Config, command: ApiKeyCommand) -> Result<(), String> {
                     "no API key has the ID {id}; `mailkey api-key list` lists them"
                 ));
             }
-            // Running instances have taken it in when this says so.
-            freshness.settle().await;
             eprintln!("API key {id} revoked: it is refused from its next request on.");
         }
     }

@@ -175,6 +175,11 @@ pub fn app(state: AppState) -> Router {
             "/embed/sign-in/{ticket}",
             get(embed::popup_start).layer(sign_in_starts),
         )
+        // Inside the session's resolution: the audit knows the operator's session.
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::http::audit::record_changes,
+        ))
         .route_layer(middleware::from_fn_with_state(
             state.operator_access.clone(),
             session::resolve,
@@ -448,6 +453,7 @@ impl Server {
         let state = AppState::new(crate::state::Shared {
             metrics: metrics_token.map(|token| metrics_access(Some(token))),
             readiness: Default::default(),
+            audit: crate::audit::Audit::new(&services.store, config.audit_retention_days),
             css_href: manifest.css_href(PKG_DIR, OUTPUT_NAME).into(),
             leptos_options,
             operator_access: OperatorAccess::new(services.store.clone(), public_url.clone()),
@@ -549,6 +555,8 @@ impl Server {
                 store: store.clone(),
             });
         let api_keys = self.state.api_keys.clone();
+        let audit = self.state.audit.clone();
+        let audit_upkeep = audit.spawn_upkeep();
         let listening = self.state.token_views.freshness().listen();
         let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
         let metrics = self.metrics_listener.map(|(listener, access)| {
@@ -595,6 +603,8 @@ impl Server {
             task.abort();
         }
         api_keys.flush().await;
+        audit_upkeep.abort();
+        audit.flush().await;
         store.close().await;
         tracing::info!("Mailkey stopped");
         Ok(())

@@ -64,6 +64,7 @@ parts! {
     token_views: crate::token_views::TokenViews,
     origin_policy: OriginPolicy,
     readiness: crate::http::health::Readiness,
+    audit: crate::audit::Audit,
     security_headers: SecurityHeaders,
     assets: Arc<StaticAssets>,
 }
@@ -73,6 +74,8 @@ pub struct Shared {
     pub metrics: Option<crate::http::metrics::MetricsAccess>,
     /// Whether the instance is stopping (`/readyz`).
     pub readiness: crate::http::health::Readiness,
+    /// The audit trail.
+    pub audit: crate::audit::Audit,
     pub leptos_options: LeptosOptions,
     pub store: Store,
     pub wizard: Wizard,

@@ -456,6 +456,7 @@ async fn the_openapi_document_describes_every_route() {
         ("GET", "/accounts/{id}/tests"),
         ("GET", "/accounts/{id}/folders"),
         ("PUT", "/accounts/{id}/folders"),
+        ("GET", "/audit-events"),
         ("GET", "/organisations"),
         ("POST", "/organisations"),
         ("GET", "/organisations/{id}"),

@@ -72,6 +72,7 @@ pub fn routes() -> Router<AppState> {
         .routes(utoipa_axum::routes!(super::api_webhooks::deliveries))
         .routes(utoipa_axum::routes!(super::api_webhooks::send_test))
         .routes(utoipa_axum::routes!(super::api_webhooks::redeliver))
+        .routes(utoipa_axum::routes!(super::audit::list))
         .split_for_parts();
     let json: Arc<str> = doc
         .to_pretty_json()
@@ -152,6 +153,8 @@ const DEFAULT_MIN_VALIDITY: u32 = 300;
 async fn access_token(
     State(views): State<TokenViews>,
     State(tokens): State<TokenKeeper>,
+    State(audit): State<crate::audit::Audit>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     allowed: Allowed<IssueTokens>,
     Path(id): Path<String>,
     body: Body<AccessTokenRequest>,
@@ -192,6 +195,13 @@ async fn access_token(
         })?;
     tracing::info!(account = %id, caller = %allowed.caller.label(), expires_at = token.expires_at, "access token handed out");
     crate::metrics::token_handed_out(began.elapsed());
+    // A secret handed out: counted for the audit trail, written in batches.
+    audit.handed_out(
+        &allowed.caller.actor(),
+        &view.organisation_id,
+        &id,
+        peer.map(|axum::Extension(p)| p.0.ip()),
+    );
     let answer = AccessTokenAnswer {
         access_token: secrecy::ExposeSecret::expose_secret(&token.token).to_string(),
         token_type: "Bearer".into(),

@@ -31,6 +31,20 @@ impl Caller {
         }
     }
 
+    /// The caller as the audit trail names it.
+    pub fn actor(&self) -> crate::audit::Actor {
+        match self {
+            Caller::Operator => crate::audit::Actor::operator(),
+            Caller::Key(k) => crate::audit::Actor {
+                kind: crate::storage::ActorKind::ApiKey,
+                id: Some(k.id.clone()),
+                name: k.name.clone(),
+                organisation_id: k.organisation.clone(),
+                account_id: None,
+            },
+        }
+    }
+
     /// How the audit lines name the caller (a key by its name, never its secret).
     pub fn label(&self) -> String {
         match self {
@@ -91,6 +105,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &St) -> Result<Self, Self::Rejection> {
         let caller = caller(parts, state).await?;
+        super::audit::AuditSlot::note(parts, caller.actor());
         if let Caller::Key(k) = &caller {
             if !k.may(S::SCOPE) {
                 return Err(HttpError::MissingScope(S::SCOPE.as_str()));

@@ -64,6 +64,16 @@ impl FromRequestParts<AppState> for EmbedCaller {
             Err(Refusal::Revoked) => return Err(HttpError::EmbedSessionRevoked),
             Err(_) => return Err(HttpError::EmbedSessionEnded),
         };
+        super::audit::AuditSlot::note(
+            parts,
+            crate::audit::Actor {
+                kind: crate::storage::ActorKind::ConnectSession,
+                id: Some(session.id.clone()),
+                name: session.host_name.clone(),
+                organisation_id: Some(session.organisation_id.clone()),
+                account_id: Some(session.account_id.clone()),
+            },
+        );
         Ok(EmbedCaller(session, token::hash(presented)))
     }
 }

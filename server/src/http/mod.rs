@@ -7,6 +7,7 @@ mod api_organisations;
 pub mod api_v1;
 pub mod api_webhooks;
 pub mod assets;
+pub mod audit;
 pub mod caller;
 pub mod embed;
 pub mod error;

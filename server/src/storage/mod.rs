@@ -5,7 +5,7 @@
 //! Storage is reached through one narrow interface per area ([`AccountStore`], [`DraftStore`],
 //! [`SignInStore`], [`ApiKeyStore`], [`OperatorSessionStore`], [`ConnectSessionStore`],
 //! [`TestHistoryStore`], [`LiveTestStore`], [`OperatorAppStore`], [`OrganisationStore`],
-//! [`WebhookOutbox`], [`RevisionStore`]), each implemented once per database:
+//! [`WebhookOutbox`], [`RevisionStore`], [`AuditStore`]), each implemented once per database:
 //! [`SqliteStore`] in the data directory (one instance, the default) and [`PgStore`] (several
 //! instances on one database). A service that needs one area holds just that
 //! (`Arc<dyn ApiKeyStore>`); [`Store`] is the whole database.
@@ -20,6 +20,7 @@ mod dispatch;
 
 mod accounts;
 mod api_keys;
+mod audit;
 mod connect_sessions;
 mod connection_tests;
 mod drafts;
@@ -43,6 +44,7 @@ use sqlx::{
 
 pub use accounts::{AccountFilter, AccountStore, Cursor};
 pub use api_keys::{ApiKeyRecord, ApiKeyStore, NewApiKey};
+pub use audit::{ActorKind, AuditFilter, AuditRecord, AuditStore, FieldNames, NewAuditEvent};
 pub use connect_sessions::{
     ConnectSessionRecord, ConnectSessionStore, Launch, NewConnectSession, SessionMode, TicketUse,
 };
@@ -174,6 +176,7 @@ pub trait Backend:
     + OrganisationStore
     + WebhookOutbox
     + RevisionStore
+    + AuditStore
     + testing::RawSql
     + std::fmt::Debug
 {
@@ -193,6 +196,7 @@ impl<T> Backend for T where
         + OrganisationStore
         + WebhookOutbox
         + RevisionStore
+        + AuditStore
         + testing::RawSql
         + std::fmt::Debug
 {
