@@ -88,9 +88,9 @@ impl Hearing {
     }
 }
 
-/// This instance's listener while it runs.
+/// This instance's listener while it runs (nothing on SQLite, which has none).
 pub struct Listening {
-    tasks: [JoinHandle<()>; 2],
+    tasks: Vec<JoinHandle<()>>,
     store: Store,
     instance: String,
 }
@@ -98,10 +98,16 @@ pub struct Listening {
 impl Listening {
     pub(super) fn start(store: Store, hearing: Arc<Hearing>) -> Listening {
         let instance = crate::tokens::instance_name();
-        let feed = tokio::spawn(follow(store.clone(), hearing.clone(), instance.clone()));
-        let renew = tokio::spawn(renew(store.clone(), hearing, instance.clone()));
+        let tasks = if store.is_postgres() {
+            vec![
+                tokio::spawn(follow(store.clone(), hearing.clone(), instance.clone())),
+                tokio::spawn(renew(store.clone(), hearing, instance.clone())),
+            ]
+        } else {
+            Vec::new()
+        };
         Listening {
-            tasks: [feed, renew],
+            tasks,
             store,
             instance,
         }

@@ -231,8 +231,8 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// The database file (its write-ahead log is beside it).
     path: Arc<std::path::PathBuf>,
-    /// Held, never used: see `open_sqlite`.
-    _keep_open: Arc<std::sync::Mutex<sqlx::SqliteConnection>>,
+    /// Held, never used, until the store is closed: see `open_sqlite`.
+    keep_open: Arc<std::sync::Mutex<Option<sqlx::SqliteConnection>>>,
 }
 
 /// PostgreSQL: several instances on one database.
@@ -330,8 +330,16 @@ impl Database for SqliteStore {
         Ok(())
     }
 
+    /// Closes every connection, the one kept open too: SQLite then checkpoints and removes
+    /// its write-ahead log before this returns, not whenever the last handle is dropped.
     async fn close(&self) {
-        self.pool.close().await
+        self.pool.close().await;
+        let kept = crate::sync::lock(&self.keep_open).take();
+        if let Some(connection) = kept {
+            if let Err(e) = sqlx::Connection::close(connection).await {
+                tracing::warn!(error = %e, "the database's kept connection did not close cleanly");
+            }
+        }
     }
 }
 
@@ -402,7 +410,7 @@ async fn open_sqlite(data_dir: &Path) -> Result<Store, StorageError> {
         .map_err(open_error)?;
     Ok(Store(Arc::new(SqliteStore {
         pool,
-        _keep_open: Arc::new(std::sync::Mutex::new(keep_open)),
+        keep_open: Arc::new(std::sync::Mutex::new(Some(keep_open))),
         path: Arc::new(path),
     })))
 }
