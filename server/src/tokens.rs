@@ -34,7 +34,7 @@ use crate::{
     secrets::Aad,
     secrets::Sealer,
     sign_in::{problems, refresh_token_aad, AccountApp, HttpFailure, OAuthHttp, SignInError},
-    storage::{now, now_ms, DraftRecord, Refreshed, Store},
+    storage::{now, now_ms, DraftRecord, Lease, Refreshed, Store},
 };
 
 /// The sealed access token's binding: this account's row, this field.
@@ -424,7 +424,7 @@ impl TokenKeeper {
             .take_refresh_lease(account_id, &inner.instance, t, t + lease)
             .await
             .map_err(SignInError::from)?;
-        if !taken {
+        if !taken.taken() {
             return Ok(false);
         }
         // Another instance may have finished it between the round's look and this lease.
@@ -632,7 +632,11 @@ impl TokenKeeper {
                 .take_refresh_lease(account_id, &inner.instance, t, t + lease.as_millis() as i64)
                 .await
                 .map_err(SignInError::from)?;
-            if taken {
+            if taken == Lease::NoAccount {
+                // Deleted meanwhile: there is no lease to wait out.
+                return Err(SignInError::NotFound.into());
+            }
+            if taken.taken() {
                 // The holder before may have stored its token just before letting go.
                 if let Some(token) = self.shared(account_id, want).await? {
                     self.let_go(account_id).await;

@@ -154,7 +154,8 @@ async fn a_lease_nobody_finishes_is_its_own_retryable_answer() {
         .store
         .take_refresh_lease(&id, "an-instance-that-hangs", t, t + 60_000)
         .await
-        .unwrap());
+        .unwrap()
+        .taken());
     let err = s.state.tokens.access_token(&id).await.err().unwrap();
     assert!(matches!(err, TokenError::RefreshBusy), "{err}");
 

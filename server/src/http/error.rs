@@ -324,7 +324,6 @@ impl IntoResponse for HttpError {
         let (status, code, message) = self.parts();
         if status.is_server_error() {
             tracing::error!(error = %self, "request failed");
-            eprintln!("DEBUG-ERR {self}");
         }
         let fields = match &self {
             HttpError::InvalidFields(f) => Some(f.clone()),

@@ -63,7 +63,7 @@ pub use organisations::{
 };
 pub use revision::{Heard, RevisionFeed, RevisionStore};
 pub use sign_in::{
-    AttemptRecord, Claim, LatestOutcome, NewAttempt, Refreshed, SharedToken, SignInMode,
+    AttemptRecord, Claim, LatestOutcome, Lease, NewAttempt, Refreshed, SharedToken, SignInMode,
     SignInPurpose, SignInStore,
 };
 pub use webhooks::{

@@ -130,6 +130,22 @@ pub struct Refreshed<'a> {
     pub lease_owner: &'a str,
 }
 
+/// What asking for an account's refresh lease found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lease {
+    Taken,
+    /// Another instance holds it and its time has not run out.
+    HeldElsewhere,
+    /// There is no such account (deleted meanwhile): nothing to wait for.
+    NoAccount,
+}
+
+impl Lease {
+    pub fn taken(self) -> bool {
+        self == Lease::Taken
+    }
+}
+
 /// An account's refresh as the other instances see it.
 #[derive(Debug, sqlx::FromRow)]
 pub struct SharedToken {
@@ -218,7 +234,7 @@ pub trait SignInStore: Send + Sync + std::fmt::Debug {
         owner: &str,
         now_ms: i64,
         until_ms: i64,
-    ) -> Result<bool, StorageError>;
+    ) -> Result<Lease, StorageError>;
 
     /// Lets go of `owner`'s lease (a refresh that ended without a new token).
     async fn release_refresh_lease(
@@ -501,7 +517,7 @@ per_database! {
             owner: &str,
             now_ms: i64,
             until_ms: i64,
-        ) -> Result<bool, StorageError> {
+        ) -> Result<Lease, StorageError> {
             let done = on_db!(self, pool => sqlx::query(
                 "UPDATE accounts SET refresh_lease_owner = $1, refresh_lease_until = $2 \
                  WHERE id = $3 AND (refresh_lease_until IS NULL OR refresh_lease_until <= $4 \
@@ -513,7 +529,21 @@ per_database! {
             .bind(now_ms)
             .execute(pool)
             .await.map(|r| r.rows_affected()))?;
-            Ok(done == 1)
+            if done == 1 {
+                return Ok(Lease::Taken);
+            }
+            // Only on the slow path: tells a lease to wait for from an account that is gone.
+            let exists: Option<i64> = on_db!(self, pool => sqlx::query_scalar(
+                "SELECT 1 FROM accounts WHERE id = $1",
+            )
+            .bind(account_id)
+            .fetch_optional(pool)
+            .await)?;
+            Ok(if exists.is_some() {
+                Lease::HeldElsewhere
+            } else {
+                Lease::NoAccount
+            })
         }
 
         async fn release_refresh_lease(
@@ -764,11 +794,13 @@ mod tests {
         assert!(store
             .take_refresh_lease("acc1", "a", t - 120_000, t - 60_000)
             .await
-            .unwrap());
+            .unwrap()
+            .taken());
         assert!(store
             .take_refresh_lease("acc1", "b", t, t + 60_000)
             .await
-            .unwrap());
+            .unwrap()
+            .taken());
         let late = Refreshed {
             sealed_refresh_token: None,
             sealed_access_token: b"sealed-access",
@@ -786,9 +818,19 @@ mod tests {
             .unwrap()
             .lease_until_ms;
         assert_eq!(lease, Some(t + 60_000), "b's lease stands");
-        assert!(!store
-            .take_refresh_lease("acc1", "c", t + 1, t + 60_000)
-            .await
-            .unwrap());
+        assert_eq!(
+            store
+                .take_refresh_lease("acc1", "c", t + 1, t + 60_000)
+                .await
+                .unwrap(),
+            Lease::HeldElsewhere
+        );
+        assert_eq!(
+            store
+                .take_refresh_lease("gone", "c", t + 1, t + 60_000)
+                .await
+                .unwrap(),
+            Lease::NoAccount
+        );
     }
 }
