@@ -11,7 +11,7 @@ use axum::{
     Router,
 };
 use leptos::{config::LeptosOptions, prelude::*};
-use leptos_axum::{generate_route_list, LeptosRoutes, ResponseOptions};
+use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes, ResponseOptions};
 use mailkey_app::{
     backend::{Backend, FrameAncestors, Redirect, ResponseStatus},
     App,
@@ -108,9 +108,18 @@ fn leptos_context(portal: Portal) -> impl Fn() + Clone + Send + Sync + 'static {
     }
 }
 
+/// The app's page routes, listed once per process. Listing runs the whole app with resource
+/// loading switched off by a process-wide flag (`SuppressResourceLoad`, leptos-rs/leptos#4773):
+/// a page render anywhere in the process whose resource first polled meanwhile waited forever.
+/// Listed once, before any server of the process can serve, no render can meet it.
+fn page_routes() -> Vec<AxumRouteListing> {
+    static ROUTES: std::sync::OnceLock<Vec<AxumRouteListing>> = std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
 /// The whole HTTP surface.
 pub fn app(state: AppState) -> Router {
-    let routes = generate_route_list(App);
+    let routes = page_routes();
     let context = leptos_context(Portal {
         api_keys: state.api_keys.clone(),
         reveals: Default::default(),

@@ -533,13 +533,13 @@ per_database! {
                 return Ok(Lease::Taken);
             }
             // Only on the slow path: tells a lease to wait for from an account that is gone.
-            let exists: Option<i64> = on_db!(self, pool => sqlx::query_scalar(
-                "SELECT 1 FROM accounts WHERE id = $1",
+            let exists: i64 = on_db!(self, pool => sqlx::query_scalar(
+                "SELECT COUNT(*) FROM accounts WHERE id = $1",
             )
             .bind(account_id)
-            .fetch_optional(pool)
+            .fetch_one(pool)
             .await)?;
-            Ok(if exists.is_some() {
+            Ok(if exists > 0 {
                 Lease::HeldElsewhere
             } else {
                 Lease::NoAccount
