@@ -367,3 +367,40 @@ async fn https_public_url_turns_on_hsts_and_secure_cookies() {
     assert!(set_cookie.contains("; Secure"), "{set_cookie}");
     s.stop().await;
 }
+
+/// Servers starting in the same process while another renders pages: each render completes.
+/// (Listing a server's page routes once suppressed resource loading process-wide; a render
+/// whose resource first polled meanwhile hung until the request deadline.)
+#[tokio::test]
+async fn pages_render_while_other_servers_start_in_the_same_process() {
+    let s = TestServer::start().await;
+    let cookie = s.sign_in().await;
+    // On a thread and runtime of their own, as concurrent tests are.
+    let starting = std::thread::spawn(|| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            for _ in 0..15 {
+                TestServer::start().await.stop().await;
+            }
+        })
+    });
+    let client = TestServer::client();
+    let mut renders = 0;
+    while !starting.is_finished() {
+        let res = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            client.get(s.url("/")).header("cookie", &cookie).send(),
+        )
+        .await
+        .expect("the page render hung while another server started")
+        .unwrap();
+        assert_eq!(res.status(), 200);
+        renders += 1;
+    }
+    starting.join().unwrap();
+    assert!(renders > 15, "{renders} renders overlapped the starts");
+    s.stop().await;
+}
