@@ -189,5 +189,9 @@ pub fn bench() -> Result<(), String> {
     step("a refresh storm: 1,000 accounts due at once, kept alive by two instances on PostgreSQL");
     run(cargo()
         .args(["bench", "--package", "mailkey", "--bench", "refresh_storm"])
+        .env("POSTGRES_TEST_SERVER", cluster.url()))?;
+    step("load: portal pages, the token endpoint and event streams at once, on SQLite and PostgreSQL");
+    run(cargo()
+        .args(["bench", "--package", "mailkey", "--bench", "load"])
         .env("POSTGRES_TEST_SERVER", cluster.url()))
 }
