@@ -10,6 +10,7 @@ pub mod connection_tests;
 pub mod discovery;
 pub mod freshness;
 pub mod http;
+pub mod key_rotation;
 pub mod mail_test;
 pub mod metrics;
 pub mod operator_app;

@@ -62,6 +62,37 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// The master keys that seal client secrets and tokens at rest: rotate, see, retire.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Introduce a new master key: written into <data_dir>/master-keys/, made the key new
+    /// values are sealed with once every running instance holds it, then every value is
+    /// re-sealed with it. Old values open meanwhile; running instances need no restart.
+    Rotate {
+        /// Take the new key from this file (32 bytes in base64, as `openssl rand -base64 32`
+        /// prints) instead of generating one; also how a rotation is finished after copying
+        /// the key to other instances.
+        #[arg(long, value_name = "FILE")]
+        from_file: Option<PathBuf>,
+        /// How long to wait for running instances to take the new key in.
+        #[arg(long, default_value_t = 20, value_name = "SECONDS")]
+        wait: u64,
+    },
+    /// List the keys: which one new values are sealed with, which this instance holds, and how
+    /// many stored values each still seals.
+    Status,
+    /// Retire a key nothing needs any more (refused while it is the primary key or seals any
+    /// value). Instances let go of it; its file can then be deleted everywhere.
+    Retire {
+        /// The key's ID (16 hex digits, as `status` shows).
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -130,6 +161,7 @@ fn main() -> ExitCode {
             Command::Test { account } => test(config, &account).await,
             Command::Accounts => accounts(config).await,
             Command::ApiKey { command } => api_key(config, command).await,
+            Command::Keys { command } => keys(config, command).await,
             Command::Sandbox {
                 listen,
                 mailkey_url,
@@ -388,6 +420,93 @@ async fn api_key(config: Config, command: ApiKeyCommand) -> Result<(), String> {
             eprintln!("API key {id} revoked: it is refused from its next request on.");
         }
     }
+    Ok(())
+}
+
+async fn keys(config: Config, command: KeysCommand) -> Result<(), String> {
+    use mailkey::{key_rotation::KeyRotation, secrets::MasterKey};
+    let store = Store::connect(&config.database)
+        .await
+        .map_err(|e| e.to_string())?;
+    let sealer = mailkey::server::open_secrets(&config, &store)
+        .await
+        .map_err(|e| e.to_string())?;
+    let rotation = KeyRotation::new(store.backend(), sealer, &config.data_dir);
+    match command {
+        KeysCommand::Rotate { from_file, wait } => {
+            let key = match from_file {
+                None => None,
+                Some(path) => {
+                    let text =
+                        zeroize::Zeroizing::new(std::fs::read_to_string(&path).map_err(|e| {
+                            format!("cannot read the key file {}: {e}", path.display())
+                        })?);
+                    Some(MasterKey::from_base64(&text).map_err(|problem| {
+                        format!("the key file {} cannot be used: {problem}", path.display())
+                    })?)
+                }
+            };
+            let (id, path, resealed) = rotation
+                .rotate(key, std::time::Duration::from_secs(wait))
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "New values are sealed with master key {id} ({}).",
+                path.display()
+            );
+            println!(
+                "{} stored value(s) re-sealed with it. Back up {} with the database; `mailkey \
+                 keys status` shows what each key still holds, and `mailkey keys retire ID` \
+                 retires an old one once it holds nothing.",
+                resealed.resealed,
+                path.display()
+            );
+        }
+        KeysCommand::Status => {
+            let keys = rotation.status().await.map_err(|e| e.to_string())?;
+            println!(
+                "{:<18} {:<9} {:<9} {:>7}  VALUES",
+                "KEY ID", "ROLE", "HELD HERE", "TOTAL"
+            );
+            for k in keys {
+                let role = if k.primary {
+                    "primary"
+                } else if k.retired {
+                    "retired"
+                } else {
+                    "previous"
+                };
+                let what = k
+                    .values
+                    .iter()
+                    .map(|(what, n)| format!("{n} {what}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                println!(
+                    "{:<18} {:<9} {:<9} {:>7}  {}",
+                    k.key_id,
+                    role,
+                    if k.held_here { "yes" } else { "NO" },
+                    k.total(),
+                    what
+                );
+            }
+            match rotation.check().await {
+                Ok(n) => println!("All {n} stored values open with the keys held here."),
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        KeysCommand::Retire { id } => {
+            rotation.retire(&id).await.map_err(|e| e.to_string())?;
+            println!(
+                "Master key {id} is retired: no value is sealed with it and instances let go of \
+                 it within seconds. Delete its file ({}/{id}.key, or the key file it came from) \
+                 on every instance.",
+                rotation.keys_dir().display()
+            );
+        }
+    }
+    store.close().await;
     Ok(())
 }
 

@@ -42,7 +42,9 @@ use crate::{
     portal::Portal,
     providers::Providers,
     sandbox::{self, DirectoryError, Sandbox},
-    secrets::{KeyOrigin, MasterKey, SealError, Sealer, SecretsError, KEY_FILE},
+    secrets::{
+        key_files, KeyOrigin, MasterKey, SealError, Sealer, SecretsError, KEYS_DIR, KEY_FILE,
+    },
     sign_in::{OAuthHttp, SignIn},
     state::AppState,
     storage::{StorageError, Store},
@@ -277,6 +279,7 @@ pub struct Services {
     pub connection_tests: ConnectionTests,
     pub operator_settings: OperatorSettings,
     pub webhooks: crate::webhooks::Webhooks,
+    pub key_rotation: crate::key_rotation::KeyRotation,
 }
 
 impl Services {
@@ -340,6 +343,11 @@ impl Services {
             config.attention_keep_alive_days,
         );
         tokens.set_refresh_lease(config.refresh_lease);
+        let key_rotation = crate::key_rotation::KeyRotation::new(
+            store.backend(),
+            sealer.clone(),
+            &config.data_dir,
+        );
         let sign_in = SignIn::new(
             store.clone(),
             sealer,
@@ -359,6 +367,7 @@ impl Services {
             connection_tests,
             operator_settings,
             webhooks,
+            key_rotation,
         })
     }
 }
@@ -481,6 +490,7 @@ impl Server {
             connection_tests: services.connection_tests,
             operator_settings: services.operator_settings,
             webhooks: services.webhooks,
+            key_rotation: services.key_rotation,
             connect_sessions,
             live_tests: Default::default(),
             stream_caps: Default::default(),
@@ -566,6 +576,8 @@ impl Server {
         let api_keys = self.state.api_keys.clone();
         let audit = self.state.audit.clone();
         let audit_upkeep = audit.spawn_upkeep();
+        let key_rotation = self.state.key_rotation.clone();
+        let key_upkeep = key_rotation.spawn_upkeep();
         let listening = self.state.token_views.freshness().listen();
         let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
         let metrics = self.metrics_listener.map(|(listener, access)| {
@@ -606,6 +618,8 @@ impl Server {
         upkeep.abort();
         follow.abort();
         key_use.abort();
+        key_upkeep.abort();
+        key_rotation.leave().await;
         // A delivery cut off here is taken again when its lease runs out: at worst the
         // receiver sees it twice, with the same webhook-id.
         for task in webhooks {
@@ -644,28 +658,82 @@ fn open_sandbox(config: &Config, public_url: &Url) -> Result<Option<Sandbox>, St
     Ok(Some(sandbox))
 }
 
-/// Finds the master key (configured, on disk, or new) and proves it opens what is stored; fails
-/// closed otherwise.
-async fn open_secrets(config: &Config, store: &Store) -> Result<Sealer, StartError> {
+/// Finds the master keys (configured, on disk, or new, and those rotation introduced) and proves
+/// they open what is stored; fails closed otherwise. New values are sealed with the key the
+/// database names as its primary one.
+pub async fn open_secrets(config: &Config, store: &Store) -> Result<Sealer, StartError> {
     let has_secrets = Wizard::holds_sealed_values(store).await?;
-    let (key, origin) =
-        MasterKey::resolve(config.master_key.clone(), &config.data_dir, has_secrets)?;
+    let retired = store.retired_master_keys().await?;
+    let keys_dir = config.data_dir.join(KEYS_DIR);
+    let rotated: Vec<MasterKey> = key_files(&keys_dir)?
+        .into_iter()
+        .map(|(key, _)| key)
+        .filter(|key| !retired.contains(&key.id_hex()))
+        .collect();
+    let first = MasterKey::resolve_beside(
+        config.master_key.clone(),
+        &config.data_dir,
+        has_secrets,
+        !rotated.is_empty(),
+    )?;
     let key_path = config.data_dir.join(KEY_FILE).display().to_string();
-    match origin {
-        KeyOrigin::Generated => tracing::info!(
+    match &first {
+        Some((key, KeyOrigin::Generated)) => tracing::info!(
             key_id = %key.id_hex(),
             path = %key_path,
             "generated a new master key (mode 0600). Back it up with the database: without it the \
              stored client secrets cannot be read"
         ),
-        KeyOrigin::DataDirFile => {
+        Some((key, KeyOrigin::DataDirFile)) => {
             tracing::info!(key_id = %key.id_hex(), path = %key_path, "master key loaded")
         }
-        KeyOrigin::Configured => {
+        Some((key, KeyOrigin::Configured)) => {
             tracing::info!(key_id = %key.id_hex(), "master key taken from the configuration")
         }
+        None => {}
     }
-    let sealer = Sealer::new(key);
+    // A retired key still in the configuration or the key file is not held: nothing needs it.
+    let first = first
+        .map(|(key, _)| key)
+        .filter(|key| !retired.contains(&key.id_hex()) || rotated.is_empty());
+    let mut keys = first.into_iter().chain(rotated.iter().cloned());
+    let sealer = Sealer::new(keys.next().expect("a key is found or made"));
+    for key in keys {
+        tracing::info!(key_id = %key.id_hex(), dir = %keys_dir.display(), "master key loaded");
+        sealer.hold(&key);
+    }
+    // The database names the key its instances seal with (the first one to start wrote it, once
+    // its key opened what was stored; `mailkey keys rotate` moves it): an instance without it
+    // would seal values the others cannot open, or fail to open theirs.
+    let rotation_happened = !rotated.is_empty() || !retired.is_empty();
+    let not_held = |recorded: String| {
+        if rotation_happened {
+            StartError::Secrets(SecretsError::PrimaryNotHeld {
+                primary: recorded,
+                held: sealer
+                    .held()
+                    .iter()
+                    .map(|id| crate::secrets::hex(id))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                dir: keys_dir.display().to_string(),
+            })
+        } else {
+            StartError::Secrets(SecretsError::NotTheDatabasesKey {
+                given: sealer.key_id_hex(),
+                recorded,
+                path: key_path.clone(),
+            })
+        }
+    };
+    let follows = |recorded: &str| {
+        crate::secrets::key_id_from_hex(recorded).is_some_and(|id| sealer.use_primary(&id))
+    };
+    if let Some(recorded) = store.primary_master_key().await? {
+        if !follows(&recorded) {
+            return Err(not_held(recorded));
+        }
+    }
     match Wizard::verify_key(store, &sealer).await {
         Ok(()) => {}
         Err(StartupKeyError::Storage(e)) => return Err(e.into()),
@@ -678,16 +746,9 @@ async fn open_secrets(config: &Config, store: &Store) -> Result<Sealer, StartErr
         }
         Err(StartupKeyError::Seal(_)) => return Err(StartError::Secrets(SecretsError::Tampered)),
     }
-    // The database names the key its instances use (the first one to start wrote it, once its
-    // key opened what was stored): another key here would seal values they cannot open, even
-    // before anything is stored.
     let recorded = store.agree_master_key(&sealer.key_id_hex()).await?;
-    if recorded != sealer.key_id_hex() {
-        return Err(StartError::Secrets(SecretsError::NotTheDatabasesKey {
-            given: sealer.key_id_hex(),
-            recorded,
-            path: key_path,
-        }));
+    if !follows(&recorded) {
+        return Err(not_held(recorded));
     }
     Ok(sealer)
 }

@@ -76,6 +76,8 @@ pub struct Shared {
     pub readiness: crate::http::health::Readiness,
     /// The audit trail.
     pub audit: crate::audit::Audit,
+    /// The master keys: following rotations, re-sealing.
+    pub key_rotation: crate::key_rotation::KeyRotation,
     pub leptos_options: LeptosOptions,
     pub store: Store,
     pub wizard: Wizard,

@@ -13,6 +13,10 @@ use super::SecretsError;
 /// The file a generated key is kept in, inside the data directory.
 pub const KEY_FILE: &str = "master.key";
 
+/// The directory, inside the data directory, of the keys `mailkey keys rotate` introduced:
+/// one `<key id>.key` file each, in the same form as the key file.
+pub const KEYS_DIR: &str = "master-keys";
+
 /// Where the key in use came from, for the start-up log line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyOrigin {
@@ -77,16 +81,28 @@ impl MasterKey {
         &self.bytes
     }
 
-    /// The configured key; else the data directory's key file; else a new key written there,
-    /// unless the database already holds ciphertexts (then fail closed: a new key would orphan
-    /// them).
+    /// The configured key; else the data directory's key file; else, when no rotated key is
+    /// there either (`others`), a new key written there, unless the database already holds
+    /// ciphertexts (then fail closed: a new key would orphan them).
     pub fn resolve(
         configured: Option<MasterKey>,
         data_dir: &Path,
         database_has_secrets: bool,
     ) -> Result<(MasterKey, KeyOrigin), SecretsError> {
+        Self::resolve_beside(configured, data_dir, database_has_secrets, false)
+            .map(|found| found.expect("a key is found or made when there are no others"))
+    }
+
+    /// [`MasterKey::resolve`], answering `None` rather than making a key when `others` (keys
+    /// introduced by rotation) exist.
+    pub fn resolve_beside(
+        configured: Option<MasterKey>,
+        data_dir: &Path,
+        database_has_secrets: bool,
+        others: bool,
+    ) -> Result<Option<(MasterKey, KeyOrigin)>, SecretsError> {
         if let Some(key) = configured {
-            return Ok((key, KeyOrigin::Configured));
+            return Ok(Some((key, KeyOrigin::Configured)));
         }
         let path = data_dir.join(KEY_FILE);
         let shown = path.display().to_string();
@@ -98,8 +114,9 @@ impl MasterKey {
                         path: shown,
                         problem,
                     })?;
-                Ok((key, KeyOrigin::DataDirFile))
+                Ok(Some((key, KeyOrigin::DataDirFile)))
             }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && others => Ok(None),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 if database_has_secrets {
                     return Err(SecretsError::KeyMissing { path: shown });
@@ -109,13 +126,84 @@ impl MasterKey {
                     path: shown,
                     problem: e.to_string(),
                 })?;
-                Ok((key, KeyOrigin::Generated))
+                Ok(Some((key, KeyOrigin::Generated)))
             }
             Err(e) => Err(SecretsError::KeyFile {
                 path: shown,
                 problem: e.to_string(),
             }),
         }
+    }
+}
+
+/// The keys in `dir` (see [`KEYS_DIR`]), with their files; none when it does not exist. A file
+/// named for another key than it holds is refused: the name is what operators copy by.
+pub fn key_files(dir: &Path) -> Result<Vec<(MasterKey, std::path::PathBuf)>, SecretsError> {
+    let shown = |p: &Path| p.display().to_string();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(SecretsError::KeyFile {
+                path: shown(dir),
+                problem: e.to_string(),
+            })
+        }
+    };
+    let mut keys = Vec::new();
+    for entry in entries {
+        let path = entry
+            .map_err(|e| SecretsError::KeyFile {
+                path: shown(dir),
+                problem: e.to_string(),
+            })?
+            .path();
+        if path.extension().and_then(|e| e.to_str()) != Some("key") {
+            continue;
+        }
+        let text =
+            Zeroizing::new(
+                std::fs::read_to_string(&path).map_err(|e| SecretsError::KeyFile {
+                    path: shown(&path),
+                    problem: e.to_string(),
+                })?,
+            );
+        let key = MasterKey::from_base64(&text).map_err(|problem| SecretsError::KeyFile {
+            path: shown(&path),
+            problem,
+        })?;
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+        if stem != key.id_hex() {
+            return Err(SecretsError::KeyFile {
+                path: shown(&path),
+                problem: format!(
+                    "it holds the key with id {}; rename it to {}.key",
+                    key.id_hex(),
+                    key.id_hex()
+                ),
+            });
+        }
+        keys.push((key, path));
+    }
+    keys.sort_by_key(|(k, _)| k.id());
+    Ok(keys)
+}
+
+/// Writes `key` into `dir` as `<id>.key` (the directory made owner-only if new); a file already
+/// there for the same key is kept.
+pub fn add_key_file(dir: &Path, key: &MasterKey) -> std::io::Result<std::path::PathBuf> {
+    if !dir.exists() {
+        std::fs::create_dir_all(dir)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+    }
+    let path = dir.join(format!("{}.key", key.id_hex()));
+    match write_key_file(&path, key) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(path),
+        other => other.map(|()| path),
     }
 }
 
@@ -179,6 +267,30 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[test]
+    fn rotated_keys_are_read_by_their_names_and_spare_the_key_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = dir.path().join(KEYS_DIR);
+        assert!(key_files(&keys).unwrap().is_empty());
+        let key = MasterKey::generate();
+        let path = add_key_file(&keys, &key).unwrap();
+        assert_eq!(add_key_file(&keys, &key).unwrap(), path, "kept");
+        let found = key_files(&keys).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].0.id(), key.id());
+        // With rotated keys there, no key file is made.
+        assert!(MasterKey::resolve_beside(None, dir.path(), true, true)
+            .unwrap()
+            .is_none());
+        assert!(!dir.path().join(KEY_FILE).exists());
+        std::fs::rename(&path, keys.join("0011223344556677.key")).unwrap();
+        let err = key_files(&keys).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("rename it to {}.key", key.id_hex())),
+            "{err}"
+        );
     }
 
     #[test]

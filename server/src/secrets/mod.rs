@@ -4,8 +4,8 @@
 mod master_key;
 mod sealed;
 
-pub use master_key::{hex, KeyOrigin, MasterKey, KEY_FILE};
-pub use sealed::{Aad, SealError, Sealer};
+pub use master_key::{add_key_file, hex, key_files, KeyOrigin, MasterKey, KEYS_DIR, KEY_FILE};
+pub use sealed::{key_id_of, Aad, KeyId, SealError, Sealer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretsError {
@@ -37,6 +37,16 @@ pub enum SecretsError {
         recorded: String,
         path: String,
     },
+    #[error(
+        "this instance does not hold the master key the database's instances seal with now (id \
+         {primary}; it holds {held}). Copy {primary}.key from the master-keys directory of an \
+         instance that has it (where `mailkey keys rotate` wrote it) into {dir}, then start again."
+    )]
+    PrimaryNotHeld {
+        primary: String,
+        held: String,
+        dir: String,
+    },
     #[error("the master key file {path} cannot be used: {problem}")]
     KeyFile { path: String, problem: String },
     #[error(
@@ -44,4 +54,16 @@ pub enum SecretsError {
          was modified or belongs to another key. Restore the database from a backup."
     )]
     Tampered,
+}
+
+/// A key ID from its hex form (as the database and the key files name it).
+pub fn key_id_from_hex(text: &str) -> Option<KeyId> {
+    if text.len() != 16 || !text.is_ascii() {
+        return None;
+    }
+    let mut id = [0u8; 8];
+    for (i, byte) in id.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(id)
 }

@@ -5,9 +5,9 @@
 //! Storage is reached through one narrow interface per area ([`AccountStore`], [`DraftStore`],
 //! [`SignInStore`], [`ApiKeyStore`], [`OperatorSessionStore`], [`ConnectSessionStore`],
 //! [`TestHistoryStore`], [`LiveTestStore`], [`OperatorAppStore`], [`OrganisationStore`],
-//! [`WebhookOutbox`], [`RevisionStore`], [`AuditStore`]), each implemented once per database:
-//! [`SqliteStore`] in the data directory (one instance, the default) and [`PgStore`] (several
-//! instances on one database). A service that needs one area holds just that
+//! [`WebhookOutbox`], [`RevisionStore`], [`AuditStore`], [`MasterKeyStore`]), each implemented
+//! once per database: [`SqliteStore`] in the data directory (one instance, the default) and
+//! [`PgStore`] (several instances on one database). A service that needs one area holds just that
 //! (`Arc<dyn ApiKeyStore>`); [`Store`] is the whole database.
 //!
 //! Every query is written once, in SQL both understand (`$1` placeholders, standard functions;
@@ -26,6 +26,7 @@ mod connection_tests;
 mod drafts;
 mod live_tests;
 mod location;
+mod master_keys;
 mod operator;
 mod operator_apps;
 mod organisations;
@@ -56,6 +57,7 @@ pub use drafts::{
 };
 pub use live_tests::{LiveTestStore, TestBudget};
 pub use location::{DatabaseLocation, LocationError, SecretUrl};
+pub use master_keys::{HeldKey, KeyCount, MasterKeyStore, RowKey, SealedColumn, SealedValue};
 pub use operator::{OperatorSessionStore, SessionRecord};
 pub use operator_apps::{OperatorAppRecord, OperatorAppStore};
 pub use organisations::{
@@ -177,6 +179,7 @@ pub trait Backend:
     + WebhookOutbox
     + RevisionStore
     + AuditStore
+    + MasterKeyStore
     + testing::RawSql
     + std::fmt::Debug
 {
@@ -197,6 +200,7 @@ impl<T> Backend for T where
         + WebhookOutbox
         + RevisionStore
         + AuditStore
+        + MasterKeyStore
         + testing::RawSql
         + std::fmt::Debug
 {
