@@ -49,6 +49,8 @@ pub enum RefreshOutcome {
     ProviderUnavailable,
     /// Another instance held the account's refresh lease past it.
     LeaseTimeout,
+    /// Cut off at shutdown past the grace it had.
+    Interrupted,
 }
 
 impl RefreshOutcome {
@@ -60,6 +62,7 @@ impl RefreshOutcome {
             RefreshOutcome::AppRefused => "app_refused",
             RefreshOutcome::ProviderUnavailable => "provider_unavailable",
             RefreshOutcome::LeaseTimeout => "lease_timeout",
+            RefreshOutcome::Interrupted => "interrupted",
         }
     }
 }
@@ -105,7 +108,7 @@ fn describe() {
     describe_counter!(
         REFRESHES,
         "Token refreshes at the identity provider, by outcome (fresh, rotated, needs_reconnect, \
-         app_refused, provider_unavailable, lease_timeout)"
+         app_refused, provider_unavailable, lease_timeout, interrupted)"
     );
     describe_counter!(
         CONNECTION_TESTS,

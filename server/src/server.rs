@@ -561,7 +561,8 @@ impl Server {
     ) -> Result<(), StartError> {
         tracing::info!(address = %self.local_addr(), public_url = %self.public_url, "Mailkey is listening");
         let store = self.state.store.clone();
-        let upkeep = self.state.tokens.spawn_upkeep();
+        let tokens = self.state.tokens.clone();
+        let upkeep = tokens.spawn_upkeep();
         let follow = self
             .state
             .operator_settings
@@ -615,7 +616,7 @@ impl Server {
         if let Some(task) = metrics {
             let _ = task.await;
         }
-        upkeep.abort();
+        tokens.stop_upkeep(upkeep, REFRESHES_AT_SHUTDOWN).await;
         follow.abort();
         key_use.abort();
         key_upkeep.abort();
@@ -633,6 +634,10 @@ impl Server {
         Ok(())
     }
 }
+
+/// How long a keep-alive refresh under way at shutdown may take to finish (the token request's
+/// own timeout is within it).
+const REFRESHES_AT_SHUTDOWN: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// How long connection tests running at shutdown may take to finish before they are recorded
 /// as interrupted (a test's own stages time out well within it).

@@ -176,6 +176,8 @@ struct Inner {
     attention_keep_alive_secs: i64,
     /// Wakes the upkeep before its next round (a new secret was saved).
     wake: tokio::sync::Notify,
+    /// Set at shutdown: the upkeep finishes the refresh under way and starts no other.
+    stopping: std::sync::atomic::AtomicBool,
     /// This process's name on the refresh leases it takes.
     instance: String,
     /// [`REFRESH_LEASE`], shorter in tests.
@@ -220,6 +222,7 @@ impl TokenKeeper {
                 refreshes: AtomicU64::new(0),
                 attention_keep_alive_secs: i64::from(attention_keep_alive_days) * 86_400,
                 wake: tokio::sync::Notify::new(),
+                stopping: Default::default(),
                 instance: instance_name(),
                 lease_ms: AtomicU64::new(REFRESH_LEASE.as_millis() as u64),
                 forgotten: Mutex::new(HashMap::new()),
@@ -370,6 +373,9 @@ impl TokenKeeper {
         rand::seq::SliceRandom::shuffle(due.as_mut_slice(), &mut rand::rng());
         let mut refreshed = 0;
         for id in due {
+            if self.inner.stopping.load(Ordering::Relaxed) {
+                break;
+            }
             let flight = self.flight(&id);
             let _turn = flight.lock().await;
             // A caller or another round may have refreshed it while this one waited.
@@ -458,12 +464,32 @@ impl TokenKeeper {
                     _ = every.tick() => {}
                     _ = keeper.inner.wake.notified() => {}
                 }
+                if keeper.inner.stopping.load(Ordering::Relaxed) {
+                    return;
+                }
                 let n = keeper.keep_alive(KEEP_ALIVE_AFTER_SECS).await;
                 if n > 0 {
                     tracing::info!(accounts = n, "token upkeep refreshed quiet connections");
                 }
             }
         })
+    }
+
+    /// Stops the upkeep at shutdown: the refresh under way may finish (and store the refresh
+    /// token Microsoft may have rotated) within `grace`; past it the task is cut off and its
+    /// lease ends by the clock, for another instance or the next start to take over.
+    pub async fn stop_upkeep(&self, upkeep: tokio::task::JoinHandle<()>, grace: Duration) {
+        self.inner.stopping.store(true, Ordering::Relaxed);
+        self.inner.wake.notify_one();
+        let abort = upkeep.abort_handle();
+        if tokio::time::timeout(grace, upkeep).await.is_err() {
+            abort.abort();
+            crate::metrics::refreshed(RefreshOutcome::Interrupted);
+            tracing::warn!(
+                grace_secs = grace.as_secs(),
+                "token upkeep cut off at shutdown mid-refresh; its lease ends by itself"
+            );
+        }
     }
 
     /// The account's refresh lock: whoever changes its tokens holds it.

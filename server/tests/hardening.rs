@@ -739,3 +739,49 @@ async fn connection_tests_are_limited_per_account() {
     );
     assert_eq!(start_test(second).await.status(), StatusCode::ACCEPTED);
 }
+
+/// A keep-alive refresh under way when the server is told to stop finishes and is stored (the
+/// refresh token Microsoft may have rotated is not lost); the upkeep starts no other.
+#[tokio::test]
+async fn a_keep_alive_refresh_under_way_at_shutdown_finishes_and_is_stored() {
+    let env = start(Tenant::default()).await;
+    let s = &env.server;
+    let sandbox = s.state.sandbox.clone().unwrap();
+    let op = Operator::new(s).await;
+    let id = connected(&op).await;
+    let pool = db(s).await;
+    // Quiet for 8 days: due for the upkeep.
+    sqlx::query("UPDATE accounts SET refreshed_at = refreshed_at - 8 * 86400 WHERE id = $1")
+        .bind(&id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let before = column(s, &id, "refreshed_at").await.unwrap();
+    let sent = s.state.tokens.refreshes_sent();
+    sandbox
+        .grants
+        .set_token_delay(Some(Duration::from_millis(1500)));
+    s.state.tokens.wake_upkeep();
+    for _ in 0..100 {
+        if s.state.tokens.refreshes_sent() > sent {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        s.state.tokens.refreshes_sent(),
+        sent + 1,
+        "the refresh is under way"
+    );
+    drop(op);
+    env.server.stop().await;
+    let after: i64 = sqlx::query_scalar("SELECT refreshed_at FROM accounts WHERE id = $1")
+        .bind(&id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(
+        after > before,
+        "the refresh was stored before the server stopped"
+    );
+}
