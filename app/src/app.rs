@@ -11,6 +11,7 @@ use crate::{
     pages::{
         account::{AccountPage, DeleteAccountPage},
         api_keys::ApiKeysPage,
+        audit::AuditPage,
         embed::EmbedPage,
         home::HomePage,
         not_found::NotFound,
@@ -47,6 +48,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/settings") view=SettingsPage ssr=SsrMode::Async/>
                         <Route path=path!("/api-keys") view=ApiKeysPage ssr=SsrMode::Async/>
                         <Route path=path!("/webhooks") view=WebhooksPage ssr=SsrMode::Async/>
+                        <Route path=path!("/audit") view=AuditPage ssr=SsrMode::Async/>
                         <Route path=path!("/embed/:token") view=EmbedPage ssr=SsrMode::Async/>
                     </Routes>
                 </main>

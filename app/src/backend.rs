@@ -38,6 +38,12 @@ pub trait PortalBackend: Send + Sync + 'static {
         request: &'a Parts,
         id: String,
     ) -> BoxFuture<'a, Result<(), PortalError>>;
+    /// The audit trail page: the lines a query selects, newest first.
+    fn audit_trail<'a>(
+        &'a self,
+        request: &'a Parts,
+        query: crate::audit::AuditQuery,
+    ) -> BoxFuture<'a, Result<crate::audit::AuditView, PortalError>>;
     /// The webhooks page: every endpoint with its latest deliveries.
     fn webhooks<'a>(
         &'a self,

@@ -9,6 +9,7 @@
 pub mod api;
 pub mod api_keys;
 mod app;
+pub mod audit;
 #[cfg(feature = "ssr")]
 pub mod backend;
 mod components;

@@ -10,6 +10,8 @@ const [PHONE, DESKTOP] = VIEWPORTS;
 
 let mailkey;
 let browser;
+// The account the first test makes in Contoso Ltd, for the audit trail's filter.
+let contosoAccount;
 
 before(async () => {
   mailkey = await startMailkey({ env: { MAILKEY_SANDBOX: "1" } });
@@ -40,6 +42,7 @@ test("desktop: an account in a new organisation, and a key for that organisation
     await page.getByRole("button", { name: "Use Mailkey demo (multi-tenant)", exact: true }).click();
     await page.waitForURL(/\/accounts\/[0-9a-f]+\/setup\/5$/);
     const account = page.url().match(/accounts\/([0-9a-f]+)\//)[1];
+    contosoAccount = account;
 
     // A second account, in the default organisation.
     await page.goto(`${mailkey.base}/accounts/new`);
@@ -103,6 +106,37 @@ test("phone, without JavaScript: a key is made and shown with plain forms", asyn
     await page.locator("#new-key .new-key").waitFor();
     assert.match(await page.locator("#new-key .copy-text").innerText(), /^mk_live_/);
     await screenshot(page, "api-keys-3-phone");
+  } finally {
+    await context.close();
+  }
+});
+
+test("phone: the audit trail lists the operator's changes and narrows to one account", async () => {
+  const { context, page, problems } = await openPage(browser, PHONE);
+  try {
+    await page.goto(mailkey.adminLink());
+    await page.goto(`${mailkey.base}/audit`);
+    const table = page.locator(".audit-table");
+    await table.waitFor();
+    const all = await table.innerText();
+    assert.match(all, /POST \/_fn\/api-keys\/create/);
+    assert.match(all, /fields: .*name/);
+    assert.match(all, /POST \/_fn\/api-keys\/revoke/);
+    assert.ok(!all.includes("mk_live_"), "never a value");
+    await page.getByLabel("Account ID").fill(contosoAccount);
+    await page.getByRole("button", { name: "Filter" }).click();
+    await page.waitForURL(/\/audit\?account=/);
+    const rows = page.locator(".audit-table tbody tr");
+    assert.ok((await rows.count()) > 0, "the account's lines");
+    for (const text of await rows.allInnerTexts()) {
+      assert.ok(text.includes(contosoAccount), text);
+    }
+    const overflow = await page.evaluate(() => document.scrollingElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `the page is ${overflow}px wider than the phone`);
+    await screenshot(page, "audit-1-phone-filtered");
+    await page.getByRole("link", { name: "Clear" }).click();
+    await page.waitForURL(/\/audit$/);
+    assert.deepEqual(problems, []);
   } finally {
     await context.close();
   }

@@ -158,6 +158,11 @@ impl Audit {
     }
 
     /// Writes the hand-outs counted since the last flush.
+    /// How many days lines are kept.
+    pub fn retention_days(&self) -> u32 {
+        self.retention_days
+    }
+
     pub async fn flush(&self) {
         let counted: Vec<(HandOut, Counted)> = lock(&self.hand_outs).drain().collect();
         if counted.is_empty() {

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod operator_app;
 pub mod operator_settings;
 mod portal;
+mod portal_audit;
 mod portal_keys;
 mod portal_webhooks;
 pub mod providers;

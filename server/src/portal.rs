@@ -33,6 +33,7 @@ pub struct Portal {
     pub operator_settings: OperatorSettings,
     pub webhooks: crate::webhooks::Webhooks,
     pub connect_sessions: crate::connect::ConnectSessions,
+    pub audit: crate::audit::Audit,
 }
 
 impl Portal {
@@ -510,6 +511,17 @@ impl PortalBackend for Portal {
                     tracing::error!(error = %e, "reading a connect session failed");
                     PortalError::storage_unavailable()
                 })
+        })
+    }
+
+    fn audit_trail<'a>(
+        &'a self,
+        request: &'a Parts,
+        query: mailkey_app::audit::AuditQuery,
+    ) -> BoxFuture<'a, Result<mailkey_app::audit::AuditView, PortalError>> {
+        Box::pin(async move {
+            operator_of(request)?;
+            crate::portal_audit::page(&self.store, &self.audit, query).await
         })
     }
 

@@ -132,6 +132,7 @@ pub fn app(state: AppState) -> Router {
         operator_settings: state.operator_settings.clone(),
         webhooks: state.webhooks.clone(),
         connect_sessions: state.connect_sessions.clone(),
+        audit: state.audit.clone(),
     });
     let css_href = state.css_href.clone();
     let shell = move |options: LeptosOptions| mailkey_app::shell(options, css_href.to_string());

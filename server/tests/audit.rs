@@ -191,3 +191,104 @@ async fn lines_past_the_retention_are_forgotten() {
         .await;
     assert_eq!(left.as_deref(), Some("POST /_fn/api-keys/revoke"));
 }
+
+/// The portal's audit trail page: the operator's and a key's changes, filtered by actor and
+/// organisation through the page's address; looking at it records nothing.
+#[tokio::test]
+async fn the_portal_shows_the_trail_filtered_by_actor_organisation_and_account() {
+    let env = start_with(Tenant::default(), |_| {}).await;
+    let s = &env.server;
+    let (record, secret) = s
+        .state
+        .api_keys
+        .create("Acme ERP", &Scope::ALL)
+        .await
+        .unwrap();
+    let k = secret.expose().to_string();
+    let (status, created) = send(
+        s,
+        Method::POST,
+        &k,
+        "/api/v1/organisations",
+        Some(json!({"external_id": "fabrikam", "name": "Fabrikam"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let fabrikam = created["id"].as_str().unwrap().to_string();
+    let (status, created) = send(
+        s,
+        Method::POST,
+        &k,
+        "/api/v1/accounts",
+        Some(
+            json!({"organisation_id": fabrikam, "provider": SANDBOX, "app": "own",
+                    "email": "orders@fabrikam.test", "external_id": "orders"}),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let op = Operator::new(s).await;
+    let id = connected(&op).await;
+
+    let page = |path: String| {
+        let cookie = op.cookie.clone();
+        let url = s.url(&path);
+        async move {
+            let res = support::TestServer::client()
+                .get(url)
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+            res.text().await.unwrap()
+        }
+    };
+    let all = page("/audit".into()).await;
+    assert!(all.contains("Audit trail"), "{all}");
+    assert!(all.contains("POST /api/v1/organisations"), "{all}");
+    assert!(
+        all.contains("API key “Acme ERP”"),
+        "the filter offers the key: {all}"
+    );
+    assert!(all.contains(&id), "the operator's account: {all}");
+    assert!(all.contains("fields: "), "{all}");
+    assert!(!all.contains(SECRET), "never a value");
+
+    // Only the key's lines.
+    let by_key = page(format!("/audit?actor={}", record.id)).await;
+    assert!(by_key.contains("POST /api/v1/organisations"), "{by_key}");
+    assert!(!by_key.contains(&id), "no operator line: {by_key}");
+    // Only Fabrikam's: its creation, no line of the operator's account.
+    let by_org = page(format!("/audit?organisation={fabrikam}")).await;
+    assert!(by_org.contains("POST /api/v1/accounts"), "{by_org}");
+    assert!(!by_org.contains(&format!("<code>{id}</code>")), "{by_org}");
+    // Only the account's.
+    let by_account = page(format!("/audit?account={id}")).await;
+    assert!(
+        !by_account.contains("POST /api/v1/organisations"),
+        "{by_account}"
+    );
+    assert!(by_account.contains(&id), "{by_account}");
+    let none = page("/audit?account=acc_nobody".into()).await;
+    assert!(none.contains("No lines match."), "{none}");
+
+    // Looking recorded nothing: the same number of lines as before.
+    let (_, before) = get_api(s, &k, "/api/v1/audit-events?limit=200").await;
+    page("/audit".into()).await;
+    let (_, after) = get_api(s, &k, "/api/v1/audit-events?limit=200").await;
+    assert_eq!(
+        before["events"].as_array().unwrap().len(),
+        after["events"].as_array().unwrap().len()
+    );
+
+    // Signed out: the sign-in panel, no lines.
+    let res = support::TestServer::client()
+        .get(s.url("/audit"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let body = res.text().await.unwrap();
+    assert!(!body.contains("/api/v1/organisations"), "{body}");
+}

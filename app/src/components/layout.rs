@@ -90,6 +90,7 @@ fn OperatorMenu() -> impl IntoView {
                 <a class="button button-quiet" href="/settings">"Settings"</a>
                 <a class="button button-quiet" href="/api-keys">"API keys"</a>
                 <a class="button button-quiet" href="/webhooks">"Webhooks"</a>
+                <a class="button button-quiet" href="/audit">"Audit trail"</a>
                 <form method="post" action="/logout">
                     <button type="submit" class="button button-secondary">"Sign out"</button>
                 </form>

@@ -1,5 +1,6 @@
 pub mod account;
 pub mod api_keys;
+pub mod audit;
 pub mod embed;
 pub mod home;
 pub mod not_found;

@@ -60,6 +60,7 @@ const SERVER_FN_READS: &[&str] = &[
     "/_fn/accounts/connection",
     "/_fn/accounts/connection-test",
     "/_fn/api-keys",
+    "/_fn/audit",
     "/_fn/webhooks",
     "/_fn/tenant",
     "/_fn/settings/operator-apps",
