@@ -735,8 +735,10 @@ pub async fn open_secrets(config: &Config, store: &Store) -> Result<Sealer, Star
     let follows = |recorded: &str| {
         crate::secrets::key_id_from_hex(recorded).is_some_and(|id| sealer.use_primary(&id))
     };
+    // After a rotation, the key to copy is named at once; before any, a wrong key is told by
+    // what it fails to open (below).
     if let Some(recorded) = store.primary_master_key().await? {
-        if !follows(&recorded) {
+        if !follows(&recorded) && rotation_happened {
             return Err(not_held(recorded));
         }
     }
