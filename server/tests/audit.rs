@@ -96,6 +96,18 @@ async fn changes_and_hand_outs_are_recorded_with_who_and_what_and_never_a_value(
         app_saved[0]
     );
 
+    // The portal's new account, with its ID; the sign-in that connected it, though a GET.
+    let created = lines(&list, "POST /_fn/accounts/create");
+    assert_eq!(created.len(), 1, "{list}");
+    assert_eq!(created[0]["account_id"], id.as_str());
+    assert_eq!(created[0]["organisation_id"], "org_default");
+    let signed_in = lines(&list, "GET /oauth/callback");
+    assert_eq!(signed_in.len(), 1, "{list}");
+    assert_eq!(signed_in[0]["actor_kind"], "operator");
+    assert_eq!(signed_in[0]["account_id"], id.as_str());
+    assert_eq!(signed_in[0]["organisation_id"], "org_default");
+    assert_eq!(signed_in[0]["fields"], json!(["refresh_token"]));
+
     let handed = lines(&list, "POST /api/v1/accounts/{id}/access-token");
     assert_eq!(handed.len(), 1, "{list}");
     assert_eq!(handed[0]["count"], 3);

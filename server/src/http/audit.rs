@@ -117,8 +117,18 @@ pub async fn record_changes(
     if refused {
         return response;
     }
-    // A new account's ID and organisation are in the answer.
-    let response = if change.account_id.is_none() && change.action == "POST /api/v1/accounts" {
+    // A new account's ID (and organisation) are in the answer: the API's JSON, the portal's
+    // (its script's JSON, or the page a plain form is led to).
+    let creates = ["POST /api/v1/accounts", "POST /_fn/accounts/create"];
+    let response = if change.account_id.is_none() && creates.contains(&change.action.as_str()) {
+        let led_to = response
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .and_then(|l| l.strip_prefix("/accounts/"))
+            .and_then(|rest| rest.split(['/', '?', '#']).next())
+            .filter(|id| !id.is_empty())
+            .map(str::to_string);
         let (parts, body) = response.into_parts();
         let bytes = axum::body::to_bytes(body, MAX_BODY)
             .await
@@ -128,6 +138,12 @@ pub async fn record_changes(
             let text = |k: &str| created.get(k).and_then(|v| v.as_str()).map(str::to_string);
             change.account_id = text("id");
             change.organisation_id = text("organisation_id").or(change.organisation_id);
+        }
+        change.account_id = change.account_id.or(led_to);
+        if let (Some(account), None) = (&change.account_id, &change.organisation_id) {
+            if let Ok(Some(a)) = state.store.account_summary(account).await {
+                change.organisation_id = Some(a.organisation_id);
+            }
         }
         Response::from_parts(parts, Body::from(bytes))
     } else {

@@ -340,6 +340,56 @@ fn administrator_page(state: &AppState, names: &AccountNames, outcome: &SignInOu
 const STREAM_LIFETIME: std::time::Duration = std::time::Duration::from_secs(600);
 const STREAM_CHECK_EVERY: std::time::Duration = std::time::Duration::from_millis(750);
 
+/// Who finished a sign-in, as the audit trail names them.
+#[derive(Clone, Copy)]
+enum CallbackBy {
+    Operator,
+    EmbeddedWizard,
+    SharedLink,
+}
+
+/// A finished sign-in is a change the trail records though it arrives as a `GET`: a refresh
+/// token stored (or an administrator's consent given). Only the names of what it stored.
+async fn record_sign_in(
+    state: &AppState,
+    account_id: &str,
+    outcome: &SignInOutcome,
+    by: CallbackBy,
+    address: Option<std::net::IpAddr>,
+) {
+    let stored = match outcome {
+        SignInOutcome::Connected { .. } => "refresh_token",
+        SignInOutcome::ConsentGranted => "admin_consent",
+        SignInOutcome::Failed { .. } => return,
+    };
+    let organisation_id = match state.store.account_summary(account_id).await {
+        Ok(Some(a)) => Some(a.organisation_id),
+        _ => None,
+    };
+    let actor = match by {
+        CallbackBy::Operator => crate::audit::Actor::operator(),
+        CallbackBy::EmbeddedWizard => crate::audit::Actor {
+            kind: crate::storage::ActorKind::ConnectSession,
+            id: None,
+            name: "embedded wizard's sign-in window".into(),
+            organisation_id: organisation_id.clone(),
+            account_id: Some(account_id.to_string()),
+        },
+        CallbackBy::SharedLink => crate::audit::Actor {
+            name: "administrator (shared consent link)".into(),
+            ..crate::audit::Actor::anonymous()
+        },
+    };
+    let change = crate::audit::Change {
+        action: "GET /oauth/callback".into(),
+        organisation_id,
+        account_id: Some(account_id.to_string()),
+        fields: vec![stored.to_string()],
+        address,
+    };
+    state.audit.record(&actor, change).await;
+}
+
 /// `GET /accounts/{id}/sign-in/events?since=<attempt>`: a server-sent event `finished` once an
 /// attempt of this browser for the account finishes other than `since` (the latest one the page
 /// already shows). The wizard listens while the
@@ -419,6 +469,7 @@ fn result_path(id: &str) -> String {
 pub async fn callback(
     State(state): State<AppState>,
     session: Option<Extension<OperatorSession>>,
+    connected_from: Option<Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     headers: axum::http::HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
@@ -484,6 +535,21 @@ pub async fn callback(
             outcome,
         } => (account_id, mode, outcome),
     };
+    let by = if embedded {
+        CallbackBy::EmbeddedWizard
+    } else if mode == Mode::Shared {
+        CallbackBy::SharedLink
+    } else {
+        CallbackBy::Operator
+    };
+    record_sign_in(
+        &state,
+        &account_id,
+        &outcome,
+        by,
+        connected_from.map(|Extension(c)| c.0.ip()),
+    )
+    .await;
     let back = result_path(&account_id);
     if embedded {
         // The embedded wizard learns the result from the server; this window only closes.
