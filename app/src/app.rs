@@ -9,7 +9,7 @@ use crate::{
     components::layout::{Footer, Header},
     error::PortalError,
     pages::{
-        account::{AccountPage, DeleteAccountPage},
+        account::{AccountPage, DeleteAccountPage, RenewSecretPage},
         api_keys::ApiKeysPage,
         audit::AuditPage,
         embed::EmbedPage,
@@ -45,6 +45,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/accounts/:id/setup/:step?") view=WizardPage ssr=SsrMode::Async/>
                         <Route path=path!("/accounts/:id") view=AccountPage ssr=SsrMode::Async/>
                         <Route path=path!("/accounts/:id/delete") view=DeleteAccountPage ssr=SsrMode::Async/>
+                        <Route path=path!("/accounts/:id/renew-secret") view=RenewSecretPage ssr=SsrMode::Async/>
                         <Route path=path!("/settings") view=SettingsPage ssr=SsrMode::Async/>
                         <Route path=path!("/api-keys") view=ApiKeysPage ssr=SsrMode::Async/>
                         <Route path=path!("/webhooks") view=WebhooksPage ssr=SsrMode::Async/>

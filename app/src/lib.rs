@@ -20,6 +20,7 @@ pub mod mail_test;
 pub mod operator_settings;
 mod pages;
 pub mod provider;
+pub mod renew;
 pub mod rules;
 pub mod server_fns;
 #[cfg(feature = "ssr")]

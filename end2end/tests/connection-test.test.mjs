@@ -178,3 +178,45 @@ test("desktop: a failed run is explained, with the way to the step that fixes it
     await context.close();
   }
 });
+
+test("phone: a client secret is renewed on its own page, stays signed in, and the test proves it", async () => {
+  const { context, page, problems } = await openPage(browser, PHONE);
+  try {
+    await page.goto(mailkey.adminLink());
+    const id = await account(page, "Renewed");
+    await signIn(page, id);
+    await page.goto(`${mailkey.base}/accounts/${id}`);
+    await page.getByRole("link", { name: "Renew the client secret" }).click();
+    await page.waitForURL(new RegExp(`/accounts/${id}/renew-secret$`));
+    assert.match(await page.locator("main").innerText(), /Make a new secret in Entra/);
+
+    // The Secret ID pasted by mistake: the page says so, next to the field, and saves nothing.
+    await page.getByLabel("New client secret value").fill("6f1c2b3a-4d5e-4f60-8a7b-9c0d1e2f3a4b");
+    await page.getByLabel("It expires on").fill("2031-01-01");
+    await page.getByRole("button", { name: "Save the new secret" }).click();
+    await page.waitForURL(/not_saved=secret_is_id/);
+    assert.match(await page.locator("#client_secret-error").innerText(), /Secret ID/);
+    assert.equal(await page.getByLabel("New client secret value").getAttribute("aria-invalid"), "true");
+
+    // The value: saved, still signed in; the test proves Microsoft (here the sandbox) takes it.
+    await page.getByLabel("New client secret value").fill(demo.secret);
+    await page.getByLabel("It expires on").fill("2031-01-01");
+    await page.getByRole("button", { name: "Save the new secret" }).click();
+    await page.waitForURL(/saved=1#test$/);
+    await page.locator("#renewed").waitFor();
+    await islandsHydrated(page);
+    await Promise.all([
+      page.waitForEvent("load", { timeout: 60_000 }),
+      page.getByRole("button", { name: "Test the connection" }).click(),
+    ]);
+    await page.locator('.test-result[data-result="passed"]').waitFor();
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    assert.ok(overflow <= 0, `scrolls sideways by ${overflow}px`);
+    await screenshot(page, "renew-secret-phone-1-tested");
+    const account_ = await (await page.request.get(`${mailkey.base}/api/v1/accounts/${id}`)).json();
+    assert.equal(account_.state ?? account_.account?.state, "connected", JSON.stringify(account_));
+    assert.deepEqual(problems, []);
+  } finally {
+    await context.close();
+  }
+});

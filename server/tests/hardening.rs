@@ -785,3 +785,101 @@ async fn a_keep_alive_refresh_under_way_at_shutdown_finishes_and_is_stored() {
         "the refresh was stored before the server stopped"
     );
 }
+
+/// Renewing a client secret on its own page: bad values change nothing and say why, a new value
+/// is saved with its expiry and the sign-in is kept, and the old secret can then go.
+#[tokio::test]
+async fn a_secret_is_renewed_on_its_own_page_keeping_the_sign_in() {
+    let env = start(Tenant::default()).await;
+    let s = &env.server;
+    let sandbox = s.state.sandbox.clone().unwrap();
+    let op = Operator::new(s).await;
+    let id = connected(&op).await;
+    let path = format!("/accounts/{id}/renew-secret");
+    let page = op.get(&path).await.text().await.unwrap();
+    assert!(page.contains("Make a new secret in Entra"), "{page}");
+    assert!(page.contains(CLIENT_ID), "the app is named: {page}");
+    let account = op
+        .get(&format!("/accounts/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(account.contains(&path), "the account page leads there");
+
+    let renew = |secret: &'static str, expires: &'static str| {
+        let cookie = op.cookie.clone();
+        let url = s.url("/_fn/accounts/renew-secret");
+        let origin = s.base.clone();
+        let id = id.clone();
+        async move {
+            let res = TestServer::client()
+                .post(url)
+                .header("cookie", cookie)
+                .header("origin", origin)
+                .header("accept", "text/html")
+                .form(&[
+                    ("id", id.as_str()),
+                    ("client_secret", secret),
+                    ("secret_expires", expires),
+                ])
+                .send()
+                .await
+                .unwrap();
+            assert!(res.status().is_redirection(), "{}", res.status());
+            location(&res)
+        }
+    };
+    let expires_before = secret_expires(s, &id).await;
+
+    // The Secret ID pasted instead of the value; an expiry in the past: nothing changes.
+    let refused = renew(NEW_SECRET_ID, "2031-01-01").await;
+    assert_eq!(refused, format!("{path}?not_saved=secret_is_id#renew-form"));
+    let shown = op.get(&refused).await.text().await.unwrap();
+    assert!(shown.contains("This looks like the Secret ID"), "{shown}");
+    assert!(!shown.contains(NEW_SECRET_ID), "the value is not echoed");
+    assert_eq!(
+        renew(NEW_SECRET, "2020-01-01").await,
+        format!("{path}?not_saved=expired#renew-form")
+    );
+    assert_eq!(secret_expires(s, &id).await, expires_before);
+
+    // The new value, made in Entra: saved with its expiry, still connected.
+    sandbox.grants.add_secret(AddedSecret {
+        client_id: CLIENT_ID.into(),
+        secret: NEW_SECRET.into(),
+        secret_id: NEW_SECRET_ID.into(),
+        expires: "2031-01-01".into(),
+    });
+    assert_eq!(
+        renew(NEW_SECRET, "2031-01-01").await,
+        format!("{path}?saved=1#test")
+    );
+    assert_eq!(op.connection(&id).await["state"], "connected");
+    assert_eq!(secret_expires(s, &id).await.as_deref(), Some("2031-01-01"));
+    let shown = op
+        .get(&format!("{path}?saved=1"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(shown.contains("The new secret is saved"), "{shown}");
+
+    // The old secret deleted in Entra: tokens keep coming, with the new one.
+    sandbox.grants.remove_secret(SECRET_ID);
+    s.state.tokens.forget(&id);
+    if let Err(e) = s.state.tokens.access_token_for(&id, 0, true).await {
+        panic!("{e}");
+    }
+}
+
+/// The account's client secret expiry, as its pages show it.
+async fn secret_expires(s: &TestServer, id: &str) -> Option<String> {
+    s.state
+        .store
+        .account_summary(id)
+        .await
+        .unwrap()
+        .unwrap()
+        .secret_expires
+}

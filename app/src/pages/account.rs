@@ -9,7 +9,11 @@ use crate::{
     components::layout::NoteAlert,
     draft::{Draft, Step},
     error::PortalError,
-    pages::{home::SignInRequired, wizard::sign_in::SignInSection},
+    pages::{
+        home::SignInRequired,
+        wizard::{connection_test::ConnectionTestSection, sign_in::SignInSection},
+    },
+    renew::{renew_path, RenewProblem, RenewSecret},
     rules::{dates::Day, secret::saved_expiry_notice},
     server_fns::{load_draft, step_path, DeleteAccount},
 };
@@ -81,8 +85,11 @@ fn Account(draft: Draft) -> AnyView {
                 }}
             </dl>
             {expiry}
-            <p>
+            <p class="step-nav">
                 <a class="button button-secondary" href=step_path(&draft.id, Step::Review)>"Settings"</a>
+                {(draft.operator_app.is_none() && ready).then(|| view! {
+                    <a class="button button-secondary" id="renew-secret" href=renew_path(&draft.id)>"Renew the client secret"</a>
+                })}
             </p>
             <SignInSection id=draft.id.clone() mailbox=draft.mailbox.email.clone() ready=ready/>
         </section>
@@ -90,6 +97,118 @@ fn Account(draft: Draft) -> AnyView {
             <h2 id="delete-heading">"Delete this account"</h2>
             <p>"Mailkey forgets the mailbox's sign-in, the app's client secret and the test history. The host application can no longer get tokens for it."</p>
             <a class="button button-danger" id="delete-account" href=format!("/accounts/{}/delete", draft.id)>"Delete this account…"</a>
+        </section>
+    }
+    .into_any()
+}
+
+/// `/accounts/:id/renew-secret`: a new client secret for the account's own app registration,
+/// in three steps (make it in Entra, paste it, test), keeping the sign-in.
+#[component]
+pub fn RenewSecretPage() -> AnyView {
+    with_account(|d| view! { <RenewSecret draft=d/> }.into_any())
+}
+
+/// Entra's page of an app registration's secrets, found by its client ID.
+fn entra_credentials(client_id: &str) -> String {
+    format!(
+        "https://entra.microsoft.com/#view/Microsoft_AAD_RegisteredApps/ApplicationMenuBlade/~/Credentials/appId/{client_id}"
+    )
+}
+
+#[component]
+fn RenewSecret(draft: Draft) -> AnyView {
+    let (saved, problem) = leptos_router::hooks::use_query_map().with_untracked(|q| {
+        (
+            q.get("saved").is_some(),
+            q.get("not_saved").and_then(|c| RenewProblem::from_code(&c)),
+        )
+    });
+    let mailbox = draft.mailbox.email.clone();
+    let title = format!("Renew the client secret of {mailbox}");
+    if let Some(app) = draft.operator_app.clone() {
+        return view! {
+            <Title text=title.clone()/>
+            <section class="panel">
+                <h1>{title}</h1>
+                <p>{format!("This account signs in with {app}, this Mailkey's own app: its secret is renewed once, for every such account, on the ")}<a href="/settings">"Settings"</a>" page."</p>
+            </section>
+        }
+        .into_any();
+    }
+    let today = Day(draft.today);
+    let now = match draft.client_secret.expires.as_deref() {
+        Some(day) => match saved_expiry_notice(Some(day), today) {
+            Some(n) => view! { <NoteAlert note=n/> }.into_any(),
+            None => view! { <p>{format!("The secret in use expires on {day}.")}</p> }.into_any(),
+        },
+        None => view! { <p>"Mailkey was not told when the secret in use expires."</p> }.into_any(),
+    };
+    let app_name = if draft.app.app_name.trim().is_empty() {
+        "the app".to_string()
+    } else {
+        format!("“{}”", draft.app.app_name.trim())
+    };
+    let error_for = move |field: &'static str| {
+        problem
+            .filter(|p| p.field() == field)
+            .map(|p| view! { <p class="alert alert-error" id=format!("{field}-error") role="alert">{p.message()}</p> })
+    };
+    let described = move |field: &'static str| {
+        problem
+            .filter(|p| p.field() == field)
+            .map(|_| format!("{field}-error"))
+    };
+    view! {
+        <Title text=title.clone()/>
+        <section class="panel" aria-labelledby="renew-heading">
+            <p class="eyebrow">{draft.provider_name.clone()}</p>
+            <h1 id="renew-heading">{title}</h1>
+            {now}
+            <p class="hint">"The mailbox stays signed in: a new secret of the same app needs no new sign-in. Mailkey uses the new secret from its next token request on."</p>
+        </section>
+        {saved.then(|| view! {
+            <p class="alert alert-success" role="status" id="renewed">
+                "The new secret is saved. Test the connection below to prove Microsoft accepts it; once it passes, delete the old secret in Entra."
+            </p>
+        })}
+        <section class="panel" aria-labelledby="renew-make">
+            <h2 id="renew-make">"1. Make a new secret in Entra"</h2>
+            <ol>
+                <li>"Open " <a href=entra_credentials(&draft.app.client_id) target="_blank" rel="noopener noreferrer">{format!("{app_name}'s Certificates & secrets in Entra")}</a> " (App registrations → the app with client ID " <code>{draft.app.client_id.clone()}</code> ")."</li>
+                <li>"Choose " <strong>"New client secret"</strong> ", give it a description and an expiry, and add it."</li>
+                <li>"Copy its " <strong>"Value"</strong> " (not its Secret ID) at once: Entra shows it only this time. Note the " <strong>"Expires"</strong> " date next to it."</li>
+            </ol>
+        </section>
+        <section class="panel" aria-labelledby="renew-paste" id="renew-form">
+            <h2 id="renew-paste">"2. Paste it here"</h2>
+            <form method="post" action=RenewSecret::url() class="key-form">
+                <input type="hidden" name="id" value=draft.id.clone()/>
+                <div class="field" class:field-error=described("client_secret").is_some()>
+                    <label for="client_secret">"New client secret value"</label>
+                    <input type="password" id="client_secret" name="client_secret" autocomplete="off"
+                        spellcheck="false" autocapitalize="off" required
+                        aria-invalid=described("client_secret").is_some().to_string()
+                        aria-describedby=described("client_secret")/>
+                    {error_for("client_secret")}
+                </div>
+                <div class="field" class:field-error=described("secret_expires").is_some()>
+                    <label for="secret_expires">"It expires on"</label>
+                    <input type="date" id="secret_expires" name="secret_expires" required
+                        aria-invalid=described("secret_expires").is_some().to_string()
+                        aria-describedby=described("secret_expires")/>
+                    {error_for("secret_expires")}
+                </div>
+                <div class="step-nav">
+                    <a class="button button-secondary" href=format!("/accounts/{}", draft.id)>"Back to the account"</a>
+                    <button type="submit" class="button button-primary">"Save the new secret"</button>
+                </div>
+            </form>
+        </section>
+        <section class="panel" aria-labelledby="renew-test" id="test">
+            <h2 id="renew-test">"3. Test"</h2>
+            <p>"The connection test gets a token with the saved secret, then sends and receives a message. A refused secret is explained with its fix."</p>
+            <ConnectionTestSection id=draft.id.clone()/>
         </section>
     }
     .into_any()

@@ -138,7 +138,8 @@ fn AccountRow(account: AccountSummary) -> impl IntoView {
             Some(d) => format!("Client secret expires {d}"),
             None => String::new(),
         };
-        view! { <span class=class>{words}</span> }
+        let renew = crate::renew::renew_path(&account.id);
+        view! { <a class=class href=renew>{words}" · renew"</a> }
     });
     let name = if account.name.trim().is_empty() {
         "Untitled draft".to_string()

@@ -1,7 +1,7 @@
 //! The setup wizard: one page per step, the draft saved on the server after each.
 
 mod app_details;
-mod connection_test;
+pub(crate) mod connection_test;
 pub(crate) mod form;
 mod mailbox;
 mod prerequisites;
