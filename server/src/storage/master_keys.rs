@@ -181,17 +181,14 @@ per_database! {
             seals_with: &str,
             now: i64,
         ) -> Result<(), StorageError> {
+            // Upserts, not delete-then-insert: two reports of one instance at once (its upkeep
+            // and a command) must not collide on the key.
             let mut tx = self.begin().await?;
-            on_tx!(&mut tx, c => sqlx::query("DELETE FROM master_key_holders WHERE instance = $1 OR seen_at < $2")
-                .bind(instance)
-                .bind(now - 86_400)
-                .execute(&mut *c)
-                .await
-                .map(drop))?;
             for key_id in key_ids {
                 on_tx!(&mut tx, c => sqlx::query(
                     "INSERT INTO master_key_holders (instance, key_id, seals, seen_at) \
-                     VALUES ($1, $2, $3, $4)",
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (instance, key_id) \
+                     DO UPDATE SET seals = excluded.seals, seen_at = excluded.seen_at",
                 )
                 .bind(instance)
                 .bind(key_id)
@@ -201,6 +198,18 @@ per_database! {
                 .await
                 .map(drop))?;
             }
+            // Keys it no longer holds (all of them when it stops), and instances gone a day.
+            let dropped_before = if key_ids.is_empty() { i64::MAX } else { now };
+            on_tx!(&mut tx, c => sqlx::query(
+                "DELETE FROM master_key_holders \
+                 WHERE (instance = $1 AND seen_at < $2) OR seen_at < $3",
+            )
+            .bind(instance)
+            .bind(dropped_before)
+            .bind(now - 86_400)
+            .execute(&mut *c)
+            .await
+            .map(drop))?;
             tx.commit().await?;
             Ok(())
         }
@@ -277,5 +286,41 @@ per_database! {
             );
             Ok(on_db!(self, pool => sqlx::query_as(&sql).fetch_all(pool).await)?)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+
+    /// One instance reporting twice at once (its upkeep and a command) does not collide; a key
+    /// it no longer holds is dropped, and all of them when it stops.
+    #[tokio::test]
+    async fn reports_of_held_keys_upsert_and_stopping_forgets_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = super::super::testing::store(dir.path()).await;
+        let keys = vec![
+            "aaaaaaaaaaaaaaaa".to_string(),
+            "bbbbbbbbbbbbbbbb".to_string(),
+        ];
+        for _ in 0..20 {
+            let (a, b) = tokio::join!(
+                store.report_held_keys("i1", &keys, "aaaaaaaaaaaaaaaa", 100),
+                store.report_held_keys("i1", &keys, "aaaaaaaaaaaaaaaa", 100),
+            );
+            a.unwrap();
+            b.unwrap();
+        }
+        let held = store.held_keys_since(0).await.unwrap();
+        assert_eq!(held.len(), 2);
+        assert!(held.iter().any(|h| h.key_id == keys[0] && h.seals));
+        store
+            .report_held_keys("i1", &keys[1..], "bbbbbbbbbbbbbbbb", 101)
+            .await
+            .unwrap();
+        let held = store.held_keys_since(0).await.unwrap();
+        assert_eq!(held.len(), 1, "{held:?}");
+        assert!(held[0].seals);
+        store.report_held_keys("i1", &[], "", 101).await.unwrap();
+        assert!(store.held_keys_since(0).await.unwrap().is_empty());
     }
 }
