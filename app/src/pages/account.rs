@@ -161,7 +161,7 @@ fn RenewSecret(draft: Draft) -> AnyView {
     };
     view! {
         <Title text=title.clone()/>
-        <section class="panel" aria-labelledby="renew-heading">
+        <section class="panel renew" aria-labelledby="renew-heading">
             <p class="eyebrow">{draft.provider_name.clone()}</p>
             <h1 id="renew-heading">{title}</h1>
             {now}
@@ -172,7 +172,7 @@ fn RenewSecret(draft: Draft) -> AnyView {
                 "The new secret is saved. Test the connection below to prove Microsoft accepts it; once it passes, delete the old secret in Entra."
             </p>
         })}
-        <section class="panel" aria-labelledby="renew-make">
+        <section class="panel renew" aria-labelledby="renew-make">
             <h2 id="renew-make">"1. Make a new secret in Entra"</h2>
             <ol>
                 <li>"Open " <a href=entra_credentials(&draft.app.client_id) target="_blank" rel="noopener noreferrer">{format!("{app_name}'s Certificates & secrets in Entra")}</a> " (App registrations → the app with client ID " <code>{draft.app.client_id.clone()}</code> ")."</li>
