@@ -4,7 +4,7 @@
 //! counted in batches; listed by `GET /api/v1/audit-events`, scoped like everything else, and
 //! forgotten after the retention.
 
-mod support;
+use crate::support;
 
 use mailkey::api_keys::Scope;
 use reqwest::{Method, StatusCode};

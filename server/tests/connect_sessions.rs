@@ -3,7 +3,7 @@
 //! once for a credential held as a bearer header (no cookie), signed in through a popup whose
 //! own cookie binds the round trip, and bound to one account.
 
-mod support;
+use crate::support;
 
 use mailkey::api_keys::Scope;
 use reqwest::{Method, StatusCode};

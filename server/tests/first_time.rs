@@ -2,7 +2,7 @@
 //! as the browser drives it: a refused sign-in shows as needing attention with its reason, an
 //! expired client secret is refused, and one about to expire is told on every page of the account.
 
-mod support;
+use crate::support;
 
 use mailkey_app::rules::dates::Day;
 use reqwest::StatusCode;

@@ -4,7 +4,7 @@
 //! app changes that end the connection, ID tokens wrong in each way, the Host check, request
 //! limits, and account deletion.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! the host's own ID, idempotent on the account's external ID, checked whole before anything is
 //! written, and listed a page at a time.
 
-mod support;
+use crate::support;
 
 use mailkey::api_keys::Scope;
 use reqwest::{Method, StatusCode};

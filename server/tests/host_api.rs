@@ -1,7 +1,7 @@
 //! The host application's side of `/api/v1`: API keys (made, checked, scoped, revoked) and
 //! `POST /api/v1/accounts/{id}/access-token`, through the real HTTP surface against the sandbox.
 
-mod support;
+use crate::support;
 
 use mailkey::api_keys::Scope;
 use reqwest::StatusCode;

@@ -1,7 +1,7 @@
 //! The HTTP surface against a real server: health, readiness, the API's authentication, the
 //! one-time setup link, sign-out, the Origin check and security headers.
 
-mod support;
+use crate::support;
 
 use support::TestServer;
 

@@ -6,7 +6,7 @@
 //! connection test watched live from another instance than the one running it, and one whose
 //! instance died ending as interrupted.
 
-mod support;
+use crate::support;
 
 use std::{collections::HashSet, time::Duration};
 

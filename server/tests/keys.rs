@@ -2,7 +2,7 @@
 //! and handed out, the re-seal pass, `status` and `retire`, a restart at any point, several
 //! instances, and a missing key failing closed.
 
-mod support;
+use crate::support;
 
 use std::{process::Command, time::Duration};
 

@@ -2,7 +2,7 @@
 //! passing run (the message really lands in the Maildir, folders listed with their SPECIAL-USE
 //! flags), and each failure that can be made real here, checked for its diagnosis.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

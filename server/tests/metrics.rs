@@ -2,7 +2,7 @@
 //! `metrics_listen`, and counting what happens (tokens handed out, refreshes by outcome,
 //! accounts by state, the webhook backlog) in Prometheus' text format.
 
-mod support;
+use crate::support;
 
 use mailkey::api_keys::Scope;
 use reqwest::StatusCode;

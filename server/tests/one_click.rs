@@ -2,7 +2,7 @@
 //! signs in through `organizations`, records the tenant from the ID token, and keeps refreshing
 //! on the operator's secret; a tenant that requires admin consent is told so.
 
-mod support;
+use crate::support;
 
 use support::{
     multi_tenant::{sandbox_file, CONTOSO, FABRIKAM, OPERATOR_APP},

@@ -2,7 +2,7 @@
 //! restart; rotating its secret (new one added, old one deleted) keeps every connected account
 //! refreshing, with no account signing in again.
 
-mod support;
+use crate::support;
 
 use mailkey_app::provider::MICROSOFT_365_SANDBOX;
 use secrecy::ExposeSecret;

@@ -5,7 +5,7 @@
 //! sign-in started on one process that returns to the other; and an API key revoked on one
 //! process refused by the other at its next request.
 
-mod support;
+use crate::support;
 
 use std::{
     collections::HashSet,

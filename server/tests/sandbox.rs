@@ -1,7 +1,7 @@
 //! The sandbox identity provider: off by default, its start page and directory when on, and
 //! tenant discovery answered as Microsoft answers it.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

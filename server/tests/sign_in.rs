@@ -4,7 +4,7 @@
 //! check, admin consent, refresh with rotation and single flight, and no token or secret in the
 //! database file or API answers.
 
-mod support;
+use crate::support;
 
 use reqwest::StatusCode;
 use support::{

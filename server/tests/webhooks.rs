@@ -3,7 +3,7 @@
 //! after the receiver comes back (also across a Mailkey restart), once per `webhook-id`, and an
 //! endpoint answering `410 Gone` turned off.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! drafts saved and resumed, 422 with per-field messages and nothing changed, the client secret
 //! write-only and encrypted at rest, tenant discovery, and a fail-closed master key.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
