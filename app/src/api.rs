@@ -100,6 +100,10 @@ pub struct Organisation {
     /// The host's own ID for it (unique).
     pub external_id: String,
     pub name: String,
+    /// Where Mailkey e-mails the organisation when one of its mailboxes needs a person: a
+    /// refused sign-in, refused app credentials, a client secret expiring in 30, 7 or 1 days.
+    /// `null`: not e-mailed (webhooks still go out).
+    pub notice_email: Option<String>,
     pub accounts: i64,
     /// Seconds since the Unix epoch.
     pub created_at: i64,
@@ -120,7 +124,28 @@ pub struct NewOrganisation {
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct OrganisationChange {
-    pub name: String,
+    /// A new name; left out: unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Where notices are e-mailed (see `Organisation.notice_email`); `null` stops them; left
+    /// out: unchanged.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<String>, nullable))]
+    pub notice_email: Option<Option<String>>,
+}
+
+/// A field that is present, `null` included: `Some(None)` for `null`, where a missing field is
+/// `None` (its `#[serde(default)]`).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// `GET /api/v1/organisations`.

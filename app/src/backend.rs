@@ -44,6 +44,19 @@ pub trait PortalBackend: Send + Sync + 'static {
         request: &'a Parts,
         query: crate::audit::AuditQuery,
     ) -> BoxFuture<'a, Result<crate::audit::AuditView, PortalError>>;
+    /// The settings page's notice e-mails: the sending mailbox, the own organisation's address
+    /// and the latest notices.
+    fn notice_settings<'a>(
+        &'a self,
+        request: &'a Parts,
+    ) -> BoxFuture<'a, Result<crate::notice_mail::NoticeSettingsView, PortalError>>;
+    /// Saves them: an empty `sender` stops notice e-mails, an empty address clears it.
+    fn save_notice_settings<'a>(
+        &'a self,
+        request: &'a Parts,
+        sender: String,
+        own_address: String,
+    ) -> BoxFuture<'a, Result<(), PortalError>>;
     /// The webhooks page: every endpoint with its latest deliveries.
     fn webhooks<'a>(
         &'a self,

@@ -17,6 +17,7 @@ pub mod connect;
 pub mod draft;
 pub mod error;
 pub mod mail_test;
+pub mod notice_mail;
 pub mod operator_settings;
 mod pages;
 pub mod provider;

@@ -293,6 +293,40 @@ pub async fn save_operator_app(
     Ok(())
 }
 
+/// The settings page's notice e-mail section.
+#[server(prefix = "/_fn", endpoint = "settings/notices")]
+pub async fn notice_settings() -> Result<crate::notice_mail::NoticeSettingsView, PortalError> {
+    let (backend, parts) = crate::backend::request_context()?;
+    backend.0.notice_settings(&parts).await
+}
+
+/// "Save" in the notice e-mail section (a plain form). A refused value comes back to the page
+/// named in the address, with nothing saved.
+#[server(prefix = "/_fn", endpoint = "settings/notices/save")]
+pub async fn save_notice_settings(
+    #[server(default)] sender: String,
+    #[server(default)] own_address: String,
+) -> Result<(), PortalError> {
+    let (backend, parts) = crate::backend::request_context()?;
+    match backend
+        .0
+        .save_notice_settings(&parts, sender, own_address)
+        .await
+    {
+        Ok(()) => crate::backend::redirect("/settings?saved=notices#notices"),
+        Err(PortalError::Invalid(findings)) => {
+            let field = findings
+                .errors()
+                .next()
+                .map(|(f, _)| f.to_string())
+                .unwrap_or_default();
+            crate::backend::redirect(&format!("/settings?notice_problem={field}#notices"));
+        }
+        Err(e) => return Err(e),
+    }
+    Ok(())
+}
+
 /// Where the settings page shows a saved app.
 pub fn settings_saved_path(provider: &str) -> String {
     format!("/settings?saved={provider}#app-{provider}")

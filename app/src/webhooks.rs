@@ -73,6 +73,14 @@ impl EventType {
     pub fn parse(s: &str) -> Option<EventType> {
         EventType::ALL.into_iter().find(|t| t.as_str() == s)
     }
+
+    /// The events that also go to an organisation's notice address by e-mail: each says a
+    /// mailbox stops working (or soon will) unless a person does something.
+    pub const MAILED: [EventType; 3] = [
+        EventType::AccountNeedsReconnect,
+        EventType::AccountAppRefused,
+        EventType::AccountSecretExpiring,
+    ];
 }
 
 impl TryFrom<String> for EventType {

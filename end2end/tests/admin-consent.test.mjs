@@ -206,6 +206,20 @@ test("desktop: the operator rotates the app's secret on the settings page", asyn
     assert.ok(!(await page.content()).includes(NEW_SECRET), "the secret is never shown");
     assert.ok(!mailkey.log.join("\n").includes(NEW_SECRET), "nor logged");
     await screenshot(page, "settings-2-saved");
+
+    // Notice e-mails (a plain form): a bad address is refused in words, with nothing saved.
+    const address = () => page.locator("#notices").getByLabel("Notices about your own mailboxes go to");
+    await address().fill("it at contoso");
+    await page.locator("#notices").getByRole("button", { name: "Save" }).click();
+    await page.waitForURL(/notice_problem=own_address/);
+    assert.match(await page.locator("#notices [role=alert]").innerText(), /Nothing was saved: the notice address must be one e-mail address/);
+    assert.equal(await address().inputValue(), "");
+    await address().fill("it@contoso.test");
+    await page.locator("#notices").getByRole("button", { name: "Save" }).click();
+    await page.waitForURL(/saved=notices/);
+    assert.equal(await address().inputValue(), "it@contoso.test");
+    assert.equal(await page.locator("#notice-sender").inputValue(), "", "no mailbox chosen yet");
+    await screenshot(page, "settings-3-notices");
     assert.deepEqual(problems, []);
   } finally {
     await context.close();

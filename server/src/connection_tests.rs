@@ -1,5 +1,6 @@
 //! Running an account's connection test: its mailbox settings as a plan, a fresh access token
-//! from the token keeper, the test itself, and the run kept in the account's history.
+//! from the token keeper, the test itself, and the run kept in the account's history. The same
+//! plan and token send Mailkey's own messages (notices) from a connected mailbox.
 
 use std::{sync::Arc, time::Duration};
 
@@ -103,16 +104,7 @@ impl ConnectionTests {
                 .access_token(&id)
                 .await
                 .map(|t| t.token.expose_secret().to_string())
-                .map_err(|e| match e {
-                    TokenError::NotSignedIn => TokenTrouble::NotSignedIn,
-                    TokenError::NeedsSignIn(p) => TokenTrouble::SignInRefused(p.title),
-                    TokenError::AppRefused { problem, .. } => {
-                        TokenTrouble::AppRefused(problem.title)
-                    }
-                    TokenError::Unavailable { why, .. } => TokenTrouble::Unavailable(why.into()),
-                    e @ TokenError::RefreshBusy => TokenTrouble::Unavailable(e.to_string()),
-                    TokenError::Account(e) => TokenTrouble::Internal(e.to_string()),
-                })
+                .map_err(trouble)
         };
         let mut report = self.tester.run(&plan, token, events).await;
         self.word_a_repeat(account_id, &mut report).await?;
@@ -123,6 +115,69 @@ impl ConnectionTests {
         tracing::info!(account = %account_id, ok = report.ok, run, "connection test finished");
         crate::metrics::connection_tested(&report);
         Ok((run, report))
+    }
+}
+
+/// A token the keeper could not give, as the test explains it.
+fn trouble(e: TokenError) -> TokenTrouble {
+    match e {
+        TokenError::NotSignedIn => TokenTrouble::NotSignedIn,
+        TokenError::NeedsSignIn(p) => TokenTrouble::SignInRefused(p.title),
+        TokenError::AppRefused { problem, .. } => TokenTrouble::AppRefused(problem.title),
+        TokenError::Unavailable { why, .. } => TokenTrouble::Unavailable(why.into()),
+        e @ TokenError::RefreshBusy => TokenTrouble::Unavailable(e.to_string()),
+        TokenError::Account(e) => TokenTrouble::Internal(e.to_string()),
+    }
+}
+
+/// Why a message could not be sent from an account's mailbox.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("{0}")]
+    Test(#[from] TestError),
+    /// The token or the SMTP server refused, explained as the connection test would.
+    #[error("{}: {}", .0.title, .0.fix)]
+    Refused(Box<mailkey_app::mail_test::Diagnosis>),
+}
+
+impl ConnectionTests {
+    /// Sends `message` from the account's mailbox to `to`, through its SMTP server with a token
+    /// from the keeper. The address it was sent from.
+    pub async fn send_from(
+        &self,
+        account_id: &str,
+        to: &str,
+        message: impl FnOnce(&str) -> Result<lettre::Message, String>,
+    ) -> Result<String, SendError> {
+        let plan = self.plan(account_id).await?;
+        let explain = |failure: crate::mail_test::Failure| {
+            let cx = diagnosis::Context {
+                protocol: "SMTP",
+                host: &plan.smtp.host,
+                port: plan.smtp.port,
+                security: plan.smtp.security,
+                mailbox: &plan.mailbox,
+                root_folder: &plan.root_folder,
+            };
+            SendError::Refused(Box::new(diagnosis::explain(&failure, &cx)))
+        };
+        let message =
+            message(&plan.mailbox).map_err(|e| explain(crate::mail_test::Failure::Io(e)))?;
+        let token = match self.tokens.access_token(account_id).await {
+            Ok(t) => t,
+            Err(e) => return Err(explain(crate::mail_test::Failure::Token(trouble(e)))),
+        };
+        self.tester
+            .deliver(
+                &plan.smtp,
+                &plan.mailbox,
+                token.token.expose_secret(),
+                to,
+                &message,
+            )
+            .await
+            .map_err(|d| SendError::Refused(Box::new(d)))?;
+        Ok(plan.mailbox)
     }
 }
 

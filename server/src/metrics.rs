@@ -27,6 +27,7 @@ pub const WEBHOOK_ATTEMPTS: &str = "mailkey_webhook_delivery_attempts_total";
 pub const WEBHOOK_DELAY_SECONDS: &str = "mailkey_webhook_delivery_delay_seconds";
 pub const WEBHOOK_BACKLOG: &str = "mailkey_webhook_deliveries_pending";
 pub const WEBHOOK_OLDEST_SECONDS: &str = "mailkey_webhook_oldest_pending_seconds";
+pub const NOTICE_MAILS: &str = "mailkey_notice_mails_total";
 pub const ACCOUNTS: &str = "mailkey_accounts";
 pub const SECRETS_EXPIRING: &str = "mailkey_client_secrets_expiring_30d";
 pub const SECRETS_EXPIRED: &str = "mailkey_client_secrets_expired";
@@ -132,6 +133,10 @@ fn describe() {
         ::metrics::Unit::Seconds,
         "Age of the oldest webhook delivery still waiting (0 when none)"
     );
+    describe_counter!(
+        NOTICE_MAILS,
+        "Notice e-mails to organisations, by outcome (sent, failed, given_up, skipped)"
+    );
     describe_gauge!(ACCOUNTS, "Accounts, by state");
     describe_gauge!(
         SECRETS_EXPIRING,
@@ -169,6 +174,11 @@ pub fn connection_tested(report: &TestReport) {
 pub fn webhook_attempted(outcome: &'static str, event_occurred_at: i64) {
     counter!(WEBHOOK_ATTEMPTS, "outcome" => outcome).increment(1);
     histogram!(WEBHOOK_DELAY_SECONDS).record((now() - event_occurred_at).max(0) as f64);
+}
+
+/// A notice e-mail attempt's outcome.
+pub fn notice_mailed(outcome: &'static str) {
+    counter!(NOTICE_MAILS, "outcome" => outcome).increment(1);
 }
 
 /// The scrape: the counters kept in memory, with the database's figures read afresh when older

@@ -525,6 +525,28 @@ impl PortalBackend for Portal {
         })
     }
 
+    fn notice_settings<'a>(
+        &'a self,
+        request: &'a Parts,
+    ) -> BoxFuture<'a, Result<mailkey_app::notice_mail::NoticeSettingsView, PortalError>> {
+        Box::pin(async move {
+            operator_of(request)?;
+            crate::portal_notices::view(&self.store).await
+        })
+    }
+
+    fn save_notice_settings<'a>(
+        &'a self,
+        request: &'a Parts,
+        sender: String,
+        own_address: String,
+    ) -> BoxFuture<'a, Result<(), PortalError>> {
+        Box::pin(async move {
+            operator_of(request)?;
+            crate::portal_notices::save(&self.store, &sender, &own_address).await
+        })
+    }
+
     fn webhooks<'a>(
         &'a self,
         request: &'a Parts,

@@ -575,6 +575,12 @@ impl Server {
             .spawn(crate::webhooks::notices::Notices {
                 store: store.clone(),
             });
+        let notice_mail = crate::notice_mail::NoticeMailer::new(
+            store.clone(),
+            self.state.connection_tests.clone(),
+            self.public_url.as_str(),
+        )
+        .spawn();
         let api_keys = self.state.api_keys.clone();
         let audit = self.state.audit.clone();
         let audit_upkeep = audit.spawn_upkeep();
@@ -622,11 +628,12 @@ impl Server {
         key_use.abort();
         key_upkeep.abort();
         key_rotation.leave().await;
-        // A delivery cut off here is taken again when its lease runs out: at worst the
-        // receiver sees it twice, with the same webhook-id.
+        // A delivery (or notice e-mail) cut off here is taken again when its lease runs out: at
+        // worst the receiver sees it twice (a webhook with the same webhook-id).
         for task in webhooks {
             task.abort();
         }
+        notice_mail.abort();
         api_keys.flush().await;
         audit_upkeep.abort();
         audit.flush().await;

@@ -15,6 +15,7 @@ mod instances;
 mod keys;
 mod mail_test;
 mod metrics;
+mod notice_mail;
 mod one_click;
 mod operator_settings;
 mod processes;

@@ -20,12 +20,13 @@ use support::{
     TestServer,
 };
 
-const TENANT_ID: &str = "3f1d8a52-7c4e-4b9a-8e21-6d0c5f7a9b14";
-const CLIENT_ID: &str = "a7e4c1d9-2b6f-4e83-9c5a-1f0d8b3e6a72";
-const DOMAIN: &str = "contoso.test";
-const MAILBOX: &str = "invoices@contoso.test";
-const MICROSOFT_NAMES: &str = "reception@contoso.test";
-const SHARED: &str = "shared@contoso.test";
+pub(crate) const TENANT_ID: &str = "3f1d8a52-7c4e-4b9a-8e21-6d0c5f7a9b14";
+pub(crate) const CLIENT_ID: &str = "a7e4c1d9-2b6f-4e83-9c5a-1f0d8b3e6a72";
+pub(crate) const DOMAIN: &str = "contoso.test";
+pub(crate) const SECRET: &str = "Qx38Q~Lm4Nv7Rt2Wb9Kd1Hs6Gf3Jp8Zc5Yx0Ua7E";
+pub(crate) const MAILBOX: &str = "invoices@contoso.test";
+pub(crate) const MICROSOFT_NAMES: &str = "reception@contoso.test";
+pub(crate) const SHARED: &str = "shared@contoso.test";
 
 fn sandbox_file() -> String {
     format!(
@@ -57,14 +58,14 @@ display_name = "Shared"
     )
 }
 
-struct Env {
-    server: TestServer,
-    mail: MailServers,
+pub(crate) struct Env {
+    pub(crate) server: TestServer,
+    pub(crate) mail: MailServers,
     _ca: TestCa,
     _files: tempfile::TempDir,
 }
 
-async fn start() -> Env {
+pub(crate) async fn start() -> Env {
     let files = tempfile::tempdir().unwrap();
     let path = files.path().join("sandbox.toml");
     std::fs::write(&path, sandbox_file()).unwrap();
@@ -104,7 +105,7 @@ async fn start() -> Env {
 
 impl Env {
     /// An account of the portal whose mailbox is on these mail servers, signed in.
-    async fn signed_in_account(&self, op: &Operator) -> String {
+    pub(crate) async fn signed_in_account(&self, op: &Operator) -> String {
         let created = op
             .call("accounts/create", &[("provider", "microsoft365-sandbox")])
             .await;
@@ -114,13 +115,13 @@ impl Env {
     }
 
     /// The wizard finished for `id` (on the test mail servers), and the mailbox signed in.
-    async fn sign_in(&self, op: &Operator, id: &str) {
+    pub(crate) async fn sign_in(&self, op: &Operator, id: &str) {
         let smtp_port = self.mail.smtp_port.to_string();
         let imap_port = self.mail.imaps_port.to_string();
         op.finish_wizard(
             id,
             CLIENT_ID,
-            "Qx38Q~Lm4Nv7Rt2Wb9Kd1Hs6Gf3Jp8Zc5Yx0Ua7E",
+            SECRET,
             MAILBOX,
             &[
                 ("smtp_host", "localhost"),

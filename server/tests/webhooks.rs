@@ -483,6 +483,13 @@ async fn a_refused_sign_in_and_an_expiring_secret_reach_the_host_with_their_reas
         "{data}"
     );
 
+    // The portal's home says so above the list, as well as on the account's row.
+    let home = op.get("/").await.text().await.unwrap();
+    assert!(
+        home.contains("1 mailbox stopped working and needs you."),
+        "{home}"
+    );
+
     // The account's own secret expires 2030-05-01: a week before, the 7-day notice, once.
     let notices = mailkey::webhooks::notices::Notices {
         store: s.state.store.clone(),

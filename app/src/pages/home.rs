@@ -87,6 +87,7 @@ fn AccountsList(accounts: Vec<AccountSummary>) -> impl IntoView {
             </form>
         }
     });
+    let attention = attention_summary(&shown);
     let none_here = shown.is_empty().then(|| view! {
         <p class="empty-filter">"No mailboxes in this organisation. " <a href="/">"Show all"</a></p>
     });
@@ -97,6 +98,7 @@ fn AccountsList(accounts: Vec<AccountSummary>) -> impl IntoView {
                 <a class="button button-primary" href="/accounts/new">"New Microsoft 365 account"</a>
             </div>
             {filter}
+            {attention}
             {none_here}
             <ul class="account-list">
                 {shown
@@ -106,6 +108,39 @@ fn AccountsList(accounts: Vec<AccountSummary>) -> impl IntoView {
             </ul>
         </section>
     }
+}
+
+/// One line above the list when mailboxes need a person: how many stopped working, how many
+/// client secrets run out soon. The rows below say which and why.
+fn attention_summary(accounts: &[AccountSummary]) -> Option<impl IntoView> {
+    let stopped = accounts
+        .iter()
+        .filter(|a| a.state == AccountState::NeedsAttention)
+        .count();
+    let expiring = accounts
+        .iter()
+        .filter(|a| saved_expiry_notice(a.secret_expires.as_deref(), today()).is_some())
+        .count();
+    let mut parts = Vec::new();
+    match stopped {
+        0 => {}
+        1 => parts.push("1 mailbox stopped working and needs you".to_string()),
+        n => parts.push(format!("{n} mailboxes stopped working and need you")),
+    }
+    match expiring {
+        0 => {}
+        1 => parts.push("1 client secret expires within 30 days (or has expired)".to_string()),
+        n => parts.push(format!(
+            "{n} client secrets expire within 30 days (or have expired)"
+        )),
+    }
+    (!parts.is_empty()).then(|| {
+        let words = format!(
+            "{}. The rows below say which, why and what to do.",
+            parts.join("; ")
+        );
+        view! { <p class="alert alert-warning" role="status" id="attention-summary">{words}</p> }
+    })
 }
 
 /// Today on the server: the list is rendered there only (it has no island).

@@ -22,18 +22,33 @@ use crate::{
         wizard::form::{ErrorSummary, FormFooter, FormState},
     },
     rules::{operator_app::check_operator_app, Level, Note},
-    server_fns::{operator_apps, settings_saved_path, SaveOperatorApp},
+    server_fns::{
+        notice_settings, operator_apps, settings_saved_path, SaveNoticeSettings, SaveOperatorApp,
+    },
 };
 
 #[component]
 pub fn SettingsPage() -> impl IntoView {
     let apps = Resource::new(|| (), |_| operator_apps());
+    let notices = Resource::new(|| (), |_| notice_settings());
     view! {
         <Title text="Settings"/>
         <Suspense fallback=|| view! { <p class="loading">"Loading the settings…"</p> }>
             {move || Suspend::new(async move {
-                match apps.await {
-                    Ok(settings) => view! { <Settings settings/> }.into_any(),
+                let (apps, notices) = (apps.await, notices.await);
+                match apps {
+                    Ok(settings) => view! {
+                        <Settings settings/>
+                        {match notices {
+                            Ok(n) => view! { <NoticeMail view=n/> }.into_any(),
+                            Err(e) => view! {
+                                <section class="panel" id="notices">
+                                    <h2>"Notice e-mails"</h2>
+                                    <p class="alert alert-error" role="alert">{e.to_string()}</p>
+                                </section>
+                            }.into_any(),
+                        }}
+                    }.into_any(),
                     Err(PortalError::NotSignedIn) => view! { <SignInRequired/> }.into_any(),
                     Err(e) => view! {
                         <section class="panel">
@@ -271,4 +286,86 @@ pub fn OperatorAppForm(
         </form>
     }
     .into_any()
+}
+
+/// Notice e-mails: which connected mailbox sends them and where the operator's own
+/// organisation gets them (a host sets its customers' addresses over the API), with the latest
+/// ones sent. A plain form: it works before (and without) the page's script.
+#[component]
+fn NoticeMail(view: crate::notice_mail::NoticeSettingsView) -> impl IntoView {
+    let (saved, problem) = use_query_map().with_untracked(|q| {
+        (
+            q.get("saved").as_deref() == Some("notices"),
+            q.get("notice_problem")
+                .and_then(|f| crate::notice_mail::refusal(&f)),
+        )
+    });
+    let sender = view.sender.clone().unwrap_or_default();
+    let none_connected = view.senders.is_empty();
+    let recent = (!view.recent.is_empty()).then(|| {
+        view! {
+            <h3 class="form-heading">"Latest notices"</h3>
+            <ul class="notice-mails">
+                {view.recent.into_iter().map(|n| {
+                    let class = format!("badge badge-notice-{}", n.state.as_str());
+                    let error = n.last_error.clone().map(|e| view! { <span class="hint">{e}</span> });
+                    view! {
+                        <li>
+                            <span class=class>{n.state.label()}</span>
+                            " "<code>{n.event_type.as_str()}</code>
+                            " about "{n.mailbox}" to "{n.to_address}
+                            " ("{n.organisation_name}", "{n.when}")"
+                            {error}
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+        }
+    });
+    view! {
+        <section class="panel" id="notices" aria-labelledby="notices-heading">
+            <h2 id="notices-heading">"Notice e-mails"</h2>
+            <p>
+                "When a mailbox needs a person (Microsoft refused its sign-in or its app, or its \
+                 app's client secret expires in 30, 7 or 1 days), Mailkey e-mails its \
+                 organisation's notice address, sending from one of your connected mailboxes. \
+                 Webhooks carry the same news to your application."
+            </p>
+            {saved.then(|| view! {
+                <p class="alert alert-success" role="status">"Saved."</p>
+            })}
+            {problem.map(|m| view! { <p class="alert alert-error" role="alert">{m}</p> })}
+            <form method="post" action=SaveNoticeSettings::url() class="notice-settings" novalidate>
+                <div class="field">
+                    <label for="notice-sender">"Send notices from"</label>
+                    <select id="notice-sender" name="sender">
+                        <option value="" selected=sender.is_empty()>"Do not e-mail notices"</option>
+                        {view.senders.into_iter().map(|c| {
+                            let selected = c.account_id == sender;
+                            view! { <option value=c.account_id selected=selected>{c.label}</option> }
+                        }).collect_view()}
+                    </select>
+                    <p class="field-hint">
+                        {if none_connected {
+                            "No mailbox is connected yet: connect one first (a shared \"notifications\" mailbox is a good choice)."
+                        } else {
+                            "A connected mailbox of yours; notices are sent as it, through its SMTP server."
+                        }}
+                    </p>
+                </div>
+                <div class="field">
+                    <label for="notice-own-address">"Notices about your own mailboxes go to"</label>
+                    <input id="notice-own-address" name="own_address" type="email" inputmode="email"
+                        autocomplete="email" placeholder="it@contoso.com"
+                        value=view.own_address.unwrap_or_default()/>
+                    <p class="field-hint">
+                        "Empty: not e-mailed. A host application sets its customers' addresses \
+                         with PATCH /api/v1/organisations/{id} and notice_email."
+                    </p>
+                </div>
+                <button type="submit" class="button button-primary">"Save"</button>
+            </form>
+            {recent}
+        </section>
+    }
 }

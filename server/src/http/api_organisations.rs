@@ -25,6 +25,7 @@ fn view(r: OrganisationRecord) -> Organisation {
         id: r.id,
         external_id: r.external_id,
         name: r.name,
+        notice_email: r.notice_email,
         accounts: r.accounts,
         created_at: r.created_at,
         updated_at: r.updated_at,
@@ -114,28 +115,68 @@ pub async fn get(
         .ok_or(HttpError::OrganisationNotFound)
 }
 
-#[utoipa::path(patch, path = "/organisations/{id}", operation_id = "rename_organisation", tag = "organisations",
+/// A notice address as the host sent it: `None` clears it.
+fn check_notice_email(value: Option<&str>) -> Result<Option<String>, HttpError> {
+    let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    match mailkey_app::rules::mailbox::check_email(v, "notice_email address", true) {
+        Some(note) if note.level == mailkey_app::rules::Level::Error => Err(
+            HttpError::InvalidBody(format!("notice_email: {}", note.message)),
+        ),
+        _ => Ok(Some(v.to_string())),
+    }
+}
+
+#[utoipa::path(patch, path = "/organisations/{id}", operation_id = "update_organisation", tag = "organisations",
     params(("id" = String, Path, description = "The organisation's ID (org_…)")),
     request_body = OrganisationChange, security(("api_key" = [])),
     responses(
-        (status = 200, description = "Renamed", body = Organisation),
-        (status = 400, description = "A bad body", body = ErrorBody),
+        (status = 200, description = "Changed", body = Organisation),
+        (status = 400, description = "A bad body: nothing to change, a bad name or notice address", body = ErrorBody),
         (status = 401, description = "No valid API key", body = ErrorBody),
         (status = 404, description = "No such organisation (or not the caller's)", body = ErrorBody),
     ))]
-pub async fn rename(
+pub async fn update(
     State(store): State<Store>,
     allowed: Allowed<WriteAccounts>,
     Path(id): Path<String>,
     body: Body<OrganisationChange>,
 ) -> Result<Json<Organisation>, HttpError> {
-    let name = check_text("name", &body.0.name)?;
+    let change = body.0;
+    if change.name.is_none() && change.notice_email.is_none() {
+        return Err(HttpError::InvalidBody(
+            "nothing to change: send name, notice_email or both".into(),
+        ));
+    }
+    // Every value is checked before anything is written.
+    let name = change
+        .name
+        .as_deref()
+        .map(|n| check_text("name", n))
+        .transpose()?;
+    let notice = change
+        .notice_email
+        .as_ref()
+        .map(|a| check_notice_email(a.as_deref()))
+        .transpose()?;
     if store
         .organisation(&id, allowed.caller.organisation())
         .await?
         .is_none()
-        || !store.rename_organisation(&id, &name).await?
     {
+        return Err(HttpError::OrganisationNotFound);
+    }
+    let mut found = true;
+    if let Some(name) = &name {
+        found &= store.rename_organisation(&id, name).await?;
+    }
+    if let Some(address) = &notice {
+        found &= store
+            .set_organisation_notice_email(&id, address.as_deref())
+            .await?;
+    }
+    if !found {
         return Err(HttpError::OrganisationNotFound);
     }
     get(State(store), allowed_read(allowed), Path(id)).await

@@ -51,7 +51,7 @@ pub fn routes() -> Router<AppState> {
         ))
         .routes(utoipa_axum::routes!(
             super::api_organisations::get,
-            super::api_organisations::rename,
+            super::api_organisations::update,
             super::api_organisations::delete
         ))
         .routes(utoipa_axum::routes!(

@@ -64,6 +64,7 @@ const SERVER_FN_READS: &[&str] = &[
     "/_fn/webhooks",
     "/_fn/tenant",
     "/_fn/settings/operator-apps",
+    "/_fn/settings/notices",
     "/_fn/embed/preview",
 ];
 

@@ -258,6 +258,49 @@ impl MailTester {
         }
     }
 
+    /// Sends one message through the mailbox's SMTP server, signed in with `token`, as the
+    /// test's SMTP half does (same host guard, TLS and XOAUTH2): Mailkey's own notices go out
+    /// this way. A failure is explained as the test would explain it.
+    pub async fn deliver(
+        &self,
+        smtp: &Endpoint,
+        mailbox: &str,
+        token: &str,
+        to: &str,
+        message: &lettre::Message,
+    ) -> Result<(), mailkey_app::mail_test::Diagnosis> {
+        let work = async {
+            let addrs = self.guard.resolve(&smtp.host, smtp.port).await?;
+            let (tcp, _) = connect(&addrs, STEP_CAP).await?;
+            let mut conn = match smtp.security {
+                Security::Tls => smtp::greet_tls(self.tls.connect(&smtp.host, tcp).await?).await?,
+                Security::StartTls => {
+                    let mut c = smtp::greet_plain(tcp).await?;
+                    smtp::starttls(&mut c, &self.tls, &smtp.host).await?;
+                    c
+                }
+            };
+            smtp::auth(&mut conn, mailbox, token).await?;
+            smtp::send_message(&mut conn, mailbox, to, message).await
+        };
+        let failure = match tokio::time::timeout(STEP_CAP * 2, work).await {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(f)) => f,
+            Err(_) => Failure::Timeout(StageId::SmtpSend),
+        };
+        Err(diagnosis::explain(
+            &failure,
+            &diagnosis::Context {
+                protocol: "SMTP",
+                host: &smtp.host,
+                port: smtp.port,
+                security: smtp.security,
+                mailbox,
+                root_folder: "INBOX",
+            },
+        ))
+    }
+
     async fn stages(
         &self,
         rec: &Recorder,

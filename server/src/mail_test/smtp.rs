@@ -140,6 +140,26 @@ pub async fn send(
     Ok(())
 }
 
+/// Sends `message` (from `mailbox`, which signed in) to `to`, then says goodbye.
+pub async fn send_message(
+    conn: &mut AsyncSmtpConnection,
+    mailbox: &str,
+    to: &str,
+    message: &Message,
+) -> Result<(), Failure> {
+    let parse = |a: &str| {
+        a.parse::<lettre::Address>()
+            .map_err(|_| Failure::Io(format!("{a} is not an address")))
+    };
+    let envelope = Envelope::new(Some(parse(mailbox)?), vec![parse(to)?])
+        .map_err(|e| Failure::Io(e.to_string()))?;
+    conn.send(&envelope, &message.formatted())
+        .await
+        .map_err(failure)?;
+    let _ = conn.quit().await;
+    Ok(())
+}
+
 /// The plain socket of a STARTTLS connection, acknowledging what it receives at once.
 ///
 /// Right after the TLS 1.3 handshake the client sends EHLO while the server's session tickets are

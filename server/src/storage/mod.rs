@@ -27,6 +27,7 @@ mod drafts;
 mod live_tests;
 mod location;
 mod master_keys;
+mod notice_mails;
 mod operator;
 mod operator_apps;
 mod organisations;
@@ -58,6 +59,7 @@ pub use drafts::{
 pub use live_tests::{LiveTestStore, TestBudget};
 pub use location::{DatabaseLocation, LocationError, SecretUrl};
 pub use master_keys::{HeldKey, KeyCount, MasterKeyStore, RowKey, SealedColumn, SealedValue};
+pub use notice_mails::{DueNoticeMail, NoticeAttempt, NoticeMailRecord, NoticeMailStore};
 pub use operator::{OperatorSessionStore, SessionRecord};
 pub use operator_apps::{OperatorAppRecord, OperatorAppStore};
 pub use organisations::{
@@ -180,6 +182,7 @@ pub trait Backend:
     + RevisionStore
     + AuditStore
     + MasterKeyStore
+    + NoticeMailStore
     + testing::RawSql
     + std::fmt::Debug
 {
@@ -201,6 +204,7 @@ impl<T> Backend for T where
         + RevisionStore
         + AuditStore
         + MasterKeyStore
+        + NoticeMailStore
         + testing::RawSql
         + std::fmt::Debug
 {

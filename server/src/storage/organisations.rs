@@ -10,13 +10,16 @@ pub struct OrganisationRecord {
     pub id: String,
     pub external_id: String,
     pub name: String,
+    /// Where notices about its mailboxes are e-mailed (none: not e-mailed).
+    pub notice_email: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
     /// How many accounts it has (a count, not a column).
     pub accounts: i64,
 }
 
-const SELECT: &str = "SELECT o.id, o.external_id, o.name, o.created_at, o.updated_at, \
+const SELECT: &str =
+    "SELECT o.id, o.external_id, o.name, o.notice_email, o.created_at, o.updated_at, \
     (SELECT COUNT(*) FROM accounts a WHERE a.organisation_id = o.id) AS accounts \
     FROM organisations o";
 
@@ -70,6 +73,13 @@ pub trait OrganisationStore: Send + Sync + std::fmt::Debug {
     ) -> Result<Option<OrganisationRecord>, StorageError>;
 
     async fn rename_organisation(&self, id: &str, name: &str) -> Result<bool, StorageError>;
+
+    /// Sets (or with `None` clears) where its notices are e-mailed. False if there is none.
+    async fn set_organisation_notice_email(
+        &self,
+        id: &str,
+        address: Option<&str>,
+    ) -> Result<bool, StorageError>;
 
     /// Deletes an organisation; with `with_accounts`, its accounts too (their secrets, sign-ins
     /// and history), else only when it has none.
@@ -161,6 +171,22 @@ per_database! {
                 .bind(id)
                 .execute(pool)
                 .await.map(|r| r.rows_affected()))?;
+            Ok(done == 1)
+        }
+
+        async fn set_organisation_notice_email(
+            &self,
+            id: &str,
+            address: Option<&str>,
+        ) -> Result<bool, StorageError> {
+            let done = on_db!(self, pool => sqlx::query(
+                "UPDATE organisations SET notice_email = $1, updated_at = $2 WHERE id = $3",
+            )
+            .bind(address)
+            .bind(now())
+            .bind(id)
+            .execute(pool)
+            .await.map(|r| r.rows_affected()))?;
             Ok(done == 1)
         }
 

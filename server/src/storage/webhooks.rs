@@ -240,6 +240,7 @@ pub(super) async fn record_event(
     .bind(event.only_endpoint)
     .execute(c)
     .await.map(|r| r.rows_affected()))?;
+    super::notice_mails::queue_for_event(tx, &id, event_type).await?;
     Ok(Some(id))
 }
 
@@ -332,7 +333,7 @@ pub trait WebhookOutbox: Send + Sync + std::fmt::Debug {
     async fn webhook_endpoint_count(&self, organisation: Option<&str>)
         -> Result<i64, StorageError>;
 
-    /// Forgets finished deliveries made before `before`, and events none refers to any more
+    /// Forgets finished deliveries and notice e-mails made before `before`, and events none refers to any more
     /// (they copy an account's name and mailbox, which are not kept longer than needed).
     async fn prune_webhooks(&self, before: i64) -> Result<u64, StorageError>;
 
@@ -665,8 +666,15 @@ per_database! {
             .execute(c)
             .await.map(|r| r.rows_affected()))?;
             on_tx!(&mut tx, c => sqlx::query(
+                "DELETE FROM notice_mails WHERE state <> 'pending' AND created_at < $1",
+            )
+            .bind(before)
+            .execute(c)
+            .await.map(|r| r.rows_affected()))?;
+            on_tx!(&mut tx, c => sqlx::query(
                 "DELETE FROM webhook_events WHERE occurred_at < $1 AND NOT EXISTS \
-                 (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = webhook_events.id)",
+                 (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = webhook_events.id) \
+                 AND NOT EXISTS (SELECT 1 FROM notice_mails m WHERE m.event_id = webhook_events.id)",
             )
             .bind(before)
             .execute(c)
