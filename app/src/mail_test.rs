@@ -22,10 +22,15 @@ pub enum StageId {
     ImapSelect,
     ImapReceive,
     ImapFolders,
+    PopResolve,
+    PopConnect,
+    PopTls,
+    PopAuth,
+    PopReceive,
 }
 
 impl StageId {
-    pub const ALL: [StageId; 13] = [
+    pub const ALL: [StageId; 18] = [
         StageId::Token,
         StageId::SmtpResolve,
         StageId::SmtpConnect,
@@ -39,7 +44,39 @@ impl StageId {
         StageId::ImapSelect,
         StageId::ImapReceive,
         StageId::ImapFolders,
+        StageId::PopResolve,
+        StageId::PopConnect,
+        StageId::PopTls,
+        StageId::PopAuth,
+        StageId::PopReceive,
     ];
+
+    /// The stages of a test that reads over `protocol`, in order.
+    pub fn of_test(protocol: crate::provider::Protocol) -> impl Iterator<Item = StageId> {
+        StageId::ALL
+            .into_iter()
+            .filter(move |s| s.reads() != Some(protocol.other()))
+    }
+
+    /// The protocol a reading stage speaks (`None`: the token and the SMTP stages).
+    pub fn reads(self) -> Option<crate::provider::Protocol> {
+        use crate::provider::Protocol;
+        match self {
+            StageId::ImapResolve
+            | StageId::ImapConnect
+            | StageId::ImapTls
+            | StageId::ImapAuth
+            | StageId::ImapSelect
+            | StageId::ImapReceive
+            | StageId::ImapFolders => Some(Protocol::Imap),
+            StageId::PopResolve
+            | StageId::PopConnect
+            | StageId::PopTls
+            | StageId::PopAuth
+            | StageId::PopReceive => Some(Protocol::Pop),
+            _ => None,
+        }
+    }
 
     /// Its stable name, as in the JSON (`smtp_auth`).
     pub fn as_str(self) -> &'static str {
@@ -57,6 +94,11 @@ impl StageId {
             StageId::ImapSelect => "imap_select",
             StageId::ImapReceive => "imap_receive",
             StageId::ImapFolders => "imap_folders",
+            StageId::PopResolve => "pop_resolve",
+            StageId::PopConnect => "pop_connect",
+            StageId::PopTls => "pop_tls",
+            StageId::PopAuth => "pop_auth",
+            StageId::PopReceive => "pop_receive",
         }
     }
 
@@ -80,6 +122,11 @@ impl StageId {
             StageId::ImapSelect => "Open the root folder",
             StageId::ImapReceive => "Receive the test message",
             StageId::ImapFolders => "List the folders",
+            StageId::PopResolve => "Resolve the incoming server",
+            StageId::PopConnect => "Connect to the incoming server",
+            StageId::PopTls => "Encrypt the incoming connection",
+            StageId::PopAuth => "Sign in to POP (XOAUTH2)",
+            StageId::PopReceive => "Receive the test message",
         }
     }
 }

@@ -57,6 +57,14 @@ impl Protocol {
         Protocol::ALL.into_iter().find(|v| v.as_str() == s)
     }
 
+    /// The one that is not this one.
+    pub fn other(self) -> Protocol {
+        match self {
+            Protocol::Imap => Protocol::Pop,
+            Protocol::Pop => Protocol::Imap,
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Protocol::Imap => "IMAP (recommended)",

@@ -33,6 +33,7 @@ export async function mailServersCa() {
       return {
         smtpPort: ports.smtp_port,
         imapsPort: ports.imaps_port,
+        pop3sPort: ports.pop3s_port,
         /** The messages in `user`'s INBOX (Maildir `new/` and `cur/`), read. */
         inbox(user) {
           const dir = join(ports.maildir_root, user.toLowerCase());

@@ -137,6 +137,40 @@ test("phone without JavaScript: the Test button waits for the run and shows the 
   }
 });
 
+test("phone: a POP mailbox is tested over POP3, with POP's own stages", async () => {
+  const { context, page, problems } = await openPage(browser, PHONE);
+  try {
+    await page.goto(mailkey.adminLink());
+    const id = await createAccount(page, mailkey, demo, "Read over POP", {
+      smtp_host: "localhost", smtp_port: String(servers.smtpPort), protocol: "pop",
+      imap_host: "localhost", imap_port: String(servers.pop3sPort), imap_security: "tls", timeout_minutes: "1",
+      scopes: "https://outlook.office.com/POP.AccessAsUser.All https://outlook.office.com/SMTP.Send offline_access openid email profile",
+    });
+    await signIn(page, id);
+    await page.goto(`${mailkey.base}/accounts/${id}`);
+    await islandsHydrated(page);
+    const before = servers.inbox(demo.mailbox).length;
+    await Promise.all([
+      page.waitForEvent("load", { timeout: 60_000 }),
+      page.getByRole("button", { name: "Test the connection" }).click(),
+    ]);
+    const result = page.locator('.test-result[data-result="passed"]');
+    await result.waitFor({ timeout: 60_000 });
+    const words = await result.innerText();
+    assert.match(words, /Sign in to POP \(XOAUTH2\)/);
+    assert.doesNotMatch(words, /IMAP/);
+    assert.match(words, /found in INBOX, then deleted it/);
+    assert.equal(await result.locator(".stage-passed").count(), 11, words);
+    assert.equal(servers.inbox(demo.mailbox).length, before, "the test message does not stay");
+    await screenshot(page, "connection-test-phone-pop-passed");
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    assert.ok(overflow <= 0, `scrolls sideways by ${overflow}px`);
+    assert.deepEqual(problems, []);
+  } finally {
+    await context.close();
+  }
+});
+
 
 /** A loopback port nothing listens on. */
 async function closedPort() {

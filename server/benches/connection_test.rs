@@ -13,7 +13,10 @@ use mailkey::{
     mail_test::{Endpoint, MailPorts, MailTester, Plan},
     sandbox::{parse_scopes, Session},
 };
-use mailkey_app::{mail_test::StageId, provider::Security};
+use mailkey_app::{
+    mail_test::StageId,
+    provider::{Protocol, Security},
+};
 use support::{
     mail_servers::{MailServers, TestCa},
     TestServer,
@@ -99,7 +102,8 @@ async fn main() {
             port: mail.smtp_port,
             security: Security::StartTls,
         },
-        imap: Endpoint {
+        protocol: Protocol::Imap,
+        read: Endpoint {
             host: "localhost".into(),
             port: mail.imaps_port,
             security: Security::Tls,

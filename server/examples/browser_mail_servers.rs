@@ -5,7 +5,7 @@
 //!
 //! 1. It makes the test CA and prints `{"ca_file": …}`.
 //! 2. It reads `{"introspection_url", "domain", "users", "microsoft_users"}`, starts the servers
-//!    and prints `{"smtp_port", "imaps_port", "imap_port", "maildir_root"}`.
+//!    and prints `{"smtp_port", "imaps_port", "imap_port", "pop3s_port", "maildir_root"}`.
 //! 3. When stdin closes (the test is over, or it died), it stops the servers and exits.
 //!
 //! Needs root, as the integration tests do (`cargo xtask test` runs as root in CI).
@@ -61,6 +61,7 @@ fn main() {
         "smtp_port": servers.smtp_port,
         "imaps_port": servers.imaps_port,
         "imap_port": servers.imap_port,
+        "pop3s_port": servers.pop3s_port,
         "maildir_root": servers.dir.path().join("mail"),
     }));
 

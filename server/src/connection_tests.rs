@@ -7,7 +7,7 @@ use std::{sync::Arc, time::Duration};
 use mailkey_app::{
     draft::MailboxSettings,
     mail_test::{Folder, FolderMapping, Role, RunSummary, StageEvent, TestOverview, TestReport},
-    provider::Security,
+    provider::{Protocol, Security},
     rules::{Findings, Note},
 };
 use secrecy::ExposeSecret;
@@ -79,7 +79,9 @@ impl ConnectionTests {
                 port: port(&m.smtp_port)?,
                 security: security(&m.smtp_security)?,
             },
-            imap: Endpoint {
+            // An unset protocol (drafts saved before it was asked) reads over IMAP.
+            protocol: Protocol::parse(m.protocol.trim()).unwrap_or(Protocol::Imap),
+            read: Endpoint {
                 host: m.imap_host.trim().to_string(),
                 port: port(&m.imap_port)?,
                 security: security(&m.imap_security)?,

@@ -12,7 +12,7 @@ use mailkey::{
 };
 use mailkey_app::{
     mail_test::{StageId, StageStatus, TestReport},
-    provider::Security,
+    provider::{Protocol, Security},
 };
 use support::{
     mail_servers::{MailServers, TestCa},
@@ -159,13 +159,31 @@ impl Env {
                 port: self.mail.smtp_port,
                 security: Security::StartTls,
             },
-            imap: Endpoint {
+            protocol: Protocol::Imap,
+            read: Endpoint {
                 host: "localhost".into(),
                 port: self.mail.imaps_port,
                 security: Security::Tls,
             },
             root_folder: "INBOX".into(),
             timeout: Duration::from_secs(20),
+        }
+    }
+
+    /// As `plan`, reading over POP3 on the port that speaks it with `security`.
+    fn pop_plan(&self, mailbox: &str, security: Security) -> Plan {
+        let port = match security {
+            Security::Tls => self.mail.pop3s_port,
+            Security::StartTls => self.mail.pop3_port,
+        };
+        Plan {
+            protocol: Protocol::Pop,
+            read: Endpoint {
+                host: "localhost".into(),
+                port,
+                security,
+            },
+            ..self.plan(mailbox)
         }
     }
 
@@ -364,6 +382,83 @@ async fn refused_tokens_are_diagnosed() {
 }
 
 #[tokio::test]
+async fn a_pop_mailbox_sends_and_receives_over_pop3() {
+    let env = start().await;
+    // Mail already in the mailbox: POP lists it too, and the test leaves it alone.
+    env.mail.put_in_inbox(
+        MAILBOX,
+        "1700000000.M1P1.mailkey-test:2,S",
+        "From: a@contoso.test\r\nMessage-ID: <kept@contoso.test>\r\nSubject: keep\r\n\r\nkeep\r\n",
+    );
+    for security in [Security::Tls, Security::StartTls] {
+        let plan = env.pop_plan(MAILBOX, security);
+        let r = env.run(&plan, &env.token(MAILBOX, 3600)).await;
+        assert!(r.ok, "{security:?}: {r:#?}\n{}", env.mail.logs());
+        let names: Vec<&str> = r.stages.iter().map(|s| s.stage.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "token",
+                "smtp_resolve",
+                "smtp_connect",
+                "smtp_tls",
+                "smtp_auth",
+                "smtp_send",
+                "pop_resolve",
+                "pop_connect",
+                "pop_tls",
+                "pop_auth",
+                "pop_receive"
+            ],
+            "a POP test has POP stages, no IMAP ones"
+        );
+        assert!(r.stages.iter().all(|s| s.status == StageStatus::Passed));
+        let receive = r.stages.last().unwrap();
+        assert_eq!(
+            receive.detail.as_deref(),
+            Some("found in INBOX, then deleted it")
+        );
+        assert_eq!(r.proposed_mapping, None, "POP has no folders to map");
+        let id = r.message_id.clone().unwrap();
+        let inbox = env.mail.inbox_messages(MAILBOX);
+        assert!(
+            !inbox
+                .iter()
+                .any(|m| m.contains(&format!("Message-ID: {id}"))),
+            "the test message is gone: {inbox:?}"
+        );
+        assert!(
+            inbox.iter().any(|m| m.contains("<kept@contoso.test>")),
+            "the user's mail stays: {inbox:?}"
+        );
+    }
+    // Another user's token: POP refuses it in its own words, next to SMTP's.
+    let r = env
+        .run(
+            &env.pop_plan(MAILBOX, Security::Tls),
+            &env.token(MICROSOFT_NAMES, 3600),
+        )
+        .await;
+    assert_eq!(failed_at(&r), StageId::SmtpAuth, "{r:#?}");
+    let pop = r
+        .stages
+        .iter()
+        .find(|s| s.stage == StageId::PopAuth)
+        .unwrap();
+    assert_eq!(pop.status, StageStatus::Failed, "{r:#?}");
+    assert_eq!(r.also.len(), 1, "{r:#?}");
+    assert_eq!(r.also[0].title, "POP refused the sign-in");
+    assert_eq!(r.also[0].code, "pop_auth_failed");
+    assert!(r.also[0].fix.contains("PopEnabled"), "{:?}", r.also[0]);
+    // An IMAP port given as the POP server: named as the mix-up it is.
+    let mut plan = env.pop_plan(MAILBOX, Security::Tls);
+    plan.read.port = env.mail.imaps_port;
+    let r = env.run(&plan, &env.token(MAILBOX, 3600)).await;
+    assert_eq!(failed_at(&r), StageId::PopTls, "{r:#?}");
+    assert!(title(&r).contains("IMAP"), "{:?}", r.diagnosis);
+}
+
+#[tokio::test]
 async fn server_side_refusals_are_diagnosed() {
     let env = start().await;
     let token = env.token(MAILBOX, 3600);
@@ -422,7 +517,7 @@ async fn network_and_tls_mistakes_are_diagnosed() {
     assert_eq!(failed_at(&r), StageId::SmtpTls, "{r:#?}");
     assert_eq!(title(&r), "The encryption setting does not match the port");
     let mut plan = env.plan(MAILBOX);
-    plan.imap.security = Security::StartTls;
+    plan.read.security = Security::StartTls;
     plan.timeout = Duration::from_secs(8);
     let r = env.run(&plan, &token).await;
     assert_eq!(failed_at(&r), StageId::ImapTls, "{r:#?}");
@@ -473,7 +568,8 @@ async fn private_addresses_are_refused_before_any_connection() {
             port,
             security: Security::StartTls,
         },
-        imap: Endpoint {
+        protocol: Protocol::Imap,
+        read: Endpoint {
             host: "localhost".into(),
             port,
             security: Security::Tls,
@@ -499,6 +595,47 @@ async fn private_addresses_are_refused_before_any_connection() {
         .run(&plan, async { Ok("t".to_string()) }, None)
         .await;
     assert_eq!(title(&r), "This server is not allowed");
+}
+
+/// A POP account as the wizard saves it (protocol, POP server in the incoming fields, the POP
+/// scope) is tested over POP3 once signed in.
+#[tokio::test]
+async fn a_pop_account_from_the_wizard_is_tested_over_pop3() {
+    let env = start().await;
+    let s = &env.server;
+    let op = Operator::new(s).await;
+    let smtp_port = env.mail.smtp_port.to_string();
+    let pop_port = env.mail.pop3s_port.to_string();
+    let scopes = mailkey_app::provider::MICROSOFT_365_SANDBOX.default_scopes(Protocol::Pop);
+    let id = op
+        .account_with(
+            CLIENT_ID,
+            SECRET,
+            MAILBOX,
+            &[
+                ("smtp_host", "localhost"),
+                ("smtp_port", &smtp_port),
+                ("protocol", "pop"),
+                ("imap_host", "localhost"),
+                ("imap_port", &pop_port),
+                ("imap_security", "tls"),
+                ("scopes", &scopes),
+            ],
+        )
+        .await;
+    let url = op.start(&id, "sign-in?mode=redirect").await;
+    let back = authorize(&url, MAILBOX, "accept").await;
+    assert_eq!(op.get(&back).await.status(), 303);
+    let (_, report) = s.state.connection_tests.run(&id, None).await.unwrap();
+    assert!(report.ok, "{report:#?}\n{}", env.mail.logs());
+    assert!(report
+        .stages
+        .iter()
+        .any(|st| st.stage == StageId::PopReceive));
+    assert!(!report
+        .stages
+        .iter()
+        .any(|st| st.stage == StageId::ImapReceive));
 }
 
 /// Through the portal: an account on the sandbox with the local servers, signed in, tested in
@@ -979,8 +1116,8 @@ async fn a_swapped_port_is_named_and_silence_is_noticed_in_seconds() {
     );
     // IMAP on SMTP's port.
     let mut plan = env.plan(MAILBOX);
-    plan.imap.port = env.mail.smtp_port;
-    plan.imap.security = Security::StartTls;
+    plan.read.port = env.mail.smtp_port;
+    plan.read.security = Security::StartTls;
     let r = env.run(&plan, &token).await;
     let imap_tls = r
         .stages

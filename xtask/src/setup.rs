@@ -19,6 +19,7 @@ const TEST_DEBIAN_PACKAGES: &[&str] = &[
     "chromium",
     "dovecot-imapd",
     "dovecot-lmtpd",
+    "dovecot-pop3d",
     "postfix",
     "openssl",
     // An independent host-side client for the API's tokens: smtplib and imaplib; and a venv

@@ -285,6 +285,34 @@ pub fn explain(f: &Failure, cx: &Context<'_>) -> Diagnosis {
                 )
             }
         }
+        Failure::PopAuth(_) => {
+            if f.is_temporary_auth() {
+                temporary("POP")
+            } else {
+                d(
+                    "POP refused the sign-in",
+                    format!("The POP server refused the access token for {}.", cx.mailbox),
+                    "POP is turned off for the mailbox, the token lacks POP.AccessAsUser.All, \
+                     or it was issued for another user (Exchange answers \"Authentication \
+                     failure\" for each).",
+                    format!(
+                        "Make sure POP is on for the mailbox (Exchange admin center → Recipients \
+                         → Mailboxes → {} → Manage email apps → POP, or Set-CASMailbox -Identity {} \
+                         -PopEnabled $true), that the scopes include \
+                         https://outlook.office.com/POP.AccessAsUser.All, and that {} signed in.",
+                        cx.mailbox, cx.mailbox, cx.mailbox
+                    ),
+                    None,
+                )
+            }
+        }
+        Failure::Pop(_) => d(
+            "The POP server refused a command",
+            "The POP server answered -ERR, or something that is not POP3.".into(),
+            "See the server's reply below.",
+            "Check the incoming server settings.".into(),
+            mailbox_step,
+        ),
         Failure::Imap(_) => d(
             "The IMAP server refused a command",
             "The IMAP server answered NO or BAD.".into(),

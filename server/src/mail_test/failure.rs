@@ -68,6 +68,10 @@ pub enum Failure {
     ImapAuth(String),
     /// IMAP answered NO or BAD to another command.
     Imap(String),
+    /// POP3 refused the sign-in (`-ERR [AUTH] …`).
+    PopAuth(String),
+    /// POP3 answered `-ERR` to another command, or something that is not POP3.
+    Pop(String),
     NoRootFolder(String),
     NotReceived,
     Timeout(StageId),
@@ -101,6 +105,8 @@ impl Failure {
             Failure::SmtpAuthOff => "smtp_auth_off",
             Failure::ImapAuth(_) => "imap_auth_failed",
             Failure::Imap(_) => "imap",
+            Failure::PopAuth(_) => "pop_auth_failed",
+            Failure::Pop(_) => "pop",
             Failure::NoRootFolder(_) => "no_root_folder",
             Failure::NotReceived => "not_received",
             Failure::Timeout(_) => "timeout",
@@ -113,7 +119,9 @@ impl Failure {
     pub fn reply(&self) -> Option<String> {
         match self {
             Failure::Smtp { code, text, .. } => Some(format!("{code} {text}")),
-            Failure::ImapAuth(t) | Failure::Imap(t) => Some(t.clone()),
+            Failure::ImapAuth(t) | Failure::Imap(t) | Failure::PopAuth(t) | Failure::Pop(t) => {
+                Some(t.clone())
+            }
             Failure::Tls(t) | Failure::TlsUntrusted(t) | Failure::TlsNameMismatch(t) => {
                 Some(t.clone())
             }
@@ -126,6 +134,8 @@ impl Failure {
     pub fn is_temporary_auth(&self) -> bool {
         match self {
             Failure::ImapAuth(text) => text.contains("UNAVAILABLE"),
+            // Dovecot's POP3 words a failed token check `-ERR [SYS/TEMP]`.
+            Failure::PopAuth(text) => text.contains("[SYS/TEMP]") || text.contains("UNAVAILABLE"),
             Failure::Smtp { code, .. } => matches!(code, 421 | 454),
             _ => false,
         }
@@ -133,8 +143,10 @@ impl Failure {
 
     /// A sign-in refused outright (535), which a temporary failure elsewhere may explain better.
     pub fn is_refused_auth(&self) -> bool {
-        matches!(self, Failure::Smtp { code: 535, .. } | Failure::ImapAuth(_))
-            && !self.is_temporary_auth()
+        matches!(
+            self,
+            Failure::Smtp { code: 535, .. } | Failure::ImapAuth(_) | Failure::PopAuth(_)
+        ) && !self.is_temporary_auth()
     }
 
     /// An SMTP reply line split into code, enhanced status and text.

@@ -8,6 +8,7 @@ mod failure;
 mod greeting;
 pub mod guard;
 mod imap;
+mod pop;
 pub mod prerequisites;
 mod smtp;
 mod tls;
@@ -23,7 +24,7 @@ use std::{
 use base64::{engine::general_purpose::STANDARD, Engine};
 use mailkey_app::{
     mail_test::{FolderMapping, StageEvent, StageId, StageStatus, TestReport},
-    provider::Security,
+    provider::{Protocol, Security},
 };
 use tokio::{net::TcpStream, sync::mpsc::UnboundedSender};
 
@@ -53,7 +54,10 @@ pub struct Endpoint {
 pub struct Plan {
     pub mailbox: String,
     pub smtp: Endpoint,
-    pub imap: Endpoint,
+    /// How the mailbox is read: over IMAP, or POP3.
+    pub protocol: Protocol,
+    /// The incoming server, of `protocol`.
+    pub read: Endpoint,
     pub root_folder: String,
     /// Caps the whole test, the wait for the message included.
     pub timeout: Duration,
@@ -63,11 +67,16 @@ impl Plan {
     /// What the run depends on, in one line: a later run with other settings has another one.
     pub fn fingerprint(&self) -> String {
         let ep = |e: &Endpoint| format!("{}:{}:{}", e.host, e.port, e.security.as_str());
+        // IMAP keeps its old shape: fingerprints stored before POP existed still match.
+        let read = match self.protocol {
+            Protocol::Imap => ep(&self.read),
+            Protocol::Pop => format!("pop:{}", ep(&self.read)),
+        };
         format!(
             "{}|{}|{}|{}",
             self.mailbox.to_ascii_lowercase(),
             ep(&self.smtp),
-            ep(&self.imap),
+            read,
             self.root_folder
         )
     }
@@ -118,8 +127,8 @@ impl Recorder {
         let result = match tokio::time::timeout(left, work).await {
             Ok(r) => r,
             Err(_) => Err(match id {
-                StageId::SmtpTls | StageId::ImapTls => Failure::Silent,
-                StageId::ImapReceive => Failure::NotReceived,
+                StageId::SmtpTls | StageId::ImapTls | StageId::PopTls => Failure::Silent,
+                StageId::ImapReceive | StageId::PopReceive => Failure::NotReceived,
                 other => Failure::Timeout(other),
             }),
         };
@@ -199,19 +208,13 @@ impl MailTester {
         let outcome = self.stages(&rec, plan, token, &message_id).await;
         let mut stages = rec.stages.into_inner().unwrap_or_else(|p| p.into_inner());
         let explain = |(stage, f): (StageId, Failure)| {
-            let imap = matches!(
-                stage,
-                StageId::ImapResolve
-                    | StageId::ImapConnect
-                    | StageId::ImapTls
-                    | StageId::ImapAuth
-                    | StageId::ImapSelect
-                    | StageId::ImapReceive
-                    | StageId::ImapFolders
-            );
-            let ep = if imap { &plan.imap } else { &plan.smtp };
+            let (protocol, ep) = match stage.reads() {
+                Some(Protocol::Imap) => ("IMAP", &plan.read),
+                Some(Protocol::Pop) => ("POP", &plan.read),
+                None => ("SMTP", &plan.smtp),
+            };
             let cx = diagnosis::Context {
-                protocol: if imap { "IMAP" } else { "SMTP" },
+                protocol,
                 host: &ep.host,
                 port: ep.port,
                 security: ep.security,
@@ -234,7 +237,7 @@ impl MailTester {
             }
         };
         // Stages never reached, in order, so the timeline shows the whole test.
-        for id in StageId::ALL {
+        for id in StageId::of_test(plan.protocol) {
             if !stages.iter().any(|s| s.stage == id) {
                 stages.push(StageEvent {
                     stage: id,
@@ -245,7 +248,9 @@ impl MailTester {
             }
         }
         stages.sort_by_key(|s| StageId::ALL.iter().position(|id| *id == s.stage));
-        let proposed_mapping = ok.then(|| FolderMapping::propose(&folders));
+        // POP sees the inbox only: there are no folders to map.
+        let proposed_mapping =
+            (ok && plan.protocol == Protocol::Imap).then(|| FolderMapping::propose(&folders));
         TestReport {
             ok,
             stages,
@@ -319,35 +324,19 @@ impl MailTester {
             message_id.trim_matches(['<', '>'])
         );
         let send = self.send(rec, plan, &token, message_id, &subject);
-        let open = self.open_imap(rec, plan, &token);
-        let (sent, opened) = tokio::join!(send, open);
-        // Both sign-ins refused while one server says its token check is unavailable: the
-        // token may well be fine, so that is the failure to explain. (Postfix words Dovecot's
-        // temporary failure as a plain 535; Dovecot's IMAP says `[UNAVAILABLE]`.)
-        let imap_first = matches!(
-            (&sent, &opened),
-            (Err((_, smtp)), Err((_, imap))) if smtp.is_refused_auth() && imap.is_temporary_auth()
-        );
-        let mut session = match (sent, opened) {
-            (Ok(()), Ok(session)) => session,
-            (Err(smtp), Err(imap)) if imap_first => {
-                return Err(Failed {
-                    first: imap,
-                    other: Some(smtp),
-                })
-            }
-            (Err(smtp), Err(imap)) => {
-                return Err(Failed {
-                    first: smtp,
-                    other: Some(imap),
-                })
-            }
-            (Err(smtp), Ok(session)) => {
-                imap::logout(session).await;
-                return Err(Failed::one(smtp));
-            }
-            (Ok(()), Err(imap)) => return Err(Failed::one(imap)),
-        };
+        if plan.protocol == Protocol::Pop {
+            let (sent, opened) = tokio::join!(send, self.open_pop(rec, plan, &token));
+            let pop = both(sent, opened, |p: pop::TlsPop| async move {
+                let _ = p.quit().await;
+            })
+            .await?;
+            self.receive_over_pop(rec, plan, &token, pop, message_id)
+                .await
+                .map_err(Failed::one)?;
+            return Ok(Vec::new());
+        }
+        let (sent, opened) = tokio::join!(send, self.open_imap(rec, plan, &token));
+        let mut session = both(sent, opened, imap::logout).await?;
         // The wait leaves the stage time to delete the message once it is seen.
         let left = rec
             .deadline
@@ -449,13 +438,99 @@ impl MailTester {
         .await
     }
 
+    /// The POP3 resolve, connect, encryption and sign-in stages.
+    async fn open_pop(
+        &self,
+        rec: &Recorder,
+        plan: &Plan,
+        token: &str,
+    ) -> Result<pop::TlsPop, (StageId, Failure)> {
+        let ep = &plan.read;
+        let tcp = self
+            .reach(rec, ep, StageId::PopResolve, StageId::PopConnect)
+            .await?;
+        let mut pop = rec
+            .stage(StageId::PopTls, async {
+                let p = self.pop_tls(ep, tcp).await?;
+                Ok((p, Some(ep.security.label().to_string())))
+            })
+            .await?;
+        rec.stage(StageId::PopAuth, async {
+            pop::authenticate(&mut pop, &plan.mailbox, token)
+                .await
+                .map(|_| ((), None))
+        })
+        .await?;
+        Ok(pop)
+    }
+
+    async fn pop_tls(&self, ep: &Endpoint, tcp: TcpStream) -> Result<pop::TlsPop, Failure> {
+        match ep.security {
+            Security::Tls => pop::connect_tls(tcp, &self.tls, &ep.host).await,
+            Security::StartTls => pop::connect_starttls(tcp, &self.tls, &ep.host).await,
+        }
+    }
+
+    /// Signs in again without recording stages (they passed once): POP shows a message that
+    /// arrived after sign-in only to a new session.
+    async fn reopen_pop(&self, plan: &Plan, token: &str) -> Result<pop::TlsPop, Failure> {
+        let ep = &plan.read;
+        let addrs = self.guard.resolve(&ep.host, ep.port).await?;
+        let (tcp, _) = connect(&addrs, STEP_CAP).await?;
+        let mut pop = self.pop_tls(ep, tcp).await?;
+        pop::authenticate(&mut pop, &plan.mailbox, token).await?;
+        Ok(pop)
+    }
+
+    /// The receive stage over POP3: the newest messages' headers until the test message is
+    /// among them (signing in again between looks), then it is deleted.
+    async fn receive_over_pop(
+        &self,
+        rec: &Recorder,
+        plan: &Plan,
+        token: &str,
+        first: pop::TlsPop,
+        message_id: &str,
+    ) -> Result<(), (StageId, Failure)> {
+        let left = rec
+            .deadline
+            .saturating_duration_since(Instant::now())
+            .min(STEP_CAP);
+        rec.stage(StageId::PopReceive, async {
+            let deadline = tokio::time::Instant::now() + left;
+            let mut session = first;
+            loop {
+                if let Some(n) = pop::find(&mut session, message_id).await? {
+                    // Seen: receipt is proven. Then it goes, so the application never gets it.
+                    let deleted = match pop::delete(&mut session, n).await {
+                        Ok(()) => session.quit().await.is_ok(),
+                        Err(_) => false,
+                    };
+                    let after = if deleted {
+                        "then deleted it"
+                    } else {
+                        "could not delete it; delete it by hand"
+                    };
+                    return Ok(((), Some(format!("found in INBOX, {after}"))));
+                }
+                let _ = session.quit().await;
+                if tokio::time::Instant::now() + pop::RECHECK_AFTER >= deadline {
+                    return Err(Failure::NotReceived);
+                }
+                tokio::time::sleep(pop::RECHECK_AFTER).await;
+                session = self.reopen_pop(plan, token).await?;
+            }
+        })
+        .await
+    }
+
     async fn open_imap(
         &self,
         rec: &Recorder,
         plan: &Plan,
         token: &str,
     ) -> Result<imap::TlsSession, (StageId, Failure)> {
-        let ep = &plan.imap;
+        let ep = &plan.read;
         let tcp = self
             .reach(rec, ep, StageId::ImapResolve, StageId::ImapConnect)
             .await?;
@@ -485,6 +560,39 @@ impl MailTester {
         })
         .await?;
         Ok(session)
+    }
+}
+
+/// The sending half and the reading half's sign-in, which ran side by side, as one outcome: the
+/// reading session when both passed, else the failure to explain first (the reading session, if
+/// it opened, is closed with `close`).
+async fn both<T, F: Future<Output = ()>>(
+    sent: Result<(), (StageId, Failure)>,
+    opened: Result<T, (StageId, Failure)>,
+    close: impl FnOnce(T) -> F,
+) -> Result<T, Failed> {
+    // Both sign-ins refused while one server says its token check is unavailable: the token may
+    // well be fine, so that is the failure to explain. (Postfix words Dovecot's temporary
+    // failure as a plain 535; Dovecot's IMAP says `[UNAVAILABLE]`, its POP3 `[SYS/TEMP]`.)
+    let read_first = matches!(
+        (&sent, &opened),
+        (Err((_, smtp)), Err((_, read))) if smtp.is_refused_auth() && read.is_temporary_auth()
+    );
+    match (sent, opened) {
+        (Ok(()), Ok(session)) => Ok(session),
+        (Err(smtp), Err(read)) if read_first => Err(Failed {
+            first: read,
+            other: Some(smtp),
+        }),
+        (Err(smtp), Err(read)) => Err(Failed {
+            first: smtp,
+            other: Some(read),
+        }),
+        (Err(smtp), Ok(session)) => {
+            close(session).await;
+            Err(Failed::one(smtp))
+        }
+        (Ok(()), Err(read)) => Err(Failed::one(read)),
     }
 }
 

@@ -35,6 +35,10 @@ pub struct MailServers {
     pub imaps_port: u16,
     /// Dovecot IMAP with STARTTLS.
     pub imap_port: u16,
+    /// Dovecot POP3 over implicit TLS.
+    pub pop3s_port: u16,
+    /// Dovecot POP3 with STLS.
+    pub pop3_port: u16,
     pub ca_file: PathBuf,
     pub domain: String,
     running: bool,
@@ -192,7 +196,7 @@ impl MailServers {
             assert!(
                 Path::new(bin).exists(),
                 "{bin} is missing: `cargo xtask test` installs dovecot-imapd, dovecot-lmtpd, \
-                 postfix and openssl"
+                 dovecot-pop3d, postfix and openssl"
             );
         }
         let dir = tempfile::tempdir().unwrap();
@@ -201,7 +205,7 @@ impl MailServers {
         std::fs::set_permissions(&root, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .unwrap();
         let ca_file = ca.ca_file.clone();
-        let [smtp_port, smtp_no_auth_port, imaps_port, imap_port, lmtp_port, sasl_port] =
+        let [smtp_port, smtp_no_auth_port, imaps_port, imap_port, pop3s_port, pop3_port, lmtp_port, sasl_port] =
             free_ports();
         let servers = MailServers {
             tls: ca.dir.path().display().to_string(),
@@ -209,6 +213,8 @@ impl MailServers {
             smtp_no_auth_port,
             imaps_port,
             imap_port,
+            pop3s_port,
+            pop3_port,
             ca_file,
             domain: domain.to_string(),
             running: true,
@@ -300,7 +306,9 @@ impl MailServers {
 base_dir = {root}/dovecot/run
 state_dir = {root}/dovecot/state
 log_path = {root}/dovecot/dovecot.log
-protocols = imap lmtp
+protocols = imap pop3 lmtp
+# UIDs as Exchange and most servers give them; Dovecot asks for one to be chosen.
+pop3_uidl_format = %08Xu%08Xv
 listen = 127.0.0.1
 default_internal_user = dovecot
 default_login_user = dovenull
@@ -340,6 +348,17 @@ service imap-login {{
     ssl = yes
   }}
 }}
+service pop3-login {{
+  inet_listener pop3 {{
+    address = 127.0.0.1
+    port = {pop3}
+  }}
+  inet_listener pop3s {{
+    address = 127.0.0.1
+    port = {pop3s}
+    ssl = yes
+  }}
+}}
 service lmtp {{
   inet_listener lmtp {{
     address = 127.0.0.1
@@ -361,6 +380,8 @@ service anvil {{
 "#,
             imap = self.imap_port,
             imaps = self.imaps_port,
+            pop3 = self.pop3_port,
+            pop3s = self.pop3s_port,
             tls = self.tls,
         );
         std::fs::write(conf.join("dovecot.conf"), config).unwrap();
@@ -385,6 +406,7 @@ service anvil {{
         let log = conf.join("dovecot.log");
         wait_for(self.imaps_port, "Dovecot", &log);
         wait_for(sasl_port, "Dovecot auth", &log);
+        wait_for(self.pop3s_port, "Dovecot POP3", &log);
     }
 
     fn start_postfix(&self, lmtp_port: u16, sasl_port: u16, owners: &[(&str, &str)]) {
