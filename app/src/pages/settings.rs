@@ -338,6 +338,13 @@ fn NoticeMail(view: crate::notice_mail::NoticeSettingsView) -> impl IntoView {
             <form method="post" action=SaveNoticeSettings::url() class="notice-settings" novalidate>
                 <div class="field">
                     <label for="notice-sender">"Send notices from"</label>
+                    <p class="field-hint">
+                        {if none_connected {
+                            "No mailbox is connected yet: connect one first (a mailbox kept for notifications is a good choice)."
+                        } else {
+                            "A connected mailbox of yours; notices are sent as it, through its SMTP server."
+                        }}
+                    </p>
                     <select id="notice-sender" name="sender">
                         <option value="" selected=sender.is_empty()>"Do not e-mail notices"</option>
                         {view.senders.into_iter().map(|c| {
@@ -345,23 +352,16 @@ fn NoticeMail(view: crate::notice_mail::NoticeSettingsView) -> impl IntoView {
                             view! { <option value=c.account_id selected=selected>{c.label}</option> }
                         }).collect_view()}
                     </select>
-                    <p class="field-hint">
-                        {if none_connected {
-                            "No mailbox is connected yet: connect one first (a shared \"notifications\" mailbox is a good choice)."
-                        } else {
-                            "A connected mailbox of yours; notices are sent as it, through its SMTP server."
-                        }}
-                    </p>
                 </div>
                 <div class="field">
                     <label for="notice-own-address">"Notices about your own mailboxes go to"</label>
-                    <input id="notice-own-address" name="own_address" type="email" inputmode="email"
-                        autocomplete="email" placeholder="it@contoso.com"
-                        value=view.own_address.unwrap_or_default()/>
                     <p class="field-hint">
                         "Empty: not e-mailed. A host application sets its customers' addresses \
                          with PATCH /api/v1/organisations/{id} and notice_email."
                     </p>
+                    <input id="notice-own-address" name="own_address" type="email" inputmode="email"
+                        autocomplete="email" placeholder="it@contoso.com"
+                        value=view.own_address.unwrap_or_default()/>
                 </div>
                 <button type="submit" class="button button-primary">"Save"</button>
             </form>
