@@ -208,9 +208,12 @@ pub fn app(state: AppState) -> Router {
             SETUP_PATH,
             get(setup::redeem).layer(limits::per_ip(&limits::SETUP_LINKS)),
         )
-        .merge(sandbox::routes())
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz));
+    // Mounted only when on: off, `/sandbox/…` is an unknown page like any other.
+    if state.sandbox.is_some() {
+        routes = routes.merge(sandbox::routes());
+    }
     // On the main address only behind its token.
     if let Some(access) = state.metrics.clone() {
         routes = routes.route(
@@ -660,7 +663,13 @@ fn open_sandbox(config: &Config, public_url: &Url) -> Result<Option<Sandbox>, St
         return Ok(None);
     }
     let base = public_url.as_str().trim_end_matches('/');
-    let sandbox = Sandbox::open(config.sandbox_file.as_deref(), &config.data_dir, base, base)?;
+    let sandbox = Sandbox::open(
+        config.sandbox_file.as_deref(),
+        &config.data_dir,
+        base,
+        base,
+        crate::wizard::CALLBACK_PATH,
+    )?;
     tracing::warn!(
         authority = %sandbox.authority,
         tenants = sandbox.directory.tenants.len(),

@@ -31,6 +31,14 @@ async fn the_sandbox_is_off_unless_turned_on() {
         .await
         .unwrap();
     assert_eq!(doc.status(), 404);
+    // Not mounted at all: its token endpoint is an unknown path too.
+    let token = c
+        .post(s.url("/sandbox/demo.mailkey.test/oauth2/v2.0/token"))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.status(), 404);
     s.stop().await;
 }
 

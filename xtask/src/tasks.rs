@@ -79,7 +79,7 @@ pub fn test() -> Result<(), String> {
 
     // Separate invocations: the server (ssr) and the browser (hydrate, wasm) builds enable
     // different features of the same crates, which must not be unified into one build.
-    step("lints (cargo clippy -D warnings): server, task runner, shared app");
+    step("lints (cargo clippy -D warnings): server, sandbox, task runner, shared app");
     run(cargo().args([
         "clippy",
         "--all-targets",
@@ -87,6 +87,8 @@ pub fn test() -> Result<(), String> {
         "mailkey",
         "--package",
         "mailkey-app",
+        "--package",
+        "mailkey-sandbox",
         "--package",
         "xtask",
         "--",
@@ -113,6 +115,8 @@ pub fn test() -> Result<(), String> {
         "mailkey",
         "--package",
         "mailkey-app",
+        "--package",
+        "mailkey-sandbox",
         "--package",
         "xtask",
     ]))?;

@@ -9,8 +9,8 @@ use axum::{extract::Request, response::IntoResponse, routing::get};
 use tokio::net::TcpListener;
 use url::Url;
 
-use super::{routes, DirectoryError, Sandbox, SandboxState, PREFIX};
 use crate::http::assets::{BuildManifest, StaticAssets};
+use mailkey_sandbox::{routes, DirectoryError, Sandbox, SandboxState, PREFIX};
 
 /// What the standalone sandbox is told.
 pub struct StandaloneOptions {
@@ -82,6 +82,7 @@ impl Bound {
             &o.data_dir,
             o.mailkey_url.as_str(),
             own.as_str(),
+            crate::wizard::CALLBACK_PATH,
         )?;
         let candidates = BuildManifest::candidates(&o.site_dir);
         let hashed = candidates.iter().any(BuildManifest::hashed);

@@ -11,7 +11,14 @@ use axum::{
 const CSP: &str =
     "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'";
 
-pub use crate::http::html::esc;
+/// Text made safe to put in HTML, attribute values included.
+pub fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
 
 use super::protocol::Refusal;
 

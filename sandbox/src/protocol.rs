@@ -67,7 +67,7 @@ impl IntoResponse for Refusal {
 }
 
 fn httpdate_now() -> String {
-    let secs = crate::storage::now();
+    let secs = crate::now();
     let day = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(day);

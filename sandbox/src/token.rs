@@ -23,7 +23,7 @@ use super::{
     protocol::{find_app, find_multi_tenant_app, is_organizations, parse_scopes, Refusal},
     RefreshUse, Sandbox,
 };
-use crate::storage::now;
+use crate::now;
 
 type Params = HashMap<String, String>;
 
@@ -97,7 +97,8 @@ fn check_secret(app: &App, grants: &Grants, presented: Option<&str>) -> Result<(
             ),
         ));
     };
-    let expired = Day::parse(&expires).is_some_and(|d| d <= Day::today());
+    let today = Day(crate::now().div_euclid(86_400));
+    let expired = Day::parse(&expires).is_some_and(|d| d <= today);
     if expired {
         return Err(invalid_client(
             7000222,

@@ -15,7 +15,7 @@ use rand::RngCore;
 use serde_json::{json, Value};
 
 use super::{jwt, protocol::Scopes};
-use crate::storage::now;
+use crate::now;
 
 /// How long an authorization code can be redeemed (Microsoft: about 10 minutes).
 pub const CODE_LIFETIME_SECS: i64 = 600;
