@@ -399,6 +399,11 @@ impl PortalBackend for Portal {
                 Some(l) => (Some(l.row), Some(l.finished_at), Some(l.outcome)),
                 None => (None, None, None),
             };
+            let protocol = r
+                .mailbox
+                .as_ref()
+                .and_then(|m| mailkey_app::provider::Protocol::parse(m.protocol.trim()))
+                .unwrap_or(mailkey_app::provider::Protocol::Imap);
             let mailbox = r.mailbox.map(|m| m.email).unwrap_or_default();
             let connected = r.state == mailkey_app::api::AccountState::Connected;
             Ok(ConnectionStatus {
@@ -414,7 +419,7 @@ impl PortalBackend for Portal {
                     .filter(|o| !(connected && matches!(o, SignInOutcome::ConsentGranted))),
                 access_token_expires_at: self.tokens.cached_until(&id),
                 refresh_token_stored: r.refresh_token.is_some(),
-                prerequisites: crate::mail_test::prerequisites::checklist(&mailbox),
+                prerequisites: crate::mail_test::prerequisites::checklist(&mailbox, protocol),
             })
         })
     }

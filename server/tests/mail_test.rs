@@ -623,6 +623,15 @@ async fn a_pop_account_from_the_wizard_is_tested_over_pop3() {
             ],
         )
         .await;
+    // Before signing in, the checklist asks for POP, not IMAP.
+    let status = op.connection(&id).await;
+    let keys: Vec<&str> = status["prerequisites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["user-mailbox", "smtp-auth", "pop"], "{status}");
     let url = op.start(&id, "sign-in?mode=redirect").await;
     let back = authorize(&url, MAILBOX, "accept").await;
     assert_eq!(op.get(&back).await.status(), 303);

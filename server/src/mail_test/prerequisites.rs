@@ -2,15 +2,19 @@
 //! before signing in. Each item carries the diagnosis the connection test gives when it is not
 //! met, made by the same code from Exchange Online's own replies, so the two never disagree.
 
-use mailkey_app::{mail_test::Prerequisite, provider::Security};
+use mailkey_app::{
+    mail_test::Prerequisite,
+    provider::{Protocol, Security},
+};
 
 use super::{
     diagnosis::{explain, Context},
     failure::Failure,
 };
 
-/// The checklist for `mailbox` (an address; an empty one reads "the mailbox").
-pub fn checklist(mailbox: &str) -> Vec<Prerequisite> {
+/// The checklist for `mailbox` (an address; an empty one reads "the mailbox"), read over
+/// `protocol`.
+pub fn checklist(mailbox: &str, protocol: Protocol) -> Vec<Prerequisite> {
     let mailbox = if mailbox.trim().is_empty() {
         "the mailbox"
     } else {
@@ -38,6 +42,16 @@ pub fn checklist(mailbox: &str) -> Vec<Prerequisite> {
          Tenant. Visit https://aka.ms/smtp_auth_disabled for more information.",
     );
     let imap_off = Failure::ImapAuth("AUTHENTICATE failed.".into());
+    let pop = Context {
+        protocol: "POP",
+        host: "outlook.office365.com",
+        port: 995,
+        security: Security::Tls,
+        ..smtp
+    };
+    // How Exchange Online words a refused POP3 sign-in.
+    let pop_off =
+        Failure::PopAuth("Authentication failure: unknown user name or bad password.".into());
     let no_mailbox = Failure::smtp(
         535,
         "5.7.3 Authentication unsuccessful [BN9PR03CA0123.namprd03.prod.outlook.com]",
@@ -64,14 +78,25 @@ pub fn checklist(mailbox: &str) -> Vec<Prerequisite> {
             ),
             when_missing: Some(explain(&smtp_auth_off, &smtp)),
         },
-        Prerequisite {
-            key: "imap".into(),
-            title: "IMAP is on for the mailbox".into(),
-            steps: format!(
-                "Microsoft 365 admin center → Users → Active users → {mailbox} → Mail → Manage \
-                 email apps, check \"IMAP\" (it is on unless an admin turned it off)."
-            ),
-            when_missing: Some(explain(&imap_off, &imap)),
+        match protocol {
+            Protocol::Imap => Prerequisite {
+                key: "imap".into(),
+                title: "IMAP is on for the mailbox".into(),
+                steps: format!(
+                    "Microsoft 365 admin center → Users → Active users → {mailbox} → Mail → \
+                     Manage email apps, check \"IMAP\" (it is on unless an admin turned it off)."
+                ),
+                when_missing: Some(explain(&imap_off, &imap)),
+            },
+            Protocol::Pop => Prerequisite {
+                key: "pop".into(),
+                title: "POP is on for the mailbox".into(),
+                steps: format!(
+                    "Microsoft 365 admin center → Users → Active users → {mailbox} → Mail → \
+                     Manage email apps, check \"POP\" (it is on unless an admin turned it off)."
+                ),
+                when_missing: Some(explain(&pop_off, &pop)),
+            },
         },
     ]
 }
@@ -82,7 +107,7 @@ mod tests {
 
     #[test]
     fn each_item_names_the_mailbox_and_the_tests_own_diagnosis() {
-        let list = checklist("invoices@contoso.com");
+        let list = checklist("invoices@contoso.com", Protocol::Imap);
         let keys: Vec<_> = list.iter().map(|p| p.key.as_str()).collect();
         assert_eq!(keys, ["user-mailbox", "smtp-auth", "imap"]);
         let smtp = &list[1];
@@ -102,8 +127,14 @@ mod tests {
             "IMAP refused the sign-in"
         );
         assert_eq!(
-            checklist(" ")[0].title,
+            checklist(" ", Protocol::Imap)[0].title,
             "the mailbox is a licensed user mailbox"
+        );
+        let pop = checklist("invoices@contoso.com", Protocol::Pop);
+        assert_eq!(pop[2].key, "pop");
+        assert_eq!(
+            pop[2].when_missing.as_ref().unwrap().title,
+            "POP refused the sign-in"
         );
     }
 }
