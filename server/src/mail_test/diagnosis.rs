@@ -2,7 +2,11 @@
 //! Keyed on codes (SMTP reply and enhanced status, IMAP response codes, TLS and socket errors),
 //! not on one server's wording, and tested against Exchange Online's exact replies.
 
-use mailkey_app::{draft::Step, mail_test::Diagnosis, provider::Security};
+use mailkey_app::{
+    draft::Step,
+    mail_test::Diagnosis,
+    provider::{Protocol, Security},
+};
 
 use super::{
     failure::{Failure, TokenTrouble},
@@ -264,48 +268,11 @@ pub fn explain(f: &Failure, cx: &Context<'_>) -> Diagnosis {
             text,
         } => smtp(*code, enhanced.as_deref(), text, cx),
         Failure::SmtpAuthOff => smtp_auth_disabled(cx, false),
-        Failure::ImapAuth(_) => {
-            if f.is_temporary_auth() {
-                temporary("IMAP")
-            } else {
-                d(
-                    "IMAP refused the sign-in",
-                    format!("The IMAP server refused the access token for {}.", cx.mailbox),
-                    "IMAP is turned off for the mailbox, the token lacks IMAP.AccessAsUser.All, \
-                     or it was issued for another user (Exchange answers \"AUTHENTICATE failed\" \
-                     for each).",
-                    format!(
-                        "Make sure IMAP is on for the mailbox (Exchange admin center → Recipients \
-                         → Mailboxes → {} → Manage email apps → IMAP, or Set-CASMailbox -Identity {} \
-                         -ImapEnabled $true), that the scopes include \
-                         https://outlook.office.com/IMAP.AccessAsUser.All, and that {} signed in.",
-                        cx.mailbox, cx.mailbox, cx.mailbox
-                    ),
-                    None,
-                )
-            }
+        Failure::ImapAuth(_) | Failure::PopAuth(_) if f.is_temporary_auth() => {
+            temporary(cx.protocol)
         }
-        Failure::PopAuth(_) => {
-            if f.is_temporary_auth() {
-                temporary("POP")
-            } else {
-                d(
-                    "POP refused the sign-in",
-                    format!("The POP server refused the access token for {}.", cx.mailbox),
-                    "POP is turned off for the mailbox, the token lacks POP.AccessAsUser.All, \
-                     or it was issued for another user (Exchange answers \"Authentication \
-                     failure\" for each).",
-                    format!(
-                        "Make sure POP is on for the mailbox (Exchange admin center → Recipients \
-                         → Mailboxes → {} → Manage email apps → POP, or Set-CASMailbox -Identity {} \
-                         -PopEnabled $true), that the scopes include \
-                         https://outlook.office.com/POP.AccessAsUser.All, and that {} signed in.",
-                        cx.mailbox, cx.mailbox, cx.mailbox
-                    ),
-                    None,
-                )
-            }
-        }
+        Failure::ImapAuth(_) => reading_refused(cx, Protocol::Imap),
+        Failure::PopAuth(_) => reading_refused(cx, Protocol::Pop),
         Failure::Pop(_) => d(
             "The POP server refused a command",
             "The POP server answered -ERR, or something that is not POP3.".into(),
@@ -399,6 +366,41 @@ pub fn repeated_temporary(reply: Option<String>) -> Diagnosis {
             None,
         )
     }
+}
+
+/// IMAP or POP refused the token: the protocol turned off for the mailbox, a missing scope, or
+/// another user's token, which Exchange words alike.
+fn reading_refused(cx: &Context<'_>, protocol: Protocol) -> Diagnosis {
+    let (name, scope, switch, exchange_words) = match protocol {
+        Protocol::Imap => (
+            "IMAP",
+            "IMAP.AccessAsUser.All",
+            "ImapEnabled",
+            "AUTHENTICATE failed",
+        ),
+        Protocol::Pop => (
+            "POP",
+            "POP.AccessAsUser.All",
+            "PopEnabled",
+            "Authentication failure",
+        ),
+    };
+    let mailbox = cx.mailbox;
+    d(
+        &format!("{name} refused the sign-in"),
+        format!("The {name} server refused the access token for {mailbox}."),
+        &format!(
+            "{name} is turned off for the mailbox, the token lacks {scope}, or it was issued for \
+             another user (Exchange answers \"{exchange_words}\" for each)."
+        ),
+        format!(
+            "Make sure {name} is on for the mailbox (Exchange admin center → Recipients → \
+             Mailboxes → {mailbox} → Manage email apps → {name}, or Set-CASMailbox -Identity \
+             {mailbox} -{switch} $true), that the scopes include \
+             https://outlook.office.com/{scope}, and that {mailbox} signed in."
+        ),
+        None,
+    )
 }
 
 fn temporary(what: &str) -> Diagnosis {
