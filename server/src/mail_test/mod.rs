@@ -499,7 +499,7 @@ impl MailTester {
         rec.stage(StageId::PopReceive, async {
             let deadline = tokio::time::Instant::now() + left;
             let mut session = first;
-            loop {
+            for look in 0.. {
                 if let Some(n) = pop::find(&mut session, message_id).await? {
                     // Seen: receipt is proven. Then it goes, so the application never gets it.
                     let deleted = match pop::delete(&mut session, n).await {
@@ -514,12 +514,14 @@ impl MailTester {
                     return Ok(((), Some(format!("found in INBOX, {after}"))));
                 }
                 let _ = session.quit().await;
-                if tokio::time::Instant::now() + pop::RECHECK_AFTER >= deadline {
-                    return Err(Failure::NotReceived);
+                let wait = pop::recheck_after(look);
+                if tokio::time::Instant::now() + wait >= deadline {
+                    break;
                 }
-                tokio::time::sleep(pop::RECHECK_AFTER).await;
+                tokio::time::sleep(wait).await;
                 session = self.reopen_pop(plan, token).await?;
             }
+            Err(Failure::NotReceived)
         })
         .await
     }

@@ -203,8 +203,17 @@ fn message_id_of(header: &[String]) -> Option<&str> {
         .map(|l| l.trim())
 }
 
-/// How long to wait between sign-ins while the message has not arrived.
-pub const RECHECK_AFTER: Duration = Duration::from_millis(300);
+/// How long to wait before signing in again to look for the message the `n`th time (from 0):
+/// soon at first, as delivery to oneself is usually quick, then every 2 s, so a slow delivery
+/// does not become dozens of sign-ins a mail server may throttle.
+pub fn recheck_after(n: u32) -> Duration {
+    Duration::from_millis(match n {
+        0 => 250,
+        1 => 500,
+        2 => 1000,
+        _ => 2000,
+    })
+}
 
 /// A TLS stream that first hands back the greeting bytes already read to look at them.
 struct Replay<S> {
@@ -260,6 +269,12 @@ mod tests {
 
     fn lines(s: &[&str]) -> Vec<String> {
         s.iter().map(|l| l.to_string()).collect()
+    }
+
+    #[test]
+    fn looks_again_soon_then_every_two_seconds() {
+        let waits: Vec<u128> = (0..5).map(|n| recheck_after(n).as_millis()).collect();
+        assert_eq!(waits, [250, 500, 1000, 2000, 2000]);
     }
 
     #[test]
