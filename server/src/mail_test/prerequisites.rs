@@ -28,30 +28,33 @@ pub fn checklist(mailbox: &str, protocol: Protocol) -> Vec<Prerequisite> {
         mailbox,
         root_folder: "INBOX",
     };
-    let imap = Context {
-        protocol: "IMAP",
-        host: "outlook.office365.com",
-        port: 993,
-        security: Security::Tls,
-        ..smtp
-    };
     // Exchange Online's replies when the item is missing.
     let smtp_auth_off = Failure::smtp(
         535,
         "5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the \
          Tenant. Visit https://aka.ms/smtp_auth_disabled for more information.",
     );
-    let imap_off = Failure::ImapAuth("AUTHENTICATE failed.".into());
-    let pop = Context {
-        protocol: "POP",
+    // How Exchange Online refuses a sign-in over the protocol that is turned off, and where
+    // that protocol is.
+    let (name, port, reading_off) = match protocol {
+        Protocol::Imap => (
+            "IMAP",
+            993,
+            Failure::ImapAuth("AUTHENTICATE failed.".into()),
+        ),
+        Protocol::Pop => (
+            "POP",
+            995,
+            Failure::PopAuth("Authentication failure: unknown user name or bad password.".into()),
+        ),
+    };
+    let reading = Context {
+        protocol: name,
         host: "outlook.office365.com",
-        port: 995,
+        port,
         security: Security::Tls,
         ..smtp
     };
-    // How Exchange Online words a refused POP3 sign-in.
-    let pop_off =
-        Failure::PopAuth("Authentication failure: unknown user name or bad password.".into());
     let no_mailbox = Failure::smtp(
         535,
         "5.7.3 Authentication unsuccessful [BN9PR03CA0123.namprd03.prod.outlook.com]",
@@ -78,25 +81,14 @@ pub fn checklist(mailbox: &str, protocol: Protocol) -> Vec<Prerequisite> {
             ),
             when_missing: Some(explain(&smtp_auth_off, &smtp)),
         },
-        match protocol {
-            Protocol::Imap => Prerequisite {
-                key: "imap".into(),
-                title: "IMAP is on for the mailbox".into(),
-                steps: format!(
-                    "Microsoft 365 admin center → Users → Active users → {mailbox} → Mail → \
-                     Manage email apps, check \"IMAP\" (it is on unless an admin turned it off)."
-                ),
-                when_missing: Some(explain(&imap_off, &imap)),
-            },
-            Protocol::Pop => Prerequisite {
-                key: "pop".into(),
-                title: "POP is on for the mailbox".into(),
-                steps: format!(
-                    "Microsoft 365 admin center → Users → Active users → {mailbox} → Mail → \
-                     Manage email apps, check \"POP\" (it is on unless an admin turned it off)."
-                ),
-                when_missing: Some(explain(&pop_off, &pop)),
-            },
+        Prerequisite {
+            key: name.to_lowercase(),
+            title: format!("{name} is on for the mailbox"),
+            steps: format!(
+                "Microsoft 365 admin center → Users → Active users → {mailbox} → Mail → Manage \
+                 email apps, check \"{name}\" (it is on unless an admin turned it off)."
+            ),
+            when_missing: Some(explain(&reading_off, &reading)),
         },
     ]
 }
