@@ -32,8 +32,9 @@ pub fn ConnectionTestSection(id: String) -> AnyView {
         <section class="connection-test" id="connection-test" aria-labelledby="test-heading">
             <h2 id="test-heading">"Test the connection"</h2>
             <p>
-                "Mailkey sends a message from the mailbox to itself over SMTP, waits for it over IMAP, "
-                "and lists the mailbox's folders."
+                "Mailkey sends a message from the mailbox to itself over SMTP and waits for it to \
+                 arrive, reading the mailbox as it is set up to be read (IMAP, which also lists \
+                 its folders, or POP)."
             </p>
             <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
                 {move || {
